@@ -1,0 +1,267 @@
+"""The ``molehunt`` command: a thin face over the library."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from molehunt import __version__
+from molehunt.config import Settings
+from molehunt.errors import MolehuntError
+from molehunt.identity import Identity
+from molehunt.ingest import all_kinds
+from molehunt.ingest.runner import ingest_paths
+from molehunt.keys import create_key_file
+from molehunt.status import status as store_status
+from molehunt.store import Store
+
+app = typer.Typer(
+    help="Catch insiders stealing client personal data, and tell who leaked a dataset.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+
+
+FormatOption = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+
+
+@dataclass(slots=True)
+class Context:
+    settings: Settings
+
+    def open_store(self) -> Store:
+        return Store.open(self.settings.db, memory_limit=self.settings.memory_limit)
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    db: Annotated[
+        Path | None, typer.Option(help="Store file (default molehunt.duckdb).", show_default=False)
+    ] = None,
+    key_file: Annotated[
+        Path | None, typer.Option(help="Client-hashing key file (default molehunt.key).")
+    ] = None,
+) -> None:
+    """molehunt: ingest logs, resolve who acted, detect theft, explain risk."""
+    ctx.obj = Context(Settings.load({"db": db, "key_file": key_file}))
+
+
+def _ctx(ctx: typer.Context) -> Context:
+    obj = ctx.obj
+    assert isinstance(obj, Context)
+    return obj
+
+
+def _print_json(data: Any) -> None:
+    out.print_json(json.dumps(data, default=str, ensure_ascii=False))
+
+
+def _parse_time(value: str | None, zone: str) -> datetime:
+    if value is None:
+        return datetime.now(ZoneInfo(zone))
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as e:
+        raise typer.BadParameter(f"{value!r} is not an ISO time like 2026-05-03T09:15+08:00") from e
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(zone))
+
+
+@app.command()
+def version() -> None:
+    """Print molehunt's version."""
+    out.print(__version__)
+
+
+@app.command()
+def init(ctx: typer.Context) -> None:
+    """Create the store and the client-hashing key (kept apart from the store, mode 0600)."""
+    settings = _ctx(ctx).settings
+    created = create_key_file(settings.key_file)
+    with _ctx(ctx).open_store() as store:
+        version = store.schema_version()
+    key_note = "created" if created else "kept (already there)"
+    out.print(
+        f"store {settings.db} at schema version {version}; key {settings.key_file} {key_note}"
+    )
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders to ingest.")],
+    kind: Annotated[
+        str | None,
+        typer.Option(help="Kind of every file (default: told from each file's content)."),
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(help="Time a reference export was taken (default: the file's mtime)."),
+    ] = None,
+    fmt: FormatOption = Format.table,
+) -> None:
+    """Read logs and reference exports into the store, exactly once."""
+    settings = _ctx(ctx).settings
+    kinds = all_kinds()
+    if kind is not None and kind not in kinds:
+        raise typer.BadParameter(f"unknown kind {kind!r}; one of: {', '.join(sorted(kinds))}")
+    when = _parse_time(as_of, settings.timezone) if as_of else None
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        raise typer.BadParameter(f"no such file or folder: {', '.join(map(str, missing))}")
+    with (
+        _ctx(ctx).open_store() as store,
+        Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            transient=True,
+            disable=fmt is Format.json or not err.is_terminal,
+        ) as bars,
+    ):
+        tasks: dict[str, Any] = {}
+
+        def progress(path: str, done: int, total: int) -> None:
+            if path not in tasks:
+                tasks[path] = bars.add_task(Path(path).name, total=total)
+            bars.update(tasks[path], completed=done, total=max(total, done))
+
+        report = ingest_paths(store, settings, paths, kind=kind, as_of=when, progress=progress)
+    if fmt is Format.json:
+        _print_json(report.as_dict())
+    else:
+        table = Table("path", "kind", "stored", "rejected", "note")
+        for f in report.files:
+            note = f.error or f.skipped or ""
+            table.add_row(f.path, f.kind or "?", str(f.stored), str(f.rejected), note)
+        out.print(table)
+        out.print(f"stored {report.stored}, rejected {report.rejected} (see `molehunt status`)")
+    for f in report.errors:
+        err.print(f"[red]error[/red] {f.error}")
+    if report.errors:
+        raise typer.Exit(1)
+
+
+@app.command()
+def status(ctx: typer.Context, fmt: FormatOption = Format.table) -> None:
+    """Table counts, sources with their checkpoints, quarantine, schema version."""
+    with _ctx(ctx).open_store() as store:
+        data = store_status(store)
+    if fmt is Format.json:
+        _print_json(data)
+        return
+    out.print(f"store {data['db']}  schema version {data['schema_version']}")
+    counts = Table("table", "rows")
+    for name, n in data["tables"].items():
+        counts.add_row(name, str(n))
+    out.print(counts)
+    sources = Table("source", "kind", "path", "offset", "size", "pending", "events", "rejected")
+    for s in data["sources"]:
+        sources.add_row(
+            s["source_id"],
+            s["kind"],
+            s["path"],
+            str(s["offset"]),
+            str(s["size"]),
+            str(s["pending_bytes"]),
+            str(s["events"]),
+            str(s["rejected"]),
+        )
+    out.print(sources)
+    quarantine = Table("kind", "reason", "count")
+    for q in data["quarantine"]:
+        quarantine.add_row(q["kind"], q["reason"], str(q["count"]))
+    out.print(quarantine)
+
+
+@app.command()
+def who(
+    ctx: typer.Context,
+    at: Annotated[str | None, typer.Option(help="ISO time (default now).")] = None,
+    ip: Annotated[str | None, typer.Option(help="A client IP.")] = None,
+    account: Annotated[str | None, typer.Option(help="An account name.")] = None,
+    host: Annotated[str | None, typer.Option(help="A host name.")] = None,
+    fmt: FormatOption = Format.table,
+) -> None:
+    """Who owned an account or a host, and who sat at it, at a given time."""
+    if sum(x is not None for x in (ip, account, host)) != 1:
+        raise typer.BadParameter("give exactly one of --ip, --account, --host")
+    settings = _ctx(ctx).settings
+    when = _parse_time(at, settings.timezone)
+    with _ctx(ctx).open_store() as store:
+        answer = Identity(store, settings.timezone).who(when, ip=ip, account=account, hostname=host)
+    if fmt is Format.json:
+        _print_json(answer)
+    else:
+        out.print_json(json.dumps(answer, default=str, ensure_ascii=False, indent=2))
+
+
+@app.command()
+def accounts(
+    ctx: typer.Context,
+    orphaned: Annotated[
+        bool, typer.Option("--orphaned", help="Only enabled accounts of departed people.")
+    ] = False,
+    at: Annotated[str | None, typer.Option(help="ISO time (default now).")] = None,
+    fmt: FormatOption = Format.table,
+) -> None:
+    """List accounts; with --orphaned, those of departed people still enabled."""
+    settings = _ctx(ctx).settings
+    when = _parse_time(at, settings.timezone)
+    with _ctx(ctx).open_store() as store:
+        if orphaned:
+            rows = Identity(store, settings.timezone).orphaned_accounts(when)
+        else:
+            rows = store.query("SELECT * FROM accounts ORDER BY account, system")
+    if fmt is Format.json:
+        _print_json(rows)
+        return
+    if not rows:
+        out.print("no accounts" + (" of departed people still enabled" if orphaned else ""))
+        return
+    table = Table(*rows[0].keys())
+    for r in rows:
+        table.add_row(*("" if v is None else str(v) for v in r.values()))
+    out.print(table)
+
+
+@app.command()
+def demo() -> None:
+    """Run the whole pipeline on a simulated insurer (the simulator is being built)."""
+    out.print(
+        "The demo will simulate an insurer (staff, clients, 60 days of PostgreSQL/pgAudit, CRM,\n"
+        "Squid and Windows logs with planted insider scenarios), ingest it, run detection and\n"
+        "print the explained risk ranking; `molehunt demo --serve` will open the web UI.\n"
+        "The simulator is not built yet (issue 4). Today you can: `molehunt init`, then\n"
+        "`molehunt ingest hr.csv accounts.csv assets.csv ...`, `molehunt who`, "
+        "`molehunt accounts --orphaned` and `molehunt status`."
+    )
+
+
+def main() -> None:
+    try:
+        app()
+    except MolehuntError as e:
+        err.print(f"[red]error:[/red] {e}")
+        sys.exit(2)

@@ -1,0 +1,88 @@
+"""One typed settings object, loaded once and passed down.
+
+Sources, later ones winning: built-in defaults, ``molehunt.toml`` in the working
+directory (or the file named by ``MOLEHUNT_CONFIG``), ``MOLEHUNT_*`` environment
+variables, then command-line options. Nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from molehunt.errors import ConfigError
+
+DEFAULT_PG_PREFIX = "%m [%p] %q%u@%d %h app=%a "
+
+#: Every setting, with what it means; the README's configuration table and a
+#: test keep each other honest.
+SETTINGS_DOC: dict[str, str] = {
+    "db": "DuckDB store file (default molehunt.duckdb in the working directory)",
+    "key_file": "file holding the client-hashing key, mode 0600 (default molehunt.key)",
+    "key": "the client-hashing key as 64 hex digits; overrides key_file (env only)",
+    "timezone": "zone in which times are shown and naive times are read (Asia/Shanghai)",
+    "pg_log_line_prefix": "PostgreSQL log_line_prefix of pg-stderr logs",
+    "batch_bytes": "bytes of log read per ingest batch (bounded memory)",
+    "memory_limit": "DuckDB memory limit, e.g. 2GB",
+}
+
+
+class Settings(BaseModel):
+    """What molehunt needs to know about its environment."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    db: Path = Path("molehunt.duckdb")
+    key_file: Path = Path("molehunt.key")
+    key: str | None = Field(default=None, repr=False)
+    timezone: str = "Asia/Shanghai"
+    pg_log_line_prefix: str = DEFAULT_PG_PREFIX
+    batch_bytes: int = Field(default=64 * 1024 * 1024, gt=4096)
+    memory_limit: str = "2GB"
+
+    @field_validator("key")
+    @classmethod
+    def _key_is_hex(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            raw = bytes.fromhex(value)
+        except ValueError as e:
+            raise ValueError("key must be hex digits") from e
+        if len(raw) < 16:
+            raise ValueError("key must be at least 16 bytes (32 hex digits)")
+        return value
+
+    @classmethod
+    def load(
+        cls,
+        overrides: Mapping[str, Any] | None = None,
+        environ: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+    ) -> Settings:
+        """Read the settings from file, environment and explicit overrides."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        config_path = Path(env["MOLEHUNT_CONFIG"]) if "MOLEHUNT_CONFIG" in env else None
+        if config_path is None:
+            candidate = (cwd or Path.cwd()) / "molehunt.toml"
+            config_path = candidate if candidate.exists() else None
+        if config_path is not None:
+            try:
+                values.update(tomllib.loads(config_path.read_text(encoding="utf-8")))
+            except (OSError, tomllib.TOMLDecodeError) as e:
+                raise ConfigError(f"{config_path}: {e}") from e
+        for name in cls.model_fields:
+            env_name = f"MOLEHUNT_{name.upper()}"
+            if env_name in env:
+                values[name] = env[env_name]
+        values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+        try:
+            return cls(**values)
+        except ValidationError as e:
+            raise ConfigError(str(e)) from e

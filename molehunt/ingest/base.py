@@ -1,0 +1,106 @@
+"""What every parser returns, and the two kinds of parser.
+
+Parsers are pure: bytes (or a small reference file) in, Arrow tables of the
+normalised schema and a list of :class:`Rejected` records out. They never touch
+the store, so the same parser can run inside Spark (``mapInArrow``).
+
+* A :class:`LogParser` reads an append-only log in byte chunks. The runner hands
+  it ``data`` that starts on a record boundary at byte ``base_offset`` of the
+  file; the parser says up to where it consumed whole records
+  (:attr:`ParseResult.consumed`), so the runner can checkpoint exactly there.
+  Event ids must depend only on the source id and the record's position in the
+  file (see :func:`event_id`), never on how the file was cut into chunks, so a
+  re-run or a crash can neither lose nor duplicate an event.
+* A :class:`ReferenceParser` reads a whole snapshot (HR roster, accounts, ...).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar, Protocol
+
+import pyarrow as pa
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A record set aside: where it was, why, and its raw text (possibly masked)."""
+
+    reason: str
+    line: int | None = None
+    offset: int | None = None
+    raw: str | None = None
+
+
+@dataclass(slots=True)
+class ParseResult:
+    """Tables keyed by store table name (``events_db``, ``record_access``...)."""
+
+    tables: dict[str, pa.Table] = field(default_factory=dict)
+    rejected: list[Rejected] = field(default_factory=list)
+    consumed: int = 0  # bytes of ``data`` made of whole records (LogParser only)
+    records: int = 0  # records (lines) consumed, good and bad
+
+    @property
+    def events(self) -> int:
+        return sum(t.num_rows for name, t in self.tables.items() if name.startswith("events_"))
+
+
+def event_id(source_id: str, offset: int) -> str:
+    """The deterministic id of the record that starts at byte ``offset`` of a source."""
+    return f"{source_id}:{offset:012d}"
+
+
+class LogParser(Protocol):
+    """Reads an append-only log format in chunks."""
+
+    kind: ClassVar[str]
+    description: ClassVar[str]
+
+    @classmethod
+    def sniff(cls, head: bytes) -> bool:
+        """Whether a file starting with ``head`` (up to 64 KiB) is of this kind."""
+        ...
+
+    def parse(self, data: bytes, *, base_offset: int, source_id: str, path: str) -> ParseResult:
+        """Parse the whole records at the start of ``data``.
+
+        A record not yet complete at the end of ``data`` (no final newline: the
+        writer may still be writing it) is left unconsumed; the runner hands it
+        back with more data next time, and ``molehunt status`` shows it pending.
+        Rejected records carry their byte offset in the file (and line number
+        where the parser knows it).
+        """
+        ...
+
+
+class FileParser(Protocol):
+    """Reads a whole structured file (EVTX) that the runner cannot cut into chunks."""
+
+    kind: ClassVar[str]
+    description: ClassVar[str]
+
+    @classmethod
+    def sniff(cls, head: bytes) -> bool: ...
+
+    def parse_path(self, path: Path, *, source_id: str, resume: int) -> ParseResult:
+        """Parse records after position ``resume`` (e.g. an EVTX record number);
+        ``ParseResult.consumed`` is the new resume position."""
+        ...
+
+
+class ReferenceParser(Protocol):
+    """Reads a whole reference snapshot."""
+
+    kind: ClassVar[str]
+    description: ClassVar[str]
+
+    @classmethod
+    def sniff_header(cls, columns: list[str]) -> bool:
+        """Whether a table with these header columns is of this kind."""
+        ...
+
+    def parse_file(self, path: Path) -> ParseResult:
+        """Parse the snapshot into one table named after the kind's store table."""
+        ...

@@ -1,0 +1,473 @@
+"""Store what the parsers read, exactly once.
+
+A file is known by a fingerprint of its first bytes (not its name or inode), so a
+rotated and renamed log is recognised and read on from where it stopped. Each
+batch of events and the source's new byte offset commit in one transaction, and
+event ids are deterministic, so a crash or a re-run neither loses nor repeats an
+event. Reference snapshots and the client master are fingerprinted whole: the
+same export ingested twice stores nothing new.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from molehunt.config import Settings
+from molehunt.errors import InputError, Location, MolehuntError, UnknownKindError
+from molehunt.ingest import CLIENTS_KIND, FILE_PARSERS, LOG_PARSERS, REFERENCE_PARSERS, all_kinds
+from molehunt.ingest.base import FileParser, LogParser, ParseResult, Rejected
+from molehunt.ingest.clients import ClientsParser, load_clients
+from molehunt.ingest.reference import read_header
+from molehunt.keys import load_key
+from molehunt.pii.keyed import KeyedHasher
+from molehunt.store import REFERENCE_TABLES, Store
+
+HEAD_BYTES = 1024
+SNIFF_BYTES = 64 * 1024
+
+#: Called with (path, bytes done, bytes in all) as a file is read.
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(slots=True)
+class FileReport:
+    path: str
+    kind: str | None
+    stored: int = 0
+    rejected: int = 0
+    skipped: str | None = None  # why nothing was read (unchanged, already read...)
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "path": self.path,
+            "kind": self.kind,
+            "stored": self.stored,
+            "rejected": self.rejected,
+        }
+        if self.skipped:
+            out["skipped"] = self.skipped
+        if self.error:
+            out["error"] = self.error
+        return out
+
+
+@dataclass(slots=True)
+class IngestReport:
+    files: list[FileReport] = field(default_factory=list)
+
+    @property
+    def stored(self) -> int:
+        return sum(f.stored for f in self.files)
+
+    @property
+    def rejected(self) -> int:
+        return sum(f.rejected for f in self.files)
+
+    @property
+    def errors(self) -> list[FileReport]:
+        return [f for f in self.files if f.error]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "files": [f.as_dict() for f in self.files],
+            "stored": self.stored,
+            "rejected": self.rejected,
+        }
+
+
+def expand(paths: Iterable[Path]) -> list[Path]:
+    """Files named, and the files under folders named (sorted, hidden ones left out)."""
+    out: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            out.extend(
+                sorted(
+                    p
+                    for p in path.rglob("*")
+                    if p.is_file() and not any(part.startswith(".") for part in p.parts)
+                )
+            )
+        else:
+            out.append(path)
+    return out
+
+
+def detect_kind(path: Path) -> str:
+    """The kind of ``path`` from its content; raises :class:`UnknownKindError`."""
+    with path.open("rb") as f:
+        head = f.read(SNIFF_BYTES)
+    if not head:
+        raise UnknownKindError("empty file", Location(str(path)))
+    matches = [k for k, p in LOG_PARSERS.items() if p.sniff(head)]
+    matches += [k for k, p in FILE_PARSERS.items() if p.sniff(head)]
+    if not matches:
+        if path.suffix.lower() in {".xlsx", ".xls", ".xlsm", ".ods", ".parquet"}:
+            header = _table_header(path)
+        else:
+            header = read_header(path)
+        matches = [k for k, p in REFERENCE_PARSERS.items() if p.sniff_header(header)]
+        if ClientsParser.sniff_header(header):
+            matches.append(CLIENTS_KIND)
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise UnknownKindError(
+            "cannot tell what kind of file this is; name it with --kind "
+            f"(one of: {', '.join(sorted(all_kinds()))})",
+            Location(str(path)),
+        )
+    raise UnknownKindError(
+        f"looks like several kinds ({', '.join(matches)}); name one with --kind",
+        Location(str(path)),
+    )
+
+
+def _table_header(path: Path) -> list[str]:
+    try:
+        header, _batches, _rej = ClientsParser().batches(path)
+    except Exception as e:  # an unreadable spreadsheet is just not a client master
+        raise UnknownKindError(f"cannot read the header: {e}", Location(str(path))) from e
+    return [h.strip().lower() for h in header]
+
+
+def ingest_paths(
+    store: Store,
+    settings: Settings,
+    paths: Sequence[Path],
+    *,
+    kind: str | None = None,
+    as_of: datetime | None = None,
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Ingest every file (and every file under every folder) in ``paths``."""
+    report = IngestReport()
+    hasher: KeyedHasher | None = None
+    for path in expand(paths):
+        file_report = FileReport(str(path), kind)
+        report.files.append(file_report)
+        try:
+            file_kind = kind or detect_kind(path)
+            file_report.kind = file_kind
+            if file_kind in REFERENCE_PARSERS:
+                _ingest_reference(store, path, file_kind, as_of, file_report)
+            elif file_kind == CLIENTS_KIND:
+                hasher = hasher or KeyedHasher(load_key(settings))
+                _ingest_clients(store, path, hasher, file_report, progress)
+            elif file_kind in LOG_PARSERS:
+                parser = _make_log_parser(file_kind, settings)
+                _ingest_log(store, settings, path, file_kind, parser, file_report, progress)
+            elif file_kind in FILE_PARSERS:
+                _ingest_file(store, path, file_kind, FILE_PARSERS[file_kind](), file_report)
+            else:
+                raise InputError(f"unknown kind {file_kind!r}", Location(str(path)))
+        except (MolehuntError, OSError) as e:
+            file_report.error = str(e)
+    return report
+
+
+def _make_log_parser(kind: str, settings: Settings) -> LogParser:
+    cls: Any = LOG_PARSERS[kind]
+    if kind == "pg-stderr":
+        return cls(prefix=settings.pg_log_line_prefix)  # type: ignore[no-any-return]
+    return cls()  # type: ignore[no-any-return]
+
+
+# -- sources and checkpoints ----------------------------------------------------
+
+
+@dataclass(slots=True)
+class SourceState:
+    source_id: str
+    offset: int
+    known: bool
+    head_len: int
+    head_hash: str
+
+
+def _hash(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _whole_file_hash(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _identify_log(store: Store, path: Path, kind: str) -> SourceState:
+    """Find the source this file continues, by the hash of its first bytes."""
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        head = f.read(HEAD_BYTES)
+    lengths = store.con.execute(
+        "SELECT DISTINCT head_len FROM sources WHERE kind = ? AND head_len <= ?", [kind, size]
+    ).fetchall()
+    best: SourceState | None = None
+    for (length,) in lengths:
+        digest = _hash(head[:length])
+        for source_id, offset, head_len in store.con.execute(
+            'SELECT source_id, "offset", head_len FROM sources '
+            'WHERE kind = ? AND head_len = ? AND head_hash = ? ORDER BY "offset" DESC',
+            [kind, length, digest],
+        ).fetchall():
+            if offset > size:
+                continue  # truncated since: copytruncate wrote a new file
+            if best is None or head_len > best.head_len:
+                best = SourceState(source_id, offset, True, head_len, digest)
+            break
+    new_hash = _hash(head)
+    if best is not None:
+        best.head_len, best.head_hash = len(head), new_hash
+        return best
+    return SourceState(_new_source_id(store, new_hash + kind), 0, False, len(head), new_hash)
+
+
+def _new_source_id(store: Store, seed: str) -> str:
+    n = 0
+    while True:
+        candidate = _hash(f"{seed}:{n}".encode())[:16]
+        row = store.con.execute("SELECT 1 FROM sources WHERE source_id = ?", [candidate]).fetchall()
+        if not row:
+            return candidate
+        n += 1
+
+
+def _save_source(
+    con: Any, state: SourceState, kind: str, path: Path, offset: int, events: int, rejected: int
+) -> None:
+    size = path.stat().st_size
+    con.execute(
+        """
+        INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, now(), now())
+        ON CONFLICT (source_id) DO UPDATE SET
+          path = excluded.path, head_len = excluded.head_len, head_hash = excluded.head_hash,
+          size = excluded.size, "offset" = excluded."offset",
+          events = sources.events + excluded.events,
+          rejected = sources.rejected + excluded.rejected,
+          last_ingest = now()
+        """,
+        [
+            state.source_id,
+            kind,
+            str(path),
+            state.head_len,
+            state.head_hash,
+            size,
+            offset,
+            events,
+            rejected,
+        ],
+    )
+
+
+def _quarantine(con: Any, source_id: str, kind: str, path: Path, rejected: list[Rejected]) -> None:
+    if not rejected:
+        return
+    table = pa.table(
+        {
+            "source_id": [source_id] * len(rejected),
+            "kind": [kind] * len(rejected),
+            "path": [str(path)] * len(rejected),
+            "line": pa.array([r.line for r in rejected], pa.int64()),
+            "offset": pa.array([r.offset for r in rejected], pa.int64()),
+            "reason": [r.reason for r in rejected],
+            "raw": [r.raw for r in rejected],
+        }
+    )
+    con.register("quarantined", table)
+    try:
+        con.execute(
+            "INSERT INTO quarantine BY NAME SELECT *, now() AS quarantined_at FROM quarantined"
+        )
+    finally:
+        con.unregister("quarantined")
+
+
+def _insert_tables(con: Any, tables: dict[str, pa.Table]) -> None:
+    for name, table in tables.items():
+        if table.num_rows == 0:
+            continue
+        con.register("parsed", table)
+        try:
+            con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM parsed")
+        finally:
+            con.unregister("parsed")
+
+
+# -- logs -------------------------------------------------------------------------
+
+
+def _ingest_log(
+    store: Store,
+    settings: Settings,
+    path: Path,
+    kind: str,
+    parser: LogParser,
+    report: FileReport,
+    progress: Progress | None,
+) -> None:
+    state = _identify_log(store, path, kind)
+    size = path.stat().st_size
+    if state.known and state.offset >= size:
+        report.skipped = "already read to the end"
+        return
+    position = state.offset
+    pending = b""
+    with path.open("rb") as f:
+        f.seek(position)
+        while True:
+            chunk = f.read(settings.batch_bytes)
+            data = pending + chunk if pending else chunk
+            if not data:
+                break
+            result = parser.parse(
+                data, base_offset=position, source_id=state.source_id, path=str(path)
+            )
+            if result.consumed == 0:
+                if not chunk:
+                    break  # an unfinished last record: left for the next run
+                pending = data
+                continue
+            _commit_log_batch(store, state, kind, path, position + result.consumed, result)
+            report.stored += result.events
+            report.rejected += len(result.rejected)
+            position += result.consumed
+            pending = data[result.consumed :]
+            if progress:
+                progress(str(path), position, size)
+    if not state.known and position == 0:
+        report.skipped = "no complete record yet"
+
+
+def _commit_log_batch(
+    store: Store, state: SourceState, kind: str, path: Path, offset: int, result: ParseResult
+) -> None:
+    with store.transaction() as con:
+        _insert_tables(con, result.tables)
+        _quarantine(con, state.source_id, kind, path, result.rejected)
+        _save_source(con, state, kind, path, offset, result.events, len(result.rejected))
+    state.known = True
+
+
+# -- whole files (EVTX) -----------------------------------------------------------
+
+
+def _ingest_file(
+    store: Store, path: Path, kind: str, parser: FileParser, report: FileReport
+) -> None:
+    digest = _whole_file_hash(path)
+    row = store.con.execute(
+        'SELECT source_id, "offset" FROM sources WHERE kind = ? AND head_hash = ?', [kind, digest]
+    ).fetchall()
+    if row:
+        report.skipped = "unchanged since it was read"
+        return
+    state = SourceState(_new_source_id(store, digest + kind), 0, False, -1, digest)
+    result = parser.parse_path(path, source_id=state.source_id, resume=0)
+    with store.transaction() as con:
+        _insert_tables(con, result.tables)
+        _quarantine(con, state.source_id, kind, path, result.rejected)
+        _save_source(con, state, kind, path, result.consumed, result.events, len(result.rejected))
+    report.stored = result.events
+    report.rejected = len(result.rejected)
+
+
+# -- reference snapshots ------------------------------------------------------------
+
+
+def _ingest_reference(
+    store: Store, path: Path, kind: str, as_of: datetime | None, report: FileReport
+) -> None:
+    digest = _whole_file_hash(path)
+    if store.con.execute(
+        "SELECT 1 FROM sources WHERE kind = ? AND head_hash = ?", [kind, digest]
+    ).fetchall():
+        report.skipped = "this export was ingested before"
+        return
+    parser = REFERENCE_PARSERS[kind]()
+    result = parser.parse_file(path)
+    (table_name,) = result.tables
+    snapshot = result.tables[table_name]
+    when = as_of or datetime.fromtimestamp(os.path.getmtime(path), tz=UTC)
+    state = SourceState(_new_source_id(store, digest + kind), 0, False, -1, digest)
+    with store.transaction() as con:
+        stored = merge_snapshot(con, table_name, snapshot, when, state.source_id)
+        _quarantine(con, state.source_id, kind, path, result.rejected)
+        _save_source(con, state, kind, path, path.stat().st_size, stored, len(result.rejected))
+    report.stored = snapshot.num_rows
+    report.rejected = len(result.rejected)
+
+
+def merge_snapshot(
+    con: Any, table: str, snapshot: pa.Table, as_of: datetime, source_id: str
+) -> int:
+    """Make ``snapshot`` the current version of ``ref_<table>``, keeping history.
+
+    Rows that changed or vanished are closed at ``as_of``; new and changed rows start
+    there (or have no start if this is the table's first snapshot). Returns the
+    number of row versions written.
+    """
+    columns, _key = REFERENCE_TABLES[table]
+    same = " AND ".join(f"r.{c} IS NOT DISTINCT FROM s.{c}" for c in columns)
+    first = con.execute(f"SELECT count(*) = 0 FROM ref_{table}").fetchall()[0][0]
+    con.register("snapshot", snapshot)
+    try:
+        added = con.execute(
+            f"SELECT count(*) FROM snapshot s WHERE NOT EXISTS "
+            f"(SELECT 1 FROM ref_{table} r WHERE r.valid_to IS NULL AND {same})"
+        ).fetchall()[0][0]
+        con.execute(
+            f"UPDATE ref_{table} AS r SET valid_to = ? WHERE valid_to IS NULL AND NOT EXISTS "
+            f"(SELECT 1 FROM snapshot s WHERE {same})",
+            [as_of],
+        )
+        con.execute(
+            f"INSERT INTO ref_{table} ({', '.join(columns)}, valid_from, valid_to, source_id) "
+            f"SELECT {', '.join('s.' + c for c in columns)}, ?, NULL, ? FROM snapshot s "
+            f"WHERE NOT EXISTS (SELECT 1 FROM ref_{table} r WHERE r.valid_to IS NULL AND {same})",
+            [None if first else as_of, source_id],
+        )
+    finally:
+        con.unregister("snapshot")
+    return int(added)
+
+
+# -- the client master ------------------------------------------------------------
+
+
+def _ingest_clients(
+    store: Store, path: Path, hasher: KeyedHasher, report: FileReport, progress: Progress | None
+) -> None:
+    digest = _whole_file_hash(path)
+    if store.con.execute(
+        "SELECT 1 FROM sources WHERE kind = ? AND head_hash = ?", [CLIENTS_KIND, digest]
+    ).fetchall():
+        report.skipped = "this export was ingested before"
+        return
+    state = SourceState(_new_source_id(store, digest + CLIENTS_KIND), 0, False, -1, digest)
+    size = path.stat().st_size
+    done = 0
+
+    def tick(rows: int) -> None:
+        nonlocal done
+        done += rows
+        if progress:
+            progress(str(path), done, max(done, 1) if size == 0 else done)
+
+    with store.transaction() as con:
+        loaded = load_clients(con, path, hasher, state.source_id, tick)
+        _quarantine(con, state.source_id, CLIENTS_KIND, path, loaded.rejected)
+        _save_source(con, state, CLIENTS_KIND, path, size, loaded.stored, len(loaded.rejected))
+    report.stored = loaded.stored
+    report.rejected = len(loaded.rejected)

@@ -1,0 +1,270 @@
+"""The store's schema, as forward-only migrations.
+
+Event tables follow OCSF classes (flat columns, UTC timestamps) with the ``class_uid``
+in their comment; ``rows`` on datastore activity is our own column, since OCSF has
+none. Reference tables keep history: each version of a row lives from
+``valid_from`` to ``valid_to`` (NULL = current; a NULL ``valid_from`` means "since
+before the first snapshot"), and a view of the same name without ``ref_`` shows
+the current snapshot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Migration:
+    version: int
+    description: str
+    statements: tuple[str, ...]
+
+
+# Columns of each reference kind, in a fixed order, with their SQL types, and the
+# columns that identify a row (a new version of a row replaces the one with the
+# same key).
+REFERENCE_TABLES: dict[str, tuple[dict[str, str], tuple[str, ...]]] = {
+    "hr": (
+        {
+            "employee_id": "VARCHAR",
+            "name": "VARCHAR",
+            "department": "VARCHAR",
+            "title": "VARCHAR",
+            "role": "VARCHAR",
+            "manager_id": "VARCHAR",
+            "hire_date": "DATE",
+            "notice_date": "DATE",
+            "termination_date": "DATE",
+        },
+        ("employee_id",),
+    ),
+    "accounts": (
+        {
+            "account": "VARCHAR",
+            "system": "VARCHAR",
+            "owner_employee_id": "VARCHAR",
+            "kind": "VARCHAR",
+            "created": "DATE",
+            "disabled": "DATE",
+        },
+        ("account", "system"),
+    ),
+    "assets": (
+        {
+            "hostname": "VARCHAR",
+            "ip": "VARCHAR",
+            "owner_employee_id": "VARCHAR",
+            "kind": "VARCHAR",
+            "department": "VARCHAR",
+        },
+        ("hostname",),
+    ),
+    "entitlements": (
+        {"role": "VARCHAR", "system": "VARCHAR", "resource": "VARCHAR", "access": "VARCHAR"},
+        ("role", "system", "resource", "access"),
+    ),
+    "web_categories": ({"domain": "VARCHAR", "category": "VARCHAR"}, ("domain",)),
+    "web_policy": ({"category": "VARCHAR", "allowed": "BOOLEAN"}, ("category",)),
+}
+
+
+def _reference_ddl() -> tuple[str, ...]:
+    out: list[str] = []
+    for name, (columns, _key) in REFERENCE_TABLES.items():
+        cols = ",\n  ".join(f"{col} {typ}" for col, typ in columns.items())
+        out.append(
+            f"CREATE TABLE ref_{name} (\n  {cols},\n  valid_from TIMESTAMPTZ,\n"
+            "  valid_to TIMESTAMPTZ,\n  source_id VARCHAR NOT NULL\n)"
+        )
+        out.append(
+            f"CREATE VIEW {name} AS SELECT {', '.join(columns)} FROM ref_{name} "
+            "WHERE valid_to IS NULL"
+        )
+    return tuple(out)
+
+
+_EVENT_COMMON = """
+  event_id VARCHAR NOT NULL,    -- source + offset; unique by checkpoints, not an index
+  time TIMESTAMPTZ NOT NULL,
+  source_id VARCHAR NOT NULL,"""
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "reference, event, checkpoint and quarantine tables",
+        (
+            *_reference_ddl(),
+            # The client master: never PII in clear. *_h columns are keyed 64-bit
+            # hashes of normalised values; other columns are added per export as
+            # VARCHAR (non-PII attributes used to replay queries).
+            """CREATE TABLE clients (
+  client_id VARCHAR NOT NULL,  -- unique: duplicates are quarantined on ingest
+  source_id VARCHAR NOT NULL
+)""",
+            """CREATE TABLE client_columns (
+  name VARCHAR PRIMARY KEY,
+  role VARCHAR NOT NULL,        -- 'pii' (stored as name || '_h') or 'attribute'
+  pii_kind VARCHAR              -- normaliser used for the hash
+)""",
+            # OCSF 3002 Authentication: Windows logons, database connections.
+            f"""CREATE TABLE events_auth ({_EVENT_COMMON}
+  kind VARCHAR NOT NULL,        -- parser kind
+  -- logon, logon_failed, logoff, explicit_credentials, connect, disconnect
+  activity VARCHAR NOT NULL,
+  user_name VARCHAR,
+  user_domain VARCHAR,
+  logon_type INTEGER,
+  src_ip VARCHAR,
+  src_port INTEGER,
+  src_host VARCHAR,             -- workstation name as the event reports it
+  dst_host VARCHAR,             -- computer or server that logged the event
+  service VARCHAR,              -- e.g. the database name
+  session_id VARCHAR,
+  app_name VARCHAR,
+  status VARCHAR,
+  event_code INTEGER
+)""",
+            # OCSF 6005 Datastore Activity: one audited database statement.
+            f"""CREATE TABLE events_db ({_EVENT_COMMON}
+  kind VARCHAR NOT NULL,
+  database VARCHAR,
+  db_user VARCHAR,
+  src_ip VARCHAR,
+  src_port INTEGER,
+  session_id VARCHAR,
+  pid INTEGER,
+  app_name VARCHAR,             -- chosen by the client: a signal, never an identity
+  audit_class VARCHAR,          -- READ, WRITE, ...
+  command VARCHAR,              -- SELECT, COPY, DECLARE CURSOR, UPDATE, ...
+  object_type VARCHAR,
+  objects VARCHAR[],
+  statement VARCHAR,
+  parameters VARCHAR,
+  rows BIGINT,                  -- our own column; NULL when unknown
+  rows_source VARCHAR,          -- pgaudit, auto_explain, unknown
+  bulk_unknown BOOLEAN NOT NULL DEFAULT false,  -- e.g. COPY TO: bulk read of unknown size
+  statement_id BIGINT,
+  substatement_id BIGINT
+)""",
+            # Application record access (CRM): one line of the app-access log.
+            f"""CREATE TABLE events_app ({_EVENT_COMMON}
+  app VARCHAR,
+  user_name VARCHAR,
+  src_ip VARCHAR,
+  action VARCHAR,
+  rows BIGINT,
+  detail VARCHAR,
+  n_client_ids INTEGER
+)""",
+            """CREATE TABLE record_access (
+  event_id VARCHAR NOT NULL,
+  client_id VARCHAR NOT NULL,
+  how VARCHAR NOT NULL          -- 'listed' (the app said so) or 'replayed'
+)""",
+            # OCSF 4002 HTTP Activity: one proxy log line.
+            f"""CREATE TABLE events_http ({_EVENT_COMMON}
+  kind VARCHAR NOT NULL,
+  src_ip VARCHAR,
+  user_name VARCHAR,
+  method VARCHAR,
+  url VARCHAR,
+  host VARCHAR,
+  port INTEGER,
+  path VARCHAR,
+  status INTEGER,
+  squid_result VARCHAR,
+  hierarchy VARCHAR,
+  bytes_out BIGINT,             -- request bytes from the client (upload); NULL when unknown
+  bytes_in BIGINT,              -- reply bytes to the client
+  request_content_type VARCHAR,
+  content_type VARCHAR,
+  user_agent VARCHAR,
+  duration_ms BIGINT
+)""",
+            # OCSF 1007 Process Activity (Sysmon 1).
+            f"""CREATE TABLE events_process ({_EVENT_COMMON}
+  kind VARCHAR NOT NULL,
+  host VARCHAR,
+  user_name VARCHAR,
+  image VARCHAR,
+  command_line VARCHAR,
+  pid BIGINT,
+  parent_image VARCHAR,
+  event_code INTEGER
+)""",
+            # OCSF 4001 Network Activity (Sysmon 3).
+            f"""CREATE TABLE events_network ({_EVENT_COMMON}
+  kind VARCHAR NOT NULL,
+  host VARCHAR,
+  user_name VARCHAR,
+  image VARCHAR,
+  src_ip VARCHAR,
+  src_port INTEGER,
+  dst_ip VARCHAR,
+  dst_port INTEGER,
+  dst_host VARCHAR,
+  protocol VARCHAR,
+  event_code INTEGER
+)""",
+            # OCSF 1001 File System Activity (Sysmon 11 create, 23 delete).
+            f"""CREATE TABLE events_file ({_EVENT_COMMON}
+  kind VARCHAR NOT NULL,
+  activity VARCHAR NOT NULL,    -- create, delete
+  host VARCHAR,
+  user_name VARCHAR,
+  image VARCHAR,
+  path VARCHAR,
+  event_code INTEGER
+)""",
+            # OCSF 2004 Detection Finding.
+            """CREATE TABLE findings (
+  finding_id VARCHAR NOT NULL PRIMARY KEY,
+  detector VARCHAR NOT NULL,
+  time TIMESTAMPTZ NOT NULL,
+  day DATE,
+  severity INTEGER NOT NULL,
+  person_id VARCHAR,
+  account VARCHAR,
+  host VARCHAR,
+  title VARCHAR NOT NULL,
+  details JSON,
+  event_ids VARCHAR[]
+)""",
+            # One row per input file ever seen, identified by its content, not its name.
+            """CREATE TABLE sources (
+  source_id VARCHAR NOT NULL PRIMARY KEY,
+  kind VARCHAR NOT NULL,
+  path VARCHAR NOT NULL,        -- where it was last seen
+  head_len INTEGER NOT NULL,    -- bytes covered by head_hash
+  head_hash VARCHAR NOT NULL,
+  size BIGINT NOT NULL,
+  "offset" BIGINT NOT NULL,     -- bytes consumed and committed
+  events BIGINT NOT NULL DEFAULT 0,
+  rejected BIGINT NOT NULL DEFAULT 0,
+  first_ingest TIMESTAMPTZ NOT NULL,
+  last_ingest TIMESTAMPTZ NOT NULL
+)""",
+            """CREATE TABLE quarantine (
+  source_id VARCHAR NOT NULL,
+  kind VARCHAR NOT NULL,
+  path VARCHAR NOT NULL,
+  line BIGINT,
+  "offset" BIGINT,
+  reason VARCHAR NOT NULL,
+  raw VARCHAR,
+  quarantined_at TIMESTAMPTZ NOT NULL
+)""",
+        ),
+    ),
+)
+
+#: Event tables, for status and for the contract tests.
+EVENT_TABLES: tuple[str, ...] = (
+    "events_auth",
+    "events_db",
+    "events_app",
+    "events_http",
+    "events_process",
+    "events_network",
+    "events_file",
+)

@@ -1,0 +1,39 @@
+"""Helpers shared by the tests: real components or a clear reason why not."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() == "true"
+
+
+def require_binary(path: str, package: str) -> Path:
+    """The binary at ``path`` (or on PATH); skip the test naming the Debian package
+    when it is missing, except under ``CI=true`` where a missing package is a failure."""
+    found = Path(path) if Path(path).exists() else None
+    if found is None and "/" not in path:
+        which = shutil.which(path)
+        found = Path(which) if which else None
+    if found is None:
+        reason = f"{path} not found: install the Debian package {package} (make test does, as root)"
+        if in_ci():
+            pytest.fail(reason + " — under CI=true nothing may be skipped for a missing package")
+        pytest.skip(reason)
+    return found
+
+
+def shared_fixtures(*parts: str) -> Path:
+    """A file under ../shared/fixtures, or skip: a user's clone has no ../shared."""
+    path = SHARED_FIXTURES.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} absent: the shared fixtures live beside the repo only in CI/dev")
+    return path
