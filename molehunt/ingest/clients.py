@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -52,7 +53,7 @@ WITHHELD = "<withheld: client master row holds personal data; see the source lin
 _IDENT = re.compile(r"[^a-z0-9_]+")
 BATCH_ROWS = 250_000
 #: A header, (first line number, text columns) batches, and rows the reader rejected.
-Batches = tuple[list[str], Iterator[tuple[int, pa.Table]], list[Rejected]]
+Batches = tuple[list[str], Iterator[tuple[int | np.ndarray[Any, Any], pa.Table]], list[Rejected]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,13 +139,17 @@ class ClientsParser:
             ),
         )
 
-        def gen() -> Iterator[tuple[int, pa.Table]]:
-            line = 2
+        def gen() -> Iterator[tuple[int | np.ndarray[Any, Any], pa.Table]]:
+            # Line numbers assume no newline inside a field (true of real exports);
+            # rows the reader skipped move the following lines on.
+            line, seen = 2, 0
             for batch in reader:
-                table = pa.Table.from_batches([batch])
-                yield line, table
-                # Line numbers assume no newline inside a field (true of real exports).
-                line += table.num_rows
+                lines = np.arange(line, line + batch.num_rows, dtype=np.int64)
+                for skipped in sorted(r.line for r in rejected[seen:] if r.line is not None):
+                    lines[lines >= skipped] += 1
+                seen = len(rejected)
+                yield lines, pa.Table.from_batches([batch])
+                line = int(lines[-1]) + 1 if len(lines) else line
 
         return header, gen(), rejected
 
@@ -152,7 +157,7 @@ class ClientsParser:
         file = pq.ParquetFile(path)
         header = list(file.schema_arrow.names)
 
-        def gen() -> Iterator[tuple[int, pa.Table]]:
+        def gen() -> Iterator[tuple[int | np.ndarray[Any, Any], pa.Table]]:
             row = 1
             for batch in file.iter_batches(batch_size=BATCH_ROWS):
                 table = pa.Table.from_batches([batch])
@@ -170,7 +175,7 @@ class ClientsParser:
         rows = iter(sheet.iter_rows())
         header = [str(c).strip() for c in next(rows, [])]
 
-        def gen() -> Iterator[tuple[int, pa.Table]]:
+        def gen() -> Iterator[tuple[int | np.ndarray[Any, Any], pa.Table]]:
             line, start = 2, 2
             chunk: list[list[str]] = [[] for _ in header]
             for row in rows:
@@ -260,9 +265,12 @@ def load_clients(
             renamed = pa.table(
                 [c.cast(pa.binary()) for c in renamed.columns], names=renamed.column_names
             )
-        renamed = renamed.append_column(
-            "line", pa.array(range(first_line, first_line + renamed.num_rows), pa.int64())
+        lines = (
+            first_line
+            if isinstance(first_line, np.ndarray)
+            else np.arange(first_line, first_line + renamed.num_rows, dtype=np.int64)
         )
+        renamed = renamed.append_column("line", pa.array(lines, pa.int64()))
         con.register("batch", renamed)
         try:
             con.execute(sql, [*params, source_id])
@@ -300,6 +308,6 @@ def load_clients(
         "  FROM clients_new WHERE NOT bad_utf8 AND client_id <> ''"
         ") WHERE n = 1"
     )
-    stored = int(con.execute("SELECT count(*) FROM clients").fetchall()[0][0])
+    kept = int(con.execute("SELECT count(*) FROM clients").fetchall()[0][0])
     con.execute("DROP TABLE clients_new")
-    return ClientsLoad(stored=stored, rejected=rejected, columns=columns)
+    return ClientsLoad(stored=kept, rejected=rejected, columns=columns)

@@ -67,8 +67,11 @@ def read_header(path: Path) -> list[str]:
     """The header columns of a CSV file (lower-cased, BOM and spaces stripped)."""
     with path.open("rb") as f:
         first = f.readline(64 * 1024)
-    text = first.decode("utf-8-sig", errors="replace")
-    return [c.strip().lower() for c in next(csv.reader([text]), [])]
+    text = first.decode("utf-8-sig", errors="replace").rstrip("\r\n")
+    try:
+        return [c.strip().lower() for c in next(csv.reader([text]), [])]
+    except csv.Error:
+        return []  # not CSV at all: no reference kind will match
 
 
 class ReferenceCsvParser:

@@ -86,7 +86,9 @@ class Store:
         ).fetchall()
         if not exists[0][0]:
             return 0
-        rows = self.con.execute("SELECT coalesce(max(version), 0) FROM schema_migrations").fetchall()
+        rows = self.con.execute(
+            "SELECT coalesce(max(version), 0) FROM schema_migrations"
+        ).fetchall()
         return int(rows[0][0])
 
     def migrate(self) -> list[int]:

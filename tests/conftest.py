@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from molehunt.config import Settings
+from molehunt.keys import create_key_file
+from molehunt.store import Store
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    key_file = tmp_path / "molehunt.key"
+    create_key_file(key_file)
+    return Settings.load(
+        {"db": tmp_path / "molehunt.duckdb", "key_file": key_file}, environ={}, cwd=tmp_path
+    )
+
+
+@pytest.fixture
+def store(settings: Settings) -> Iterator[Store]:
+    with Store.open(settings.db) as opened:
+        yield opened

@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from molehunt.cli import app
+
+HR = (
+    "employee_id,name,department,title,role,manager_id,hire_date,notice_date,termination_date\n"
+    "E002,李娜,sales,Sales rep,sales,E010,2019-03-01,2026-03-15,2026-04-15\n"
+    "E003,Bad,sales,x,sales,,2020-02-30,,\n"
+)
+ACCOUNTS = (
+    "account,system,owner_employee_id,kind,created,disabled\nli_na,crm-db,E002,human,2019-03-01,\n"
+)
+
+
+@pytest.fixture
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith("MOLEHUNT_"):
+            monkeypatch.delenv(name)
+    return CliRunner()
+
+
+def test_help_lists_every_verb_with_one_line(run: CliRunner) -> None:
+    result = run.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for verb in ("init", "ingest", "status", "who", "accounts", "demo", "version"):
+        assert verb in result.output
+
+
+def test_init_creates_store_and_a_private_key_file(run: CliRunner, tmp_path: Path) -> None:
+    result = run.invoke(app, ["init"])
+    assert result.exit_code == 0, result.output
+    key = tmp_path / "molehunt.key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert (tmp_path / "molehunt.duckdb").exists()
+    again = run.invoke(app, ["init"])
+    assert "kept (already there)" in again.output
+
+
+def test_ingest_json_report_status_and_orphaned_accounts(run: CliRunner, tmp_path: Path) -> None:
+    (tmp_path / "hr.csv").write_text(HR, encoding="utf-8")
+    (tmp_path / "accounts.csv").write_text(ACCOUNTS, encoding="utf-8")
+    db = str(tmp_path / "other.duckdb")
+    result = run.invoke(app, ["--db", db, "ingest", "hr.csv", "accounts.csv", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report == {
+        "files": [
+            {"path": "hr.csv", "kind": "hr", "stored": 1, "rejected": 1},
+            {"path": "accounts.csv", "kind": "accounts", "stored": 1, "rejected": 0},
+        ],
+        "stored": 2,
+        "rejected": 1,
+    }
+    status = json.loads(run.invoke(app, ["--db", db, "status", "--format", "json"]).output)
+    assert status["schema_version"] == 1
+    assert status["tables"]["ref_hr"] == 1
+    assert status["quarantined"] == 1
+    assert {s["kind"] for s in status["sources"]} == {"hr", "accounts"}
+    orphaned = run.invoke(
+        app, ["--db", db, "accounts", "--orphaned", "--at", "2026-05-01", "--format", "json"]
+    )
+    rows = json.loads(orphaned.output)
+    assert [(r["account"], r["name"]) for r in rows] == [("li_na", "李娜")]
+    who = run.invoke(
+        app,
+        ["--db", db, "who", "--account", "li_na", "--at", "2026-05-01T09:00", "--format", "json"],
+    )
+    answer = json.loads(who.output)
+    assert answer["accounts"][0]["owner"]["status"] == "departed"
+
+
+def test_unknown_kind_and_missing_files_are_clear_errors(run: CliRunner, tmp_path: Path) -> None:
+    result = run.invoke(app, ["ingest", "--kind", "nonsense", "x.csv"])
+    assert result.exit_code != 0
+    assert "unknown kind" in result.output
+    missing = run.invoke(app, ["ingest", "nowhere.csv"])
+    assert missing.exit_code != 0
+    assert "no such file" in missing.output
+
+
+def test_who_needs_exactly_one_subject(run: CliRunner) -> None:
+    result = run.invoke(app, ["who", "--ip", "10.0.0.1", "--account", "x"])
+    assert result.exit_code != 0
+    assert "exactly one of" in result.output
