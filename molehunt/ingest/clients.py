@@ -23,7 +23,12 @@ import pyarrow.parquet as pq
 
 from molehunt.errors import InputError, Location
 from molehunt.ingest.base import Rejected
-from molehunt.pii.keyed import KeyedHasher, sql_normalize
+from molehunt.pii.keyed import (
+    KeyedHasher,
+    sql_normalize,
+    sql_phone_from_parts,
+    sql_phone_parts,
+)
 
 #: Header words of PII columns and the normaliser each is hashed with.
 PII_COLUMNS: dict[str, str] = {
@@ -233,32 +238,7 @@ def load_clients(
     con.execute("ALTER TABLE clients_new ADD COLUMN line BIGINT")
     con.execute("ALTER TABLE clients_new ADD COLUMN bad_utf8 BOOLEAN")
 
-    # Normalise in a subquery, hash outside: each value is normalised once.
-    inner, outer, targets = [], [], []
-    params: list[bytes] = []
-    for i, column in enumerate(columns):
-        text = f"try(decode(c{i}))"
-        if column.name == "client_id":
-            inner.append(f"trim({text}) AS client_id")
-            outer.append("client_id")
-            targets.append("client_id")
-        elif column.pii_kind:
-            inner.append(f"{sql_normalize(column.pii_kind, text)} AS n{i}")
-            expr, p = hasher.sql_hash(f"n{i}")
-            outer.append(expr)
-            params.extend(p)
-            targets.append(f'"{column.name}_h"')
-        else:
-            inner.append(f"nullif(trim({text}), '') AS n{i}")
-            outer.append(f"n{i}")
-            targets.append(f'"{column.name}"')
-        inner.append(f"(c{i} IS NOT NULL AND try(decode(c{i})) IS NULL) AS bad{i}")
-    bad = " OR ".join(f"bad{i}" for i in range(len(columns)))
-    sql = (
-        f"INSERT INTO clients_new ({', '.join(targets)}, source_id, line, bad_utf8) "
-        f"SELECT {', '.join(outer)}, ?, line, {bad} "
-        f"FROM (SELECT {', '.join(inner)}, line FROM batch)"
-    )
+    sql, params, targets = _hashing_query(columns, hasher)
     for first_line, table in batches:
         renamed = table.rename_columns([f"c{i}" for i in range(table.num_columns)])
         if not pa.types.is_binary(renamed.schema.field(0).type):
@@ -311,3 +291,53 @@ def load_clients(
     kept = int(con.execute("SELECT count(*) FROM clients").fetchall()[0][0])
     con.execute("DROP TABLE clients_new")
     return ClientsLoad(stored=kept, rejected=rejected, columns=columns)
+
+
+def _hashing_query(
+    columns: list[ClientColumn], hasher: KeyedHasher
+) -> tuple[str, list[Any], list[str]]:
+    """INSERT ... SELECT over the registered ``batch``, in layers so that each value
+    is decoded, normalised and hashed once (DuckDB does not share repeated
+    sub-expressions)."""
+    decoded = [
+        f"try(decode(c{i})) AS t{i}, c{i} IS NOT NULL AS has{i}" for i in range(len(columns))
+    ]
+    prepared, normalized, hashed, targets = [], [], [], []
+    params: list[Any] = []
+    for i, column in enumerate(columns):
+        prepared.append(f"has{i} AND t{i} IS NULL AS bad{i}")
+        if column.name == "client_id":
+            prepared.append(f"trim(t{i}) AS n{i}")
+            normalized.append(f"n{i}")
+            hashed.append(f"n{i}")
+            targets.append("client_id")
+            continue
+        if column.pii_kind == "phone":
+            digits, plus = sql_phone_parts(f"t{i}")
+            prepared.append(f"{digits} AS d{i}, {plus} AS p{i}")
+            normalized.append(f"{sql_phone_from_parts(f'd{i}', f'p{i}')} AS n{i}")
+        elif column.pii_kind:
+            prepared.append(f"{sql_normalize(column.pii_kind, f't{i}')} AS n{i}")
+            normalized.append(f"n{i}")
+        else:
+            prepared.append(f"nullif(trim(t{i}), '') AS n{i}")
+            normalized.append(f"n{i}")
+        if column.pii_kind:
+            expr, p = hasher.sql_hash(f"n{i}")
+            hashed.append(expr)
+            params.extend(p)
+            targets.append(f'"{column.name}_h"')
+        else:
+            hashed.append(f"n{i}")
+            targets.append(f'"{column.name}"')
+    bad = " OR ".join(f"bad{i}" for i in range(len(columns)))
+    flags = ", ".join(f"bad{i}" for i in range(len(columns)))
+    sql = (
+        f"INSERT INTO clients_new ({', '.join(targets)}, source_id, line, bad_utf8) "
+        f"SELECT {', '.join(hashed)}, ?, line, {bad} FROM ("
+        f"  SELECT {', '.join(normalized)}, {flags}, line FROM ("
+        f"    SELECT {', '.join(prepared)}, line FROM ("
+        f"      SELECT {', '.join(decoded)}, line FROM batch)))"
+    )
+    # The source id's placeholder comes after the hashes' in the SELECT list.
+    return sql, params, targets

@@ -64,26 +64,40 @@ NORMALIZERS: dict[str, Callable[[str], str]] = {
 
 def sql_normalize(kind: str, column: str) -> str:
     """The SQL (DuckDB) expression equal to ``NORMALIZERS[kind]`` over ``column``."""
-    folded = f"translate({column}, '{_FULLWIDTH_FROM}', '{_FULLWIDTH_TO}')"
+    folded = sql_fold(column)
     if kind == "id_number":
         return f"regexp_replace(upper({folded}), '[^0-9X]', '', 'g')"
     if kind == "phone":
-        trimmed = f"trim({folded})"
-        digits = f"regexp_replace({folded}, '[^0-9]', '', 'g')"
-        return (
-            f"CASE WHEN {digits} = '' THEN '' "
-            f"WHEN starts_with({trimmed}, '+') THEN '+' || {digits} "
-            f"WHEN starts_with({digits}, '00') THEN '+' || substr({digits}, 3) "
-            f"WHEN length({digits}) = 13 AND starts_with({digits}, '861') THEN '+' || {digits} "
-            f"WHEN starts_with({digits}, '0') THEN '+86' || substr({digits}, 2) "
-            f"ELSE '+86' || {digits} END"
-        )
+        digits, plus = sql_phone_parts(column)
+        return sql_phone_from_parts(digits, plus)
     if kind == "text":
         return f"trim(regexp_replace({column}, '{_SPACE_CLASS}+', ' ', 'g'), ' ')"
     raise ValueError(f"unknown normaliser {kind!r}")
 
 
 _OFFSET = 2**63
+
+
+def sql_fold(column: str) -> str:
+    return f"translate({column}, '{_FULLWIDTH_FROM}', '{_FULLWIDTH_TO}')"
+
+
+def sql_phone_parts(column: str) -> tuple[str, str]:
+    """The digits of a phone and whether it starts with ``+``: computed once per
+    value in an inner query, since DuckDB would otherwise rerun the regex per use."""
+    folded = sql_fold(column)
+    return f"regexp_replace({folded}, '[^0-9]', '', 'g')", f"starts_with(trim({folded}), '+')"
+
+
+def sql_phone_from_parts(digits: str, plus: str) -> str:
+    return (
+        f"CASE WHEN {digits} = '' THEN '' "
+        f"WHEN {plus} THEN '+' || {digits} "
+        f"WHEN starts_with({digits}, '00') THEN '+' || substr({digits}, 3) "
+        f"WHEN length({digits}) = 13 AND starts_with({digits}, '861') THEN '+' || {digits} "
+        f"WHEN starts_with({digits}, '0') THEN '+86' || substr({digits}, 2) "
+        f"ELSE '+86' || {digits} END"
+    )
 
 
 def _pads(key: bytes) -> tuple[bytes, bytes]:
