@@ -42,7 +42,7 @@ class Settings(BaseModel):
     key: str | None = Field(default=None, repr=False)
     timezone: str = "Asia/Shanghai"
     pg_log_line_prefix: str = DEFAULT_PG_PREFIX
-    batch_bytes: int = Field(default=64 * 1024 * 1024, gt=4096)
+    batch_bytes: int = Field(default=64 * 1024 * 1024, ge=4096)
     memory_limit: str = "2GB"
 
     @field_validator("key")

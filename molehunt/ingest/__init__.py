@@ -6,13 +6,19 @@ Registry key = the ``--kind`` users type; module name = the key in snake_case.
 from __future__ import annotations
 
 from molehunt.ingest.accounts import AccountsParser
+from molehunt.ingest.app_access import AppAccessParser
 from molehunt.ingest.assets import AssetsParser
 from molehunt.ingest.base import FileParser, LogParser, ParseResult, ReferenceParser, Rejected
 from molehunt.ingest.clients import ClientsParser
 from molehunt.ingest.entitlements import EntitlementsParser
+from molehunt.ingest.evtx import EvtxParser
 from molehunt.ingest.hr import HrParser
+from molehunt.ingest.pg_csvlog import PgCsvlogParser
+from molehunt.ingest.pg_stderr import PgStderrParser
+from molehunt.ingest.squid import SquidParser
 from molehunt.ingest.web_categories import WebCategoriesParser
 from molehunt.ingest.web_policy import WebPolicyParser
+from molehunt.ingest.winlog_ndjson import WinlogNdjsonParser
 
 #: Reference snapshots: who is who and who may do what.
 REFERENCE_PARSERS: dict[str, type[ReferenceParser]] = {
@@ -28,10 +34,18 @@ REFERENCE_PARSERS: dict[str, type[ReferenceParser]] = {
 CLIENTS_KIND = ClientsParser.kind
 
 #: Append-only logs read in chunks with byte-offset checkpoints.
-LOG_PARSERS: dict[str, type[LogParser]] = {}
+LOG_PARSERS: dict[str, type[LogParser]] = {
+    "pg-csvlog": PgCsvlogParser,
+    "pg-stderr": PgStderrParser,
+    "app-access": AppAccessParser,
+    "squid": SquidParser,
+    "winlog-ndjson": WinlogNdjsonParser,
+}
 
 #: Structured files read whole (EVTX), with a record-number checkpoint.
-FILE_PARSERS: dict[str, type[FileParser]] = {}
+FILE_PARSERS: dict[str, type[FileParser]] = {
+    "evtx": EvtxParser,
+}
 
 
 def all_kinds() -> dict[str, str]:

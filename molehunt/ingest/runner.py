@@ -151,7 +151,11 @@ def ingest_paths(
     """Ingest every file (and every file under every folder) in ``paths``."""
     report = IngestReport()
     hasher: KeyedHasher | None = None
+    # Never read molehunt's own files as input (a folder named may hold them).
+    own = {_resolved(p) for p in (settings.db, Path(f"{settings.db}.wal"), settings.key_file)}
     for path in expand(paths):
+        if _resolved(path) in own:
+            continue
         file_report = FileReport(str(path), kind)
         report.files.append(file_report)
         try:
@@ -172,6 +176,13 @@ def ingest_paths(
         except (MolehuntError, OSError) as e:
             file_report.error = str(e)
     return report
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except OSError:
+        return path
 
 
 def _make_log_parser(kind: str, settings: Settings) -> LogParser:

@@ -1,0 +1,587 @@
+"""PostgreSQL log records to events, shared by ``pg-csvlog`` and ``pg-stderr``.
+
+Each parser cuts its bytes into records and hands the interesting ones (by the
+start of their message) to :func:`build_events` as an Arrow table of
+:data:`RECORD_SCHEMA`. From there both formats are read the same way, in one
+in-memory DuckDB:
+
+* ``AUDIT: ...`` lines (pgAudit) -> ``events_db``. The payload is itself CSV:
+  ``SESSION,<statement_id>,<substatement_id>,<class>,<command>,<object_type>,
+  <object_name>,<statement>,<parameter>[,<rows>]`` (rows only with
+  ``pgaudit.log_rows = on``).
+* ``connection authorized`` / ``disconnection`` -> ``events_auth``.
+* ``duration: ... plan:`` (auto_explain, JSON format) are not events: they give
+  the true row count of an audited statement that pgAudit could not count
+  (a ``DECLARE CURSOR``, whose ``FETCH``\\es are not logged, shows 0 rows; without
+  ``log_rows`` nothing is counted). The plan joined to such an AUDIT line is the
+  first one after it in the same session with the same query text, before the
+  session ends, before the same text is audited again as another statement, and
+  within ``plan_window`` bytes of the file. Its count is the ``Actual Rows`` of
+  the top node, or of the node feeding a ``ModifyTable`` (whose own count is 0
+  without ``RETURNING``).
+* ``COPY ... TO`` (pgAudit class READ, command COPY) is a bulk read of unknown
+  size: pgAudit 1.7 logs it with 0 rows, so ``rows`` is NULL and
+  ``bulk_unknown`` true.
+
+An AUDIT line still waiting for its plan holds the chunk back: the batch is
+consumed only up to it, unless the data already shows that no plan can come
+(the session ended, the window is past, the server shut down). So event rows
+never depend on where a file was cut into chunks.
+"""
+
+from __future__ import annotations
+
+import codecs
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import duckdb
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from molehunt.ingest.base import Rejected, event_id
+
+#: Columns of the records a format parser hands over; ``open`` marks a last
+#: record that more bytes could still extend (its payload may be cut short).
+RECORD_SCHEMA = pa.schema(
+    [
+        ("offset", pa.int64()),
+        ("line", pa.int64()),
+        ("log_time", pa.string()),
+        ("user_name", pa.string()),
+        ("database", pa.string()),
+        ("pid", pa.string()),
+        ("host", pa.string()),
+        ("port", pa.string()),
+        ("session_id", pa.string()),
+        ("session_key", pa.string()),
+        ("app_name", pa.string()),
+        ("message", pa.string()),
+        ("open", pa.bool_()),
+    ]
+)
+
+#: Starts of the messages that matter; parsers keep records whose message starts so.
+MESSAGE_STARTS: tuple[bytes, ...] = (
+    b"AUDIT: ",
+    b"connection authorized: ",
+    b"disconnection: ",
+    b"duration: ",
+    b"database system is shut down",
+)
+
+#: Time zone abbreviations PostgreSQL may print in ``%m`` / ``log_time``; numeric
+#: offsets (``+08``) are always understood. Any other abbreviation is ambiguous
+#: (CST is China and US Central) and must be named by the caller.
+DEFAULT_ZONES: Mapping[str, str] = {"UTC": "UTC", "GMT": "UTC", "Z": "UTC"}
+
+#: Bytes after an AUDIT line within which its auto_explain plan must appear.
+DEFAULT_PLAN_WINDOW = 16 * 1024 * 1024
+
+_TIME = pa.timestamp("us", tz="UTC")
+_COMMON = [("event_id", pa.string()), ("time", _TIME), ("source_id", pa.string())]
+DB_SCHEMA = pa.schema(
+    [
+        *_COMMON,
+        ("kind", pa.string()),
+        ("database", pa.string()),
+        ("db_user", pa.string()),
+        ("src_ip", pa.string()),
+        ("src_port", pa.int32()),
+        ("session_id", pa.string()),
+        ("pid", pa.int32()),
+        ("app_name", pa.string()),
+        ("audit_class", pa.string()),
+        ("command", pa.string()),
+        ("object_type", pa.string()),
+        ("objects", pa.list_(pa.string())),
+        ("statement", pa.string()),
+        ("parameters", pa.string()),
+        ("rows", pa.int64()),
+        ("rows_source", pa.string()),
+        ("bulk_unknown", pa.bool_()),
+        ("statement_id", pa.int64()),
+        ("substatement_id", pa.int64()),
+    ]
+)
+AUTH_SCHEMA = pa.schema(
+    [
+        *_COMMON,
+        ("kind", pa.string()),
+        ("activity", pa.string()),
+        ("user_name", pa.string()),
+        ("src_ip", pa.string()),
+        ("src_port", pa.int32()),
+        ("service", pa.string()),
+        ("session_id", pa.string()),
+        ("app_name", pa.string()),
+    ]
+)
+
+# One field of pgAudit's CSV: quoted with doubled quotes, or free of , " and newlines.
+_FIELD = r'("(?:[^"]|"")*"|[^,"\n\r]*)'
+AUDIT_PAYLOAD = (
+    r"^AUDIT: (SESSION|OBJECT),(\d+),(\d+),([A-Z_]+),([^,\n]*),([^,\n]*),"
+    + ",".join([_FIELD] * 3)
+    + r"(?:,(-?\d+))?$"
+)
+_AUDIT_GROUPS = [
+    "audit_type",
+    "sid",
+    "ssid",
+    "cls",
+    "cmd",
+    "otype",
+    "obj",
+    "stmt",
+    "params",
+    "rows",
+]
+
+
+@dataclass(slots=True)
+class Built:
+    """Event tables, records set aside, and where the batch must stop (if anywhere)."""
+
+    tables: dict[str, pa.Table] = field(default_factory=dict)
+    rejected: list[tuple[int, str]] = field(default_factory=list)  # (offset, reason)
+    cutoff: int | None = None  # file offset of the first record that must wait
+
+
+class _Connections(threading.local):
+    con: duckdb.DuckDBPyConnection | None = None
+
+
+_CONNECTIONS = _Connections()
+
+
+def _connection() -> duckdb.DuckDBPyConnection:
+    # Opening DuckDB costs more than parsing a small batch: one in-memory
+    # database per thread, emptied after each batch, serves every batch.
+    if _CONNECTIONS.con is None:
+        con = duckdb.connect()
+        con.execute("SET enable_progress_bar = false")
+        con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET threads = 1")
+        _CONNECTIONS.con = con
+    return _CONNECTIONS.con
+
+
+def empty_tables() -> dict[str, pa.Table]:
+    """The tables of a batch with no whole record yet."""
+    return {"events_db": DB_SCHEMA.empty_table(), "events_auth": AUTH_SCHEMA.empty_table()}
+
+
+def _unquote(col: str) -> str:
+    return f"""CASE WHEN starts_with({col}, '"') THEN replace({col}[2:-2], '""', '"')
+        ELSE {col} END"""
+
+
+def _nullify(col: str) -> str:
+    # PostgreSQL writes [unknown] before authentication and an empty app name as ''.
+    return f"CASE WHEN {col} IN ('', '[unknown]') THEN NULL ELSE {col} END"
+
+
+def build_events(
+    records: pa.Table,
+    *,
+    kind: str,
+    source_id: str,
+    data_end: int,
+    final: bool,
+    zones: Mapping[str, str],
+    plan_window: int,
+) -> Built:
+    """Events from ``records`` (interesting records of one batch, in file order).
+
+    ``data_end`` is the file offset just past the last whole record of the batch;
+    ``final`` says the file will not grow, so nothing needs to wait for more bytes.
+    """
+    out = Built()
+    con = _connection()
+    try:
+        con.register("raw_records", records)
+        zone_table = pa.table(
+            {"abbrev": list(zones), "zone": [zones[k] for k in zones]},
+            schema=pa.schema([("abbrev", pa.string()), ("zone", pa.string())]),
+        )
+        con.register("zones", zone_table)
+        _classify(con)
+        _audits(con)
+        _plans(con)
+        _match(con, plan_window=plan_window, data_end=data_end, final=final)
+        for offset, reason in con.execute(
+            'SELECT "offset", reason FROM problems ORDER BY "offset"'
+        ).fetchall():
+            out.rejected.append((int(offset), str(reason)))
+        ((cutoff,),) = con.execute('SELECT min("offset") FROM waiting').fetchall()
+        out.cutoff = None if cutoff is None else int(cutoff)
+        limit = out.cutoff if out.cutoff is not None else data_end + 1
+        params = {"kind": kind, "src": source_id, "limit": limit}
+        db = con.sql(_DB_SELECT, params=params).to_arrow_table()
+        auth = con.sql(_AUTH_SELECT, params=params).to_arrow_table()
+    finally:
+        for name in ("raw_records", "zones"):
+            con.unregister(name)
+        for name in ("rec", "problems", "audit_raw", "audits", "plans", "matched", "waiting"):
+            con.execute(f"DROP TABLE IF EXISTS {name}")
+    out.tables["events_db"] = db.cast(DB_SCHEMA)
+    out.tables["events_auth"] = auth.cast(AUTH_SCHEMA)
+    if out.cutoff is not None:
+        out.rejected = [(o, r) for o, r in out.rejected if o < out.cutoff]
+    return out
+
+
+def _classify(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        r"""
+        CREATE TEMP TABLE rec AS
+        WITH r AS (
+          SELECT * REPLACE (try_cast(pid AS INTEGER) AS pid, try_cast(port AS INTEGER) AS port),
+            CASE
+              WHEN starts_with(message, 'AUDIT: ') THEN 'audit'
+              WHEN starts_with(message, 'connection authorized: ') THEN 'connect'
+              WHEN starts_with(message, 'disconnection: ') THEN 'disconnect'
+              WHEN regexp_matches(message, '^duration: [0-9.]+ ms  plan:\n') THEN 'plan'
+              WHEN message = 'database system is shut down' THEN 'shutdown'
+            END AS what,
+            try_strptime(regexp_extract(log_time, '^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) ', 1),
+                         ['%Y-%m-%d %H:%M:%S.%f', '%Y-%m-%d %H:%M:%S']) AS local_time,
+            regexp_extract(log_time, ' (\S+)$', 1) AS zone_text
+          FROM raw_records
+        )
+        SELECT r.* EXCLUDE (local_time, zone_text),
+          CASE
+            WHEN regexp_full_match(zone_text, '[+-]\d\d(:?\d\d)?') THEN
+              timezone('UTC', local_time - to_minutes(
+                (CASE WHEN zone_text[1] = '-' THEN -1 ELSE 1 END) *
+                (zone_text[2:3]::INTEGER * 60
+                 + coalesce(try_cast(nullif(replace(zone_text[4:], ':', ''), '') AS INTEGER), 0))))
+            ELSE timezone(z.zone, local_time)
+          END AS time
+        FROM r LEFT JOIN zones z ON z.abbrev = r.zone_text
+        WHERE what IS NOT NULL
+        """
+    )
+    con.execute(
+        r"""
+        CREATE TEMP TABLE problems AS
+        SELECT "offset",
+          CASE WHEN local_time_missing THEN 'unreadable log time ' || coalesce(log_time, 'NULL')
+               ELSE 'unknown time zone ' || zone_text
+                    || ' (log_timezone): name it in the parser''s zones' END AS reason
+        FROM (
+          SELECT "offset", log_time, regexp_extract(log_time, ' (\S+)$', 1) AS zone_text,
+            try_strptime(regexp_extract(log_time, '^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) ', 1),
+                         ['%Y-%m-%d %H:%M:%S.%f', '%Y-%m-%d %H:%M:%S']) IS NULL
+              AS local_time_missing
+          FROM rec WHERE time IS NULL
+        )
+        """
+    )
+    con.execute("DELETE FROM rec WHERE time IS NULL")
+
+
+def _audits(con: duckdb.DuckDBPyConnection) -> None:
+    names = ", ".join(f"'{g}'" for g in _AUDIT_GROUPS)
+    pattern = "'" + AUDIT_PAYLOAD.replace("'", "''") + "'"
+    con.execute(
+        f"""
+        CREATE TEMP TABLE audit_raw AS
+        SELECT "offset", open, regexp_full_match(message, {pattern}) AS ok,
+          regexp_extract(message, {pattern}, [{names}]) AS p
+        FROM rec WHERE what = 'audit'
+        """
+    )
+    con.execute(
+        """
+        INSERT INTO problems
+        SELECT "offset", 'unparseable AUDIT payload' FROM audit_raw WHERE NOT ok AND NOT open
+        """
+    )
+    con.execute(
+        f"""
+        CREATE TEMP TABLE audits AS
+        WITH a AS (
+          SELECT r.*, p.cls AS audit_class, p.cmd AS command, p.otype AS object_type,
+            {_unquote("p.obj")} AS object_name, {_unquote("p.stmt")} AS statement,
+            {_unquote("p.params")} AS params_raw,
+            try_cast(nullif(p.rows, '') AS BIGINT) AS logged_rows,
+            p.sid::BIGINT AS statement_id, p.ssid::BIGINT AS substatement_id
+          FROM audit_raw ar JOIN rec r USING ("offset")
+          WHERE ar.ok
+        )
+        SELECT *,
+          audit_class = 'READ' AND command = 'COPY' AS copy_to,
+          audit_class IN ('READ', 'WRITE') AND NOT (audit_class = 'READ' AND command = 'COPY')
+            AND (logged_rows IS NULL OR command = 'DECLARE CURSOR') AS needs_plan
+        FROM a
+        """
+    )
+
+
+def _plans(con: duckdb.DuckDBPyConnection) -> None:
+    # Only plans of sessions with a statement waiting for a count are read.
+    con.execute(
+        r"""
+        CREATE TEMP TABLE plans AS
+        WITH p AS (
+          SELECT "offset", open, session_key,
+            substr(message, strpos(message, chr(10)) + 1) AS plan
+          FROM rec
+          WHERE what = 'plan'
+            AND session_key IN (SELECT session_key FROM audits WHERE needs_plan)
+        ), v AS (
+          SELECT *, json_valid(plan) AS ok FROM p
+        ), x AS (
+          SELECT "offset", session_key,
+            json_extract(plan, ['$."Query Text"', '$.Plan."Node Type"',
+                                '$.Plan."Actual Rows"', '$.Plan.Plans[0]."Actual Rows"']) AS j
+          FROM v WHERE ok
+        )
+        SELECT "offset", session_key, j[1] ->> '$' AS query_text,
+          round(try_cast((CASE WHEN j[2] ->> '$' = 'ModifyTable' THEN j[4] ELSE j[3] END) ->> '$'
+                AS DOUBLE))::BIGINT AS plan_rows
+        FROM x
+        """
+    )
+    con.execute(
+        """
+        INSERT INTO problems
+        SELECT "offset", 'auto_explain plan is not valid JSON (auto_explain.log_format = json)'
+        FROM rec
+        WHERE what = 'plan' AND NOT open
+          AND session_key IN (SELECT session_key FROM audits WHERE needs_plan)
+          AND NOT json_valid(substr(message, strpos(message, chr(10)) + 1))
+        """
+    )
+
+
+def _match(con: duckdb.DuckDBPyConnection, *, plan_window: int, data_end: int, final: bool) -> None:
+    ((needy,),) = con.execute("SELECT count(*) FROM audits WHERE needs_plan").fetchall()
+    if needy == 0:
+        con.execute(
+            """
+            CREATE TEMP TABLE matched AS
+            SELECT NULL::BIGINT AS "offset", NULL::BIGINT AS bound, NULL::BIGINT AS plan_rows,
+              NULL::BOOLEAN AS found
+            WHERE false
+            """
+        )
+    else:
+        _match_plans(con, plan_window=plan_window, data_end=data_end)
+    _waiting(con, final=final)
+
+
+def _match_plans(con: duckdb.DuckDBPyConnection, *, plan_window: int, data_end: int) -> None:
+    con.execute(
+        """
+        CREATE TEMP TABLE matched AS
+        WITH needy AS (
+          SELECT "offset", session_key, statement, statement_id FROM audits WHERE needs_plan
+        ), ends AS (
+          SELECT "offset" AS end_at, session_key FROM rec WHERE what = 'disconnect'
+        ), shutdowns AS (
+          SELECT "offset" AS shutdown_at FROM rec WHERE what = 'shutdown'
+        ), changes AS (
+          -- substatements share the statement id; a new id with the same text is a rerun
+          SELECT "offset", session_key, statement,
+            statement_id IS DISTINCT FROM lag(statement_id) OVER same AS new_run
+          FROM audits
+          WINDOW same AS (PARTITION BY session_key, statement ORDER BY "offset")
+        ), runs AS (
+          SELECT *, sum(new_run::INTEGER) OVER (
+            PARTITION BY session_key, statement ORDER BY "offset") AS run
+          FROM changes
+        ), firsts AS (
+          SELECT session_key, statement, run, min("offset") AS rerun_at FROM runs GROUP BY ALL
+        ), again AS (
+          SELECT r."offset", f.rerun_at FROM runs r JOIN firsts f
+            ON f.session_key = r.session_key AND f.statement = r.statement AND f.run = r.run + 1
+        ), bounds AS (
+          SELECT n.*, least(
+              e.end_at, s.shutdown_at, a.rerun_at,
+              CASE WHEN n."offset" + $window <= $data_end THEN n."offset" + $window END
+            ) AS bound
+          FROM needy n
+          LEFT JOIN again a USING ("offset")
+          ASOF LEFT JOIN ends e ON e.session_key = n.session_key AND e.end_at > n."offset"
+          ASOF LEFT JOIN shutdowns s ON s.shutdown_at > n."offset"
+        )
+        SELECT b."offset", b.bound,
+          CASE WHEN p."offset" < coalesce(b.bound, $data_end + 1) THEN p.plan_rows END
+            AS plan_rows,
+          p."offset" < coalesce(b.bound, $data_end + 1) AS found
+        FROM bounds b ASOF LEFT JOIN plans p
+          ON p.session_key = b.session_key AND p.query_text = b.statement
+         AND p."offset" > b."offset"
+        """,
+        {"window": plan_window, "data_end": data_end},
+    )
+
+
+def _waiting(con: duckdb.DuckDBPyConnection, *, final: bool) -> None:
+    con.execute(
+        """
+        CREATE TEMP TABLE waiting AS
+        SELECT "offset" FROM matched
+        WHERE NOT coalesce(found, false) AND bound IS NULL AND NOT $final
+        UNION ALL
+        SELECT "offset" FROM rec r
+        WHERE open AND NOT $final AND (
+          (what = 'audit' AND "offset" IN (SELECT "offset" FROM audit_raw WHERE NOT ok))
+          OR (what = 'plan' AND NOT json_valid(substr(message, strpos(message, chr(10)) + 1))))
+        """,
+        {"final": final},
+    )
+    if final:
+        con.execute(
+            """
+            INSERT INTO problems
+            SELECT "offset", 'unparseable AUDIT payload' FROM audit_raw WHERE NOT ok AND open
+            """
+        )
+
+
+_DB_SELECT = """
+SELECT printf('%s:%012d', $src, a."offset") AS event_id, a.time, $src AS source_id,
+  $kind AS kind, a.database, a.user_name AS db_user,
+  a.host AS src_ip, a.port AS src_port, a.session_id, a.pid,
+  a.app_name, a.audit_class, a.command, nullif(a.object_type, '') AS object_type,
+  CASE WHEN a.object_name = '' THEN []::VARCHAR[] ELSE [a.object_name] END AS objects,
+  a.statement,
+  CASE WHEN a.params_raw IN ('<none>', '<not logged>') THEN NULL ELSE a.params_raw END
+    AS parameters,
+  CASE WHEN a.copy_to THEN NULL
+       WHEN a.needs_plan THEN m.plan_rows
+       ELSE a.logged_rows END AS rows,
+  CASE WHEN a.copy_to THEN 'unknown'
+       WHEN a.needs_plan THEN CASE WHEN m.plan_rows IS NULL THEN 'unknown' ELSE 'auto_explain' END
+       ELSE 'pgaudit' END AS rows_source,
+  a.copy_to AS bulk_unknown,
+  a.statement_id, a.substatement_id
+FROM audits a LEFT JOIN matched m USING ("offset")
+WHERE a."offset" < $limit
+ORDER BY a."offset"
+"""
+
+_AUTH_SELECT = r"""
+SELECT printf('%s:%012d', $src, "offset") AS event_id, time, $src AS source_id, $kind AS kind,
+  CASE what WHEN 'connect' THEN 'connect' ELSE 'disconnect' END AS activity,
+  coalesce(user_name, nullif(regexp_extract(message, ' user=(\S+)', 1), '')) AS user_name,
+  host AS src_ip,
+  coalesce(port, try_cast(nullif(regexp_extract(message, ' port=(\d+)', 1), '') AS INTEGER))
+    AS src_port,
+  coalesce(database, nullif(regexp_extract(message, ' database=(\S+)', 1), '')) AS service,
+  session_id,
+  CASE what
+    WHEN 'connect' THEN nullif(regexp_extract(message,
+      '^connection authorized: .*? application_name=(.*?)(?: SSL enabled \(.*| GSS \(.*)?$', 1), '')
+    ELSE app_name END AS app_name
+FROM rec
+WHERE what IN ('connect', 'disconnect') AND "offset" < $limit
+ORDER BY "offset"
+"""
+
+
+def rejected_records(
+    problems: list[tuple[int, str]],
+    data: bytes,
+    *,
+    base_offset: int,
+    starts: list[int],
+    ends: list[int],
+    lines: list[int | None],
+) -> list[Rejected]:
+    """:class:`Rejected` entries for ``problems``, with the raw text of each record."""
+    index = {s: i for i, s in enumerate(starts)}
+    out: list[Rejected] = []
+    for offset, reason in problems:
+        i = index.get(offset - base_offset)
+        raw = None
+        line = None
+        if i is not None:
+            raw = _raw(data[starts[i] : ends[i]])
+            line = lines[i]
+        out.append(Rejected(reason=reason, line=line, offset=offset, raw=raw))
+    return out
+
+
+RAW_LIMIT = 4096
+
+Offsets = npt.NDArray[np.int64]
+
+
+def strings_at(
+    buffer: pa.Buffer, starts: Offsets, stops: Offsets, *, binary: bool = False
+) -> pa.Array:
+    """The byte ranges ``[starts[i], stops[i])`` of ``buffer`` as a string array
+    (``binary``: as bytes, for text not yet known to be valid UTF-8).
+
+    Ranges must be in file order and not overlap; the strings are copied once,
+    straight from the buffer (the gaps between them are laid out as dummy
+    strings, then left out).
+    """
+    n = len(starts)
+    kind = pa.binary() if binary else pa.string()
+    if n == 0:
+        return pa.array([], kind)
+    offsets = np.empty(2 * n, dtype=np.int64)
+    offsets[0::2] = starts
+    offsets[1::2] = stops
+    layout = pa.large_binary() if binary else pa.large_string()
+    both = pa.Array.from_buffers(layout, 2 * n - 1, [None, pa.py_buffer(offsets), buffer])
+    picked = both.take(pa.array(np.arange(0, 2 * n, 2, dtype=np.int64)))
+    return pc.cast(picked, kind)
+
+
+class _BadBytes(threading.local):
+    found: list[int]
+
+    def __init__(self) -> None:
+        self.found = []
+
+
+_BAD_BYTES = _BadBytes()
+
+
+def _note_bad_bytes(error: UnicodeError) -> tuple[str, int]:
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    _BAD_BYTES.found.append(error.start)
+    return "\ufffd", error.end
+
+
+codecs.register_error("molehunt.pgaudit.note", _note_bad_bytes)
+
+
+def invalid_utf8(data: bytes | memoryview, end: int) -> Offsets:
+    """Byte positions in ``data[:end]`` where invalid UTF-8 starts (one pass in C)."""
+    view = np.frombuffer(data, dtype=np.uint8, count=end)
+    if not (view >= 0x80).any():
+        return np.empty(0, dtype=np.int64)
+    _BAD_BYTES.found = []
+    bytes(data[:end]).decode("utf-8", errors="molehunt.pgaudit.note")
+    found = np.array(_BAD_BYTES.found, dtype=np.int64)
+    _BAD_BYTES.found = []
+    return found
+
+
+def _raw(chunk: bytes) -> str:
+    return chunk[:RAW_LIMIT].decode("utf-8", errors="replace")
+
+
+__all__ = [
+    "DEFAULT_PLAN_WINDOW",
+    "DEFAULT_ZONES",
+    "MESSAGE_STARTS",
+    "RECORD_SCHEMA",
+    "Built",
+    "build_events",
+    "empty_tables",
+    "event_id",
+    "rejected_records",
+]
