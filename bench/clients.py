@@ -38,7 +38,7 @@ CEILING = """
 import duckdb, sys
 con = duckdb.connect(sys.argv[2])
 con.execute("SET enable_progress_bar=false")
-con.execute("SET memory_limit='2GB'")
+con.execute("SET memory_limit='1GB'")
 con.execute(f"CREATE TABLE t AS SELECT * FROM read_csv('{sys.argv[1]}', all_varchar=true)")
 """
 
@@ -51,7 +51,7 @@ from molehunt.ingest.runner import ingest_paths
 from molehunt.store import Store
 key = Path(sys.argv[2] + ".key"); create_key_file(key)
 settings = Settings.load({"db": sys.argv[2], "key_file": key}, environ={})
-with Store.open(settings.db) as store:
+with Store.open(settings.db, memory_limit=settings.memory_limit) as store:
     report = ingest_paths(store, settings, [Path(sys.argv[1])], kind="clients")
 assert not report.errors, report.errors
 print(report.stored, report.rejected)

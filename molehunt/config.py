@@ -43,7 +43,7 @@ class Settings(BaseModel):
     timezone: str = "Asia/Shanghai"
     pg_log_line_prefix: str = DEFAULT_PG_PREFIX
     batch_bytes: int = Field(default=64 * 1024 * 1024, ge=4096)
-    memory_limit: str = "2GB"
+    memory_limit: str = "1GB"
 
     @field_validator("key")
     @classmethod

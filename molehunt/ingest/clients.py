@@ -222,7 +222,13 @@ def load_clients(
     source_id: str,
     on_batch: Callable[[int], None] | None = None,
 ) -> ClientsLoad:
-    """Replace the client master in ``con`` (inside the caller's transaction)."""
+    """Load a new client master into the ``clients_staging`` table of ``con``.
+
+    Each batch commits on its own (a 10-million-row master held in one transaction
+    would sit in memory); the caller then makes it current in one short transaction
+    with :func:`swap_in_clients`. A crash in between leaves only a stale staging
+    table, which the next load replaces.
+    """
     parser = ClientsParser()
     header, batches, rejected = parser.batches(path)
     columns = parser.columns(header, path)
@@ -234,11 +240,11 @@ def load_clients(
             "INSERT OR REPLACE INTO client_columns VALUES (?, ?, ?)",
             [column.name, "pii" if column.pii_kind else "attribute", column.pii_kind],
         )
-    con.execute("CREATE OR REPLACE TEMP TABLE clients_new AS SELECT * FROM clients WHERE false")
-    con.execute("ALTER TABLE clients_new ADD COLUMN line BIGINT")
-    con.execute("ALTER TABLE clients_new ADD COLUMN bad_utf8 BOOLEAN")
+    con.execute("CREATE OR REPLACE TABLE clients_staging AS SELECT * FROM clients WHERE false")
+    con.execute("ALTER TABLE clients_staging ADD COLUMN line BIGINT")
+    con.execute("ALTER TABLE clients_staging ADD COLUMN bad_utf8 BOOLEAN")
 
-    sql, params, targets = _hashing_query(columns, hasher)
+    sql, params = _hashing_query(columns, hasher)
     for first_line, table in batches:
         renamed = table.rename_columns([f"c{i}" for i in range(table.num_columns)])
         if not pa.types.is_binary(renamed.schema.field(0).type):
@@ -260,42 +266,44 @@ def load_clients(
             on_batch(renamed.num_rows)
 
     # Rows that cannot be kept: bad bytes, no id, duplicate id (the first is kept).
+    # Aggregates rather than window functions: they spill to disk within the limit.
     problems = con.execute(
         """
-        WITH ranked AS (
-          SELECT line, client_id, bad_utf8,
-                 row_number() OVER (PARTITION BY client_id ORDER BY line) AS n,
-                 min(line) OVER (PARTITION BY client_id) AS first_line
-          FROM clients_new
+        WITH dups AS (
+          SELECT client_id, min(line) AS first_line FROM clients_staging
+          WHERE NOT bad_utf8 AND client_id <> '' GROUP BY client_id HAVING count(*) > 1
         )
-        SELECT line, client_id,
+        SELECT line,
                CASE WHEN bad_utf8 THEN 'not valid UTF-8 (is the file in another encoding?)'
-                    WHEN client_id IS NULL OR client_id = '' THEN 'client_id is empty'
-                    ELSE 'duplicate client_id ' || client_id
-                         || ' (first at line ' || first_line || ')'
-               END AS reason
-        FROM ranked
-        WHERE bad_utf8 OR client_id IS NULL OR client_id = '' OR n > 1
-        ORDER BY line
+                    ELSE 'client_id is empty' END
+        FROM clients_staging WHERE bad_utf8 OR client_id IS NULL OR client_id = ''
+        UNION ALL
+        SELECT n.line, 'duplicate client_id ' || n.client_id
+                       || ' (first at line ' || d.first_line || ')'
+        FROM clients_staging n JOIN dups d USING (client_id)
+        WHERE n.line > d.first_line AND NOT n.bad_utf8
+        ORDER BY 1
         """
     ).fetchall()
-    rejected.extend(Rejected(reason=r, line=line, raw=WITHHELD) for line, _cid, r in problems)
-    con.execute("DELETE FROM clients")
-    stored_cols = ", ".join(["client_id", "source_id", *targets[1:]])
-    con.execute(
-        f"INSERT INTO clients ({stored_cols}) SELECT {stored_cols} FROM ("
-        "  SELECT *, row_number() OVER (PARTITION BY client_id ORDER BY line) AS n"
-        "  FROM clients_new WHERE NOT bad_utf8 AND client_id <> ''"
-        ") WHERE n = 1"
-    )
-    kept = int(con.execute("SELECT count(*) FROM clients").fetchall()[0][0])
-    con.execute("DROP TABLE clients_new")
+    rejected.extend(Rejected(reason=reason, line=line, raw=WITHHELD) for line, reason in problems)
+    if problems:
+        con.execute(
+            "DELETE FROM clients_staging WHERE line IN (SELECT unnest(?::BIGINT[]))",
+            [[line for line, _reason in problems]],
+        )
+    con.execute("ALTER TABLE clients_staging DROP COLUMN bad_utf8")
+    con.execute("ALTER TABLE clients_staging DROP COLUMN line")
+    kept = int(con.execute("SELECT count(*) FROM clients_staging").fetchall()[0][0])
     return ClientsLoad(stored=kept, rejected=rejected, columns=columns)
 
 
-def _hashing_query(
-    columns: list[ClientColumn], hasher: KeyedHasher
-) -> tuple[str, list[Any], list[str]]:
+def swap_in_clients(con: Any) -> None:
+    """Make the staged master current (inside the caller's transaction)."""
+    con.execute("DROP TABLE clients")
+    con.execute("ALTER TABLE clients_staging RENAME TO clients")
+
+
+def _hashing_query(columns: list[ClientColumn], hasher: KeyedHasher) -> tuple[str, list[Any]]:
     """INSERT ... SELECT over the registered ``batch``, in layers so that each value
     is decoded, normalised and hashed once (DuckDB does not share repeated
     sub-expressions)."""
@@ -333,11 +341,11 @@ def _hashing_query(
     bad = " OR ".join(f"bad{i}" for i in range(len(columns)))
     flags = ", ".join(f"bad{i}" for i in range(len(columns)))
     sql = (
-        f"INSERT INTO clients_new ({', '.join(targets)}, source_id, line, bad_utf8) "
+        f"INSERT INTO clients_staging ({', '.join(targets)}, source_id, line, bad_utf8) "
         f"SELECT {', '.join(hashed)}, ?, line, {bad} FROM ("
         f"  SELECT {', '.join(normalized)}, {flags}, line FROM ("
         f"    SELECT {', '.join(prepared)}, line FROM ("
         f"      SELECT {', '.join(decoded)}, line FROM batch)))"
     )
     # The source id's placeholder comes after the hashes' in the SELECT list.
-    return sql, params, targets
+    return sql, params

@@ -24,7 +24,7 @@ from molehunt.config import Settings
 from molehunt.errors import InputError, Location, MolehuntError, UnknownKindError
 from molehunt.ingest import CLIENTS_KIND, FILE_PARSERS, LOG_PARSERS, REFERENCE_PARSERS, all_kinds
 from molehunt.ingest.base import FileParser, LogParser, ParseResult, Rejected
-from molehunt.ingest.clients import ClientsParser, load_clients
+from molehunt.ingest.clients import ClientsParser, load_clients, swap_in_clients
 from molehunt.ingest.reference import read_header
 from molehunt.keys import load_key
 from molehunt.pii.keyed import KeyedHasher
@@ -476,8 +476,9 @@ def _ingest_clients(
         if progress:
             progress(str(path), done, max(done, 1) if size == 0 else done)
 
+    loaded = load_clients(store.con, path, hasher, state.source_id, tick)
     with store.transaction() as con:
-        loaded = load_clients(con, path, hasher, state.source_id, tick)
+        swap_in_clients(con)
         _quarantine(con, state.source_id, CLIENTS_KIND, path, loaded.rejected)
         _save_source(con, state, CLIENTS_KIND, path, size, loaded.stored, len(loaded.rejected))
     report.stored = loaded.stored

@@ -33,7 +33,7 @@ class Store:
         self._ibis: ibis.backends.duckdb.Backend | None = None
 
     @classmethod
-    def open(cls, path: str | Path, *, memory_limit: str = "2GB", read_only: bool = False) -> Store:
+    def open(cls, path: str | Path, *, memory_limit: str = "1GB", read_only: bool = False) -> Store:
         """Open (creating and migrating if needed) the store at ``path``."""
         where = str(path)
         try:
