@@ -1,6 +1,6 @@
 """Benchmark: the app-access parser against DuckDB's own read_json of the same file.
 
-Run: ``.venv/bin/python bench/ingest_app_access.py [lines]``. Writes a synthetic
+Run: ``.venv/bin/python bench/ingest_app_access.py [lines] [repeats]``. Writes a synthetic
 CRM log (mostly single-record views, some searches, rare exports of up to 5,000
 ids) to a temporary folder, parses it in 64 MiB chunks as the runner does, and
 prints events/s beside the ceiling measured in the same run.
@@ -83,17 +83,21 @@ def ceiling(path: Path) -> float:
 
 def main() -> None:
     lines = int(sys.argv[1]) if len(sys.argv) > 1 else 1_500_000
+    repeats = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+    read_json_s = ours_s = float("inf")
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "app-access.log"
         listed = write_log(path, lines)
         size_mb = path.stat().st_size / 1e6
-        read_json_s = ceiling(path)
-        start = time.perf_counter()
-        events, access, rejected = parse_file(path)
-        ours_s = time.perf_counter() - start
-    assert events == lines and access == listed and rejected == 0, (events, access, rejected)
+        # Interleaved, best of each: the machine is shared and noisy.
+        for _ in range(repeats):
+            read_json_s = min(read_json_s, ceiling(path))
+            start = time.perf_counter()
+            events, access, rejected = parse_file(path)
+            ours_s = min(ours_s, time.perf_counter() - start)
+            assert (events, access, rejected) == (lines, listed, 0), (events, access, rejected)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"file: {lines:,} lines, {listed:,} client ids, {size_mb:,.0f} MB")
+    print(f"file: {lines:,} lines, {listed:,} client ids, {size_mb:,.0f} MB; best of {repeats}")
     print(f"{'reader':<28}{'seconds':>9}{'events/s':>14}")
     print(f"{'duckdb read_json (ceiling)':<28}{read_json_s:>9.2f}{lines / read_json_s:>14,.0f}")
     print(f"{'molehunt app-access':<28}{ours_s:>9.2f}{lines / ours_s:>14,.0f}")

@@ -16,6 +16,7 @@ from molehunt.ingest.hr import HrParser
 from molehunt.ingest.pg_csvlog import PgCsvlogParser
 from molehunt.ingest.pg_stderr import PgStderrParser
 from molehunt.ingest.squid import SquidParser
+from molehunt.ingest.squid_native import SquidNativeParser
 from molehunt.ingest.web_categories import WebCategoriesParser
 from molehunt.ingest.web_policy import WebPolicyParser
 from molehunt.ingest.winlog_ndjson import WinlogNdjsonParser
@@ -39,6 +40,7 @@ LOG_PARSERS: dict[str, type[LogParser]] = {
     "pg-stderr": PgStderrParser,
     "app-access": AppAccessParser,
     "squid": SquidParser,
+    "squid-native": SquidNativeParser,
     "winlog-ndjson": WinlogNdjsonParser,
 }
 

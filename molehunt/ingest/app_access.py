@@ -27,37 +27,37 @@ counts.
 from __future__ import annotations
 
 import json
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from molehunt.ingest.base import ParseResult, Rejected
+from molehunt.ingest.base import ParseResult, Rejected, event_id
 
 ACTIONS = ("view", "search", "export", "print")
 RAW_LIMIT = 64 * 1024
 
-EVENTS_SCHEMA = pa.schema(
-    [
-        ("event_id", pa.string()),
-        ("time", pa.timestamp("us", tz="UTC")),
-        ("source_id", pa.string()),
-        ("app", pa.string()),
-        ("user_name", pa.string()),
-        ("src_ip", pa.string()),
-        ("action", pa.string()),
-        ("rows", pa.int64()),
-        ("detail", pa.string()),
-        ("n_client_ids", pa.int32()),
-    ]
-)
-ACCESS_SCHEMA = pa.schema(
-    [("event_id", pa.string()), ("client_id", pa.string()), ("how", pa.string())]
-)
+_EVENTS_COLUMNS: dict[str, pa.DataType] = {
+    "event_id": pa.string(),
+    "time": pa.timestamp("us", tz="UTC"),
+    "source_id": pa.string(),
+    "app": pa.string(),
+    "user_name": pa.string(),
+    "src_ip": pa.string(),
+    "action": pa.string(),
+    "rows": pa.int64(),
+    "detail": pa.string(),
+    "n_client_ids": pa.int32(),
+}
+EVENTS_SCHEMA = pa.schema(_EVENTS_COLUMNS)
+ACCESS_SCHEMA = pa.schema({"event_id": pa.string(), "client_id": pa.string(), "how": pa.string()})
 
 _BLANK = "blank line"
+# First characters of what from_json writes for a number, true, false, null,
+# NaN, Infinity, an object or an array.
+_SUSPECT_FIRST = tuple(sorted(ord(c) for c in "-0123456789tfnNiI[{"))
 _FIELDS = ("ts", "app", "user", "src_ip", "action", "client_ids", "rows", "detail")
 _PATHS = "[" + ", ".join(["'$'", *(f"'$.{f}'" for f in _FIELDS)]) + "]"
 _STRUCTURE = json.dumps(
@@ -83,48 +83,74 @@ _TS_PATTERN = (
 # types in one json_type call and all values in one from_json call.
 _SQL = f"""
 WITH decoded AS (
-  SELECT i, off, try(decode(b)) AS s FROM lines
+  SELECT off, try(decode(b)) AS s FROM lines
 ), typed AS (
-  SELECT i, off, s, try(json_type(s, {_PATHS})) AS t FROM decoded
+  SELECT off, s, try(json_type(s, {_PATHS})) AS t FROM decoded
 ), fields AS (
-  SELECT i, off, s, t,
-    CASE WHEN t[1] = 'OBJECT' THEN from_json(s, '{_STRUCTURE}') END AS f,
-    CASE WHEN t[7] = 'ARRAY' THEN json_type(s, '$.client_ids[*]') END AS id_types
+  SELECT off, s, t,
+    CASE WHEN t[1] = 'OBJECT' THEN from_json(s, '{_STRUCTURE}') END AS f
   FROM typed
+), listed AS (
+  -- from_json turns a number, boolean, object or null in client_ids into text or
+  -- NULL; only lists with an element that may have been one are typed element by
+  -- element (parsing the line once more), so ids like "C00012345" cost nothing.
+  SELECT *, CASE WHEN t[7] = 'ARRAY' AND len(list_filter(f.client_ids,
+      lambda x: x IS NULL OR ascii(x) IN {_SUSPECT_FIRST})) > 0
+    THEN json_type(s, '$.client_ids[*]') END AS id_types
+  FROM fields
+), unpacked AS (
+  SELECT off, s, t, f, id_types,
+    t[1] AS t_root, t[2] AS t_ts, t[3] AS t_app, t[4] AS t_user, t[5] AS t_ip,
+    t[6] AS t_action, t[7] AS t_ids, t[8] AS t_rows, t[9] AS t_detail,
+    regexp_full_match(f.ts, '{_TS_PATTERN}') AS ts_ok
+  FROM listed
 ), judged AS (
-  SELECT i, off, f, CASE WHEN regexp_full_match(f.ts, '{_TS_PATTERN}')
-      THEN try_cast(f.ts AS TIMESTAMPTZ) END AS time,
-    CASE
+  SELECT off, f, CASE WHEN ts_ok THEN try_cast(f.ts AS TIMESTAMPTZ) END AS time,
+    -- The common case (a good line) passes one conjunction; only the others go
+    -- through the chain below that names the first problem.
+    CASE WHEN t_root = 'OBJECT' AND t_ts = 'VARCHAR' AND ts_ok
+      AND time BETWEEN TIMESTAMPTZ '0001-01-01 00:00:00+00'
+        AND TIMESTAMPTZ '9999-12-31 23:59:59.999999+00'
+      AND t_user = 'VARCHAR' AND f.user <> '' AND f.action IN {ACTIONS}
+      AND coalesce(t_app, 'NULL') IN ('VARCHAR', 'NULL')
+      AND coalesce(t_ip, 'NULL') IN ('VARCHAR', 'NULL')
+      AND coalesce(t_detail, 'NULL') IN ('VARCHAR', 'NULL')
+      AND (coalesce(t_rows, 'NULL') = 'NULL' OR (t_rows IN ('BIGINT', 'UBIGINT') AND f.rows >= 0))
+      AND coalesce(t_ids, 'NULL') IN ('ARRAY', 'NULL')
+      AND (id_types IS NULL OR len(list_filter(id_types, lambda x: x <> 'VARCHAR')) = 0)
+      AND NOT coalesce(list_contains(f.client_ids, ''), false)
+    THEN NULL ELSE CASE
     WHEN s IS NULL THEN 'invalid UTF-8'
     WHEN t IS NULL AND trim(s, ' ' || chr(9) || chr(10) || chr(13)) = '' THEN '{_BLANK}'
     WHEN t IS NULL THEN 'broken JSON'
-    WHEN t[1] <> 'OBJECT' THEN 'not a JSON object'
-    WHEN t[2] IS NULL OR t[2] = 'NULL' THEN 'missing ts'
-    WHEN t[2] <> 'VARCHAR' THEN 'ts is not a string'
-    WHEN NOT regexp_full_match(f.ts, '{_TS_PATTERN}')
+    WHEN t_root <> 'OBJECT' THEN 'not a JSON object'
+    WHEN t_ts IS NULL OR t_ts = 'NULL' THEN 'missing ts'
+    WHEN t_ts <> 'VARCHAR' THEN 'ts is not a string'
+    WHEN NOT ts_ok
       THEN 'ts is not an ISO 8601 time with a zone (YYYY-MM-DDTHH:MM:SS[.f]+HH:MM): ' || f.ts
     WHEN time IS NULL OR time < TIMESTAMPTZ '0001-01-01 00:00:00+00'
       OR time > TIMESTAMPTZ '9999-12-31 23:59:59.999999+00'
       THEN 'ts is not a valid time: ' || f.ts
-    WHEN t[4] IS NULL OR t[4] = 'NULL' THEN 'missing user'
-    WHEN t[4] <> 'VARCHAR' OR f.user = '' THEN 'user is not a non-empty string'
-    WHEN t[6] IS NULL OR t[6] = 'NULL' THEN 'missing action'
-    WHEN t[6] <> 'VARCHAR' OR f.action NOT IN {ACTIONS}
+    WHEN t_user IS NULL OR t_user = 'NULL' THEN 'missing user'
+    WHEN t_user <> 'VARCHAR' OR f.user = '' THEN 'user is not a non-empty string'
+    WHEN t_action IS NULL OR t_action = 'NULL' THEN 'missing action'
+    WHEN t_action <> 'VARCHAR' OR f.action NOT IN {ACTIONS}
       THEN 'unknown action (expected view, search, export or print)'
-    WHEN t[3] NOT IN ('VARCHAR', 'NULL') THEN 'app is not a string'
-    WHEN t[5] NOT IN ('VARCHAR', 'NULL') THEN 'src_ip is not a string'
-    WHEN t[9] NOT IN ('VARCHAR', 'NULL') THEN 'detail is not a string'
-    WHEN t[8] NOT IN ('BIGINT', 'UBIGINT', 'NULL') OR f.rows < 0
-      OR (t[8] <> 'NULL' AND f.rows IS NULL)
+    WHEN t_app NOT IN ('VARCHAR', 'NULL') THEN 'app is not a string'
+    WHEN t_ip NOT IN ('VARCHAR', 'NULL') THEN 'src_ip is not a string'
+    WHEN t_detail NOT IN ('VARCHAR', 'NULL') THEN 'detail is not a string'
+    WHEN t_rows NOT IN ('BIGINT', 'UBIGINT', 'NULL') OR f.rows < 0
+      OR (t_rows <> 'NULL' AND f.rows IS NULL)
       THEN 'rows is not a non-negative integer'
-    WHEN t[7] NOT IN ('ARRAY', 'NULL')
+    WHEN t_ids NOT IN ('ARRAY', 'NULL')
       OR len(list_filter(id_types, lambda x: x <> 'VARCHAR')) > 0
       THEN 'client_ids is not a list of strings'
     WHEN list_contains(f.client_ids, '') THEN 'client_ids holds an empty id'
+  END
   END AS reason
-  FROM fields
+  FROM unpacked
 )
-SELECT i, off, reason, printf('%s:%012d', $source_id::VARCHAR, off) AS event_id, time,
+SELECT off, reason, time,
   f.app AS app, f.user AS user_name, f.src_ip AS src_ip, f.action AS action, f.rows AS rows,
   f.detail AS detail, f.client_ids AS ids
 FROM judged
@@ -148,69 +174,89 @@ class AppAccessParser:
     def parse(self, data: bytes, *, base_offset: int, source_id: str, path: str) -> ParseResult:
         end = data.rfind(b"\n") + 1
         if end == 0:
-            return ParseResult()
-        newlines = np.flatnonzero(np.frombuffer(data, dtype=np.uint8, count=end) == 10)
-        bounds = np.empty(len(newlines) + 1, dtype=np.int64)
-        bounds[0] = 0
-        bounds[1:] = newlines + 1
+            return ParseResult(
+                tables={
+                    "events_app": EVENTS_SCHEMA.empty_table(),
+                    "record_access": ACCESS_SCHEMA.empty_table(),
+                }
+            )
+        bounds = line_bounds(data, end)
+        count = len(bounds) - 1
         lines = pa.LargeBinaryArray.from_buffers(
-            pa.large_binary(), len(newlines), [None, pa.py_buffer(bounds), pa.py_buffer(data)]
+            pa.large_binary(), count, [None, _buffer(bounds), pa.py_buffer(data)]
         )
-        table = pa.table(
-            {
-                "i": pa.array(np.arange(len(newlines), dtype=np.int64)),
-                "off": pa.array(bounds[:-1] + base_offset),
-                "b": lines,
-            }
-        )
+        table = pa.table({"off": pa.array(bounds[:-1] + base_offset), "b": lines})
         con = duckdb.connect()
         try:
             con.execute("SET enable_progress_bar = false")
             con.execute("SET TimeZone = 'UTC'")
             con.register("lines", table)
-            parsed = con.sql(_SQL, params={"source_id": source_id}).to_arrow_table()
+            parsed = con.sql(_SQL).to_arrow_table()
         finally:
             con.close()
-        return _result(data, parsed, bounds, base_offset, source_id, end)
+        return _result(data, parsed, base_offset, source_id, end)
 
 
-def _result(
-    data: bytes, parsed: pa.Table, bounds: np.ndarray, base: int, source_id: str, end: int
-) -> ParseResult:
-    blank = pc.fill_null(pc.equal(parsed["reason"], _BLANK), False)
-    if pc.any(blank).as_py():
-        parsed = parsed.filter(pc.invert(blank))
-    bad = pc.is_valid(parsed["reason"])
-    good = parsed.filter(pc.invert(bad))
+def _buffer(values: np.ndarray) -> pa.Buffer:
+    """The memory of a flat numpy array as an Arrow buffer, without a copy."""
+    return pa.py_buffer(np.ascontiguousarray(values).reshape(-1).data)
+
+
+def line_bounds(data: bytes, end: int) -> np.ndarray:
+    """Start of each line in ``data[:end]``, then ``end`` (``data[end - 1]`` is a newline)."""
+    buffer = np.frombuffer(data, dtype=np.uint8, count=end)
+    # Block by block, so the comparison's mask stays in cache.
+    block = 1 << 22
+    parts = [np.zeros(1, dtype=np.int64)]
+    for start in range(0, end, block):
+        parts.append(np.flatnonzero(buffer[start : start + block] == 10) + (start + 1))
+    return np.concatenate(parts)
+
+
+def event_ids(source_id: str, offsets: np.ndarray) -> pa.Array[Any]:
+    """``event_id(source_id, offset)`` for each offset, without a Python loop."""
+    if len(offsets) == 0 or int(offsets.max()) >= 10**12:
+        return pa.array([event_id(source_id, int(o)) for o in offsets], pa.string())
+    prefix = np.frombuffer(f"{source_id}:".encode(), dtype=np.uint8)
+    width = len(prefix) + 12
+    text = np.empty((len(offsets), width), dtype=np.uint8)
+    text[:, : len(prefix)] = prefix
+    rest = offsets.astype(np.int64)
+    for column in range(width - 1, len(prefix) - 1, -1):
+        rest, digit = np.divmod(rest, 10)
+        text[:, column] = digit + ord("0")
+    value_offsets = np.arange(len(offsets) + 1, dtype=np.int64) * width
+    strings = pa.LargeStringArray.from_buffers(len(offsets), _buffer(value_offsets), _buffer(text))
+    return strings.cast(pa.string())
+
+
+def _result(data: bytes, parsed: pa.Table, base: int, source_id: str, end: int) -> ParseResult:
+    reason = pc.field("reason")
+    parsed = parsed.filter(reason.is_null() | ~reason.isin([_BLANK]))
+    good = parsed.filter(reason.is_null())
     rejected = [
-        _rejected(data, bounds, base, row["i"], row["reason"])
-        for row in parsed.filter(bad).select(["i", "reason"]).to_pylist()
+        _rejected(data, row["off"] - base, base, row["reason"])
+        for row in parsed.filter(~reason.is_null()).select(["off", "reason"]).to_pylist()
     ]
-    ids = good["ids"].combine_chunks() if good.num_rows else pa.array([], pa.list_(pa.string()))
-    n = good.num_rows
-    events = pa.table(
-        {
-            "event_id": good["event_id"],
-            "time": good["time"],
-            "source_id": pa.repeat(source_id, n),
-            "app": good["app"],
-            "user_name": good["user_name"],
-            "src_ip": good["src_ip"],
-            "action": good["action"],
-            "rows": good["rows"],
-            "detail": good["detail"],
-            "n_client_ids": pc.list_value_length(ids),
-        }
-    ).cast(EVENTS_SCHEMA)
+    ids = good["ids"]
+    good_ids = event_ids(source_id, good["off"].to_numpy())
+    events = (
+        good.select(["time", "app", "user_name", "src_ip", "action", "rows", "detail"])
+        .append_column("event_id", good_ids)
+        .append_column("source_id", pa.repeat(source_id, good.num_rows))
+        .append_column("n_client_ids", pc.list_value_length(ids))
+        .select(EVENTS_SCHEMA.names)
+        .cast(EVENTS_SCHEMA)
+    )
     listed = pc.list_flatten(ids)
-    owners = pc.list_parent_indices(ids)
-    access = pa.table(
-        {
-            "event_id": pc.take(good["event_id"], owners),
-            "client_id": listed,
-            "how": pa.repeat("listed", len(listed)),
-        }
-    ).cast(ACCESS_SCHEMA)
+    access = pa.Table.from_arrays(
+        [
+            pc.take(good_ids, pc.list_parent_indices(ids)),
+            listed,
+            pa.repeat("listed", len(listed)),
+        ],
+        schema=ACCESS_SCHEMA,
+    )
     return ParseResult(
         tables={"events_app": events, "record_access": access},
         rejected=rejected,
@@ -219,9 +265,8 @@ def _result(
     )
 
 
-def _rejected(data: bytes, bounds: np.ndarray, base: int, i: int, reason: str) -> Rejected:
-    start, stop = int(bounds[i]), int(bounds[i + 1]) - 1
-    line = data[start:stop].rstrip(b"\r")
+def _rejected(data: bytes, start: int, base: int, reason: str) -> Rejected:
+    line = data[start : data.index(b"\n", start)].rstrip(b"\r")
     if reason == "broken JSON":
         reason = _json_error(line)
     raw = line[:RAW_LIMIT].decode("utf-8", errors="replace")

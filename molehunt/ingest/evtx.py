@@ -68,6 +68,8 @@ class EvtxParser:
                     if rejected.offset is not None:
                         result.consumed = max(result.consumed, rejected.offset)
                 continue
+            if not isinstance(record, dict):
+                continue  # the reader yields None for a record it skipped
             number = int(record["event_record_id"])
             if number <= resume:
                 continue

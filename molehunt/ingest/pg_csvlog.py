@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
@@ -22,9 +22,10 @@ from molehunt.ingest.base import ParseResult, Rejected
 from molehunt.ingest.pgaudit import (
     DEFAULT_PLAN_WINDOW,
     DEFAULT_ZONES,
-    MESSAGE_STARTS,
+    MESSAGE_KINDS,
     RECORD_SCHEMA,
     Offsets,
+    blank_to_null,
     build_events,
     empty_tables,
     invalid_utf8,
@@ -36,7 +37,9 @@ COLUMNS = 26
 # Field numbers (0-based) of the PostgreSQL 15 csvlog columns we read.
 LOG_TIME, USER_NAME, DATABASE, PID, CONNECTION_FROM, SESSION_ID = 0, 1, 2, 3, 4, 5
 MESSAGE, APPLICATION_NAME = 13, 22
-_HEAD = 24  # bytes of a message compared with MESSAGE_STARTS
+_HEAD = 24  # bytes of a message compared with MESSAGE_KINDS
+_KIND_NAMES = list(MESSAGE_KINDS.values())
+_PLAN = _KIND_NAMES.index("plan")
 _TIMESTAMP = re.compile(rb"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
 
 
@@ -44,9 +47,7 @@ class PgCsvlogParser:
     """PostgreSQL csvlog with pgAudit: audited statements, connections and disconnections."""
 
     kind: ClassVar[str] = "pg-csvlog"
-    description: ClassVar[str] = (
-        "PostgreSQL 15 csvlog with pgAudit and auto_explain (JSON) lines"
-    )
+    description: ClassVar[str] = "PostgreSQL 15 csvlog with pgAudit and auto_explain (JSON) lines"
 
     def __init__(
         self,
@@ -97,23 +98,30 @@ class PgCsvlogParser:
             problems.append((base_offset + int(starts[i]), reason))
 
         rows = np.flatnonzero(good)
-        field_lo = lo[rows]
-        msg_start, msg_stop = _field(buf, commas, field_lo, starts[rows], ends[rows], MESSAGE)
-        keep = _interesting(buf, msg_start, msg_stop)
-        rows, field_lo = rows[keep], field_lo[keep]
-        rec_starts, rec_ends = starts[rows], ends[rows]
+        msg_start, msg_stop = _field(buf, commas, lo[rows], starts[rows], ends[rows], MESSAGE)
+        kinds = _message_kinds(buf, msg_start, msg_stop)
+        keep = kinds >= 0
+        rows, kinds = rows[keep], kinds[keep]
         buffer = pa.py_buffer(data)
 
-        def text(k: int) -> pa.Array:
-            s, e = _field(buf, commas, field_lo, rec_starts, rec_ends, k)
-            values = strings_at(buffer, s, e)
-            return pc.replace_substring(values, '""', '"')
+        def text(k: int, which: Offsets = rows) -> pa.Array[Any]:
+            s, e = _field(buf, commas, lo[which], starts[which], ends[which], k)
+            return pc.replace_substring(strings_at(buffer, s, e), '""', '"')
 
+        def plan_messages(offsets: Offsets) -> pa.Array[Any]:
+            return text(MESSAGE, np.searchsorted(starts, offsets - base_offset))
+
+        plan = kinds == _PLAN
+        message: pa.Array[Any] = pa.nulls(len(rows), pa.string())
+        if not plan.all():
+            # Plans are read later, and only those a statement waits for.
+            position = pa.array(np.cumsum(~plan) - 1, mask=plan)
+            message = pc.take(text(MESSAGE, rows[~plan]), position)
         host, port = _split_connection_from(text(CONNECTION_FROM))
         session_id = text(SESSION_ID)
         records = pa.table(
             {
-                "offset": pa.array(rec_starts + base_offset, pa.int64()),
+                "offset": pa.array(starts[rows] + base_offset, pa.int64()),
                 "line": pa.nulls(len(rows), pa.int64()),
                 "log_time": text(LOG_TIME),
                 "user_name": _null_if_empty(text(USER_NAME)),
@@ -124,13 +132,15 @@ class PgCsvlogParser:
                 "session_id": _null_if_empty(session_id),
                 "session_key": session_id,
                 "app_name": _null_if_empty(text(APPLICATION_NAME)),
-                "message": text(MESSAGE),
+                "what": pa.array(_KIND_NAMES).take(kinds),
+                "message": message,
                 "open": pa.array(np.zeros(len(rows), dtype=bool)),
             },
             schema=RECORD_SCHEMA,
         )
         built = build_events(
             records,
+            plan_messages=plan_messages,
             kind=self.kind,
             source_id=source_id,
             data_end=base_offset + end,
@@ -139,9 +149,7 @@ class PgCsvlogParser:
             plan_window=self.plan_window,
         )
         consumed = end if built.cutoff is None else built.cutoff - base_offset
-        problems = sorted(
-            [p for p in problems if p[0] < base_offset + consumed] + built.rejected
-        )
+        problems = sorted([p for p in problems if p[0] < base_offset + consumed] + built.rejected)
         return ParseResult(
             tables=built.tables,
             rejected=_located(problems, data, base_offset, starts, ends),
@@ -195,21 +203,22 @@ def _field(
     return start, stop
 
 
-def _interesting(buf: np.ndarray, start: Offsets, stop: Offsets) -> np.ndarray:
-    """Which messages start like one of :data:`MESSAGE_STARTS`."""
+def _message_kinds(buf: np.ndarray, start: Offsets, stop: Offsets) -> np.ndarray:
+    """Index into :data:`_KIND_NAMES` of how each message starts, or -1."""
+    kinds = np.full(len(start), -1, dtype=np.int64)
     if len(start) == 0:
-        return np.zeros(0, dtype=bool)
+        return kinds
     idx = np.minimum(start[:, None] + np.arange(_HEAD), len(buf) - 1)
     heads = buf[idx]
-    keep = np.zeros(len(start), dtype=bool)
-    for pattern in MESSAGE_STARTS:
+    for code, pattern in enumerate(MESSAGE_KINDS):
         want = np.frombuffer(pattern[:_HEAD], dtype=np.uint8)
         n = len(want)
-        keep |= (stop - start >= n) & (heads[:, :n] == want).all(axis=1)
-    return keep
+        hit = (stop - start >= n) & (heads[:, :n] == want).all(axis=1)
+        kinds[hit] = code
+    return kinds
 
 
-def _split_connection_from(values: pa.Array) -> tuple[pa.Array, pa.Array]:
+def _split_connection_from(values: pa.Array[Any]) -> tuple[pa.Array[Any], pa.Array[Any]]:
     """``host:port`` (port after the last colon, so IPv6 works) or ``[local]``."""
     parts = pc.extract_regex(values, r"^(?P<host>.*?)(?::(?P<port>\d+))?$")
     host = _null_if_empty(pc.struct_field(parts, "host"))
@@ -217,8 +226,8 @@ def _split_connection_from(values: pa.Array) -> tuple[pa.Array, pa.Array]:
     return host, port
 
 
-def _null_if_empty(values: pa.Array) -> pa.Array:
-    return pc.if_else(pc.equal(values, ""), pa.scalar(None, values.type), values)
+def _null_if_empty(values: pa.Array[Any]) -> pa.Array[Any]:
+    return blank_to_null(values)
 
 
 def _located(

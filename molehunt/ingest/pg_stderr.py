@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
@@ -26,9 +26,10 @@ from molehunt.ingest.base import ParseResult, Rejected
 from molehunt.ingest.pgaudit import (
     DEFAULT_PLAN_WINDOW,
     DEFAULT_ZONES,
-    MESSAGE_STARTS,
+    MESSAGE_KINDS,
     RECORD_SCHEMA,
     Offsets,
+    blank_to_null,
     build_events,
     empty_tables,
     invalid_utf8,
@@ -37,6 +38,8 @@ from molehunt.ingest.pgaudit import (
 )
 
 DEFAULT_PREFIX = "%m [%p] %q%u@%d %h app=%a "
+_KIND_NAMES = list(MESSAGE_KINDS.values())
+_PLAN = _KIND_NAMES.index("plan")
 
 _TIME = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"
 # What each log_line_prefix escape prints, as RE2; named groups feed the record.
@@ -205,26 +208,35 @@ class PgStderrParser:
                 problems.append((base_offset + int(rec_starts[i]), "invalid UTF-8"))
 
         message_first = pc.struct_field(parts, "message")
-        keep = np.zeros(len(first_lines), dtype=bool)
-        for pattern in MESSAGE_STARTS:
-            hit = pc.starts_with(message_first, pattern)
-            keep |= np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool)
-        keep &= ~bad_recs[offset0:]
+        kinds = np.full(len(first_lines), -1, dtype=np.int64)
+        for code, pattern in enumerate(MESSAGE_KINDS):
+            hit = pc.starts_with(message_first, pattern.decode())
+            kinds[np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool)] = code
+        keep = (kinds >= 0) & ~bad_recs[offset0:]
         idx = np.flatnonzero(keep)
+        kinds = kinds[idx]
         parts = parts.filter(pa.array(keep))
         recs = idx + offset0
 
-        head_len = pc.binary_length(pc.struct_field(parts, "head")).to_numpy(
-            zero_copy_only=False
-        )
+        head_len = pc.binary_length(pc.struct_field(parts, "head")).to_numpy(zero_copy_only=False)
         msg_starts = rec_starts[recs] + head_len.astype(np.int64)
-        message = pc.replace_substring(
-            strings_at(buffer, msg_starts, rec_ends[recs]), "\n\t", "\n"
-        )
+        msg_ends = rec_ends[recs]
 
-        def text(name: str) -> pa.Array:
-            values = pc.cast(pc.struct_field(parts, name), pa.string())
-            return pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
+        def messages(which: Offsets) -> pa.Array[Any]:
+            texts = strings_at(buffer, msg_starts[which], msg_ends[which])
+            return pc.replace_substring(texts, "\n\t", "\n")
+
+        def plan_messages(offsets: Offsets) -> pa.Array[Any]:
+            return messages(np.searchsorted(rec_starts[recs], offsets - base_offset))
+
+        plan = kinds == _PLAN
+        message: pa.Array[Any] = pa.nulls(len(recs), pa.string())
+        if not plan.all():
+            position = pa.array(np.cumsum(~plan) - 1, mask=plan)
+            message = pc.take(messages(np.flatnonzero(~plan)), position)
+
+        def text(name: str) -> pa.Array[Any]:
+            return blank_to_null(pc.cast(pc.struct_field(parts, name), pa.string()))
 
         pid = text("pid")
         session_id = text("session_id")
@@ -242,6 +254,7 @@ class PgStderrParser:
                 "session_id": session_id,
                 "session_key": pc.coalesce(session_id, pid),
                 "app_name": _unknown_to_null(text("app_name")),
+                "what": pa.array(_KIND_NAMES).take(kinds),
                 "message": message,
                 "open": pa.array(is_last),
             },
@@ -249,6 +262,7 @@ class PgStderrParser:
         )
         built = build_events(
             records,
+            plan_messages=plan_messages,
             kind=self.kind,
             source_id=source_id,
             data_end=base_offset + end,
@@ -257,9 +271,7 @@ class PgStderrParser:
             plan_window=self.plan_window,
         )
         consumed = end if built.cutoff is None else built.cutoff - base_offset
-        problems = sorted(
-            [p for p in problems if p[0] < base_offset + consumed] + built.rejected
-        )
+        problems = sorted([p for p in problems if p[0] < base_offset + consumed] + built.rejected)
         return ParseResult(
             tables=built.tables,
             rejected=_located(problems, data, base_offset, rec_starts, rec_ends, rec_line0),
@@ -268,8 +280,8 @@ class PgStderrParser:
         )
 
 
-def _unknown_to_null(values: pa.Array) -> pa.Array:
-    return pc.if_else(pc.equal(values, "[unknown]"), pa.scalar(None, pa.string()), values)
+def _unknown_to_null(values: pa.Array[Any]) -> pa.Array[Any]:
+    return blank_to_null(values, "[unknown]")
 
 
 def _located(

@@ -33,8 +33,9 @@ from __future__ import annotations
 
 import codecs
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import duckdb
 import numpy as np
@@ -46,32 +47,33 @@ from molehunt.ingest.base import Rejected, event_id
 
 #: Columns of the records a format parser hands over; ``open`` marks a last
 #: record that more bytes could still extend (its payload may be cut short).
-RECORD_SCHEMA = pa.schema(
-    [
-        ("offset", pa.int64()),
-        ("line", pa.int64()),
-        ("log_time", pa.string()),
-        ("user_name", pa.string()),
-        ("database", pa.string()),
-        ("pid", pa.string()),
-        ("host", pa.string()),
-        ("port", pa.string()),
-        ("session_id", pa.string()),
-        ("session_key", pa.string()),
-        ("app_name", pa.string()),
-        ("message", pa.string()),
-        ("open", pa.bool_()),
-    ]
-)
+_RECORD_COLUMNS: list[tuple[str, pa.DataType]] = [
+    ("offset", pa.int64()),
+    ("line", pa.int64()),
+    ("log_time", pa.string()),
+    ("user_name", pa.string()),
+    ("database", pa.string()),
+    ("pid", pa.string()),
+    ("host", pa.string()),
+    ("port", pa.string()),
+    ("session_id", pa.string()),
+    ("session_key", pa.string()),
+    ("app_name", pa.string()),
+    ("what", pa.string()),
+    ("message", pa.string()),
+    ("open", pa.bool_()),
+]
+RECORD_SCHEMA = pa.schema(_RECORD_COLUMNS)
 
-#: Starts of the messages that matter; parsers keep records whose message starts so.
-MESSAGE_STARTS: tuple[bytes, ...] = (
-    b"AUDIT: ",
-    b"connection authorized: ",
-    b"disconnection: ",
-    b"duration: ",
-    b"database system is shut down",
-)
+#: Starts of the messages that matter, and what a record so started is (``plan``
+#: and ``shutdown`` are confirmed on the whole message).
+MESSAGE_KINDS: dict[bytes, str] = {
+    b"AUDIT: ": "audit",
+    b"connection authorized: ": "connect",
+    b"disconnection: ": "disconnect",
+    b"duration: ": "plan",
+    b"database system is shut down": "shutdown",
+}
 
 #: Time zone abbreviations PostgreSQL may print in ``%m`` / ``log_time``; numeric
 #: offsets (``+08``) are always understood. Any other abbreviation is ambiguous
@@ -82,7 +84,11 @@ DEFAULT_ZONES: Mapping[str, str] = {"UTC": "UTC", "GMT": "UTC", "Z": "UTC"}
 DEFAULT_PLAN_WINDOW = 16 * 1024 * 1024
 
 _TIME = pa.timestamp("us", tz="UTC")
-_COMMON = [("event_id", pa.string()), ("time", _TIME), ("source_id", pa.string())]
+_COMMON: list[tuple[str, pa.DataType]] = [
+    ("event_id", pa.string()),
+    ("time", _TIME),
+    ("source_id", pa.string()),
+]
 DB_SCHEMA = pa.schema(
     [
         *_COMMON,
@@ -180,14 +186,14 @@ def _unquote(col: str) -> str:
         ELSE {col} END"""
 
 
-def _nullify(col: str) -> str:
-    # PostgreSQL writes [unknown] before authentication and an empty app name as ''.
-    return f"CASE WHEN {col} IN ('', '[unknown]') THEN NULL ELSE {col} END"
+#: Gives the messages of the plan records at these file offsets, in that order.
+PlanMessages = Callable[[npt.NDArray[np.int64]], "pa.Array[Any]"]
 
 
 def build_events(
     records: pa.Table,
     *,
+    plan_messages: PlanMessages,
     kind: str,
     source_id: str,
     data_end: int,
@@ -197,8 +203,11 @@ def build_events(
 ) -> Built:
     """Events from ``records`` (interesting records of one batch, in file order).
 
-    ``data_end`` is the file offset just past the last whole record of the batch;
-    ``final`` says the file will not grow, so nothing needs to wait for more bytes.
+    Plan records come without their message (NULL): plans are most of a log's
+    bytes and only those of sessions with a statement waiting for a count are
+    read, through ``plan_messages``. ``data_end`` is the file offset just past
+    the last whole record of the batch; ``final`` says the file will not grow,
+    so nothing needs to wait for more bytes.
     """
     out = Built()
     con = _connection()
@@ -211,7 +220,7 @@ def build_events(
         con.register("zones", zone_table)
         _classify(con)
         _audits(con)
-        _plans(con)
+        _plans(con, plan_messages)
         _match(con, plan_window=plan_window, data_end=data_end, final=final)
         for offset, reason in con.execute(
             'SELECT "offset", reason FROM problems ORDER BY "offset"'
@@ -224,9 +233,9 @@ def build_events(
         db = con.sql(_DB_SELECT, params=params).to_arrow_table()
         auth = con.sql(_AUTH_SELECT, params=params).to_arrow_table()
     finally:
-        for name in ("raw_records", "zones"):
+        for name in ("raw_records", "zones", "plan_text"):
             con.unregister(name)
-        for name in ("rec", "problems", "audit_raw", "audits", "plans", "matched", "waiting"):
+        for name in ("rec", "problems", "audits", "plans", "matched", "waiting"):
             con.execute(f"DROP TABLE IF EXISTS {name}")
     out.tables["events_db"] = db.cast(DB_SCHEMA)
     out.tables["events_auth"] = auth.cast(AUTH_SCHEMA)
@@ -236,25 +245,24 @@ def build_events(
 
 
 def _classify(con: duckdb.DuckDBPyConnection) -> None:
+    # %m prints "2026-11-26 12:30:14.021 UTC", %t the same without milliseconds.
     con.execute(
         r"""
         CREATE TEMP TABLE rec AS
         WITH r AS (
           SELECT * REPLACE (try_cast(pid AS INTEGER) AS pid, try_cast(port AS INTEGER) AS port),
-            CASE
-              WHEN starts_with(message, 'AUDIT: ') THEN 'audit'
-              WHEN starts_with(message, 'connection authorized: ') THEN 'connect'
-              WHEN starts_with(message, 'disconnection: ') THEN 'disconnect'
-              WHEN regexp_matches(message, '^duration: [0-9.]+ ms  plan:\n') THEN 'plan'
-              WHEN message = 'database system is shut down' THEN 'shutdown'
-            END AS what,
-            try_strptime(regexp_extract(log_time, '^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) ', 1),
-                         ['%Y-%m-%d %H:%M:%S.%f', '%Y-%m-%d %H:%M:%S']) AS local_time,
-            regexp_extract(log_time, ' (\S+)$', 1) AS zone_text
+            CASE WHEN log_time[20] = '.' AND log_time[24] = ' '
+                   THEN try_strptime(log_time[1:23], '%Y-%m-%d %H:%M:%S.%g')
+                 WHEN log_time[20] = ' '
+                   THEN try_strptime(log_time[1:19], '%Y-%m-%d %H:%M:%S')
+            END AS local_time,
+            CASE WHEN log_time[20] = '.' THEN log_time[25:] ELSE log_time[21:] END AS zone_text
           FROM raw_records
+          WHERE what <> 'shutdown' OR message = 'database system is shut down'
         )
-        SELECT r.* EXCLUDE (local_time, zone_text),
+        SELECT r.*,
           CASE
+            WHEN z.zone = 'UTC' THEN local_time::TIMESTAMPTZ  -- the session zone is UTC
             WHEN regexp_full_match(zone_text, '[+-]\d\d(:?\d\d)?') THEN
               timezone('UTC', local_time - to_minutes(
                 (CASE WHEN zone_text[1] = '-' THEN -1 ELSE 1 END) *
@@ -263,23 +271,16 @@ def _classify(con: duckdb.DuckDBPyConnection) -> None:
             ELSE timezone(z.zone, local_time)
           END AS time
         FROM r LEFT JOIN zones z ON z.abbrev = r.zone_text
-        WHERE what IS NOT NULL
         """
     )
     con.execute(
-        r"""
+        """
         CREATE TEMP TABLE problems AS
         SELECT "offset",
-          CASE WHEN local_time_missing THEN 'unreadable log time ' || coalesce(log_time, 'NULL')
+          CASE WHEN local_time IS NULL THEN 'unreadable log time ' || coalesce(log_time, 'NULL')
                ELSE 'unknown time zone ' || zone_text
                     || ' (log_timezone): name it in the parser''s zones' END AS reason
-        FROM (
-          SELECT "offset", log_time, regexp_extract(log_time, ' (\S+)$', 1) AS zone_text,
-            try_strptime(regexp_extract(log_time, '^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(?:\.\d+)?) ', 1),
-                         ['%Y-%m-%d %H:%M:%S.%f', '%Y-%m-%d %H:%M:%S']) IS NULL
-              AS local_time_missing
-          FROM rec WHERE time IS NULL
-        )
+        FROM rec WHERE time IS NULL
         """
     )
     con.execute("DELETE FROM rec WHERE time IS NULL")
@@ -290,29 +291,19 @@ def _audits(con: duckdb.DuckDBPyConnection) -> None:
     pattern = "'" + AUDIT_PAYLOAD.replace("'", "''") + "'"
     con.execute(
         f"""
-        CREATE TEMP TABLE audit_raw AS
-        SELECT "offset", open, regexp_full_match(message, {pattern}) AS ok,
-          regexp_extract(message, {pattern}, [{names}]) AS p
-        FROM rec WHERE what = 'audit'
-        """
-    )
-    con.execute(
-        """
-        INSERT INTO problems
-        SELECT "offset", 'unparseable AUDIT payload' FROM audit_raw WHERE NOT ok AND NOT open
-        """
-    )
-    con.execute(
-        f"""
         CREATE TEMP TABLE audits AS
-        WITH a AS (
-          SELECT r.*, p.cls AS audit_class, p.cmd AS command, p.otype AS object_type,
+        WITH x AS (
+          SELECT *, regexp_extract(message, {pattern}, [{names}]) AS p
+          FROM rec WHERE what = 'audit'
+        ), a AS (
+          SELECT x.* EXCLUDE (p), p.audit_type <> '' AS ok,
+            p.cls AS audit_class, p.cmd AS command, p.otype AS object_type,
             {_unquote("p.obj")} AS object_name, {_unquote("p.stmt")} AS statement,
             {_unquote("p.params")} AS params_raw,
             try_cast(nullif(p.rows, '') AS BIGINT) AS logged_rows,
-            p.sid::BIGINT AS statement_id, p.ssid::BIGINT AS substatement_id
-          FROM audit_raw ar JOIN rec r USING ("offset")
-          WHERE ar.ok
+            try_cast(p.sid AS BIGINT) AS statement_id,
+            try_cast(p.ssid AS BIGINT) AS substatement_id
+          FROM x
         )
         SELECT *,
           audit_class = 'READ' AND command = 'COPY' AS copy_to,
@@ -321,28 +312,44 @@ def _audits(con: duckdb.DuckDBPyConnection) -> None:
         FROM a
         """
     )
+    con.execute(
+        """
+        INSERT INTO problems
+        SELECT "offset", 'unparseable AUDIT payload' FROM audits WHERE NOT ok AND NOT open
+        """
+    )
 
 
-def _plans(con: duckdb.DuckDBPyConnection) -> None:
+def _plans(con: duckdb.DuckDBPyConnection, plan_messages: PlanMessages) -> None:
     # Only plans of sessions with a statement waiting for a count are read.
+    wanted = con.execute(
+        """
+        SELECT "offset" FROM rec
+        WHERE what = 'plan'
+          AND session_key IN (SELECT session_key FROM audits WHERE ok AND needs_plan)
+        ORDER BY "offset"
+        """
+    ).fetchnumpy()["offset"]
+    offsets = np.asarray(wanted, dtype=np.int64)
+    texts = plan_messages(offsets) if len(offsets) else pa.array([], pa.string())
+    con.register("plan_text", pa.table({"offset": pa.array(offsets), "message": texts}))
     con.execute(
         r"""
         CREATE TEMP TABLE plans AS
-        WITH p AS (
-          SELECT "offset", open, session_key,
-            substr(message, strpos(message, chr(10)) + 1) AS plan
-          FROM rec
-          WHERE what = 'plan'
-            AND session_key IN (SELECT session_key FROM audits WHERE needs_plan)
+        WITH t AS (
+          SELECT t."offset", r.session_key, r.open,
+            regexp_matches(left(t.message, 64), '^duration: [0-9.]+ ms  plan:\n') AS is_plan,
+            substr(t.message, strpos(t.message, chr(10)) + 1) AS plan
+          FROM plan_text t JOIN rec r USING ("offset")
         ), v AS (
-          SELECT *, json_valid(plan) AS ok FROM p
+          SELECT *, json_valid(plan) AS ok FROM t WHERE is_plan
         ), x AS (
-          SELECT "offset", session_key,
-            json_extract(plan, ['$."Query Text"', '$.Plan."Node Type"',
-                                '$.Plan."Actual Rows"', '$.Plan.Plans[0]."Actual Rows"']) AS j
-          FROM v WHERE ok
+          SELECT "offset", session_key, open, ok,
+            CASE WHEN ok THEN json_extract(plan, ['$."Query Text"', '$.Plan."Node Type"',
+                                '$.Plan."Actual Rows"', '$.Plan.Plans[0]."Actual Rows"']) END AS j
+          FROM v
         )
-        SELECT "offset", session_key, j[1] ->> '$' AS query_text,
+        SELECT "offset", session_key, open, ok, j[1] ->> '$' AS query_text,
           round(try_cast((CASE WHEN j[2] ->> '$' = 'ModifyTable' THEN j[4] ELSE j[3] END) ->> '$'
                 AS DOUBLE))::BIGINT AS plan_rows
         FROM x
@@ -352,16 +359,13 @@ def _plans(con: duckdb.DuckDBPyConnection) -> None:
         """
         INSERT INTO problems
         SELECT "offset", 'auto_explain plan is not valid JSON (auto_explain.log_format = json)'
-        FROM rec
-        WHERE what = 'plan' AND NOT open
-          AND session_key IN (SELECT session_key FROM audits WHERE needs_plan)
-          AND NOT json_valid(substr(message, strpos(message, chr(10)) + 1))
+        FROM plans WHERE NOT ok AND NOT open
         """
     )
 
 
 def _match(con: duckdb.DuckDBPyConnection, *, plan_window: int, data_end: int, final: bool) -> None:
-    ((needy,),) = con.execute("SELECT count(*) FROM audits WHERE needs_plan").fetchall()
+    ((needy,),) = con.execute("SELECT count(*) FROM audits WHERE ok AND needs_plan").fetchall()
     if needy == 0:
         con.execute(
             """
@@ -381,7 +385,8 @@ def _match_plans(con: duckdb.DuckDBPyConnection, *, plan_window: int, data_end: 
         """
         CREATE TEMP TABLE matched AS
         WITH needy AS (
-          SELECT "offset", session_key, statement, statement_id FROM audits WHERE needs_plan
+          SELECT "offset", session_key, statement, statement_id
+          FROM audits WHERE ok AND needs_plan
         ), ends AS (
           SELECT "offset" AS end_at, session_key FROM rec WHERE what = 'disconnect'
         ), shutdowns AS (
@@ -390,7 +395,7 @@ def _match_plans(con: duckdb.DuckDBPyConnection, *, plan_window: int, data_end: 
           -- substatements share the statement id; a new id with the same text is a rerun
           SELECT "offset", session_key, statement,
             statement_id IS DISTINCT FROM lag(statement_id) OVER same AS new_run
-          FROM audits
+          FROM audits WHERE ok
           WINDOW same AS (PARTITION BY session_key, statement ORDER BY "offset")
         ), runs AS (
           SELECT *, sum(new_run::INTEGER) OVER (
@@ -410,12 +415,14 @@ def _match_plans(con: duckdb.DuckDBPyConnection, *, plan_window: int, data_end: 
           LEFT JOIN again a USING ("offset")
           ASOF LEFT JOIN ends e ON e.session_key = n.session_key AND e.end_at > n."offset"
           ASOF LEFT JOIN shutdowns s ON s.shutdown_at > n."offset"
+        ), good_plans AS (
+          SELECT * FROM plans WHERE ok
         )
         SELECT b."offset", b.bound,
           CASE WHEN p."offset" < coalesce(b.bound, $data_end + 1) THEN p.plan_rows END
             AS plan_rows,
           p."offset" < coalesce(b.bound, $data_end + 1) AS found
-        FROM bounds b ASOF LEFT JOIN plans p
+        FROM bounds b ASOF LEFT JOIN good_plans p
           ON p.session_key = b.session_key AND p.query_text = b.statement
          AND p."offset" > b."offset"
         """,
@@ -424,26 +431,28 @@ def _match_plans(con: duckdb.DuckDBPyConnection, *, plan_window: int, data_end: 
 
 
 def _waiting(con: duckdb.DuckDBPyConnection, *, final: bool) -> None:
+    if final:
+        con.execute(
+            """
+            INSERT INTO problems
+            SELECT "offset", 'unparseable AUDIT payload' FROM audits WHERE NOT ok AND open
+            UNION ALL
+            SELECT "offset", 'auto_explain plan is not valid JSON (auto_explain.log_format = json)'
+            FROM plans WHERE NOT ok AND open
+            """
+        )
     con.execute(
         """
         CREATE TEMP TABLE waiting AS
         SELECT "offset" FROM matched
         WHERE NOT coalesce(found, false) AND bound IS NULL AND NOT $final
         UNION ALL
-        SELECT "offset" FROM rec r
-        WHERE open AND NOT $final AND (
-          (what = 'audit' AND "offset" IN (SELECT "offset" FROM audit_raw WHERE NOT ok))
-          OR (what = 'plan' AND NOT json_valid(substr(message, strpos(message, chr(10)) + 1))))
+        SELECT "offset" FROM audits WHERE open AND NOT ok AND NOT $final
+        UNION ALL
+        SELECT "offset" FROM plans WHERE open AND NOT ok AND NOT $final
         """,
         {"final": final},
     )
-    if final:
-        con.execute(
-            """
-            INSERT INTO problems
-            SELECT "offset", 'unparseable AUDIT payload' FROM audit_raw WHERE NOT ok AND open
-            """
-        )
 
 
 _DB_SELECT = """
@@ -464,7 +473,7 @@ SELECT printf('%s:%012d', $src, a."offset") AS event_id, a.time, $src AS source_
   a.copy_to AS bulk_unknown,
   a.statement_id, a.substatement_id
 FROM audits a LEFT JOIN matched m USING ("offset")
-WHERE a."offset" < $limit
+WHERE a.ok AND a."offset" < $limit
 ORDER BY a."offset"
 """
 
@@ -517,7 +526,7 @@ Offsets = npt.NDArray[np.int64]
 
 def strings_at(
     buffer: pa.Buffer, starts: Offsets, stops: Offsets, *, binary: bool = False
-) -> pa.Array:
+) -> pa.Array[Any]:
     """The byte ranges ``[starts[i], stops[i])`` of ``buffer`` as a string array
     (``binary``: as bytes, for text not yet known to be valid UTF-8).
 
@@ -533,8 +542,8 @@ def strings_at(
     offsets[0::2] = starts
     offsets[1::2] = stops
     layout = pa.large_binary() if binary else pa.large_string()
-    both = pa.Array.from_buffers(layout, 2 * n - 1, [None, pa.py_buffer(offsets), buffer])
-    picked = both.take(pa.array(np.arange(0, 2 * n, 2, dtype=np.int64)))
+    both = pa.Array.from_buffers(layout, 2 * n - 1, [None, pa.py_buffer(offsets.data), buffer])
+    picked = both.take(np.arange(0, 2 * n, 2, dtype=np.int64))
     return pc.cast(picked, kind)
 
 
@@ -546,6 +555,12 @@ class _BadBytes(threading.local):
 
 
 _BAD_BYTES = _BadBytes()
+
+
+def blank_to_null(values: pa.Array[Any], blank: str = "") -> pa.Array[Any]:
+    """``values`` with ``blank`` made NULL."""
+    is_blank = pc.equal(values, pa.scalar(blank, values.type))
+    return cast("pa.Array[Any]", pc.if_else(is_blank, pa.scalar(None, values.type), values))
 
 
 def _note_bad_bytes(error: UnicodeError) -> tuple[str, int]:
@@ -577,9 +592,11 @@ def _raw(chunk: bytes) -> str:
 __all__ = [
     "DEFAULT_PLAN_WINDOW",
     "DEFAULT_ZONES",
-    "MESSAGE_STARTS",
+    "MESSAGE_KINDS",
     "RECORD_SCHEMA",
     "Built",
+    "PlanMessages",
+    "blank_to_null",
     "build_events",
     "empty_tables",
     "event_id",

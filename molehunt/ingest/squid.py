@@ -19,7 +19,7 @@ The helpers here are shared with :mod:`molehunt.ingest.squid_native`.
 from __future__ import annotations
 
 import re
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import duckdb
 import numpy as np
@@ -38,30 +38,29 @@ LOGFORMAT = (
 )
 
 #: Columns of ``events_http`` that the Squid parsers fill, in store order.
-SCHEMA = pa.schema(
-    [
-        ("event_id", pa.string()),
-        ("time", pa.timestamp("us", tz="UTC")),
-        ("source_id", pa.string()),
-        ("kind", pa.string()),
-        ("src_ip", pa.string()),
-        ("user_name", pa.string()),
-        ("method", pa.string()),
-        ("url", pa.string()),
-        ("host", pa.string()),
-        ("port", pa.int32()),
-        ("path", pa.string()),
-        ("status", pa.int32()),
-        ("squid_result", pa.string()),
-        ("hierarchy", pa.string()),
-        ("bytes_out", pa.int64()),
-        ("bytes_in", pa.int64()),
-        ("request_content_type", pa.string()),
-        ("content_type", pa.string()),
-        ("user_agent", pa.string()),
-        ("duration_ms", pa.int64()),
-    ]
-)
+_COLUMNS: list[pa.Field[Any]] = [
+    pa.field("event_id", pa.string()),
+    pa.field("time", pa.timestamp("us", tz="UTC")),
+    pa.field("source_id", pa.string()),
+    pa.field("kind", pa.string()),
+    pa.field("src_ip", pa.string()),
+    pa.field("user_name", pa.string()),
+    pa.field("method", pa.string()),
+    pa.field("url", pa.string()),
+    pa.field("host", pa.string()),
+    pa.field("port", pa.int32()),
+    pa.field("path", pa.string()),
+    pa.field("status", pa.int32()),
+    pa.field("squid_result", pa.string()),
+    pa.field("hierarchy", pa.string()),
+    pa.field("bytes_out", pa.int64()),
+    pa.field("bytes_in", pa.int64()),
+    pa.field("request_content_type", pa.string()),
+    pa.field("content_type", pa.string()),
+    pa.field("user_agent", pa.string()),
+    pa.field("duration_ms", pa.int64()),
+]
+SCHEMA = pa.schema(_COLUMNS)
 
 # A rejected line's raw text is kept for the quarantine, but a "line" of binary
 # garbage can be megabytes long: keep its head only.
@@ -70,6 +69,9 @@ MAX_RAW = 65536
 # The newline scan reuses one small mask instead of allocating one as large as
 # the chunk: page faults on a fresh 64 MiB array cost more than the scan itself.
 _SCAN_BLOCK = 1 << 20
+
+# Rows per Arrow batch handed to DuckDB (its unit of parallel work).
+_BATCH_ROWS = 20480
 
 # Pieces of the line patterns. They are written for both RE2 (DuckDB) and
 # Python's re (sniffing, and the tests' reference), whose syntax agrees on these.
@@ -82,8 +84,10 @@ EOL = r"\r?\n"
 _QUOTED_FAST = r'"[^"\\]*"'
 _QUOTED = r'"((?:[^"\\]|\\.)*)"'
 
+# The fast path cuts lines at quotes, so its unquoted fields may hold none.
+_PLAIN = r'[^ "]+'
 _FAST = (
-    rf"{TIME} {FIELD} {FIELD} {FIELD} {FIELD} {FIELD} {NUM} {NUM} [^ /]+/{FIELD}"
+    rf"{TIME} {_PLAIN} {_PLAIN} {_PLAIN} {_PLAIN} {_PLAIN} {NUM} {NUM} [^ /\"]+/{_PLAIN}"
     rf" [0-9]+ {NUM} [0-9]+ {NUM} {_QUOTED_FAST} {NUM} {_QUOTED_FAST} {_QUOTED_FAST} {NUM}"
     rf' "[^"]*"{EOL}'
 )
@@ -147,20 +151,26 @@ def after_scheme(url: str) -> str:
     return f"CASE WHEN contains({url}, '://') THEN substr({url}, strpos({url}, '://') + 3) END"
 
 
-def url_path(rest: str) -> str:
+def url_authority(rest: str) -> str:
+    """SQL: the authority (``user@host:port``) of an absolute URL, given
+    :func:`after_scheme` of it."""
+    return f"regexp_extract({rest}, '^[^/?#]*')"
+
+
+def url_path(rest: str, authority: str) -> str:
     """SQL: the path of an absolute URL (query and fragment cut), given
-    :func:`after_scheme` of it; '/' when the URL names no path."""
+    :func:`after_scheme` and :func:`url_authority` of it; '/' when it names none."""
     return (
-        f"CASE WHEN {rest} IS NULL THEN NULL"
-        f" WHEN strpos({rest}, '/') = 0 THEN '/'"
-        f" ELSE split_part(split_part(substr({rest}, strpos({rest}, '/')), '?', 1), '#', 1) END"
+        f"CASE WHEN {rest} IS NOT NULL THEN coalesce(nullif(regexp_extract("
+        f"substr({rest}, length({authority}) + 1), '^[^?#]*'), ''), '/') END"
     )
 
 
-def url_authority(rest: str) -> str:
-    """SQL: the host[:port] of an absolute URL, given :func:`after_scheme` of it."""
+def without_userinfo(authority: str) -> str:
+    """SQL: ``host:port`` of an authority that may start with ``user@``."""
     return (
-        f"split_part(split_part(split_part(split_part({rest}, '/', 1), '?', 1), '#', 1), '@', -1)"
+        f"CASE WHEN contains({authority}, '@') THEN split_part({authority}, '@', -1)"
+        f" ELSE {authority} END"
     )
 
 
@@ -190,6 +200,8 @@ def default_port(scheme: str) -> str:
 
 
 RETRY = "retry"
+# Later than 9999-12-31 is no clock's time (and no Python datetime's either).
+_MAX_MS = 253_402_300_800_000
 
 
 def typed_select(format_name: str) -> str:
@@ -201,13 +213,15 @@ def typed_select(format_name: str) -> str:
 typed AS (
   SELECT o, line, ok, src_ip, user_name, method, url, host, path, squid_result, hierarchy,
     request_content_type, content_type, user_agent,
-    try(CAST(replace(ts, '.', '') AS BIGINT) * 1000) AS us,
-    port AS port_text, TRY_CAST(port AS USMALLINT) AS port,
+    CASE WHEN millis = '' THEN 0 WHEN TRY_CAST(millis AS BIGINT) < {_MAX_MS}
+      THEN CAST(millis AS BIGINT) * 1000 END AS us,
+    port AS port_text,
+    CASE WHEN regexp_full_match(port, '[0-9]+') THEN TRY_CAST(port AS USMALLINT) END AS port,
     status AS status_text, TRY_CAST(status AS USMALLINT) AS status,
     bytes_out AS bytes_out_text, TRY_CAST(bytes_out AS BIGINT) AS bytes_out,
     bytes_in AS bytes_in_text, TRY_CAST(bytes_in AS BIGINT) AS bytes_in,
     duration_ms AS duration_text, TRY_CAST(duration_ms AS BIGINT) AS duration_ms
-  FROM fields
+  FROM (SELECT *, ltrim(replace(ts, '.', ''), '0') AS millis FROM fields)
 )
 SELECT o,
   CASE
@@ -236,14 +250,15 @@ rested AS (
   SELECT *, CASE WHEN method = 'CONNECT' THEN NULL ELSE {after_scheme("url")} END AS rest
   FROM texts
 ),
+authorities AS (SELECT *, {url_authority("rest")} AS authority FROM rested),
 hosted AS (
   SELECT *,
     CASE WHEN method = 'CONNECT' THEN {authority_host("url")}
       ELSE replace(replace(domain, '%5B', '['), '%5D', ']') END AS host_text,
     CASE WHEN method = 'CONNECT' THEN {port_of("url")} ELSE nullif(port_field, '-') END
       AS port_text,
-    {url_path("rest")} AS path
-  FROM rested
+    {url_path("rest", "authority")} AS path
+  FROM authorities
 ),
 fields AS (
   SELECT o, line, ok, ts, src_ip, nullif(user_name, '-') AS user_name, method, url,
@@ -270,7 +285,7 @@ split AS (SELECT o, line, ok, q, string_split(q[1], ' ') AS p FROM quoted),
 texts AS (
   SELECT o, line, ok, p[1] AS ts, p[2] AS src_ip, p[3] AS user_name, nullif(p[4], '-') AS method,
     p[6] AS domain, p[7] AS port_field, p[8] AS status,
-    split_part(p[9], '/', 1) AS squid_result, split_part(p[9], '/', 2) AS hierarchy,
+    split_part(p[9], '/', 1) AS squid_result, substr(p[9], strpos(p[9], '/') + 1) AS hierarchy,
     p[10] AS bytes_out, p[12] AS bytes_in, q[2] AS content_type,
     nullif(trim(q[3]), '-') AS duration_ms, q[4] AS user_agent, q[6] AS request_content_type,
     q[8] AS url
@@ -344,15 +359,17 @@ def parse_lines(
     bounds[:n] = starts
     bounds[n] = consumed
     raw_lines = pa.Array.from_buffers(
-        pa.large_binary(), n, [None, pa.py_buffer(bounds), pa.py_buffer(data)]
+        pa.large_binary(), n, [None, pa.array(bounds).buffers()[1], pa.py_buffer(data)]
     )
     lines = pa.table({"o": pa.array(starts + base_offset), "b": raw_lines})
+    # DuckDB scans an Arrow table one batch per thread: one batch is one thread.
+    lines = pa.Table.from_batches(lines.to_batches(max_chunksize=_BATCH_ROWS))
     con = duckdb.connect()
     try:
         con.execute("SET enable_progress_bar=false")
         con.register("lines", lines)
         out = con.sql(fast_sql).to_arrow_table()
-        retry = pc.fill_null(pc.equal(out.column("reason"), RETRY), False)
+        retry = pc.fill_null(pc.equal(out.column("reason"), pa.scalar(RETRY)), False)
         if pc.any(retry).as_py():
             retried = lines.take(pc.indices_nonzero(retry))
             con.unregister("lines")
@@ -364,8 +381,11 @@ def parse_lines(
         con.close()
 
     reasons = out.column("reason")
-    good = out.filter(pc.is_null(reasons))
-    rejected = _rejected(out.filter(pc.is_valid(reasons)), data, bounds, base_offset)
+    if reasons.null_count == len(reasons):
+        good, rejected = out, []
+    else:
+        good = out.filter(pc.is_null(reasons))
+        rejected = _rejected(out.filter(pc.is_valid(reasons)), data, bounds, base_offset)
     return ParseResult(
         tables={TABLE: _shape(good, kind=kind, source_id=source_id)},
         rejected=rejected,
@@ -379,9 +399,8 @@ def _rejected(
 ) -> list[Rejected]:
     out: list[Rejected] = []
     starts = bounds[:-1]
-    for offset, reason in zip(
-        bad.column("o").to_pylist(), bad.column("reason").to_pylist(), strict=True
-    ):
+    offsets = bad.column("o").to_numpy()
+    for offset, reason in zip(offsets.tolist(), bad.column("reason").to_pylist(), strict=True):
         index = int(np.searchsorted(starts, offset - base_offset))
         begin, end = int(bounds[index]), int(bounds[index + 1])
         raw = data[begin:end].rstrip(b"\n")
@@ -405,19 +424,21 @@ def _rejected(
 
 def _shape(good: pa.Table, *, kind: str, source_id: str) -> pa.Table:
     n = good.num_rows
-    offsets = pc.cast(good.column("o"), pa.string())
+    # event_id(source_id, offset), built column-wise: "<source>:<offset, 12 digits>".
+    offsets = pc.utf8_lpad(pc.cast(good.column("o"), pa.string()), width=12, padding="0")
     event_ids = pc.binary_join_element_wise(
-        source_id, pc.utf8_lpad(offsets, width=12, padding="0"), ":"
+        pa.repeat(pa.scalar(source_id, pa.string()), n),
+        offsets.combine_chunks(),
+        pa.repeat(pa.scalar(":", pa.string()), n),
     )
-    columns: dict[str, pa.ChunkedArray | pa.Array] = {
-        "event_id": event_ids,
-        "time": pc.cast(good.column("us"), pa.timestamp("us", tz="UTC")),
-        "source_id": pa.repeat(pa.scalar(source_id, pa.string()), n),
-        "kind": pa.repeat(pa.scalar(kind, pa.string()), n),
-    }
-    for name in SCHEMA.names[4:]:
-        columns[name] = good.column(name)
-    return pa.table(columns).cast(SCHEMA)
+    arrays: list[pa.Array[Any] | pa.ChunkedArray[Any]] = [
+        event_ids,
+        pc.cast(good.column("us"), pa.timestamp("us", tz="UTC")),
+        pa.repeat(pa.scalar(source_id, pa.string()), n),
+        pa.repeat(pa.scalar(kind, pa.string()), n),
+        *(good.column(name) for name in SCHEMA.names[4:]),
+    ]
+    return pa.Table.from_arrays(arrays, names=SCHEMA.names).cast(SCHEMA)
 
 
 def sniff_lines(head: bytes, line_re: re.Pattern[str]) -> bool:

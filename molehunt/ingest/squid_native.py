@@ -34,6 +34,7 @@ from molehunt.ingest.squid import (
     typed_select,
     url_authority,
     url_path,
+    without_userinfo,
 )
 
 #: Squid's built-in definition of the format this parser reads.
@@ -73,13 +74,15 @@ rested AS (
   SELECT *, CASE WHEN method = 'CONNECT' THEN NULL ELSE {after_scheme("url")} END AS rest
   FROM texts
 ),
+authorities AS (SELECT *, {url_authority("rest")} AS authority FROM rested),
 targeted AS (
-  SELECT *, CASE WHEN method = 'CONNECT' THEN url ELSE {url_authority("rest")} END AS target
-  FROM rested
+  SELECT *,
+    CASE WHEN method = 'CONNECT' THEN url ELSE {without_userinfo("authority")} END AS target
+  FROM authorities
 ),
 hosted AS (
   SELECT *, {authority_host("target")} AS host_text, {port_of("target")} AS port_text,
-    {url_path("rest")} AS path
+    {url_path("rest", "authority")} AS path
   FROM targeted
 ),
 fields AS (

@@ -111,7 +111,7 @@ SCHEMAS: dict[str, pa.Schema] = {
 # RFC 3339 with a mandatory zone: formats.md says times always carry one, and a
 # zoneless time would silently take the machine's zone.
 _ZONED_TIME = re.compile(
-    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:?\d{2})"
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?(?:Z|[+-][0-9]{2}:?[0-9]{2})"
 )
 _INT32_MAX = 2**31 - 1
 _NONE_MARKERS = frozenset({"", "-"})
@@ -302,9 +302,8 @@ class WindowsRows:
         self._rows[table].append(row)
 
     def tables(self) -> dict[str, pa.Table]:
-        """The tables that received at least one row."""
+        """One table per event table, empty ones included."""
         return {
             name: pa.Table.from_pylist(rows, schema=SCHEMAS[name])
             for name, rows in self._rows.items()
-            if rows
         }

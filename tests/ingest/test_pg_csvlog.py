@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import itertools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +18,9 @@ from molehunt.ingest.pg_csvlog import PgCsvlogParser
 SESSION = '"alice","crm",5725,"10.20.3.17:35528",6b082656.165d'
 
 
-def audit(payload: str, *, time: str = "2026-11-26 12:30:14.021 UTC", session: str = SESSION) -> str:
+def audit(
+    payload: str, *, time: str = "2026-11-26 12:30:14.021 UTC", session: str = SESSION
+) -> str:
     message = payload.replace('"', '""')
     return (
         f'{time},{session},3,"SELECT",2026-11-26 12:30:14 UTC,3/4,0,LOG,00000,'
@@ -56,7 +60,14 @@ def db_events(result: ParseResult) -> list[dict[str, Any]]:
 SAMPLE_EXPECTED = [
     # (user, command, statement start, rows, rows_source, bulk_unknown)
     ("postgres", "INSERT", "INSERT INTO clients SELECT", 5000, "auto_explain", False),
-    ("resigned_agent", "SELECT", "SELECT * FROM clients WHERE id <= 3000", 3000, "auto_explain", False),
+    (
+        "resigned_agent",
+        "SELECT",
+        "SELECT * FROM clients WHERE id <= 3000",
+        3000,
+        "auto_explain",
+        False,
+    ),
     ("resigned_agent", "SELECT", "SELECT name, national_id, phone", 5000, "auto_explain", False),
     ("sales_alice", "SELECT", "SELECT name FROM clients WHERE id = 42", 1, "auto_explain", False),
     ("sales_alice", "UPDATE", "UPDATE clients SET phone='0999'", 1, "auto_explain", False),
@@ -74,7 +85,7 @@ SAMPLE_EXPECTED = [
 
 
 @pytest.fixture(scope="module")
-def sample() -> bytes:
+def sample() -> bytes:  # the sniff test needs it too
     return shared_fixtures("postgres", "pgaudit-sample.csv").read_bytes()
 
 
@@ -88,7 +99,9 @@ def test_sample_gives_one_event_per_audit_line_with_true_rows(sample: bytes) -> 
         for e in db_events(result)
     ]
     assert len(got) == len(SAMPLE_EXPECTED)
-    for (user, command, statement, rows, source, bulk), want in zip(got, SAMPLE_EXPECTED, strict=True):
+    for (user, command, statement, rows, source, bulk), want in zip(
+        got, SAMPLE_EXPECTED, strict=True
+    ):
         assert (user, command, rows, source, bulk) == (want[0], want[1], *want[3:])
         assert statement.startswith(want[2])
 
@@ -110,7 +123,9 @@ def test_sample_sessions_become_connect_and_disconnect_events(sample: bytes) -> 
 @pytest.mark.fixtures
 def test_sample_events_do_not_depend_on_where_the_file_is_cut(sample: bytes) -> None:
     whole = parse(sample)
-    for cut in range(0, len(sample), 211):
+    audit_starts = [i + 1 for i in range(len(sample)) if sample.startswith(b"\n2026", i)]
+    after_audits = [s for s, n in itertools.pairwise(audit_starts) if b"AUDIT" in sample[s:n]]
+    for cut in sorted({*range(0, len(sample), 797), *after_audits}):
         first = PgCsvlogParser().parse(sample[:cut], base_offset=0, source_id="src", path="p")
         rest = PgCsvlogParser().parse(
             sample[first.consumed :], base_offset=first.consumed, source_id="src", path="p"
@@ -174,7 +189,9 @@ CURSOR = "DECLARE c CURSOR FOR SELECT * FROM clients"
         pytest.param("", False, True, None, None, id="plan-may-still-come"),
         pytest.param("", True, False, None, "unknown", id="file-is-final"),
         pytest.param(DISCONNECT, False, False, None, "unknown", id="session-ended"),
-        pytest.param(DISCONNECT + plan(CURSOR, 9), False, False, None, "unknown", id="plan-too-late"),
+        pytest.param(
+            DISCONNECT + plan(CURSOR, 9), False, False, None, "unknown", id="plan-too-late"
+        ),
         pytest.param(
             plan(CURSOR, 7, session='"bob","crm",5800,"10.0.0.9:1",6b082656.16a8'),
             False,
@@ -183,7 +200,14 @@ CURSOR = "DECLARE c CURSOR FOR SELECT * FROM clients"
             None,
             id="other-session-plan",
         ),
-        pytest.param(plan("SELECT 1", 1) + plan(CURSOR, 42), False, False, 42, "auto_explain", id="same-text-only"),
+        pytest.param(
+            plan("SELECT 1", 1) + plan(CURSOR, 42),
+            False,
+            False,
+            42,
+            "auto_explain",
+            id="same-text-only",
+        ),
     ],
 )
 def test_cursor_read_takes_its_rows_from_the_next_plan_of_its_session(
@@ -245,13 +269,17 @@ def test_log_time_is_stored_in_utc(
     data = audit(
         "SESSION,1,1,READ,SELECT,TABLE,t,SELECT 1,<none>,1", time=f"2026-11-26 12:30:14.021 {zone}"
     )
-    result = PgCsvlogParser(zones=zones).parse(data.encode(), base_offset=0, source_id="s", path="p")
+    result = PgCsvlogParser(zones=zones).parse(
+        data.encode(), base_offset=0, source_id="s", path="p"
+    )
     (event,) = db_events(result)
     assert event["time"] == expected
 
 
 def test_ambiguous_zone_abbreviation_is_rejected_not_guessed() -> None:
-    data = audit("SESSION,1,1,READ,SELECT,TABLE,t,SELECT 1,<none>,1", time="2026-11-26 12:30:14.021 CST")
+    data = audit(
+        "SESSION,1,1,READ,SELECT,TABLE,t,SELECT 1,<none>,1", time="2026-11-26 12:30:14.021 CST"
+    )
     result = parse(data.encode())
     assert db_events(result) == []
     (rejected,) = result.rejected
@@ -263,12 +291,22 @@ def test_ambiguous_zone_abbreviation_is_rejected_not_guessed() -> None:
     ("bad", "reason"),
     [
         ("2026-11-26 12:30:14.021 UTC,only,three\n", "expected 26 CSV fields, found 3"),
-        (audit("SESSION,1,1,READ,SELECT,TABLE,t,SELECT 1,<none>,1").replace("alice", "al\udcffice"), "invalid UTF-8"),
+        (
+            audit("SESSION,1,1,READ,SELECT,TABLE,t,SELECT 1,<none>,1").replace(
+                "alice", "al\udcffice"
+            ),
+            "invalid UTF-8",
+        ),
         (audit("SESSION,x,1,READ,SELECT"), "unparseable AUDIT payload"),
-        (audit("SESSION,1,1,READ,SELECT,TABLE,t,SELECT 1,<none>,1", time="yesterday"), "unreadable log time"),
+        (
+            audit("SESSION,1,1,READ,SELECT,TABLE,t,SELECT 1,<none>,1", time="yesterday"),
+            "unreadable log time",
+        ),
     ],
 )
-def test_bad_record_is_rejected_with_offset_and_line_and_neighbours_kept(bad: str, reason: str) -> None:
+def test_bad_record_is_rejected_with_offset_and_line_and_neighbours_kept(
+    bad: str, reason: str
+) -> None:
     good = audit("SESSION,1,1,READ,SELECT,TABLE,t,SELECT 1,<none>,1")
     data = good.encode() + bad.encode("utf-8", "surrogateescape") + good.encode()
     result = parse(data)
@@ -287,7 +325,10 @@ def test_bad_record_is_rejected_with_offset_and_line_and_neighbours_kept(bad: st
 # -- fuzz ---------------------------------------------------------------------------------
 
 GOOD_LINES = [
-    audit("SESSION,1,1,READ,SELECT,TABLE,public.clients,SELECT * FROM clients WHERE id <= 3000;,<none>,3000"),
+    audit(
+        "SESSION,1,1,READ,SELECT,TABLE,public.clients,"
+        "SELECT * FROM clients WHERE id <= 3000;,<none>,3000"
+    ),
     audit('SESSION,2,1,READ,SELECT,TABLE,public.clients,"SELECT a, b FROM clients",<none>,12'),
     audit("SESSION,3,1,READ,COPY,,,COPY clients TO STDOUT;,<none>,0"),
     record("connection authorized: user=alice database=crm application_name=DBeaver 23.1.0"),
@@ -310,9 +351,9 @@ junk_bytes = st.binary(min_size=0, max_size=6).map(lambda b: b.replace(b"\n", b"
 lines_strategy = st.lists(
     st.one_of(
         st.sampled_from(GOOD_LINES).map(lambda line: (True, line.encode())),
-        st.tuples(st.sampled_from(GOOD_LINES), st.integers(0, 400), junk_bytes, st.integers(0, 400)).map(
-            lambda t: (False, _mutate(*t))
-        ),
+        st.tuples(
+            st.sampled_from(GOOD_LINES), st.integers(0, 400), junk_bytes, st.integers(0, 400)
+        ).map(lambda t: (False, _mutate(*t))),
     ),
     min_size=1,
     max_size=40,
@@ -342,11 +383,16 @@ def test_fuzzed_records_never_raise_and_good_ones_are_kept(lines: list[tuple[boo
     assert rejected <= set(offsets)
 
 
+@functools.cache
+def _sample_events() -> tuple[bytes, dict[str, dict[str, Any]]]:
+    sample = shared_fixtures("postgres", "pgaudit-sample.csv").read_bytes()
+    return sample, {e["event_id"]: e for e in db_events(parse(sample))}
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.integers(0, 40000))
 def test_any_truncation_of_the_sample_is_a_prefix_of_its_events(cut: int) -> None:
-    sample = shared_fixtures("postgres", "pgaudit-sample.csv").read_bytes()
-    whole = {e["event_id"]: e for e in db_events(parse(sample))}
+    sample, whole = _sample_events()
     part = parse(sample[:cut])
     assert part.consumed <= cut
     assert part.rejected == []

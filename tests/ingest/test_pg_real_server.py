@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +27,7 @@ class Logs:
 
 
 @pytest.fixture(scope="module")
-def logs() -> Iterator[Logs]:
+def logs() -> Logs:
     psycopg = pytest.importorskip("psycopg")
     with pg_server() as server:
         with psycopg.connect(server.admin_dsn(), autocommit=True) as admin:
@@ -70,7 +69,7 @@ def logs() -> Iterator[Logs]:
             assert one == [("name42",)]
             conn.execute("UPDATE clients SET phone = '0999' WHERE id BETWEEN 1 AND 7")
         csvlog, stderr = server.stop()
-    yield Logs(csvlog, stderr)
+    return Logs(csvlog, stderr)
 
 
 def _parse_csv(data: bytes) -> ParseResult:
@@ -192,9 +191,9 @@ def test_events_do_not_depend_on_where_the_log_is_cut(logs: Logs, parse: Any) ->
     step = max(1, len(data) // 23)
     for cut in range(1, len(data), step):
         first = parse(data[:cut])
-        rest = (
-            PgCsvlogParser() if parse is _parse_csv else PgStderrParser(prefix=PREFIX)
-        ).parse(data[first.consumed :], base_offset=first.consumed, source_id="pg", path="p")
+        rest = (PgCsvlogParser() if parse is _parse_csv else PgStderrParser(prefix=PREFIX)).parse(
+            data[first.consumed :], base_offset=first.consumed, source_id="pg", path="p"
+        )
         assert first.consumed + rest.consumed == len(data)
         for table in ("events_db", "events_auth"):
             joined = first.tables[table].to_pylist() + rest.tables[table].to_pylist()

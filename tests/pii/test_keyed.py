@@ -8,6 +8,8 @@ from hypothesis import strategies as st
 from molehunt.pii.keyed import NORMALIZERS, KeyedHasher, sql_normalize
 
 KEY = bytes(range(32))
+# One connection for all examples: connecting per example would dominate the run.
+CON = duckdb.connect()
 
 
 @pytest.mark.parametrize(
@@ -41,9 +43,8 @@ _CHARS = st.text(
 @settings(max_examples=400, deadline=None)
 @given(kind=st.sampled_from(sorted(NORMALIZERS)), value=_CHARS)
 def test_sql_and_python_normalizers_agree(kind: str, value: str) -> None:
-    con = duckdb.connect()
     sql = sql_normalize(kind, "v")
-    got = con.execute(f"SELECT {sql} FROM (SELECT ?::VARCHAR AS v)", [value]).fetchall()[0][0]
+    got = CON.execute(f"SELECT {sql} FROM (SELECT ?::VARCHAR AS v)", [value]).fetchall()[0][0]
     assert got == NORMALIZERS[kind](value)
 
 
@@ -51,9 +52,8 @@ def test_sql_and_python_normalizers_agree(kind: str, value: str) -> None:
 @given(value=st.text(max_size=40))
 def test_sql_and_python_hashes_agree(value: str) -> None:
     hasher = KeyedHasher(KEY)
-    con = duckdb.connect()
     sql, params = hasher.sql_hash("v")
-    got = con.execute(f"SELECT {sql} FROM (SELECT ?::VARCHAR AS v)", [*params, value]).fetchall()
+    got = CON.execute(f"SELECT {sql} FROM (SELECT ?::VARCHAR AS v)", [*params, value]).fetchall()
     expected = hasher.hash64(value) if value else None
     assert got[0][0] == expected
 

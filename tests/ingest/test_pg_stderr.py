@@ -1,0 +1,263 @@
+"""pg-stderr: PostgreSQL stderr log (log_line_prefix) with pgAudit and auto_explain."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from molehunt_testing import shared_fixtures
+
+from molehunt.ingest.base import ParseResult, event_id
+from molehunt.ingest.pg_csvlog import PgCsvlogParser
+from molehunt.ingest.pg_stderr import DEFAULT_PREFIX, PgStderrParser, prefix_pattern
+
+HEAD = "2026-11-26 12:30:14.021 UTC [5725] alice@crm 10.20.3.17 app=DBeaver 23.1.0 - Main "
+CURSOR = "DECLARE c CURSOR FOR\nSELECT * FROM clients"
+
+
+def parse(data: bytes, prefix: str = DEFAULT_PREFIX, **kwargs: Any) -> ParseResult:
+    return PgStderrParser(prefix).parse(
+        data, base_offset=0, source_id="src", path="pg.log", **kwargs
+    )
+
+
+def db_events(result: ParseResult) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = result.tables["events_db"].to_pylist()
+    return rows
+
+
+def log(message: str, head: str = HEAD) -> str:
+    return head + "LOG:  " + message.replace("\n", "\n\t") + "\n"
+
+
+def plan(query: str, rows: int) -> str:
+    body = (
+        '{\n  "Query Text": "' + query.replace("\n", "\\n") + '",\n  "Plan": {\n'
+        '    "Node Type": "Seq Scan",\n    "Actual Rows": ' + str(rows) + "\n  }\n}"
+    )
+    return log("duration: 0.530 ms  plan:\n" + body)
+
+
+# -- the real sample ----------------------------------------------------------------
+
+
+@functools.cache
+def _sample() -> tuple[bytes, ParseResult]:
+    data = shared_fixtures("postgres", "pgaudit-sample.log").read_bytes()
+    return data, parse(data)
+
+
+@pytest.mark.fixtures
+def test_sample_gives_the_same_events_as_its_csvlog_twin() -> None:
+    data, result = _sample()
+    assert result.rejected == []
+    assert result.consumed == len(data)
+    csv = shared_fixtures("postgres", "pgaudit-sample.csv").read_bytes()
+    twin = PgCsvlogParser().parse(csv, base_offset=0, source_id="src", path="pg.csv")
+    keys = (
+        "time",
+        "db_user",
+        "database",
+        "src_ip",
+        "pid",
+        "app_name",
+        "command",
+        "objects",
+        "statement",
+        "parameters",
+        "rows",
+        "rows_source",
+        "bulk_unknown",
+        "statement_id",
+    )
+    assert [[e[k] for k in keys] for e in db_events(result)] == [
+        [e[k] for k in keys] for e in db_events(twin)
+    ]
+    auth_keys = ("time", "activity", "user_name", "src_ip", "service", "app_name")
+    assert [[a[k] for k in auth_keys] for a in result.tables["events_auth"].to_pylist()] == [
+        [a[k] for k in auth_keys] for a in twin.tables["events_auth"].to_pylist()
+    ]
+
+
+@pytest.mark.fixtures
+def test_sample_events_do_not_depend_on_where_the_file_is_cut() -> None:
+    data, whole = _sample()
+    for cut in range(0, len(data), 613):
+        first = parse(data[:cut])
+        rest = PgStderrParser().parse(
+            data[first.consumed :], base_offset=first.consumed, source_id="src", path="p"
+        )
+        assert first.consumed + rest.consumed == len(data)
+        for table in ("events_db", "events_auth"):
+            joined = first.tables[table].to_pylist() + rest.tables[table].to_pylist()
+            assert joined == whole.tables[table].to_pylist(), (table, cut)
+
+
+def test_sniff_accepts_the_default_prefix_only() -> None:
+    assert PgStderrParser.sniff(log("connection received: host=[local]").encode())
+    assert PgStderrParser.sniff(b"2026-11-26 12:30:09.585 UTC [5651] LOG:  starting\n")
+    assert not PgStderrParser.sniff(b"2026-11-26 12:30:09.585 UTC,,,5651,,6b08.1613,1,,x\n")
+
+
+# -- prefixes -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("prefix", "head", "expected"),
+    [
+        (DEFAULT_PREFIX, HEAD, {"pid": 5725, "src_ip": "10.20.3.17", "session_id": None}),
+        (
+            "%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h,session=%c ",
+            "2026-11-26 12:30:14 UTC [5725]: [3-1] user=alice,db=crm,app=DBeaver 23.1.0 - Main,"
+            "client=10.20.3.17,session=6b082656.165d ",
+            {"pid": 5725, "src_ip": "10.20.3.17", "session_id": "6b082656.165d"},
+        ),
+        (
+            "%m %r %u %d %a %c: ",
+            "2026-11-26 12:30:14.021 UTC 10.20.3.17(35528) alice crm DBeaver 23.1.0 - Main "
+            "6b082656.165d: ",
+            {"pid": None, "src_ip": "10.20.3.17", "src_port": 35528, "session_id": "6b082656.165d"},
+        ),
+    ],
+)
+def test_configured_prefix_fields_reach_the_event(
+    prefix: str, head: str, expected: dict[str, Any]
+) -> None:
+    data = log("AUDIT: SESSION,1,1,READ,SELECT,TABLE,public.clients,SELECT 1,<none>,3", head)
+    (event,) = db_events(parse(data.encode(), prefix))
+    assert event["db_user"] == "alice"
+    assert event["database"] == "crm"
+    assert event["app_name"] == "DBeaver 23.1.0 - Main"
+    assert event["rows"] == 3
+    for key, value in expected.items():
+        assert event[key] == value, key
+
+
+@pytest.mark.parametrize(
+    ("prefix", "problem"),
+    [("%u@%d ", "needs %m or %t"), ("%m %u ", "needs %p or %c"), ("%m [%p] %Z", "not supported")],
+)
+def test_unusable_prefix_is_refused_when_the_parser_is_made(prefix: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        prefix_pattern(prefix)
+
+
+# -- records ----------------------------------------------------------------------------
+
+
+def test_indented_lines_continue_the_statement_and_the_plan() -> None:
+    declared = log(f'AUDIT: SESSION,1,1,READ,DECLARE CURSOR,,,"{CURSOR}",<none>,0')
+    data = declared + plan(CURSOR, 1500)
+    result = parse(data.encode())
+    (event,) = db_events(result)
+    assert event["statement"] == CURSOR
+    assert (event["rows"], event["rows_source"]) == (1500, "auto_explain")
+    assert result.records == 2
+    assert result.consumed == len(data.encode())
+
+
+def test_last_record_waits_while_more_lines_could_still_belong_to_it() -> None:
+    declared = log(f'AUDIT: SESSION,1,1,READ,DECLARE CURSOR,,,"{CURSOR}",<none>,0')
+    whole_plan = plan(CURSOR, 1500)
+    half = whole_plan[: whole_plan.index('"Plan"')]
+    result = parse((declared + half).encode())
+    assert result.consumed == 0
+    result = parse((declared + half).encode(), final=True)
+    (rejected,) = result.rejected
+    assert rejected.reason.startswith("auto_explain plan is not valid JSON")
+    assert db_events(result)[0]["rows_source"] == "unknown"
+
+
+def test_cut_multiline_audit_line_waits_then_parses_whole() -> None:
+    declared = log(f'AUDIT: SESSION,1,1,READ,SELECT,,,"{CURSOR}",<none>,7')
+    first_line = declared[: declared.index("\n") + 1]
+    assert parse(first_line.encode()).consumed == 0
+    (event,) = db_events(parse(declared.encode()))
+    assert event["rows"] == 7
+
+
+def test_lines_of_a_record_read_earlier_are_skipped_not_rejected() -> None:
+    data = "\t  }\n\t}\n" + log("AUDIT: SESSION,1,1,READ,SELECT,TABLE,t,SELECT 1,<none>,1")
+    result = parse(data.encode())
+    assert result.rejected == []
+    assert result.records == 2
+    assert [e["event_id"] for e in db_events(result)] == [event_id("src", 8)]
+
+
+def test_text_that_does_not_follow_the_prefix_is_rejected_loudly() -> None:
+    data = "Dec 1 12:00:00 host postgres[1]: AUDIT: SESSION,1,1,READ,SELECT,,,x,<none>,1\n" * 3
+    result = parse(data.encode())
+    (rejected,) = result.rejected
+    assert "log_line_prefix" in rejected.reason
+    assert (rejected.offset, rejected.line) == (0, 1)
+    assert db_events(result) == []
+    assert result.consumed == len(data)
+
+
+def test_invalid_utf8_record_is_rejected_and_neighbours_kept() -> None:
+    good = log("AUDIT: SESSION,1,1,READ,SELECT,TABLE,t,SELECT 1,<none>,1").encode()
+    bad = log("AUDIT: SESSION,2,1,READ,SELECT,TABLE,t,SELECT 'x',<none>,1").encode()
+    bad = bad.replace(b"'x'", b"'\xff\xfe'")
+    result = parse(good + bad + good)
+    (rejected,) = result.rejected
+    assert (rejected.reason, rejected.offset, rejected.line) == ("invalid UTF-8", len(good), 2)
+    assert len(db_events(result)) == 2
+
+
+# -- fuzz ---------------------------------------------------------------------------------
+
+MESSAGES = [
+    "AUDIT: SESSION,1,1,READ,SELECT,TABLE,public.clients,SELECT * FROM clients;,<none>,3000",
+    'AUDIT: SESSION,2,1,READ,SELECT,TABLE,public.clients,"SELECT a, b FROM clients",<none>,12',
+    "AUDIT: SESSION,3,1,READ,COPY,,,COPY clients TO STDOUT;,<none>,0",
+    "connection authorized: user=alice database=crm application_name=DBeaver 23.1.0",
+    "checkpoint starting: time",
+]
+
+
+def _mutate(message: str, cut: int, junk: bytes, where: int) -> bytes:
+    raw = message.encode()
+    where %= len(raw) + 1
+    mutated = raw[:where] + junk + raw[where:]
+    if cut % 3 == 0:
+        mutated = mutated[: cut % (len(mutated) + 1)]
+    return HEAD.encode() + b"LOG:  " + mutated.replace(b"\n", b" ") + b"\n"
+
+
+junk_bytes = st.binary(max_size=6).map(lambda b: b.replace(b"\n", b""))
+lines_strategy = st.lists(
+    st.one_of(
+        st.sampled_from(MESSAGES).map(lambda m: (True, log(m).encode())),
+        st.tuples(
+            st.sampled_from(MESSAGES), st.integers(0, 300), junk_bytes, st.integers(0, 300)
+        ).map(lambda t: (False, _mutate(*t))),
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lines_strategy)
+def test_fuzzed_records_never_raise_and_good_ones_are_kept(lines: list[tuple[bool, bytes]]) -> None:
+    data = b"".join(line for _, line in lines)
+    offsets = []
+    position = 0
+    for _, line in lines:
+        offsets.append(position)
+        position += len(line)
+    result = parse(data, final=True)
+    assert result.consumed == len(data)
+    assert result.records == len(lines)
+    stored = {e["event_id"] for t in result.tables.values() for e in t.to_pylist()}
+    rejected = {r.offset for r in result.rejected}
+    for (good, line), offset in zip(lines, offsets, strict=True):
+        if good:
+            assert offset not in rejected
+            if b"AUDIT" in line or b"authorized" in line:
+                assert event_id("src", offset) in stored
+        assert not (offset in rejected and event_id("src", offset) in stored)
+    assert rejected <= set(offsets)
