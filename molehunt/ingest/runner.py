@@ -31,6 +31,9 @@ from molehunt.pii.keyed import KeyedHasher
 from molehunt.store import REFERENCE_TABLES, Store
 
 HEAD_BYTES = 1024
+#: A "record" this many batches long without a boundary is set aside, not buffered.
+OVERSIZED_BATCHES = 4
+RAW_LIMIT = 64 * 1024
 SNIFF_BYTES = 64 * 1024
 
 #: Called with (path, bytes done, bytes in all) as a file is read.
@@ -348,8 +351,13 @@ def _ingest_log(
             if result.consumed == 0:
                 if not chunk:
                     break  # an unfinished last record: left for the next run
-                pending = data
-                continue
+                if len(data) >= OVERSIZED_BATCHES * settings.batch_bytes:
+                    # No record boundary in this much data: set it aside, located,
+                    # rather than reading the whole file into memory.
+                    result = _oversized(data, position)
+                else:
+                    pending = data
+                    continue
             _commit_log_batch(store, state, kind, path, position + result.consumed, result)
             report.stored += result.events
             report.rejected += len(result.rejected)
@@ -359,6 +367,16 @@ def _ingest_log(
                 progress(str(path), position, size)
     if not state.known and position == 0:
         report.skipped = "no complete record yet"
+
+
+def _oversized(data: bytes, position: int) -> ParseResult:
+    raw = data[:RAW_LIMIT].decode("utf-8", errors="backslashreplace")
+    reason = f"no record boundary within {len(data)} bytes (record too long or not this format)"
+    return ParseResult(
+        rejected=[Rejected(reason=reason, offset=position, raw=raw)],
+        consumed=len(data),
+        records=1,
+    )
 
 
 def _commit_log_batch(

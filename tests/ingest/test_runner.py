@@ -267,3 +267,24 @@ def test_ingest_of_a_folder_skips_hidden_files(
     write(folder / name, range(5))
     write(folder / ".cache" / name, range(5, 9))
     assert ingest_paths(store, settings, [folder], kind="app-access").stored == 5
+
+
+def test_a_file_without_record_boundaries_is_set_aside_not_buffered(
+    store: Store, tmp_path: Path
+) -> None:
+    key = tmp_path / "k"
+    create_key_file(key)
+    small = Settings.load(
+        {"db": tmp_path / "s.duckdb", "key_file": key, "batch_bytes": 4096}, environ={}
+    )
+    log = tmp_path / "crm.log"
+    log.write_bytes(b"x" * 40_000 + b"\n" + line(1).encode())
+    with Store.open(small.db) as other:
+        report = ingest_paths(other, small, [log], kind="app-access")
+        assert report.rejected >= 1
+        (row,) = other.query(
+            'SELECT min("offset") AS o, any_value(reason) AS r FROM quarantine '
+            "WHERE reason LIKE 'no record boundary%'"
+        )
+        assert row["o"] == 0
+        assert stored_details(other) == ["n1"]
