@@ -80,6 +80,9 @@ class FileParser(Protocol):
 
     kind: ClassVar[str]
     description: ClassVar[str]
+    #: Bytes (start, end) that identify the file while it grows: a file header that
+    #: the writer keeps rewriting cannot serve, its first record can.
+    head_range: ClassVar[tuple[int, int]]
 
     @classmethod
     def sniff(cls, head: bytes) -> bool: ...

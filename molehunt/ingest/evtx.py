@@ -36,6 +36,9 @@ class EvtxParser:
     """Windows logons and Sysmon events read from raw .evtx files."""
 
     kind: ClassVar[str] = "evtx"
+    # The file header and chunk headers are rewritten as the log grows; the first
+    # record (after the 4 KiB file header and the 512-byte chunk header) is not.
+    head_range: ClassVar[tuple[int, int]] = (4096 + 512, 4096 + 1024)
     description: ClassVar[str] = "Windows Security/Sysmon events, raw .evtx files"
 
     @classmethod
@@ -45,9 +48,11 @@ class EvtxParser:
     def parse_path(self, path: Path, *, source_id: str, resume: int) -> ParseResult:
         result = ParseResult(consumed=resume)
         rows = WindowsRows(self.kind, source_id)
+        with path.open("rb"):
+            pass  # a file we cannot open is the runner's to report (OSError)
         try:
             records = PyEvtxParser(str(path)).records_json()
-        except (RuntimeError, ValueError) as e:  # OSError is the runner's to report
+        except (OSError, RuntimeError, ValueError) as e:  # the reader's word for a bad header
             result.rejected.append(Rejected(reason=f"not a readable EVTX file: {e}", offset=0))
             result.records = 1
             return result
@@ -59,7 +64,7 @@ class EvtxParser:
                 record = next(records)
             except StopIteration:
                 break
-            except (RuntimeError, ValueError) as e:
+            except (OSError, RuntimeError, ValueError) as e:
                 budget -= 1
                 rejected = _damaged(str(e), resume)
                 if rejected is not None:

@@ -395,21 +395,38 @@ def _commit_log_batch(
 def _ingest_file(
     store: Store, path: Path, kind: str, parser: FileParser, report: FileReport
 ) -> None:
-    digest = _whole_file_hash(path)
-    row = store.con.execute(
-        'SELECT source_id, "offset" FROM sources WHERE kind = ? AND head_hash = ?', [kind, digest]
+    start, end = parser.head_range
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        f.seek(start)
+        head = f.read(end - start)
+    digest = _hash(head)
+    rows = store.con.execute(
+        'SELECT source_id, "offset", size FROM sources WHERE kind = ? AND head_hash = ?',
+        [kind, digest],
     ).fetchall()
-    if row:
+    if rows and rows[0][2] == size:
         report.skipped = "unchanged since it was read"
         return
-    state = SourceState(_new_source_id(store, digest + kind), 0, False, -1, digest)
-    result = parser.parse_path(path, source_id=state.source_id, resume=0)
+    if rows:
+        state = SourceState(rows[0][0], int(rows[0][1]), True, len(head), digest)
+    else:
+        state = SourceState(_new_source_id(store, digest + kind), 0, False, len(head), digest)
+    result = parser.parse_path(path, source_id=state.source_id, resume=state.offset)
+    # A damaged chunk is met again on every re-read: quarantine it once.
+    seen = {
+        (reason, offset)
+        for reason, offset in store.con.execute(
+            'SELECT reason, "offset" FROM quarantine WHERE source_id = ?', [state.source_id]
+        ).fetchall()
+    }
+    fresh = [r for r in result.rejected if (r.reason, r.offset) not in seen]
     with store.transaction() as con:
         _insert_tables(con, result.tables)
-        _quarantine(con, state.source_id, kind, path, result.rejected)
-        _save_source(con, state, kind, path, result.consumed, result.events, len(result.rejected))
+        _quarantine(con, state.source_id, kind, path, fresh)
+        _save_source(con, state, kind, path, result.consumed, result.events, len(fresh))
     report.stored = result.events
-    report.rejected = len(result.rejected)
+    report.rejected = len(fresh)
 
 
 # -- reference snapshots ------------------------------------------------------------

@@ -111,7 +111,8 @@ SCHEMAS: dict[str, pa.Schema] = {
 # RFC 3339 with a mandatory zone: formats.md says times always carry one, and a
 # zoneless time would silently take the machine's zone.
 _ZONED_TIME = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?(?:Z|[+-][0-9]{2}:?[0-9]{2})"
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}"
+    r"(?:\.[0-9]{1,9})?(?:Z|[+-][0-9]{2}:?[0-9]{2})"
 )
 _INT32_MAX = 2**31 - 1
 _NONE_MARKERS = frozenset({"", "-"})

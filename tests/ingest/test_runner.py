@@ -288,3 +288,25 @@ def test_a_file_without_record_boundaries_is_set_aside_not_buffered(
         )
         assert row["o"] == 0
         assert stored_details(other) == ["n1"]
+
+
+def test_an_evtx_file_read_twice_stores_its_events_and_damage_once(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    from molehunt_testing import shared_fixtures
+
+    sysmon = shared_fixtures("evtx", "sysmon.evtx")
+    copy = tmp_path / "sysmon.evtx"
+    shutil.copy(sysmon, copy)
+    first = ingest_paths(store, settings, [copy])
+    assert first.files[0].kind == "evtx"
+    assert first.stored > 0
+    assert first.rejected >= 1  # the broken last chunk
+    counts = store.table_counts()
+    copy.rename(tmp_path / "renamed.evtx")
+    with (tmp_path / "renamed.evtx").open("ab") as f:
+        f.write(b"\0" * 100)  # the file grew: re-read from the checkpoint
+    again = ingest_paths(store, settings, [tmp_path / "renamed.evtx"])
+    assert (again.stored, again.rejected) == (0, 0)
+    assert store.table_counts() == counts
+    assert len(store.query("SELECT * FROM sources")) == 1
