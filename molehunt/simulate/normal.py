@@ -1,0 +1,279 @@
+"""What people do on an ordinary working day, and what the machines do every night.
+
+Rates are per person (``Person.activity``) and per role; the day has a rhythm
+(arrival, a lunch dip, leaving), and scenarios can raise a person's CRM use on a
+day through ``World.crm_boost``.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+
+from molehunt.simulate.clients import client_id
+from molehunt.simulate.company import ETL_ACCOUNT, SERVERS, Person
+from molehunt.simulate.world import (
+    CHROME,
+    DBEAVER,
+    DBEAVER_APP,
+    EXCEL,
+    WORD,
+    World,
+    at,
+)
+from molehunt.simulate.writers import MINUTE, SECOND, Statement
+
+#: Mean CRM actions a day by role.
+CRM_RATE: dict[str, float] = {
+    "sales": 22.0,
+    "cs": 30.0,
+    "underwriter": 14.0,
+    "claims": 14.0,
+    "manager": 5.0,
+    "audit": 2.0,
+}
+ACTIVITY_QUERY = "SELECT pid, usename, application_name, client_addr, state FROM pg_stat_activity"
+COMPANY_SITES = ("oa.example-insure.cn", "portal.example-insure.cn", "wiki.example-insure.cn")
+SHOPS = ("www.taobao.com", "www.jd.com", "www.tmall.com", "mobile.yangkeduo.com", "www.vip.com")
+BLOCKED = (
+    "weibo.com",
+    "www.bilibili.com",
+    "www.douyin.com",
+    "news.sina.com.cn",
+    "mail.163.com",
+    "pan.baidu.com",
+    "www.baidu.com",
+    "www.zhihu.com",
+)
+
+
+def poisson(world: World, mean: float) -> int:
+    """A Poisson draw from the world's stream (normal approximation when large)."""
+    rng = world.rng
+    if mean <= 0:
+        return 0
+    if mean > 40:
+        return max(0, round(rng.gauss(mean, math.sqrt(mean))))
+    limit, k, p = math.exp(-mean), 0, rng.random()
+    while p > limit:
+        k += 1
+        p *= rng.random()
+    return k
+
+
+def work_time(world: World, day: date, arrive: float, leave: float) -> int:
+    """A moment of the working day, less likely at lunch."""
+    rng = world.rng
+    while True:
+        h = rng.uniform(arrive + 0.1, leave - 0.05)
+        if not 12.0 <= h < 13.0 or rng.random() < 0.3:
+            return at(day, h)
+
+
+def person_day(world: World, person: Person, day: date) -> None:
+    rng = world.rng
+    arrive = person.arrive + rng.gauss(0, 0.2)
+    leave = max(arrive + 6, person.leave + rng.gauss(0, 0.35))
+    computer = person.fqdn
+    logon_id = world.logon(at(day, arrive), person, computer)
+    world.process(at(day, arrive) + 40 * SECOND, person, computer, CHROME)
+    _crm_use(world, person, day, arrive, leave)
+    _browse(world, person, day, arrive, leave)
+    _office_files(world, person, day, arrive, leave)
+    if person.role == "dba":
+        dba_work(world, person, day, arrive, leave)
+    world.logoff(at(day, leave), person, computer, logon_id)
+
+
+def _crm_use(world: World, person: Person, day: date, arrive: float, leave: float) -> None:
+    base = CRM_RATE.get(person.role, 0.0)
+    if not base or not person.department.crm:
+        return
+    rng = world.rng
+    boost = world.crm_boost.get((person.index, day), 1.0)
+    # A new hire learns the tool over the first weeks.
+    tenure = (day - person.hire_date).days
+    ramp = 0.4 + 0.6 * min(1.0, tenure / 30) if tenure < 30 else 1.0
+    n = poisson(world, base * person.activity * boost * ramp)
+    own = world.portfolio(person)
+    for _ in range(n):
+        us = work_time(world, day, arrive, leave)
+        r = rng.random()
+        if person.role == "sales":
+            pick = (
+                own if (rng.random() < 0.93 and len(own)) else world.branch_clients[person.branch]
+            )
+        elif person.role == "manager":
+            pick = world.branch_clients[person.branch]
+        else:
+            pick = None
+        if r < 0.72:
+            clients = world.sample(pick, 1) if pick is not None else world.any_clients(1)
+            world.crm(us, person.login, person.ip, "view", clients, "client card")
+        elif r < 0.95:
+            k = rng.randint(1, 20)
+            clients = world.sample(pick, k) if pick is not None else world.any_clients(k)
+            world.crm(us, person.login, person.ip, "search", sorted(set(clients)), "search")
+        elif r < 0.98 or person.role not in ("sales", "manager"):
+            clients = world.sample(pick, 1) if pick is not None else world.any_clients(1)
+            world.crm(us, person.login, person.ip, "print", clients, "print policy")
+        else:
+            k = rng.randint(5, 40)
+            clients = sorted(set(world.sample(pick if pick is not None else own, k)))
+            if not clients:
+                continue
+            export_file(world, person, us, clients, "客户清单")
+
+
+def export_file(world: World, person: Person, us: int, clients: list[int], stem: str) -> str:
+    """A CRM export: the app line, the download written by the browser."""
+    world.crm(us, person.login, person.ip, "export", clients, "export xlsx")
+    stamp = (us // SECOND) % 1_000_000
+    path = world.user_path(person, "Downloads", f"{stem}_{stamp}.xlsx")
+    world.file_created(us + 2 * SECOND, person, person.fqdn, CHROME, path)
+    return path
+
+
+def _browse(world: World, person: Person, day: date, arrive: float, leave: float) -> None:
+    rng = world.rng
+    for _ in range(poisson(world, 18 * person.activity)):
+        world.web(
+            work_time(world, day, arrive, leave),
+            person,
+            rng.choice(COMPANY_SITES),
+            rng.choice(("/", "/workflow/list", "/notice/2026", "/static/app.js")),
+        )
+    # Shopping, mostly at lunch.
+    for _ in range(poisson(world, 10 * person.activity)):
+        h = rng.uniform(12.0, 13.0) if rng.random() < 0.6 else rng.uniform(arrive, leave)
+        shop = rng.choice(SHOPS)
+        world.web(at(day, h), person, shop, rng.choice(("/", "/item/", "/search?q=", "/cart")))
+        if rng.random() < 0.08:
+            # A question to a shop's customer service: a few KB of chat.
+            world.web(
+                at(day, h) + 5 * SECOND,
+                person,
+                "im." + shop.split(".", 1)[1],
+                f"/chat/{rng.randint(100000, 999999)}/send",
+                method="POST",
+                up=rng.randint(300, 6000),
+                mime="application/json",
+                request_type="application/json",
+            )
+    for _ in range(poisson(world, 1.5)):
+        world.web(work_time(world, day, arrive, leave), person, rng.choice(BLOCKED))
+    if rng.random() < 0.15:
+        world.web(
+            work_time(world, day, arrive, leave),
+            person,
+            "oa.example-insure.cn",
+            "/workflow/attach",
+            method="POST",
+            up=rng.randint(20_000, 900_000),
+            mime="application/json",
+            request_type="multipart/form-data; boundary=----x",
+        )
+
+
+def _office_files(world: World, person: Person, day: date, arrive: float, leave: float) -> None:
+    rng = world.rng
+    if rng.random() < 0.5:
+        us = work_time(world, day, arrive, leave)
+        world.process(us, person, person.fqdn, EXCEL)
+        name = rng.choice(("周报", "业绩统计", "费用报销", "工作计划"))
+        path = world.user_path(person, "Documents", f"{name}_{day:%m%d}.xlsx")
+        world.file_created(us + 30 * SECOND, person, person.fqdn, EXCEL, path)
+    if rng.random() < 0.25:
+        us = work_time(world, day, arrive, leave)
+        world.process(us, person, person.fqdn, WORD)
+        path = world.user_path(person, "Documents", f"会议纪要_{day:%m%d}.docx")
+        world.file_created(us + 60 * SECOND, person, person.fqdn, WORD, path)
+
+
+def dba_work(world: World, person: Person, day: date, arrive: float, leave: float) -> None:
+    """DBA work: RDP to the jump host, DBeaver there, small queries and fixes."""
+    rng = world.rng
+    jump = SERVERS["jump"]
+    jump_fqdn = f"{jump.hostname}.corp.example-insure.cn"
+    start = at(day, arrive + rng.uniform(0.3, 1.5))
+    logon_id = world.logon(start, person, jump_fqdn, logon_type=10, source_ip=person.ip)
+    world.process(start + 30 * SECOND, person, jump_fqdn, DBEAVER)
+    assert person.db_account is not None
+    for _ in range(rng.randint(1, 3)):
+        t = start + rng.randint(1, int((leave - arrive - 2) * 60)) * MINUTE
+        world.network(t - SECOND, person, jump_fqdn, jump.ip, DBEAVER, "db")
+        statements: list[tuple[int, Statement]] = [
+            (
+                2 * SECOND,
+                Statement(
+                    ACTIVITY_QUERY,
+                    object_type="VIEW",
+                    object_name="pg_catalog.pg_stat_activity",
+                    rows=rng.randint(8, 40),
+                    plan="Function Scan",
+                ),
+            ),
+            (
+                20 * SECOND,
+                Statement(
+                    "SELECT count(*) FROM clients",
+                    rows=1,
+                    plan="Aggregate",
+                    duration_ms=world.clients.count / 20_000,
+                ),
+            ),
+        ]
+        if rng.random() < 0.3:
+            target = world.rng.randrange(world.clients.count)
+            statements.append(
+                (
+                    90 * SECOND,
+                    Statement(
+                        f"UPDATE clients SET mobile = mobile WHERE client_id = "
+                        f"'{client_id(target)}'",
+                        audit_class="WRITE",
+                        command="UPDATE",
+                        rows=1,
+                        plan="ModifyTable",
+                        xid=rng.randint(10_000, 900_000),
+                    ),
+                )
+            )
+        world.db_session(t, person.db_account, jump.ip, DBEAVER_APP, statements)
+    world.logoff(at(day, leave - 0.2), person, jump_fqdn, logon_id, logon_type=10)
+
+
+def nightly_etl(world: World, day: date) -> None:
+    """The ETL job: every night at 02:00 it reads the whole client table through a cursor."""
+    etl = SERVERS["etl"]
+    n = world.clients.count
+    columns = (
+        "client_id, name, id_number, mobile, address, city, branch, product, owner_employee_id"
+    )
+    statements = [
+        (
+            SECOND,
+            Statement(
+                "SELECT count(*) FROM clients", rows=1, plan="Aggregate", duration_ms=n / 20_000
+            ),
+        ),
+        (
+            3 * SECOND,
+            Statement(
+                f"DECLARE etl_cur NO SCROLL CURSOR FOR SELECT {columns} FROM clients",
+                object_type="",
+                object_name="",
+                command="DECLARE CURSOR",
+                rows=n,
+                plan="Seq Scan",
+                duration_ms=n / 900,
+            ),
+        ),
+    ]
+    world.db_session(
+        at(day, 2.0) + world.rng.randint(0, 90) * SECOND,
+        ETL_ACCOUNT,
+        etl.ip,
+        "etl-nightly",
+        statements,
+    )
