@@ -113,11 +113,24 @@ def sessions(count: int, *, all_plans: bool) -> Iterator[tuple[list[Record], int
         hms = f"{8 + s // 4000 % 10:02d}:{s // 60 % 60:02d}:{s % 60:02d}"
         host = f"10.20.{pid % 250}.{s % 250}"
         port = 40_000 + pid % 20_000
-        n = 0
+        lines = iter(range(1, 10_000))
 
-        def rec(tag: str, message: str, who: str = user, db: str = "crm", name: str = app) -> Record:
-            nonlocal n
-            n += 1
+        def rec(
+            tag: str,
+            message: str,
+            who: str = user,
+            db: str = "crm",
+            name: str = app,
+            *,
+            s: int = s,
+            pid: int = pid,
+            sid: str = sid,
+            hms: str = hms,
+            host: str = host,
+            port: int = port,
+            lines: Iterator[int] = lines,
+        ) -> Record:
+            n = next(lines)
             stamp = f"2026-11-26 {hms}.{(s + n) % 1000:03d} UTC"
             return Record(stamp, who, db, pid, host, port, sid, n, tag, message, name)
 
@@ -133,7 +146,10 @@ def sessions(count: int, *, all_plans: bool) -> Iterator[tuple[list[Record], int
             if k == 5 and s % 10 == 0:
                 query = "DECLARE c CURSOR FOR SELECT national_id, phone FROM clients"
                 out.append(
-                    rec("DECLARE CURSOR", f'AUDIT: SESSION,{k + 1},1,READ,DECLARE CURSOR,,,"{query}",<none>,0')
+                    rec(
+                        "DECLARE CURSOR",
+                        f'AUDIT: SESSION,{k + 1},1,READ,DECLARE CURSOR,,,"{query}",<none>,0',
+                    )
                 )
                 plan = _PLAN.format(query=query, rows=500 + s % 1000)
                 out.append(rec("CLOSE CURSOR", f"duration: 0.050 ms  plan:\n{plan}"))
@@ -147,8 +163,7 @@ def sessions(count: int, *, all_plans: bool) -> Iterator[tuple[list[Record], int
             else:
                 query = f"SELECT name, phone FROM clients WHERE id = {s * 10 + k}"
                 audit = (
-                    f"AUDIT: SESSION,{k + 1},1,READ,SELECT,TABLE,public.clients,"
-                    f'"{query};",<none>,1'
+                    f'AUDIT: SESSION,{k + 1},1,READ,SELECT,TABLE,public.clients,"{query};",<none>,1'
                 )
                 out.append(rec("SELECT", audit))
                 if all_plans or (s * STATEMENTS + k) % 25 == 0:

@@ -25,6 +25,7 @@ from molehunt.ingest.pgaudit import (
     MESSAGE_KINDS,
     RECORD_SCHEMA,
     Offsets,
+    QuoteCounts,
     blank_to_null,
     build_events,
     empty_tables,
@@ -164,46 +165,17 @@ def _records(data: bytes) -> tuple[Offsets, Offsets, Offsets] | None:
     newlines = np.flatnonzero(buf == ord("\n"))
     if len(newlines) == 0:
         return None
-    within, carry = _quote_counts(buf)
-    ends = newlines[_even_quotes(within, carry, newlines)]
+    quotes = QuoteCounts(buf)
+    ends = newlines[quotes.even(newlines)]
     if len(ends) == 0:
         return None
     end = int(ends[-1]) + 1
     commas = np.flatnonzero(buf[:end] == ord(","))
-    commas = commas[_even_quotes(within, carry, commas)]
+    commas = commas[quotes.even(commas)]
     starts = np.empty_like(ends)
     starts[0] = 0
     starts[1:] = ends[:-1] + 1
     return starts, ends, commas
-
-
-_ONES = np.uint64(0x0101010101010101)
-
-
-def _quote_counts(buf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Running count of ``"`` (mod 256) in two parts, for :func:`_even_quotes`.
-
-    A byte-wise cumsum is a serial loop over every byte; counting within each
-    8-byte word takes one multiply (byte ``i`` of ``word * 0x0101..01`` sums
-    bytes ``0..i``, at most 8, so no byte overflows) and only the per-word
-    totals need a running sum.
-    """
-    n = len(buf)
-    padded = np.zeros(n + (-n) % 8, dtype=np.uint8)
-    np.equal(buf, ord('"'), out=padded[:n].view(bool))
-    # Little-endian words put byte 0 of the buffer in the lowest byte.
-    words = padded.view("<u8")
-    np.multiply(words, _ONES, out=words)
-    within = padded
-    totals = np.ascontiguousarray(within[7::8])
-    carry = np.cumsum(totals, dtype=np.uint8)
-    carry -= totals
-    return within, carry
-
-
-def _even_quotes(within: np.ndarray, carry: np.ndarray, at: Offsets) -> np.ndarray:
-    """Whether an even number of ``"`` precede (and include) each position ``at``."""
-    return ((within[at] + carry[at >> 3]) & 1) == 0
 
 
 def _field_count(record: bytes) -> int:

@@ -218,6 +218,12 @@ def build_events(
             schema=pa.schema([("abbrev", pa.string()), ("zone", pa.string())]),
         )
         con.register("zones", zone_table)
+        what: Any = records["what"]
+        audited = records.filter(pc.equal(what, pa.scalar("audit")))
+        fields = audit_fields(
+            audited["offset"].combine_chunks(), audited["message"].combine_chunks()
+        )
+        con.register("audit_fields", fields)
         _classify(con)
         _audits(con)
         _plans(con, plan_messages)
@@ -233,7 +239,7 @@ def build_events(
         db = con.sql(_DB_SELECT, params=params).to_arrow_table()
         auth = con.sql(_AUTH_SELECT, params=params).to_arrow_table()
     finally:
-        for name in ("raw_records", "zones", "plan_text"):
+        for name in ("raw_records", "zones", "audit_fields", "plan_text"):
             con.unregister(name)
         for name in ("rec", "problems", "audits", "plans", "matched", "waiting"):
             con.execute(f"DROP TABLE IF EXISTS {name}")
@@ -289,14 +295,22 @@ def _classify(con: duckdb.DuckDBPyConnection) -> None:
 def _audits(con: duckdb.DuckDBPyConnection) -> None:
     names = ", ".join(f"'{g}'" for g in _AUDIT_GROUPS)
     pattern = "'" + AUDIT_PAYLOAD.replace("'", "''") + "'"
+    fields = ", ".join(_AUDIT_FIELDS.names[1:])
     con.execute(
         f"""
         CREATE TEMP TABLE audits AS
-        WITH x AS (
+        WITH r AS (
+          SELECT rec.* EXCLUDE (message), f.* EXCLUDE ("offset"), rec.message
+          FROM rec LEFT JOIN audit_fields f USING ("offset")
+          WHERE what = 'audit'
+        ), x AS (
+          -- the payloads numpy could not vouch for
           SELECT *, regexp_extract(message, {pattern}, [{names}]) AS p
-          FROM rec WHERE what = 'audit'
+          FROM r WHERE fast IS NULL
         ), a AS (
-          SELECT x.* EXCLUDE (p), p.audit_type <> '' AS ok,
+          SELECT r.* EXCLUDE (fast, message), true AS ok FROM r WHERE fast
+          UNION ALL BY NAME
+          SELECT x.* EXCLUDE (p, message, {fields}), p.audit_type <> '' AS ok,
             p.cls AS audit_class, p.cmd AS command, p.otype AS object_type,
             {_unquote("p.obj")} AS object_name, {_unquote("p.stmt")} AS statement,
             {_unquote("p.params")} AS params_raw,
@@ -393,9 +407,12 @@ def _match_plans(con: duckdb.DuckDBPyConnection, *, plan_window: int, data_end: 
           SELECT "offset" AS shutdown_at FROM rec WHERE what = 'shutdown'
         ), changes AS (
           -- substatements share the statement id; a new id with the same text is a rerun
+          -- (only the texts a statement waits on: the others cannot bound a wait)
           SELECT "offset", session_key, statement,
             statement_id IS DISTINCT FROM lag(statement_id) OVER same AS new_run
-          FROM audits WHERE ok
+          FROM audits SEMI JOIN (SELECT DISTINCT session_key, statement FROM needy)
+            USING (session_key, statement)
+          WHERE ok
           WINDOW same AS (PARTITION BY session_key, statement ORDER BY "offset")
         ), runs AS (
           SELECT *, sum(new_run::INTEGER) OVER (
@@ -545,6 +562,205 @@ def strings_at(
     both = pa.Array.from_buffers(layout, 2 * n - 1, [None, pa.py_buffer(offsets.data), buffer])
     picked = both.take(np.arange(0, 2 * n, 2, dtype=np.int64))
     return pc.cast(picked, kind)
+
+
+_DIGITS = np.zeros(256, dtype=bool)
+_DIGITS[ord("0") : ord("9") + 1] = True
+_CLASS = np.zeros(256, dtype=bool)
+_CLASS[ord("A") : ord("Z") + 1] = True
+_CLASS[ord("_")] = True
+_PLAIN = np.ones(256, dtype=bool)  # what [^,\n]* may hold, less ", which goes the slow way
+_PLAIN[[ord(","), ord("\n"), ord("\r"), ord('"')]] = False
+_AUDIT_FIELDS = pa.schema(
+    [  # type: ignore[arg-type]
+        ("offset", pa.int64()),
+        ("fast", pa.bool_()),
+        ("audit_class", pa.string()),
+        ("command", pa.string()),
+        ("object_type", pa.string()),
+        ("object_name", pa.string()),
+        ("statement", pa.string()),
+        ("params_raw", pa.string()),
+        ("logged_rows", pa.int64()),
+        ("statement_id", pa.int64()),
+        ("substatement_id", pa.int64()),
+    ]
+)
+
+
+def audit_fields(offsets: pa.Array[Any], messages: Any) -> pa.Table:
+    """The fields of the AUDIT payloads that are plainly well formed, split in numpy.
+
+    Only payloads that :data:`AUDIT_PAYLOAD` certainly matches the same way are
+    returned (a comma splits fields unless an odd number of ``"`` precede it in
+    the payload, and each field is then checked against its part of the
+    pattern); anything unusual (a quote in the command, a 20-digit id) is left
+    to the regex in SQL, which has the last word.
+    """
+    if isinstance(messages, pa.ChunkedArray):
+        messages = messages.combine_chunks()
+    n = len(messages)
+    buffers: list[Any] = messages.buffers()
+    if n == 0 or buffers[2] is None:
+        return _AUDIT_FIELDS.empty_table()
+    width = np.int64 if pa.types.is_large_string(messages.type) else np.int32
+    first, last = messages.offset, messages.offset + n + 1
+    off: Offsets = np.frombuffer(buffers[1], dtype=width)[first:last].astype(np.int64)
+    data = np.frombuffer(buffers[2], dtype=np.uint8)[: int(off[-1])]
+    starts, stops = off[:-1], off[1:]
+    head = starts + len(b"AUDIT: ")
+    cand = (stops >= head) & _equals(data, starts, stops, b"AUDIT: ", prefix=True)
+    if messages.null_count:
+        cand &= np.asarray(messages.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+
+    quotes = QuoteCounts(data)
+    before = quotes.upto(head - 1)
+    cand &= ((quotes.upto(stops - 1) - before) & 1) == 0
+    commas = np.flatnonzero(data == ord(","))
+    owner = np.searchsorted(stops, commas, side="right")
+    split = ((quotes.upto(commas) - before[owner]) & 1) == 0
+    commas, owner = commas[split], owner[split]
+    count = np.bincount(owner, minlength=n)
+    cand &= (count == 8) | (count == 9)
+    rows = np.flatnonzero(cand)
+    first = (np.cumsum(count) - count)[rows]
+    has_rows = count[rows] == 9
+    sep = [commas[first + k] for k in range(8)]
+    sep.append(np.where(has_rows, commas[np.minimum(first + 8, len(commas) - 1)], stops[rows]))
+    begin = [head[rows], *(c + 1 for c in sep)]
+    end = [*sep, stops[rows]]
+    begin[9] = np.minimum(begin[9], end[9])  # no rows: an empty range at the end
+
+    ok = _equals(data, begin[0], end[0], b"SESSION") | _equals(data, begin[0], end[0], b"OBJECT")
+    for k in (1, 2):
+        ok &= _all_of(data, begin[k], end[k], _DIGITS, 1, 18)
+    ok &= _all_of(data, begin[3], end[3], _CLASS, 1, 32)
+    for k in (4, 5):
+        ok &= _all_of(data, begin[k], end[k], _PLAIN, 0, 64)
+    negative = has_rows & (data[np.minimum(begin[9], len(data) - 1)] == ord("-"))
+    ok &= ~has_rows | _all_of(data, begin[9] + negative, end[9], _DIGITS, 1, 18)
+    breaks = np.flatnonzero((data == ord("\n")) | (data == ord("\r")))
+    marks = np.flatnonzero(data == ord('"'))
+    texts: list[pa.Array[Any]] = []
+    buffer = buffers[2]
+    for k in (6, 7, 8):
+        b, e = begin[k], end[k]
+        inside = np.searchsorted(marks, e) - np.searchsorted(marks, b)
+        quoted = (e - b >= 2) & (data[np.minimum(b, len(data) - 1)] == ord('"')) & (inside >= 2)
+        quoted &= data[np.maximum(e - 1, 0)] == ord('"')
+        bare_breaks = np.searchsorted(breaks, e) - np.searchsorted(breaks, b)
+        ok &= quoted | ((inside == 0) & (bare_breaks == 0))
+        inner = strings_at(buffer, b + quoted, e - quoted)
+        escaped = quoted & (inside > 2)
+        if escaped.any():
+            doubled: Any = pc.count_substring(inner, '""')  # type: ignore[call-overload]
+            pairs = np.asarray(doubled.to_numpy(zero_copy_only=False))
+            # Inside quotes every " comes doubled: the left-to-right pairs hold them all.
+            ok &= ~escaped | (2 * pairs.astype(np.int64) == inside - 2)
+            inner = pc.replace_substring(inner, '""', '"')
+        texts.append(inner)
+    everything = bool(ok.all())
+    keep = pa.array(ok)
+
+    def kept(values: pa.Array[Any]) -> pa.Array[Any]:
+        return values if everything else values.filter(keep)
+
+    def text(k: int) -> pa.Array[Any]:
+        return kept(strings_at(buffer, begin[k], end[k]))
+
+    def number(k: int) -> pa.Array[Any]:
+        return pc.cast(text(k), pa.int64())
+
+    fast = rows[ok]
+    logged = pc.if_else(pa.array(has_rows), strings_at(buffer, begin[9], end[9]), None)
+    return pa.table(
+        {
+            "offset": offsets.take(pa.array(fast, pa.int64())),
+            "fast": pa.array(np.ones(len(fast), dtype=bool)),
+            "audit_class": text(3),
+            "command": text(4),
+            "object_type": text(5),
+            "object_name": kept(texts[0]),
+            "statement": kept(texts[1]),
+            "params_raw": kept(texts[2]),
+            "logged_rows": pc.cast(kept(logged), pa.int64()),
+            "statement_id": number(1),
+            "substatement_id": number(2),
+        },
+        schema=_AUDIT_FIELDS,
+    )
+
+
+def _equals(
+    data: npt.NDArray[np.uint8], begin: Offsets, end: Offsets, word: bytes, *, prefix: bool = False
+) -> npt.NDArray[np.bool_]:
+    """Whether ``data[begin:end]`` is ``word`` (or, with ``prefix``, starts with it)."""
+    length = end - begin
+    ok = length >= len(word) if prefix else length == len(word)
+    if len(data) == 0:
+        return ok & (len(word) == 0)
+    at = np.minimum(begin[:, None] + np.arange(len(word)), len(data) - 1)
+    want = np.frombuffer(word, dtype=np.uint8)
+    return np.asarray(ok & (data[at] == want).all(axis=1))
+
+
+def _all_of(
+    data: npt.NDArray[np.uint8],
+    begin: Offsets,
+    end: Offsets,
+    allowed: npt.NDArray[np.bool_],
+    shortest: int,
+    longest: int,
+) -> npt.NDArray[np.bool_]:
+    """Whether each ``data[begin:end]`` is ``shortest``..``longest`` bytes, all ``allowed``."""
+    length = end - begin
+    ok = (length >= shortest) & (length <= longest)
+    if len(data) == 0:
+        return np.asarray(ok & (length == 0))
+    if not ok.any():
+        return np.asarray(ok)
+    # The window is as wide as the longest field in range, usually a few bytes.
+    steps = np.arange(int(length[ok].max()))
+    at = np.minimum(begin[:, None] + steps, len(data) - 1)
+    fine = allowed[data[at]] | (steps >= length[:, None])
+    return np.asarray(ok & fine.all(axis=1))
+
+
+_ONES = np.uint64(0x0101010101010101)
+
+
+class QuoteCounts:
+    """Running count of ``"`` over a byte buffer (mod 256), read at any position.
+
+    A byte-wise cumsum is a serial loop over every byte; counting within each
+    8-byte word takes one multiply (byte ``i`` of ``word * 0x0101..01`` sums
+    bytes ``0..i``, at most 8, so no byte overflows) and only the per-word
+    totals need a running sum.
+    """
+
+    __slots__ = ("_carry", "_within")
+
+    def __init__(self, buf: npt.NDArray[np.uint8]) -> None:
+        n = len(buf)
+        padded = np.zeros(n + (-n) % 8 + 8, dtype=np.uint8)
+        np.equal(buf, ord('"'), out=padded[:n].view(bool))
+        # Little-endian words put the first byte of the buffer in the lowest byte.
+        words = padded.view("<u8")
+        np.multiply(words, _ONES, out=words)
+        totals = np.ascontiguousarray(padded[7::8])
+        self._carry = np.cumsum(totals, dtype=np.uint8) - totals
+        self._within = padded
+
+    def upto(self, at: Offsets) -> npt.NDArray[np.uint8]:
+        """Quotes in ``buf[: at + 1]`` (mod 256); ``at`` may be -1."""
+        safe = np.maximum(at, 0)
+        counts = self._within[safe] + self._carry[safe >> 3]
+        counts[at < 0] = 0
+        return np.asarray(counts, dtype=np.uint8)
+
+    def even(self, at: Offsets) -> npt.NDArray[np.bool_]:
+        """Whether an even number of ``"`` precede and include each position ``at``."""
+        return np.asarray(((self._within[at] + self._carry[at >> 3]) & 1) == 0, dtype=bool)
 
 
 class _BadBytes(threading.local):
