@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -18,13 +18,17 @@ from rich.table import Table
 
 from molehunt import __version__
 from molehunt.config import Settings
+from molehunt.detect.runner import run_detectors, write_findings
+from molehunt.detect.settings import detection_settings
 from molehunt.errors import MolehuntError
 from molehunt.identity import Identity
 from molehunt.ingest import all_kinds
 from molehunt.ingest.runner import ingest_paths
 from molehunt.keys import create_key_file
+from molehunt.score import RiskRanker
 from molehunt.status import status as store_status
 from molehunt.store import Store
+from molehunt.timeline import timeline as person_timeline
 
 app = typer.Typer(
     help="Catch insiders stealing client personal data, and tell who leaked a dataset.",
@@ -244,6 +248,157 @@ def accounts(
     for r in rows:
         table.add_row(*("" if v is None else str(v) for v in r.values()))
     out.print(table)
+
+
+def _parse_day(value: str | None, zone: str) -> date:
+    if value is None:
+        return datetime.now(ZoneInfo(zone)).date()
+    try:
+        return date.fromisoformat(value)
+    except ValueError as e:
+        raise typer.BadParameter(f"{value!r} is not a date like 2026-05-03") from e
+
+
+@app.command()
+def detect(
+    ctx: typer.Context,
+    as_of: Annotated[
+        str | None, typer.Option(help="Last local day to detect on (default today).")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="First day whose findings are recomputed (default all).")
+    ] = None,
+    fmt: FormatOption = Format.table,
+) -> None:
+    """Run every detector and store the findings (re-runs replace, never duplicate)."""
+    settings = _ctx(ctx).settings
+    day = _parse_day(as_of, settings.timezone)
+    first = _parse_day(since, settings.timezone) if since else None
+    with _ctx(ctx).open_store() as store:
+        report = run_detectors(
+            store, detection_settings(settings), day, since=first, timezone=settings.timezone
+        )
+        stored = write_findings(store, report)
+    if fmt is Format.json:
+        _print_json(
+            {"as_of": day, "since": first, "findings": stored, "by_detector": report.counts()}
+        )
+        return
+    table = Table("detector", "findings")
+    for name, n in report.counts().items():
+        table.add_row(name, str(n))
+    out.print(table)
+    out.print(f"{stored} findings stored for days up to {day}")
+
+
+@app.command()
+def risk(
+    ctx: typer.Context,
+    as_of: Annotated[
+        str | None, typer.Option(help="Rank as at the end of this local day (default today).")
+    ] = None,
+    top: Annotated[int | None, typer.Option(help="Only the N highest.", min=1)] = None,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Everyone with a finding, not only those flagged.")
+    ] = False,
+    history: Annotated[
+        bool, typer.Option("--history", help="The ranking of every day up to --as-of.")
+    ] = False,
+    fmt: FormatOption = Format.table,
+) -> None:
+    """People ranked by risk, each with the evidence behind it."""
+    settings = _ctx(ctx).settings
+    with _ctx(ctx).open_store() as store:
+        ranker = RiskRanker(store, detection_settings(settings), settings.timezone)
+        if history:
+            until = _parse_day(as_of, settings.timezone) if as_of else ranker.last_day()
+            days = ranker.history(until, top=top, include_all=show_all) if until else []
+        else:
+            day = _parse_day(as_of, settings.timezone)
+            days = [
+                {
+                    "date": day.isoformat(),
+                    "ranking": ranker.ranking(day, top=top, include_all=show_all),
+                }
+            ]
+    if fmt is Format.json:
+        _print_json(days if history else days[0]["ranking"])
+        return
+    for entry in days:
+        if history:
+            out.print(f"[bold]{entry['date']}[/bold]")
+        if not entry["ranking"]:
+            out.print("nobody flagged" if not show_all else "no findings")
+            continue
+        table = Table("rank", "person", "name", "role", "score", "reasons")
+        for r in entry["ranking"]:
+            reasons = "\n".join(f"{x['detector']}: {x['summary']}" for x in r["reasons"])
+            table.add_row(
+                str(r["rank"]),
+                r["person_id"],
+                r["name"] or "",
+                r["role"] or "",
+                f"{r['score']:.2f}",
+                reasons,
+            )
+        out.print(table)
+
+
+@app.command()
+def timeline(
+    ctx: typer.Context,
+    person: Annotated[str, typer.Argument(help="Employee id.")],
+    as_of: Annotated[str | None, typer.Option(help="Only findings up to this day.")] = None,
+    fmt: FormatOption = Format.table,
+) -> None:
+    """A person's evidence in time order."""
+    settings = _ctx(ctx).settings
+    until = _parse_day(as_of, settings.timezone) if as_of else None
+    with _ctx(ctx).open_store() as store:
+        entries = person_timeline(store, person, until=until, timezone=settings.timezone)
+    if fmt is Format.json:
+        _print_json(entries)
+        return
+    if not entries:
+        out.print(f"no findings name {person}")
+        return
+    table = Table("time", "detector", "sev", "title", "events")
+    for e in entries:
+        table.add_row(
+            e["time"], e["detector"], str(e["severity"]), e["title"], str(len(e["events"]))
+        )
+    out.print(table)
+
+
+@app.command()
+def simulate(
+    folder: Annotated[Path, typer.Option("--out", help="Empty folder to write into.")],
+    preset: Annotated[str, typer.Option(help="tiny, small or large.")] = "small",
+    staff: Annotated[int | None, typer.Option(help="People employed.")] = None,
+    clients: Annotated[int | None, typer.Option(help="Clients in the master.")] = None,
+    days: Annotated[int | None, typer.Option(help="Days simulated.")] = None,
+    start: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (same seed, same bytes).")] = None,
+    scenarios: Annotated[str | None, typer.Option(help="Comma-separated scenarios.")] = None,
+) -> None:
+    """Simulate an insurer's logs with planted insiders and a ground-truth file."""
+    from molehunt.simulate import params_for
+    from molehunt.simulate import simulate as run_simulation
+
+    params = params_for(
+        preset, scenarios, staff=staff, clients=clients, days=days, start=start, seed=seed
+    )
+    with Progress(console=err, transient=True, disable=not err.is_terminal) as bars:
+        task = bars.add_task("simulating", total=params.days)
+        result = run_simulation(
+            folder, params, lambda done, _all: bars.update(task, completed=done)
+        )
+    truth = result.truth
+    out.print(
+        f"wrote {result.bytes_written / 1e6:.0f} MB to {folder} in {result.seconds:.1f} s: "
+        f"{len(truth['scenarios'])} scenarios, {len(truth['decoys'])} decoys "
+        f"(ground truth in {folder / 'truth.json'})"
+    )
 
 
 @app.command()

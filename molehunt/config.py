@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from molehunt.detect.settings import DetectionSettings
 from molehunt.errors import ConfigError
 
 DEFAULT_PG_PREFIX = "%m [%p] %q%u@%d %h app=%a "
@@ -29,6 +30,8 @@ SETTINGS_DOC: dict[str, str] = {
     "pg_log_line_prefix": "PostgreSQL log_line_prefix of pg-stderr logs",
     "batch_bytes": "bytes of log read per ingest batch (bounded memory)",
     "memory_limit": "DuckDB memory limit, e.g. 2GB",
+    "detection": "detection thresholds, weights, working hours and alert threshold "
+    "(a [detection] table in molehunt.toml; each key is in the README)",
 }
 
 
@@ -44,6 +47,7 @@ class Settings(BaseModel):
     pg_log_line_prefix: str = DEFAULT_PG_PREFIX
     batch_bytes: int = Field(default=64 * 1024 * 1024, ge=4096)
     memory_limit: str = "1GB"
+    detection: DetectionSettings = Field(default_factory=DetectionSettings)
 
     @field_validator("key")
     @classmethod
@@ -78,6 +82,8 @@ class Settings(BaseModel):
             except (OSError, tomllib.TOMLDecodeError) as e:
                 raise ConfigError(f"{config_path}: {e}") from e
         for name in cls.model_fields:
+            if name == "detection":
+                continue  # a table of its own: molehunt.toml only
             env_name = f"MOLEHUNT_{name.upper()}"
             if env_name in env:
                 values[name] = env[env_name]

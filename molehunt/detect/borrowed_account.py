@@ -1,0 +1,59 @@
+"""Account used from another person's host."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from molehunt.detect.base import DetectContext, Finding
+
+
+class BorrowedAccountDetector:
+    """Account used from another person's host: the source host belongs to (or is
+    logged on by) someone other than the account's owner; names both people."""
+
+    name: ClassVar[str] = "borrowed_account"
+    severity: ClassVar[int] = 80
+    description: ClassVar[str] = "an account used from a host owned or used by someone else"
+    source: ClassVar[str] = "identity"
+
+    def find(self, ctx: DetectContext) -> list[Finding]:
+        r = ctx.reads()
+        r = r.filter(
+            r.account_owner.notnull() & r.host_person.notnull() & (r.host_person != r.account_owner)
+        )
+        g = r.group_by(["account", "account_owner", "host_person", "hostname", "day"]).aggregate(
+            ids=r.event_id.collect(),
+            rows=r.rows.sum(),
+            last=r.time.max(),
+            logged_on=r.logon_person.max(),
+            systems=r.system.collect(distinct=True),
+        )
+        out = []
+        for row in ctx.collect(g):
+            if not ctx.reported(row["day"]):
+                continue
+            person, owner = row["host_person"], row["account_owner"]
+            how = "logged on at" if row["logged_on"] == person else "owner of"
+            out.append(
+                Finding(
+                    detector=self.name,
+                    day=row["day"],
+                    time=ctx.utc(row["last"]),
+                    severity=self.severity,
+                    person_id=person,
+                    title=f"account {row['account']} of {owner} used from {row['hostname']} "
+                    f"({how} it: {person}), {int(row['rows'] or 0)} rows read",
+                    account=row["account"],
+                    host=row["hostname"],
+                    event_ids=ctx.ids(row["ids"]),
+                    related=(owner,),
+                    details={
+                        "account_owner": owner,
+                        "person_at_host": person,
+                        "rows": int(row["rows"] or 0),
+                        "systems": sorted(row["systems"]),
+                        "events_total": len(row["ids"]),
+                    },
+                )
+            )
+        return out

@@ -1,0 +1,79 @@
+"""Bulk and enumerating reads."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from molehunt.detect.base import DetectContext, Finding
+
+# A statement that walks the table by id (RE2 and Java regex alike: no lookaround).
+_ID_RANGE = r"\bid\s*(<=|<|>=|>|between)"
+
+
+class BulkReadDetector:
+    """Bulk and enumerating reads: many rows at once, COPY of client tables, cursors,
+    statements with no selective predicate or walking id ranges, off-hours bulk reads."""
+
+    name: ClassVar[str] = "bulk_read"
+    severity: ClassVar[int] = 55
+    description: ClassVar[str] = "client data read in bulk or enumerated"
+    source: ClassVar[str] = "db"
+
+    def find(self, ctx: DetectContext) -> list[Finding]:
+        s = ctx.settings
+        r = ctx.reads()
+        stmt = r.statement.fill_null("").lower()
+        no_where = stmt.re_search(r"^\s*select\b") & ~stmt.re_search(r"\bwhere\b")
+        sized = r.rows >= s.offhours_rows
+        copy = r.bulk_unknown | (r.command.fill_null("") == "COPY")
+        r = r.mutate(
+            copy=copy,
+            cursor=r.command.fill_null("").isin(["DECLARE CURSOR", "FETCH"]) & sized,
+            enumerating=(r.system == "crm-db") & sized & (stmt.re_search(_ID_RANGE) | no_where),
+            big=r.rows >= s.bulk_rows,
+            night=ctx.off_hours(r.time) & (sized | copy),
+        )
+        r = r.filter(r.copy | r.cursor | r.enumerating | r.big | r.night)
+        r = r.filter(r.actor.notnull())
+        flag = {
+            name: r[name].cast("int32").max()
+            for name in ("copy", "cursor", "enumerating", "big", "night")
+        }
+        g = r.group_by(["actor", "day"]).aggregate(
+            ids=r.event_id.collect(),
+            rows=r.rows.sum(),
+            last=r.time.max(),
+            host=r.hostname.max(),
+            accounts=r.account.collect(distinct=True),
+            **flag,
+        )
+        out = []
+        for row in ctx.collect(g):
+            if not ctx.reported(row["day"]):
+                continue
+            how = [name for name in ("copy", "cursor", "enumerating", "big", "night") if row[name]]
+            rows = int(row["rows"] or 0)
+            severity = self.severity + (15 if row["night"] else 0)
+            severity += 15 if row["copy"] or rows >= 10 * s.bulk_rows else 0
+            words = {
+                "copy": "COPY of unknown size",
+                "cursor": "cursor reads",
+                "enumerating": "no selective predicate / id ranges",
+                "big": "large result",
+                "night": "outside working hours",
+            }
+            out.append(
+                Finding(
+                    detector=self.name,
+                    day=row["day"],
+                    time=ctx.utc(row["last"]),
+                    severity=min(100, severity),
+                    person_id=row["actor"],
+                    title=f"bulk read of {rows} rows ({'; '.join(words[h] for h in how)})",
+                    account=",".join(sorted(row["accounts"])),
+                    host=row["host"],
+                    event_ids=ctx.ids(row["ids"]),
+                    details={"rows": rows, "how": how, "events_total": len(row["ids"])},
+                )
+            )
+        return out

@@ -1,0 +1,58 @@
+"""Disallowed category."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from molehunt.detect.base import DetectContext, Finding
+
+
+class DisallowedCategoryDetector:
+    """Disallowed category: uploads to, or visits of, sites whose category the web
+    policy does not allow (an unknown category counts as not allowed)."""
+
+    name: ClassVar[str] = "disallowed_category"
+    severity: ClassVar[int] = 25
+    description: ClassVar[str] = "visits or uploads to categories the policy does not allow"
+    source: ClassVar[str] = "web"
+
+    def find(self, ctx: DetectContext) -> list[Finding]:
+        s = ctx.settings
+        h = ctx.http()
+        h = h.filter(~h.allowed & h.actor.notnull())
+        g = h.group_by(["actor", "day"]).aggregate(
+            ids=h.event_id.collect(),
+            bytes=h.bytes_out.sum(),
+            biggest=h.bytes_out.max(),
+            last=h.time.max(),
+            host=h.hostname.max(),
+            sites=h.web_host.collect(distinct=True),
+            categories=h.category.collect(distinct=True),
+        )
+        out = []
+        for row in ctx.collect(g):
+            if not ctx.reported(row["day"]):
+                continue
+            upload = int(row["biggest"] or 0) >= s.upload_request_bytes
+            cats = sorted(c for c in row["categories"] if c) or ["unknown"]
+            out.append(
+                Finding(
+                    detector=self.name,
+                    day=row["day"],
+                    time=ctx.utc(row["last"]),
+                    severity=self.severity + (40 if upload else 0),
+                    person_id=row["actor"],
+                    title=f"{len(row['ids'])} request(s) to {', '.join(cats)} sites "
+                    f"{', '.join(sorted(row['sites'])[:5])}"
+                    + (f" with {int(row['bytes']) / 1_048_576:.1f} MB uploaded" if upload else ""),
+                    host=row["host"],
+                    event_ids=ctx.ids(row["ids"]),
+                    details={
+                        "categories": cats,
+                        "sites": sorted(row["sites"]),
+                        "bytes_out": int(row["bytes"] or 0),
+                        "events_total": len(row["ids"]),
+                    },
+                )
+            )
+        return out

@@ -1,0 +1,65 @@
+"""Personal data written to files."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import ibis
+
+from molehunt.detect.base import DetectContext, Finding
+
+
+class FileWriteDetector:
+    """Personal data written to files: spreadsheets created on a host within hours
+    after a bulk read of client data from that host."""
+
+    name: ClassVar[str] = "file_write"
+    severity: ClassVar[int] = 70
+    description: ClassVar[str] = "spreadsheets written on a host after a bulk read there"
+    source: ClassVar[str] = "file"
+
+    def find(self, ctx: DetectContext) -> list[Finding]:
+        s = ctx.settings
+        f = ctx.endpoint_events("events_file")
+        name = f.path.fill_null("").lower()
+        sheet = ibis.literal(False)
+        for suffix in s.spreadsheet_suffixes:
+            sheet = sheet | name.endswith(suffix.lower())
+        f = f.filter(sheet & f.actor.notnull())
+        b = ctx.bulk_reads().select(
+            b_id="event_id", b_time="time", b_host="hostname", b_rows="rows"
+        )
+        j = f.join(
+            b,
+            [
+                f.hostname == b.b_host,
+                b.b_time <= f.time,
+                b.b_time > f.time - ibis.interval(hours=s.follow_hours),
+            ],
+        )
+        g = j.group_by(["actor", "hostname", "day"]).aggregate(
+            file_ids=j.event_id.collect(distinct=True),
+            read_ids=j.b_id.collect(distinct=True),
+            files=j.path.collect(distinct=True),
+            last=j.time.max(),
+        )
+        out = []
+        for row in ctx.collect(g):
+            if not ctx.reported(row["day"]):
+                continue
+            files = sorted(row["files"])
+            out.append(
+                Finding(
+                    detector=self.name,
+                    day=row["day"],
+                    time=ctx.utc(row["last"]),
+                    severity=self.severity,
+                    person_id=row["actor"],
+                    title=f"{len(files)} spreadsheet(s) written on {row['hostname']} after "
+                    f"{len(row['read_ids'])} bulk read(s) there",
+                    host=row["hostname"],
+                    event_ids=ctx.ids(row["file_ids"], row["read_ids"]),
+                    details={"files": files[:50], "bulk_reads": len(row["read_ids"])},
+                )
+            )
+        return out

@@ -1,0 +1,79 @@
+"""Unusual client."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import ibis
+
+from molehunt.detect.base import DetectContext, Finding, is_tool
+
+
+class UnusualClientDetector:
+    """Unusual client: a desktop SQL tool (DBeaver, Navicat, psql, Excel ODBC...) where
+    the account or host normally uses only the application.
+
+    The application name a database client reports, and a process image Sysmon
+    saw, are signals only: they never identify anyone. Roles whose work is such tools
+    (``tool_roles``, the DBAs) are left out, and so is an account or host that used a
+    tool in its baseline window.
+    """
+
+    name: ClassVar[str] = "unusual_client"
+    severity: ClassVar[int] = 50
+    description: ClassVar[str] = "a desktop SQL tool where only the application is normal"
+    source: ClassVar[str] = "db"
+
+    def find(self, ctx: DetectContext) -> list[Finding]:
+        s = ctx.settings
+        r = ctx.reads()
+        r = r.filter(r.system == "crm-db").mutate(
+            tool=is_tool(r.app_name, s.desktop_clients), who=r.account, label=r.app_name
+        )
+        p = ctx.endpoint_events("events_process")
+        p = p.mutate(tool=is_tool(p.image, s.desktop_clients), who=p.hostname, label=p.image)
+        roles = ctx.people().select(pr_id="employee_id", pr_role="role")
+        p = p.left_join(roles, p.actor == roles.pr_id).rename(actor_role="pr_role")
+        out: list[Finding] = []
+        for kind, ev in (("account", r), ("host", p)):
+            out.extend(self._new_tool(ctx, kind, ev))
+        return out
+
+    def _new_tool(self, ctx: DetectContext, kind: str, ev: Any) -> list[Finding]:
+        s = ctx.settings
+        ev = ev.filter(ev.who.notnull())
+        daily = ev.group_by(["who", "day"]).aggregate(used=ev.tool.cast("int32").max())
+        w = ibis.window(group_by=daily.who, order_by=daily.day, rows=(-s.baseline_days, -1))
+        daily = daily.mutate(before=daily.used.max().over(w).fill_null(0))
+        daily = daily.filter((daily.used == 1) & (daily.before == 0)).rename(
+            d_who="who", d_day="day"
+        )
+        hits = ev.filter(ev.tool & ~ev.actor_role.fill_null("").isin(list(s.tool_roles)))
+        hits = hits.join(daily, [hits.who == daily.d_who, hits.day == daily.d_day])
+        g = hits.group_by(["who", "actor", "day"]).aggregate(
+            ids=hits.event_id.collect(),
+            last=hits.time.max(),
+            tools=hits.label.collect(distinct=True),
+            host=hits.hostname.max(),
+        )
+        out = []
+        for row in ctx.collect(g):
+            if not ctx.reported(row["day"]):
+                continue
+            tools = sorted(row["tools"])
+            out.append(
+                Finding(
+                    detector=self.name,
+                    day=row["day"],
+                    time=ctx.utc(row["last"]),
+                    severity=self.severity,
+                    person_id=row["actor"],
+                    title=f"{kind} {row['who']} used {', '.join(tools)} (not seen in its baseline)",
+                    account=row["who"] if kind == "account" else None,
+                    host=row["host"],
+                    event_ids=ctx.ids(row["ids"]),
+                    details={"tools": tools, "seen_on": kind, "events_total": len(row["ids"])},
+                    key=kind,
+                )
+            )
+        return out

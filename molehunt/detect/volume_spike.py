@@ -1,0 +1,93 @@
+"""Volume against self and peers."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import ibis
+
+from molehunt.detect.base import DetectContext, Finding
+
+#: Scales a MAD to a standard deviation for normal data.
+MAD_SCALE = 1.4826
+
+
+def self_baseline(ctx: DetectContext, daily: Any) -> Any:
+    """Per (actor, day): median and MAD of the person's rows on active days in the
+    ``baseline_days`` before (the current day excluded), and how many such days."""
+    b = daily.select(b_actor="actor", b_day="day", b_rows="rows")
+    span = ctx.settings.baseline_days
+    keys = daily.select("actor", "day")
+    j = keys.join(
+        b,
+        [
+            keys.actor == b.b_actor,
+            b.b_day < keys.day,
+            b.b_day >= keys.day - ibis.interval(days=span),
+        ],
+    )
+    med = j.group_by(["actor", "day"]).aggregate(med=j.b_rows.median(), n=j.b_rows.count())
+    med = med.rename(m_actor="actor", m_day="day")
+    j = j.join(med, [j.actor == med.m_actor, j.day == med.m_day])
+    mad = j.group_by(["actor", "day", "med", "n"]).aggregate(mad=(j.b_rows - j.med).abs().median())
+    return mad.rename(s_actor="actor", s_day="day")
+
+
+class VolumeSpikeDetector:
+    """Volume against self and peers: a day's records read far above the person's own
+    trailing median (median/MAD, current day excluded) and the peer group's that day.
+
+    Comparing with the peers on the same day keeps a whole team's campaign week
+    quiet; a person with too little history is compared with the peers only.
+    """
+
+    name: ClassVar[str] = "volume_spike"
+    severity: ClassVar[int] = 60
+    description: ClassVar[str] = "records read in a day far above one's own and one's peers' norm"
+    source: ClassVar[str] = "db"
+
+    def find(self, ctx: DetectContext) -> list[Finding]:
+        s = ctx.settings
+        d = ctx.daily_reads()
+        base = self_baseline(ctx, d)
+        d = d.left_join(base, [d.actor == base.s_actor, d.day == base.s_day])
+        med = d.med.fill_null(0)
+        mad = d.mad.fill_null(0)
+        trusted = d.n.fill_null(0) >= s.min_history_days
+        above_self = (d.rows > med * s.spike_ratio) & (d.rows > med + mad * MAD_SCALE * s.spike_mad)
+        d = d.filter(
+            (d.rows >= s.spike_min_rows)
+            & (d.rows > d.peer_median.fill_null(0) * s.peer_ratio)
+            & (~trusted | above_self)
+        )
+        out = []
+        for row in ctx.collect(d):
+            if not ctx.reported(row["day"]):
+                continue
+            rows = int(row["rows"])
+            own = float(row["med"] or 0)
+            times = rows / own if own else None
+            severity = self.severity + (15 if times is None or times >= 10 else 0)
+            vs_self = f"{times:.0f}x own median {own:g}" if times else "no own history"
+            out.append(
+                Finding(
+                    detector=self.name,
+                    day=row["day"],
+                    time=ctx.utc(row["last"]),
+                    severity=severity,
+                    person_id=row["actor"],
+                    title=f"{rows} records read in a day ({vs_self}; peers' median "
+                    f"{float(row['peer_median'] or 0):g})",
+                    event_ids=ctx.ids(row["ids"]),
+                    details={
+                        "rows": rows,
+                        "own_median": own,
+                        "own_mad": float(row["mad"] or 0),
+                        "history_days": int(row["n"] or 0),
+                        "peer_median": float(row["peer_median"] or 0),
+                        "peer_group": [row["role"], row["department"]],
+                        "events_total": len(row["ids"]),
+                    },
+                )
+            )
+        return out

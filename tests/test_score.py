@@ -1,0 +1,163 @@
+"""Person risk: weights, decay, repeats, corroboration, departing, the ranking's shape."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+from insurer import END, START, scenario
+
+from molehunt.detect import DetectionSettings
+from molehunt.score import RiskRanker, StoredFinding, score_people
+
+S = DetectionSettings()
+DAY = date(2026, 5, 6)
+
+
+def finding(
+    detector: str,
+    person: str = "P1",
+    *,
+    day: date = DAY,
+    severity: int = 100,
+    host: str | None = "ws-1",
+    related: tuple[str, ...] = (),
+) -> StoredFinding:
+    return StoredFinding(
+        finding_id=f"{detector}-{person}-{day}",
+        detector=detector,
+        time=datetime(day.year, day.month, day.day, 6, tzinfo=UTC),
+        day=day,
+        severity=severity,
+        person_id=person,
+        related=related,
+        account=None,
+        host=host,
+        title=detector,
+        event_ids=(f"e-{detector}-{day}",),
+        details={},
+    )
+
+
+def only(
+    findings: list[StoredFinding], as_of: date = DAY, departing: set[str] | None = None
+) -> float:
+    (person,) = score_people(findings, as_of, S, departing)
+    return person.score
+
+
+def test_score_is_weight_times_severity() -> None:
+    assert only([finding("bulk_read", severity=50)]) == pytest.approx(S.weights["bulk_read"] * 0.5)
+
+
+def test_a_finding_counts_half_after_the_half_life() -> None:
+    fresh = only([finding("bulk_read")])
+    later = only([finding("bulk_read")], as_of=date(2026, 5, 20))
+    assert later == pytest.approx(fresh / 2)
+
+
+def test_repeats_of_one_detector_count_only_in_part() -> None:
+    single = only([finding("disallowed_category")])
+    twice = only([finding("disallowed_category", day=date(2026, 5, d)) for d in (5, 6)])
+    daily = only([finding("disallowed_category", day=date(2026, 5, d)) for d in range(1, 7)])
+    assert single < twice < daily
+    assert daily == pytest.approx(single * (1 + 2 * S.repeat_share))  # the cap
+
+
+def test_db_file_and_web_on_one_host_within_a_day_corroborate() -> None:
+    apart = [
+        finding("bulk_read", host="ws-1"),
+        finding("file_write", host="ws-2"),
+        finding("allowed_channel_upload", host="ws-3"),
+    ]
+    together = [
+        finding("bulk_read", host="ws-1"),
+        finding("file_write", host="ws-1"),
+        finding("allowed_channel_upload", host="ws-1", day=date(2026, 5, 7)),
+    ]
+    as_of = date(2026, 5, 7)
+    (person,) = score_people(together, as_of, S)
+    assert person.corroborated == ("db", "file", "web")
+    assert only(together, as_of) > only(apart, as_of) * (1 + S.corroboration_bonus)
+
+
+def test_departing_people_weigh_more() -> None:
+    f = [finding("bulk_read")]
+    assert only(f, departing={"P1"}) == pytest.approx(only(f) * S.departing_multiplier)
+
+
+def test_the_other_person_named_gets_a_share() -> None:
+    people = score_people([finding("borrowed_account", "P1", related=("P2",))], DAY, S)
+    scores = {p.person_id: p.score for p in people}
+    assert scores["P2"] == pytest.approx(scores["P1"] * S.related_share)
+
+
+def test_future_findings_do_not_count() -> None:
+    assert score_people([finding("bulk_read", day=date(2026, 5, 7))], DAY, S) == []
+
+
+# -- the ranking over the scenario ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ranker() -> RiskRanker:
+    return RiskRanker(scenario().store, DetectionSettings())
+
+
+def test_ranking_has_the_issue_json_shape(ranker: RiskRanker) -> None:
+    ranking = ranker.ranking(END)
+    assert [r["rank"] for r in ranking] == list(range(1, len(ranking) + 1))
+    assert [r["score"] for r in ranking] == sorted((r["score"] for r in ranking), reverse=True)
+    top = ranking[0]
+    assert set(top) == {"rank", "person_id", "name", "department", "role", "score", "reasons"}
+    assert (top["person_id"], top["name"], top["role"]) == ("E001", "Zhang Wei", "sales")
+    reason = top["reasons"][0]
+    assert set(reason) == {"detector", "summary", "first_seen", "last_seen", "events"}
+    assert reason["first_seen"].endswith("+08:00")
+    assert reason["events"]
+
+
+def test_insiders_are_flagged_and_benign_look_alikes_are_not(ranker: RiskRanker) -> None:
+    flagged = {r["person_id"] for r in ranker.ranking(END)}
+    assert {"E001", "E002", "E005", "E007", "E008"} <= flagged
+    assert not flagged & {"E006", "E009"}  # the auditor; the sales person with her own list
+
+
+def test_a_quiet_day_flags_nobody(ranker: RiskRanker) -> None:
+    assert ranker.ranking(date(2026, 5, 5)) == []
+    assert ranker.ranking(date(2026, 5, 5), include_all=True) == []
+
+
+def test_borrowed_account_flagged_on_its_first_day(ranker: RiskRanker) -> None:
+    assert ranker.ranking(date(2026, 5, 6), top=1)[0]["person_id"] == "E001"
+
+
+def test_credential_sharing_flagged_the_day_it_happens(ranker: RiskRanker) -> None:
+    assert "E003" in {r["person_id"] for r in ranker.ranking(date(2026, 5, 21))}
+
+
+def test_all_lists_people_below_the_threshold(ranker: RiskRanker) -> None:
+    everyone = ranker.ranking(END, include_all=True)
+    flagged = ranker.ranking(END)
+    assert len(everyone) > len(flagged)
+    assert min(r["score"] for r in everyone) < S.alert_threshold
+
+
+def test_top_limits_the_list(ranker: RiskRanker) -> None:
+    assert len(ranker.ranking(END, top=2)) == 2
+
+
+def test_history_gives_every_day_as_it_stood(ranker: RiskRanker) -> None:
+    history = ranker.history(END)
+    assert history[0]["date"] == START.isoformat()
+    assert history[-1]["date"] == END.isoformat()
+    assert len(history) == (END - START).days + 1
+    by_day = {h["date"]: h["ranking"] for h in history}
+    assert by_day["2026-05-05"] == []
+    assert by_day["2026-05-29"] == ranker.ranking(END)
+
+
+def test_watch_list_holds_the_departing(ranker: RiskRanker) -> None:
+    assert [p["person_id"] for p in ranker.watch_list(date(2026, 5, 20))] == ["E007"]
+    assert [p["person_id"] for p in ranker.watch_list(date(2026, 4, 20))] == ["E004"]
+    assert ranker.watch_list(date(2026, 3, 1)) == []
