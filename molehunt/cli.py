@@ -402,16 +402,151 @@ def simulate(
 
 
 @app.command()
-def demo() -> None:
-    """Run the whole pipeline on a simulated insurer (the simulator is being built)."""
+def evaluate(
+    ctx: typer.Context,
+    truth: Annotated[Path, typer.Option(help="The simulator's truth.json.")],
+    fmt: FormatOption = Format.table,
+) -> None:
+    """Detection quality against ground truth: time to detect, recall at K, false alerts."""
+    from molehunt.evaluate import evaluate as run_evaluation
+
+    settings = _ctx(ctx).settings
+    data = json.loads(truth.read_text(encoding="utf-8"))
+    with _ctx(ctx).open_store() as store:
+        result = run_evaluation(store, settings.detection, data, settings.timezone)
+    if fmt is Format.json:
+        _print_json(result)
+        return
+    _print_evaluation(result)
+
+
+def _print_evaluation(result: dict[str, Any]) -> None:
+    table = Table("scenario", "started", "detected", "working days", "best rank")
+    for s in result["scenarios"]:
+        table.add_row(
+            s["id"],
+            s["start_day"],
+            s["detected_day"] or "[red]not within top K[/red]",
+            "" if s["working_days_to_detect"] is None else str(s["working_days_to_detect"]),
+            "" if s["best_rank"] is None else str(s["best_rank"]),
+        )
+    out.print(table)
+    recall = result["recall_at_k"]
     out.print(
-        "The demo will simulate an insurer (staff, clients, 60 days of PostgreSQL/pgAudit, CRM,\n"
-        "Squid and Windows logs with planted insider scenarios), ingest it, run detection and\n"
-        "print the explained risk ranking; `molehunt demo --serve` will open the web UI.\n"
-        "The simulator is not built yet (issue 4). Today you can: `molehunt init`, then\n"
-        "`molehunt ingest hr.csv accounts.csv assets.csv ...`, `molehunt who`, "
-        "`molehunt accounts --orphaned` and `molehunt status`."
+        f"K = {result['k']} of {result['staff']} staff; recall at K over "
+        f"{result['insider_person_days']} insider person-days: "
+        f"{'n/a' if recall is None else f'{recall:.0%}'}; benign people flagged: "
+        f"{result['false_alerts_per_1000_staff_days']:.1f} per 1,000 staff-days"
     )
+    decoys = Table("decoy", "days flagged", "best rank")
+    for d in result["decoys"]:
+        decoys.add_row(
+            d["id"],
+            str(len(d["flagged_days"])),
+            "" if d["best_rank"] is None else str(d["best_rank"]),
+        )
+    out.print(decoys)
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    folder: Annotated[Path, typer.Option("--out", help="Folder for the demo's files.")] = Path(
+        "demo-out"
+    ),
+    seed: Annotated[int, typer.Option(help="Simulator seed.")] = 7,
+    serve: Annotated[bool, typer.Option("--serve", help="Then open the web UI.")] = False,
+) -> None:
+    """Simulate an insurer, ingest it, detect, and print the explained risk ranking."""
+    from molehunt.demo import run_demo, scenario_people
+
+    out.print(f"Simulating a small insurer (seed {seed}) into {folder}/sim ...")
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    ) as bars:
+        tasks: dict[str, Any] = {}
+
+        def step(name: str, done: int, total: int) -> None:
+            if name not in tasks:
+                tasks[name] = bars.add_task(name, total=total)
+            bars.update(tasks[name], completed=done, total=total)
+
+        def progress(path: str, done: int, total: int) -> None:
+            step(f"ingest {Path(path).name}", done, max(total, done))
+
+        result = run_demo(folder, seed=seed, step=step, progress=progress, base=_ctx(ctx).settings)
+    out.print(
+        f"Ingested {result.ingest.stored:,} records ({result.ingest.rejected} rejected); "
+        f"{result.findings:,} findings."
+    )
+    where = scenario_people(result.truth)
+    table = Table(
+        "rank",
+        "person",
+        "name",
+        "role",
+        "score",
+        "planted as",
+        "reasons",
+        title=(f"People flagged at the end of {result.last_day}"),
+    )
+    for r in result.ranking[:15]:
+        reasons = "\n".join(f"{x['detector']}: {x['summary']}" for x in r["reasons"][:4])
+        table.add_row(
+            str(r["rank"]),
+            r["person_id"],
+            r["name"] or "",
+            r["role"] or "",
+            f"{r['score']:.2f}",
+            where.get(r["person_id"], "[dim]not planted[/dim]"),
+            reasons,
+        )
+    out.print(table)
+    out.print("[bold]Where each planted scenario landed[/bold] (rankings day by day, no peeking):")
+    _print_evaluation(result.evaluation)
+    db = result.settings.db
+    out.print(
+        f"Files: simulated logs and truth in {folder}/sim, store {db}. Explore with\n"
+        f"  molehunt --db {db} risk --as-of {result.last_day}\n"
+        f"  molehunt --db {db} timeline PERSON"
+    )
+    if serve:
+        out.print("The web UI is not built yet: --serve has nothing to open.")
+
+
+@app.command()
+def scan(
+    ctx: typer.Context,
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders to scan.")],
+    host: Annotated[str | None, typer.Option(help="Host the files came from.")] = None,
+    detail: Annotated[bool, typer.Option(help="List every finding, masked.")] = False,
+    fmt: FormatOption = Format.table,
+) -> None:
+    """Find personal data and the company's client records in files (xlsx, csv, docx, pdf, zip)."""
+    from molehunt.pii.scan import scan_with_settings
+
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        raise typer.BadParameter(f"no such file or folder: {', '.join(map(str, missing))}")
+    reports, note = scan_with_settings(_ctx(ctx).settings, paths, host=host, detail=detail)
+    if note:
+        err.print(f"[yellow]note:[/yellow] {note}")
+    if fmt is Format.json:
+        _print_json([r.as_json(detail) for r in reports])
+        return
+    table = Table("path", "kind", "findings", "client records", "verdict", "errors")
+    for r in reports:
+        found = ", ".join(f"{k} {v}" for k, v in r.findings.items())
+        table.add_row(r.path, r.kind, found, str(r.client_records), r.verdict, "; ".join(r.errors))
+    out.print(table)
+    for r in reports if detail else []:
+        for d in r.details or []:
+            out.print(f"{r.path}\t{d.type}\t{d.confidence}\t{d.masked}\t{d.location}")
 
 
 def main() -> None:

@@ -105,7 +105,7 @@ def evaluate(
             for day, ranking in rankings.items()
             if any(r["person_id"] in people for r in ranking)
         )
-        ranks = [
+        decoy_ranks = [
             r["rank"] for ranking in rankings.values() for r in ranking if r["person_id"] in people
         ]
         decoys.append(
@@ -113,7 +113,7 @@ def evaluate(
                 "id": d["id"],
                 "kind": d["kind"],
                 "flagged_days": flagged_days,
-                "best_rank": min(ranks) if ranks else None,
+                "best_rank": min(decoy_ranks) if decoy_ranks else None,
             }
         )
     return {
@@ -124,7 +124,9 @@ def evaluate(
         "recall_at_k": hits / total if total else None,
         "insider_person_days": total,
         "benign_flags": benign_flags,
-        "false_alerts_per_1000_staff_days": 1000 * benign_flags / staff_days if staff_days else None,
+        "false_alerts_per_1000_staff_days": (
+            1000 * benign_flags / staff_days if staff_days else None
+        ),
         "decoys": decoys,
     }
 
