@@ -488,23 +488,20 @@ def demo(
     table = Table(
         "rank",
         "person",
-        "name",
         "role",
         "score",
         "planted as",
-        "reasons",
-        title=(f"People flagged at the end of {result.last_day}"),
+        "why (see `molehunt timeline PERSON`)",
+        title=f"People flagged at the end of {result.last_day} (top 15)",
     )
     for r in result.ranking[:15]:
-        reasons = "\n".join(f"{x['detector']}: {x['summary']}" for x in r["reasons"][:4])
         table.add_row(
             str(r["rank"]),
-            r["person_id"],
-            r["name"] or "",
+            f"{r['person_id']} {r['name'] or ''}",
             r["role"] or "",
             f"{r['score']:.2f}",
             where.get(r["person_id"], "[dim]not planted[/dim]"),
-            reasons,
+            ", ".join(x["detector"] for x in r["reasons"]),
         )
     out.print(table)
     out.print("[bold]Where each planted scenario landed[/bold] (rankings day by day, no peeking):")
