@@ -1,0 +1,521 @@
+"""The scanning engine: one Hyperscan database for every recognizer's patterns.
+
+The match callback only appends ``(id, from, to)``; everything else is done once
+per scan over arrays: candidate bytes gathered by fancy indexing, validation
+(checksums, region codes, dates, allocated prefixes) vectorised in numpy, context
+words found by the same database and matched to candidates by ``searchsorted``.
+
+``Engine.scan`` is block mode (files), ``Engine.stream`` stream mode (upload
+bodies arriving in pieces: the findings do not depend on where the body is cut),
+and ``Engine.reference_scan`` runs the same patterns through Python ``re``, the
+reference the tests hold the engine to.
+
+Text is scanned as UTF-8 with full-width ASCII folded to ASCII (what NFKC does to
+those characters), one character for one, so character offsets survive.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, Literal
+
+import hyperscan
+import numpy as np
+import numpy.typing as npt
+
+from molehunt.pii.recognizers import RECOGNIZERS, Pattern, Recognizer
+
+Ints = npt.NDArray[np.int64]
+Confidence = Literal["low", "medium", "high"]
+CONFIDENCES: tuple[Confidence, ...] = ("low", "medium", "high")
+
+#: Longest variable-length match kept (email, address, labelled name), in bytes.
+MAX_SPAN = 256
+#: How far from a candidate a context word still counts, in bytes (~16 CJK characters).
+CONTEXT_BYTES = 48
+#: Bytes a stream keeps from earlier pieces: enough for any match and its boundary.
+_KEEP = MAX_SPAN + 8
+
+# Full-width ASCII (U+FF01..U+FF5E) to ASCII, in UTF-8: EF BC 81..BF and EF BD 80..9E.
+_FOLD_BYTES = re.compile(rb"\xef\xbc[\x81-\xbf]|\xef\xbd[\x80-\x9e]")
+_FOLD_TEXT = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)}
+
+
+def fold_bytes(data: bytes) -> bytes:
+    """Full-width ASCII folded to ASCII in UTF-8 bytes (cheap when there is none)."""
+    if b"\xef\xbc" not in data and b"\xef\xbd" not in data:
+        return data
+    return _FOLD_BYTES.sub(_fold_one, data)
+
+
+def _fold_one(match: re.Match[bytes]) -> bytes:
+    raw = match.group()
+    return bytes([raw[2] - (0x60 if raw[1] == 0xBC else 0x20)])
+
+
+def fold_text(text: str) -> str:
+    return text.translate(_FOLD_TEXT)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One piece of personal data found. ``value`` is the clear value: keep it in
+    memory, print it only through :func:`mask`."""
+
+    type: str
+    confidence: Confidence
+    start: int  # byte offset in the scanned (UTF-8, folded) text
+    end: int
+    value: str
+    validated: bool
+    context: bool
+
+    def __repr__(self) -> str:
+        return (
+            f"Finding({self.type}, {self.confidence}, {self.start}:{self.end}, "
+            f"{mask(self.value, self.type)!r})"
+        )
+
+
+def mask(value: str, kind: str = "") -> str:
+    """``310***********123X``: enough to tell values apart, never the value."""
+    n = len(value)
+    if kind == "chinese_name":
+        return value[:1] + "*" * (n - 1)
+    if kind == "china_address":
+        return value[:6] + "*" * max(n - 6, 0)
+    if kind == "email" and "@" in value:
+        local, domain = value.split("@", 1)
+        return local[:1] + "*" * (len(local) - 1) + "@" + domain
+    if n >= 8:
+        return value[:3] + "*" * (n - 7) + value[-4:]
+    if n >= 3:
+        return value[0] + "*" * (n - 2) + value[-1]
+    return value[:1] + "*" * (n - 1)
+
+
+Role = Literal["fixed", "variable", "prefix", "tail", "context"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Expr:
+    role: Role
+    rec: int
+    pattern: int
+    width: int  # fixed: body bytes; prefix: word bytes; context: boundary bytes at the end
+
+
+@dataclass(slots=True)
+class Candidates:
+    """Spans (buffer offsets) one pattern proposes, after overlap resolution."""
+
+    starts: Ints
+    ends: Ints
+
+
+class _Bytes:
+    """Read access to the scanned bytes, by buffer offset."""
+
+    def __init__(self, buf: bytes) -> None:
+        self.buf = buf
+        self.array = np.frombuffer(buf, dtype=np.uint8)
+
+    def get(self, start: int, end: int, key: int | None = None) -> bytes:
+        """Bytes ``start:end``; ``key`` is the end of the match they belong to."""
+        return self.buf[start:end]
+
+    def matrix(self, starts: Ints, width: int) -> npt.NDArray[np.uint8]:
+        out: npt.NDArray[np.uint8] = self.array[starts[:, None] + np.arange(width)]
+        return out
+
+    def before(self, starts: Ints, ends: Ints) -> npt.NDArray[np.uint8]:
+        """The byte before each match."""
+        return self.array[starts - 1]
+
+
+class _StreamBytes(_Bytes):
+    """What a stream kept: for each match end, the bytes just before it."""
+
+    def __init__(self) -> None:
+        super().__init__(b"")
+        self.slices: dict[int, tuple[int, bytes]] = {}
+
+    def get(self, start: int, end: int, key: int | None = None) -> bytes:
+        for k in (end, end + 1) if key is None else (key,):
+            kept = self.slices.get(k)
+            if kept is not None and kept[0] <= start:
+                base, data = kept
+                return data[start - base : end - base]
+        raise KeyError(f"bytes {start}:{end} were not kept")
+
+    def matrix(self, starts: Ints, width: int) -> npt.NDArray[np.uint8]:
+        joined = b"".join(self.get(s, s + width) for s in starts.tolist())
+        return np.frombuffer(joined, dtype=np.uint8).reshape(len(starts), width)
+
+    def before(self, starts: Ints, ends: Ints) -> npt.NDArray[np.uint8]:
+        joined = b"".join(
+            self.get(s - 1, s, e) for s, e in zip(starts.tolist(), ends.tolist(), strict=True)
+        )
+        return np.frombuffer(joined, dtype=np.uint8)
+
+
+def _on_match(expr_id: int, start: int, end: int, flags: int, hits: object) -> None:
+    assert isinstance(hits, list)
+    hits += (expr_id, start, end)
+
+
+def _class_table(chars: str) -> npt.NDArray[np.bool_]:
+    table = np.zeros(256, dtype=np.bool_)
+    for code in range(256):
+        table[code] = re.fullmatch(f"[{chars}]", chr(code)) is not None
+    return table
+
+
+class Engine:
+    """Every recognizer's patterns in one Hyperscan database.
+
+    >>> [f.type for f in Engine().scan("身份证号：11010519491231002X")]
+    ['china_resident_id']
+    """
+
+    def __init__(self, recognizers: Mapping[str, type[Recognizer]] | None = None) -> None:
+        chosen = RECOGNIZERS if recognizers is None else recognizers
+        self.names: list[str] = list(chosen)
+        self.recognizers: list[Recognizer] = [cls() for cls in chosen.values()]
+        self._exprs: list[_Expr] = []
+        self._hs: list[bytes] = []
+        self._flags: list[int] = []
+        self._tails: dict[tuple[int, int], re.Pattern[bytes]] = {}
+        self._left: dict[tuple[int, int], npt.NDArray[np.bool_]] = {}
+        for r, rec in enumerate(self.recognizers):
+            for p, pattern in enumerate(rec.patterns):
+                self._add_pattern(r, p, pattern)
+            for word in rec.context:
+                ascii_word = word.isascii()
+                body = re.escape(word)
+                self._add(
+                    _Expr("context", r, -1, 1 if ascii_word else 0),
+                    (f"[^A-Za-z]{body}[^A-Za-z]" if ascii_word else f"(?:{body})").encode(),
+                    hyperscan.HS_FLAG_CASELESS if ascii_word else 0,
+                )
+        self._block = self._compile(hyperscan.HS_MODE_BLOCK)
+        self._stream_db: hyperscan.Database | None = None
+
+    def _add(self, expr: _Expr, regex: bytes, flags: int) -> None:
+        self._exprs.append(expr)
+        self._hs.append(regex)
+        self._flags.append(flags)
+
+    def _add_pattern(self, r: int, p: int, pattern: Pattern) -> None:
+        if pattern.width is not None:
+            self._add(_Expr("fixed", r, p, pattern.width), pattern.hyperscan(), 0)
+        elif pattern.prefixes:
+            for word in pattern.prefixes:
+                raw = word.encode()
+                self._add(_Expr("prefix", r, p, len(raw)), f"(?:{re.escape(word)})".encode(), 0)
+            self._add(_Expr("tail", r, p, 0), pattern.tail_bytes(), 0)
+            self._tails[(r, p)] = re.compile(pattern.tail_bytes(), re.DOTALL)
+        else:
+            self._add(
+                _Expr("variable", r, p, 0), pattern.hyperscan(), hyperscan.HS_FLAG_SOM_LEFTMOST
+            )
+            if pattern.left is not None:
+                self._left[(r, p)] = _class_table(pattern.left)
+
+    def _compile(self, mode: int) -> hyperscan.Database:
+        db = hyperscan.Database(mode=mode)
+        db.compile(
+            expressions=self._hs,
+            ids=list(range(len(self._hs))),
+            elements=len(self._hs),
+            flags=self._flags,
+        )
+        return db
+
+    # -- scanning ---------------------------------------------------------------
+
+    def scan(self, data: bytes | str) -> list[Finding]:
+        """Findings in ``data`` (UTF-8 bytes or text), offsets in its folded UTF-8."""
+        raw = data.encode("utf-8") if isinstance(data, str) else data
+        buf = b"\n" + fold_bytes(raw) + b"\n"
+        hits: list[int] = []
+        self._block.scan(buf, match_event_handler=_on_match, context=hits)
+        return self._findings(np.array(hits, dtype=np.int64).reshape(-1, 3), _Bytes(buf))
+
+    def stream(self) -> StreamScan:
+        """A scan fed piece by piece (an upload body): ``feed`` then ``close``."""
+        if self._stream_db is None:
+            self._stream_db = self._compile(
+                hyperscan.HS_MODE_STREAM | hyperscan.HS_MODE_SOM_HORIZON_LARGE
+            )
+        return StreamScan(self, self._stream_db)
+
+    def candidates(self, hits: npt.NDArray[np.int64], data: _Bytes) -> dict[int, list[Any]]:
+        """Per recognizer: ``[(pattern, Candidates)]`` and context word ends."""
+        out: dict[int, list[Any]] = {r: [] for r in range(len(self.recognizers))}
+        if len(hits) == 0:
+            return out
+        order = np.argsort(hits[:, 0], kind="stable")
+        hits = hits[order]
+        ids, cuts = np.unique(hits[:, 0], return_index=True)
+        groups = dict(zip(ids.tolist(), np.split(hits, cuts[1:]), strict=True))
+        prefixes: dict[tuple[int, int], list[npt.NDArray[np.int64]]] = {}
+        for gid, group in groups.items():
+            expr = self._exprs[gid]
+            if expr.role == "prefix":
+                ends = group[:, 2]
+                prefixes.setdefault((expr.rec, expr.pattern), []).append(
+                    np.stack([ends - expr.width, ends], axis=1)
+                )
+        for gid, group in groups.items():
+            expr = self._exprs[gid]
+            key = (expr.rec, expr.pattern)
+            if expr.role == "fixed":
+                ends = group[:, 2] - 1
+                out[expr.rec].append((expr.pattern, Candidates(ends - expr.width, ends)))
+            elif expr.role == "variable":
+                starts, ends = group[:, 1], group[:, 2]
+                left = self._left.get(key)
+                if left is not None:
+                    ok = ~left[data.before(starts, ends)]
+                    starts, ends = starts[ok], ends[ok]
+                out[expr.rec].append((expr.pattern, _leftmost_longest(starts, ends)))
+            elif expr.role == "tail":
+                words = np.concatenate(prefixes.get(key, [np.zeros((0, 2), np.int64)]))
+                starts, ends = self._join_prefixes(words, group[:, 2], self._tails[key], data)
+                out[expr.rec].append((expr.pattern, _leftmost_longest(starts, ends)))
+            elif expr.role == "context":
+                out[expr.rec].append((-1, group[:, 2] - expr.width))
+        return out
+
+    @staticmethod
+    def _join_prefixes(
+        words: npt.NDArray[np.int64], tail_ends: Ints, tail: re.Pattern[bytes], data: _Bytes
+    ) -> tuple[Ints, Ints]:
+        """Spans made of a prefix word and a tail match right after it."""
+        if len(words) == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        words = words[np.lexsort((words[:, 1], words[:, 0]))]
+        by_end = np.argsort(words[:, 1], kind="stable")
+        word_ends = words[by_end, 1]
+        starts: list[int] = []
+        ends: list[int] = []
+        for end in tail_ends.tolist():
+            lo = np.searchsorted(word_ends, end - MAX_SPAN, "left")
+            hi = np.searchsorted(word_ends, end, "right")
+            if lo == hi:
+                continue
+            base = max(end - MAX_SPAN - 1, 0)
+            text = data.get(base, end, end)
+            best: int | None = None
+            for w in by_end[lo:hi].tolist():
+                w_start, w_end = int(words[w, 0]), int(words[w, 1])
+                if w_start < base or (best is not None and w_start >= best):
+                    continue
+                if tail.fullmatch(text, w_end - base, end - base):
+                    best = w_start
+            if best is not None:
+                starts.append(best)
+                ends.append(end)
+        return np.array(starts, np.int64), np.array(ends, np.int64)
+
+    def _findings(self, hits: npt.NDArray[np.int64], data: _Bytes) -> list[Finding]:
+        return self.finish(self.candidates(hits, data), data)
+
+    def finish(self, found: dict[int, list[Any]], data: _Bytes) -> list[Finding]:
+        """Validate candidates, weigh context, settle identical spans; offsets lose the
+        leading boundary byte of the buffer."""
+        out: list[Finding] = []
+        claimed: set[tuple[int, int]] = set()
+        for r, rec in enumerate(self.recognizers):
+            context = np.sort(
+                np.concatenate([c for p, c in found[r] if p == -1] or [np.zeros(0, dtype=np.int64)])
+            )
+            for p, cand in found[r]:
+                if p == -1 or len(cand.starts) == 0:
+                    continue
+                pattern = rec.patterns[p]
+                starts, ends = cand.starts, cand.ends
+                if pattern.width is not None:
+                    values: Any = data.matrix(starts, pattern.width)
+                else:
+                    short = (ends - starts) <= MAX_SPAN
+                    starts, ends = starts[short], ends[short]
+                    values = [
+                        data.get(s, e, e)
+                        for s, e in zip(starts.tolist(), ends.tolist(), strict=True)
+                    ]
+                ok = rec.validate(p, values)
+                starts, ends = starts[ok], ends[ok]
+                # A context word ending within reach before, inside or after the match.
+                lo = np.searchsorted(context, starts - CONTEXT_BYTES, "left")
+                near = lo < len(context)
+                near[near] = context[lo[near]] <= ends[near] + CONTEXT_BYTES
+                level = int(rec.checksum) + near.astype(np.int64)
+                for s, e, lv, ctx in zip(
+                    starts.tolist(), ends.tolist(), level.tolist(), near.tolist(), strict=True
+                ):
+                    if (s, e) in claimed:
+                        continue
+                    claimed.add((s, e))
+                    key = e + 1 if pattern.width is not None else e
+                    matched = data.get(s, e, key).decode("utf-8", errors="replace")
+                    out.append(
+                        Finding(
+                            self.names[r],
+                            CONFIDENCES[min(lv, 2)],
+                            s - 1,
+                            e - 1,
+                            rec.value(matched),
+                            rec.checksum,
+                            bool(ctx),
+                        )
+                    )
+        out.sort(key=lambda f: (f.start, f.end, f.type))
+        return out
+
+    # -- the reference ----------------------------------------------------------
+
+    def reference_scan(self, text: str) -> list[Finding]:
+        """The same findings through Python ``re`` (slow; the tests' reference)."""
+        folded = fold_text(text)
+        buf = b"\n" + folded.encode("utf-8") + b"\n"
+        offsets = _byte_offsets(folded) + 1
+        found: dict[int, list[Any]] = {r: [] for r in range(len(self.recognizers))}
+        for r, rec in enumerate(self.recognizers):
+            for p, pattern in enumerate(rec.patterns):
+                compiled = _python_pattern(pattern)
+                if pattern.width is not None:
+                    spans = [(m.start(1), m.end(1)) for m in compiled.finditer(folded)]
+                else:
+                    spans = [m.span() for m in compiled.finditer(folded)]
+                arr = np.array(spans, dtype=np.int64).reshape(-1, 2)
+                found[r].append((p, Candidates(offsets[arr[:, 0]], offsets[arr[:, 1]])))
+            ends = []
+            for word in rec.context:
+                if word.isascii():
+                    rx = re.compile(
+                        f"(?<![A-Za-z]){re.escape(word)}(?![A-Za-z])", re.IGNORECASE | re.ASCII
+                    )
+                else:
+                    rx = re.compile(re.escape(word))
+                ends += [m.end() for m in rx.finditer(folded)]
+            found[r].append((-1, offsets[np.array(ends, dtype=np.int64)]))
+        return self.finish(found, _Bytes(buf))
+
+
+@cache
+def _python_pattern(pattern: Pattern) -> re.Pattern[str]:
+    return re.compile(pattern.python(), re.ASCII | re.DOTALL)
+
+
+def _byte_offsets(text: str) -> Ints:
+    """Byte offset in UTF-8 of each character offset (one past the end included)."""
+    codes = np.frombuffer(text.encode("utf-32-le"), dtype="<u4")
+    sizes = 1 + (codes >= 0x80) + (codes >= 0x800) + (codes >= 0x10000)
+    return np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
+
+
+def char_offsets(data: bytes, offsets: Ints) -> Ints:
+    """Character offsets of UTF-8 byte offsets into ``data``: bytes before minus
+    continuation bytes before."""
+    if len(offsets) == 0:
+        return offsets
+    array = np.frombuffer(data, dtype=np.uint8)
+    continuation = (array & 0xC0) == 0x80
+    order = np.argsort(offsets, kind="stable")
+    sorted_offsets = np.clip(offsets[order], 0, len(array))
+    bounds = np.concatenate([[0], sorted_offsets])
+    counts = np.zeros(len(sorted_offsets), dtype=np.int64)
+    for i in range(len(sorted_offsets)):  # only when locations are asked for
+        counts[i] = int(np.count_nonzero(continuation[bounds[i] : bounds[i + 1]]))
+    out = np.empty_like(offsets)
+    out[order] = sorted_offsets - np.cumsum(counts)
+    return out
+
+
+def _leftmost_longest(starts: Ints, ends: Ints) -> Candidates:
+    """What ``re.finditer`` returns for these greedy patterns: at each leftmost start
+    the longest match, then on from its end."""
+    if len(starts) == 0:
+        return Candidates(starts, ends)
+    order = np.lexsort((-ends, starts))
+    starts, ends = starts[order], ends[order]
+    first = np.concatenate([[True], starts[1:] != starts[:-1]])
+    starts, ends = starts[first], ends[first]
+    keep_s: list[int] = []
+    keep_e: list[int] = []
+    last = -1
+    for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
+        if s >= last:
+            keep_s.append(s)
+            keep_e.append(e)
+            last = e
+    return Candidates(np.array(keep_s, np.int64), np.array(keep_e, np.int64))
+
+
+class StreamScan:
+    """One body scanned as it arrives; ``close`` returns the findings."""
+
+    def __init__(self, engine: Engine, db: hyperscan.Database) -> None:
+        self._engine = engine
+        self._hits: list[int] = []
+        self._kept = _StreamBytes()
+        self._tail = b""
+        self._seen = 0
+        self._pending = b""  # an incomplete full-width character at the end of a piece
+        # The binding does not hold a reference to the callback: keep one here.
+        self._handler = self._on_match
+        self._context = db.stream(match_event_handler=self._handler)
+        self._stream: Any = self._context.__enter__()
+        self._window = b""
+        self._window_start = 0
+        self._scan(b"\n")
+
+    def _on_match(self, expr_id: int, start: int, end: int, flags: int, context: object) -> None:
+        self._hits += (expr_id, start, end)
+        if end not in self._kept.slices:
+            base = max(end - _KEEP, self._window_start)
+            self._kept.slices[end] = (
+                base,
+                self._window[base - self._window_start : end - self._window_start],
+            )
+
+    def _scan(self, piece: bytes) -> None:
+        self._window = self._tail + piece
+        self._window_start = self._seen - len(self._tail)
+        self._stream.scan(piece)
+        self._seen += len(piece)
+        self._tail = self._window[-_KEEP:]
+
+    def feed(self, piece: bytes) -> None:
+        data = self._pending + piece
+        # Hold back the start of a full-width character cut by the piece's end.
+        cut = len(data)
+        if data.endswith(b"\xef"):
+            cut -= 1
+        elif data.endswith((b"\xef\xbc", b"\xef\xbd")):
+            cut -= 2
+        self._pending = data[cut:]
+        self._scan(fold_bytes(data[:cut]))
+
+    def close(self) -> list[Finding]:
+        self._scan(fold_bytes(self._pending) + b"\n")
+        self._pending = b""
+        self._context.__exit__(None, None, None)
+        hits = np.array(self._hits, dtype=np.int64).reshape(-1, 3)
+        return self._engine._findings(hits, self._kept)
+
+
+def scan_text(text: str, engine: Engine | None = None) -> list[Finding]:
+    """Findings in one text (see :class:`Engine`)."""
+    return (engine or default_engine()).scan(text)
+
+
+@cache
+def default_engine() -> Engine:
+    """One engine per process: compiling the database takes a moment."""
+    return Engine()

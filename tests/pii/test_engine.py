@@ -1,0 +1,112 @@
+"""The Hyperscan engine against its Python ``re`` reference, and stream mode."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from molehunt.pii.engine import Engine, char_offsets, default_engine, fold_bytes, mask
+from molehunt.pii.recognizers import RECOGNIZERS
+from molehunt.simulate.clients import check_digit
+
+VALID_ID = "11010519491231002X"
+#: Pieces that make matches, near-matches and their surroundings likely.
+PIECES = [
+    VALID_ID, VALID_ID[:-1] + "1", "110105491231002", "13800138000", "138-0013-8000",
+    "+8613800138000", "021-62345678", "6222021234567890128", "4111111111111111", "E12345678",
+    "wang.xm@example.com", "@", ".", "a", "Z", "x", "-", " ", "\n", "：", "0", "1", "9", "X",
+    "１３８", "Ｘ", "身份证号", "手机", "电话", "ID", "mobile", "住址", "上海市", "浦东新区",
+    "张杨路", "123", "弄", "4号", "1203室", "姓名", "王", "小明", "欧阳", "，", "。", "中",
+    "é", "😀",
+]  # fmt: skip
+
+
+def _valid_id(rng: random.Random) -> str:
+    first = "310115" + f"{rng.randint(1950, 2005)}{rng.randint(1, 12):02d}"
+    first += f"{rng.randint(1, 28):02d}{rng.randint(0, 999):03d}"
+    return first + check_digit(first)
+
+
+texts = st.lists(st.sampled_from(PIECES), max_size=40).map("".join)
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(texts)
+def test_hyperscan_and_re_find_the_same_spans(text: str) -> None:
+    engine = default_engine()
+    assert engine.scan(text) == engine.reference_scan(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200))
+def test_any_text_scans_alike_and_never_raises(text: str) -> None:
+    engine = default_engine()
+    assert engine.scan(text) == engine.reference_scan(text)
+
+
+def _corpus(seed: int) -> str:
+    rng = random.Random(seed)
+    lines = []
+    for _ in range(300):
+        lines.append(
+            f"客户{rng.randint(1, 9999)}，身份证号：{_valid_id(rng)}，手机 1{rng.choice('3589')}"
+            f"{rng.randint(0, 999999999):09d}，住址：上海市浦东新区张杨路{rng.randint(1, 999)}号"
+            f"，邮箱 u{rng.randint(1, 99)}@example.com，噪声 {rng.randint(0, 10**30)}"
+        )
+    return "\n".join(lines)
+
+
+def test_stream_cut_at_random_offsets_finds_what_block_mode_finds() -> None:
+    engine = default_engine()
+    body = _corpus(7).encode("utf-8")
+    expected = engine.scan(body)
+    assert len(expected) >= 900
+    rng = random.Random(11)
+    for _ in range(40):
+        cuts = sorted(rng.sample(range(1, len(body)), rng.randint(1, 300)))
+        stream = engine.stream()
+        previous = 0
+        for cut in [*cuts, len(body)]:
+            stream.feed(body[previous:cut])
+            previous = cut
+        assert stream.close() == expected
+
+
+def test_stream_cut_inside_a_full_width_digit_still_folds_it() -> None:
+    engine = default_engine()
+    body = "手机：１３８００１３８０００".encode()
+    expected = engine.scan(body)
+    assert [f.value for f in expected] == ["13800138000"]
+    for cut in range(1, len(body)):
+        stream = engine.stream()
+        stream.feed(body[:cut])
+        stream.feed(body[cut:])
+        assert stream.close() == expected
+
+
+def test_findings_are_independent_of_what_else_is_registered() -> None:
+    only_ids = Engine({"china_resident_id": RECOGNIZERS["china_resident_id"]})
+    text = f"身份证 {VALID_ID} 手机 13800138000"
+    assert [f.type for f in only_ids.scan(text)] == ["china_resident_id"]
+    assert [f.type for f in default_engine().scan(text)] == ["china_resident_id", "china_mobile"]
+
+
+def test_long_digit_noise_yields_nothing() -> None:
+    assert default_engine().scan("7" * 100_000 + VALID_ID + "8" * 1000) == []
+
+
+def test_character_offsets_count_chinese_characters_as_one() -> None:
+    text = "姓名王五，身份证号：" + VALID_ID
+    data = fold_bytes(text.encode())
+    (found,) = [f for f in default_engine().scan(data) if f.type == "china_resident_id"]
+    start = char_offsets(data, np.array([found.start]))[0]
+    assert text[start : start + 18] == VALID_ID
+
+
+def test_findings_never_show_the_clear_value() -> None:
+    found = default_engine().scan("身份证号：" + VALID_ID)
+    assert VALID_ID not in repr(found)
+    assert mask(VALID_ID) == "110***********002X"
