@@ -4,6 +4,13 @@ The match callback only appends ``(id, from, to)``; everything else is done once
 per scan over arrays: candidate bytes gathered by fancy indexing, validation
 (checksums, region codes, dates, allocated prefixes) vectorised in numpy, context
 words found by the same database and matched to candidates by ``searchsorted``.
+Findings stay arrays (:class:`Found`) until objects are asked for.
+
+In block mode the fixed-width digit patterns (ID numbers, phones, cards: most of
+the matches of dense text) are matched over the buffer's digit runs in numpy
+(:class:`_DigitRunPattern`), exactly as Hyperscan would: the binding calls Python
+once per match, about a microsecond each, which capped dense text near 25 MB/s.
+Stream mode keeps them in Hyperscan (it never holds the whole body).
 
 ``Engine.scan`` is block mode (files), ``Engine.stream`` stream mode (upload
 bodies arriving in pieces: the findings do not depend on where the body is cut),
@@ -17,6 +24,11 @@ those characters), one character for one, so character offsets survive.
 from __future__ import annotations
 
 import re
+
+# re's own parser reads a fixed-width regex into classes (no stubs: private, but
+# its node kinds have been stable since Python 2).
+import re._constants as _sre  # type: ignore[import-not-found]
+import re._parser as _sre_parser  # type: ignore[import-not-found]
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -27,6 +39,7 @@ import numpy as np
 import numpy.typing as npt
 
 from molehunt.pii.recognizers import RECOGNIZERS, Pattern, Recognizer
+from molehunt.pii.recognizers.base import BOUNDARY_CLASS
 
 Ints = npt.NDArray[np.int64]
 Confidence = Literal["low", "medium", "high"]
@@ -40,7 +53,6 @@ CONTEXT_BYTES = 48
 _KEEP = MAX_SPAN + 8
 
 # Full-width ASCII (U+FF01..U+FF5E) to ASCII, in UTF-8: EF BC 81..BF and EF BD 80..9E.
-_FOLD_BYTES = re.compile(rb"\xef\xbc[\x81-\xbf]|\xef\xbd[\x80-\x9e]")
 _FOLD_TEXT = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)}
 
 
@@ -48,12 +60,22 @@ def fold_bytes(data: bytes) -> bytes:
     """Full-width ASCII folded to ASCII in UTF-8 bytes (cheap when there is none)."""
     if b"\xef\xbc" not in data and b"\xef\xbd" not in data:
         return data
-    return _FOLD_BYTES.sub(_fold_one, data)
-
-
-def _fold_one(match: re.Match[bytes]) -> bytes:
-    raw = match.group()
-    return bytes([raw[2] - (0x60 if raw[1] == 0xBC else 0x20)])
+    # Chinese text has a full-width comma or colon every few characters: one
+    # vectorised pass, not a substitution callback per character.
+    a = np.frombuffer(data, dtype=np.uint8)
+    lead = np.flatnonzero(a[:-2] == 0xEF)
+    second, third = a[lead + 1], a[lead + 2]
+    bc = (second == 0xBC) & (third >= 0x81) & (third <= 0xBF)
+    bd = (second == 0xBD) & (third >= 0x80) & (third <= 0x9E)
+    lead = lead[bc | bd]
+    if len(lead) == 0:
+        return data
+    out = a.copy()
+    out[lead] = a[lead + 2] - np.where(a[lead + 1] == 0xBC, 0x60, 0x20).astype(np.uint8)
+    keep = np.ones(len(a), dtype=np.bool_)
+    keep[lead + 1] = False
+    keep[lead + 2] = False
+    return out[keep].tobytes()
 
 
 def fold_text(text: str) -> str:
@@ -116,6 +138,66 @@ class Candidates:
     ends: Ints
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class Found:
+    """The findings of one scan as arrays, one entry per finding in the order of
+    (start, end): what counts and verdicts need, without an object per finding.
+    :meth:`findings` makes the :class:`Finding` objects (values, details, exact data
+    match)."""
+
+    engine: Engine
+    data: _Bytes
+    kind: Ints  # index into ``engine.names``
+    start: Ints  # byte offsets in the scanned (UTF-8, folded) text
+    end: Ints
+    level: Ints  # index into ``CONFIDENCES``
+    context: npt.NDArray[np.bool_]
+    key: Ints  # buffer offset under which a stream kept the match's bytes
+
+    @classmethod
+    def empty(cls, engine: Engine, data: _Bytes) -> Found:
+        none = np.zeros(0, dtype=np.int64)
+        return cls(engine, data, none, none, none, none, np.zeros(0, dtype=np.bool_), none)
+
+    def __len__(self) -> int:
+        return len(self.kind)
+
+    def counts(self) -> dict[str, int]:
+        """Findings per type (types found only)."""
+        per = np.bincount(self.kind, minlength=len(self.engine.names))
+        return {n: int(c) for n, c in zip(self.engine.names, per.tolist(), strict=True) if c}
+
+    def values(self, which: Ints | None = None) -> list[str]:
+        """The clear values of the findings ``which`` (all by default)."""
+        rows = np.arange(len(self)) if which is None else which
+        recs = self.engine.recognizers
+        return [
+            recs[k].value(self.data.get(s + 1, e + 1, key).decode("utf-8", errors="replace"))
+            for k, s, e, key in zip(
+                self.kind[rows].tolist(),
+                self.start[rows].tolist(),
+                self.end[rows].tolist(),
+                self.key[rows].tolist(),
+                strict=True,
+            )
+        ]
+
+    def findings(self) -> list[Finding]:
+        names, recs = self.engine.names, self.engine.recognizers
+        return [
+            Finding(names[k], CONFIDENCES[lv], s, e, value, recs[k].checksum, ctx)
+            for k, lv, s, e, value, ctx in zip(
+                self.kind.tolist(),
+                self.level.tolist(),
+                self.start.tolist(),
+                self.end.tolist(),
+                self.values(),
+                self.context.tolist(),
+                strict=True,
+            )
+        ]
+
+
 class _Bytes:
     """Read access to the scanned bytes, by buffer offset."""
 
@@ -162,9 +244,143 @@ class _StreamBytes(_Bytes):
         return np.frombuffer(joined, dtype=np.uint8)
 
 
-def _on_match(expr_id: int, start: int, end: int, flags: int, hits: object) -> None:
-    assert isinstance(hits, list)
+def _on_match(expr_id: int, start: int, end: int, flags: int, hits: list[int]) -> None:
+    # Called once per match from C: every statement here costs per match.
     hits += (expr_id, start, end)
+
+
+Table = npt.NDArray[np.bool_]  # 256 entries: which bytes a position accepts
+
+
+class _NotFixed(Exception):
+    """A regex the digit-run matcher cannot take (Hyperscan keeps it)."""
+
+
+def _in_table(items: list[tuple[Any, Any]]) -> Table:
+    table = np.zeros(256, dtype=np.bool_)
+    negate = False
+    for op, av in items:
+        if op is _sre.LITERAL:
+            table[av] = True
+        elif op is _sre.RANGE:
+            table[av[0] : av[1] + 1] = True
+        elif op is _sre.NEGATE:
+            negate = True
+        else:
+            raise _NotFixed(str(op))
+    return ~table if negate else table
+
+
+def _segments(parsed: Any) -> list[list[list[Table]]]:
+    """A fixed-width regex as a sequence of segments, each a list of alternative
+    sequences of byte tables (alternatives of one segment have one width)."""
+    out: list[list[list[Table]]] = []
+    for op, av in parsed:
+        if op is _sre.LITERAL:
+            table = np.zeros(256, dtype=np.bool_)
+            table[av] = True
+            out.append([[table]])
+        elif op is _sre.IN:
+            out.append([[_in_table(av)]])
+        elif op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT):
+            low, high, sub = av
+            if low != high:
+                raise _NotFixed("variable repeat")
+            out.extend(_segments(sub) * low)
+        elif op is _sre.SUBPATTERN:
+            out.extend(_segments(av[-1]))
+        elif op is _sre.BRANCH:
+            alternatives = [alt for branch in av[1] for alt in _expand(_segments(branch))]
+            if len({len(alt) for alt in alternatives}) != 1:
+                raise _NotFixed("branches of different widths")
+            out.append(alternatives)
+        else:
+            raise _NotFixed(str(op))
+    return out
+
+
+def _expand(segments: list[list[list[Table]]]) -> list[list[Table]]:
+    alternatives: list[list[Table]] = [[]]
+    for segment in segments:
+        alternatives = [a + b for a in alternatives for b in segment]
+    return alternatives
+
+
+_DIGIT = np.zeros(256, dtype=np.bool_)
+_DIGIT[0x30:0x3A] = True
+
+
+@dataclass(frozen=True, slots=True)
+class _DigitRunPattern:
+    """A fixed-width pattern matched over the runs of digits of the buffer with
+    numpy instead of Hyperscan: in dense text a Python callback per match costs far
+    more than finding the match. Exact: every match begins a digit run at
+    ``anchor``, so checking those runs' neighbourhoods finds them all."""
+
+    expr: int
+    width: int
+    boundary: Table
+    anchor: int  # offset in the match where a digit run starts
+    run: int  # digit positions from the anchor on
+    exact: bool  # the run must be exactly ``run`` long (else at least)
+    #: (offset, alternatives x positions x 256) per segment.
+    checks: tuple[tuple[int, npt.NDArray[np.bool_]], ...]
+
+    @classmethod
+    def build(cls, expr: int, pattern: Pattern) -> _DigitRunPattern | None:
+        assert pattern.width is not None
+        try:
+            segments = _segments(_sre_parser.parse(pattern.regex, re.ASCII))
+        except (_NotFixed, re.error):
+            return None
+        merged: list[list[list[Table]]] = []
+        for segment in segments:
+            if len(segment) == 1 and merged and len(merged[-1]) == 1:
+                merged[-1] = [merged[-1][0] + segment[0]]
+            else:
+                merged.append(segment)
+        union = [np.any(np.stack(col), axis=0) for col in zip(*_expand(segments), strict=True)]
+        if len(union) != pattern.width:
+            return None
+        only_digits = [not (u & ~_DIGIT).any() for u in union]
+        no_digits = [not (u & _DIGIT).any() for u in union]
+        anchor = next(
+            (i for i in range(len(union)) if only_digits[i] and (i == 0 or no_digits[i - 1])),
+            None,
+        )
+        if anchor is None:
+            return None
+        run = anchor
+        while run < len(union) and only_digits[run]:
+            run += 1
+        boundary = _class_table(BOUNDARY_CLASS[pattern.boundary])
+        if not boundary[0x30:0x3A].all():
+            return None
+        checks: list[tuple[int, npt.NDArray[np.bool_]]] = []
+        offset = 0
+        for segment in merged:
+            checks.append((offset, np.stack([np.stack(alt) for alt in segment])))
+            offset += len(segment[0])
+        exact = run == len(union) or no_digits[run]
+        return cls(expr, pattern.width, boundary, anchor, run - anchor, exact, tuple(checks))
+
+    def ends(self, array: npt.NDArray[np.uint8], run_starts: Ints, run_lengths: Ints) -> Ints:
+        """Hyperscan's end offsets (after the right boundary byte) of every match."""
+        if self.exact:
+            chosen = run_lengths == self.run
+        else:
+            chosen = (run_lengths >= self.run) & (run_lengths <= self.width - self.anchor)
+        starts = run_starts[chosen] - self.anchor
+        starts = starts[(starts >= 1) & (starts + self.width < len(array))]
+        window = array[starts[:, None] + np.arange(-1, self.width + 1)]
+        ok = ~self.boundary[window[:, 0]] & ~self.boundary[window[:, -1]]
+        body = window[:, 1:-1]
+        for offset, tables in self.checks:
+            width = tables.shape[1]
+            values = body[:, offset : offset + width]
+            ok &= tables[:, np.arange(width), values].all(axis=2).any(axis=0)
+        out: Ints = starts[ok] + self.width + 1
+        return out
 
 
 def _class_table(chars: str) -> npt.NDArray[np.bool_]:
@@ -190,18 +406,35 @@ class Engine:
         self._flags: list[int] = []
         self._tails: dict[tuple[int, int], re.Pattern[bytes]] = {}
         self._left: dict[tuple[int, int], npt.NDArray[np.bool_]] = {}
+        #: Context expression -> the recognizers it serves: a word several kinds share
+        #: (电话, phone) is one expression, so one callback per occurrence.
+        self._context_recs: dict[int, list[int]] = {}
+        words: dict[tuple[bytes, int], int] = {}
         for r, rec in enumerate(self.recognizers):
             for p, pattern in enumerate(rec.patterns):
                 self._add_pattern(r, p, pattern)
             for word in rec.context:
                 ascii_word = word.isascii()
-                body = re.escape(word)
-                self._add(
-                    _Expr("context", r, -1, 1 if ascii_word else 0),
-                    (f"[^A-Za-z]{body}[^A-Za-z]" if ascii_word else f"(?:{body})").encode(),
-                    hyperscan.HS_FLAG_CASELESS if ascii_word else 0,
-                )
-        self._block = self._compile(hyperscan.HS_MODE_BLOCK)
+                body = re.escape(word.lower() if ascii_word else word)
+                regex = (f"[^A-Za-z]{body}[^A-Za-z]" if ascii_word else f"(?:{body})").encode()
+                flags = hyperscan.HS_FLAG_CASELESS if ascii_word else 0
+                gid = words.get((regex, flags))
+                if gid is None:
+                    gid = words[(regex, flags)] = len(self._exprs)
+                    self._add(_Expr("context", r, -1, 1 if ascii_word else 0), regex, flags)
+                recs = self._context_recs.setdefault(gid, [])
+                if r not in recs:
+                    recs.append(r)
+        self._digit_runs = [
+            d
+            for i, e in enumerate(self._exprs)
+            if e.role == "fixed"
+            and (d := _DigitRunPattern.build(i, self.recognizers[e.rec].patterns[e.pattern]))
+        ]
+        in_numpy = {d.expr for d in self._digit_runs}
+        self._block = self._compile(
+            hyperscan.HS_MODE_BLOCK, [i for i in range(len(self._hs)) if i not in in_numpy]
+        )
         self._stream_db: hyperscan.Database | None = None
 
     def _add(self, expr: _Expr, regex: bytes, flags: int) -> None:
@@ -225,13 +458,14 @@ class Engine:
             if pattern.left is not None:
                 self._left[(r, p)] = _class_table(pattern.left)
 
-    def _compile(self, mode: int) -> hyperscan.Database:
+    def _compile(self, mode: int, ids: list[int] | None = None) -> hyperscan.Database:
+        chosen = list(range(len(self._hs))) if ids is None else ids
         db = hyperscan.Database(mode=mode)
         db.compile(
-            expressions=self._hs,
-            ids=list(range(len(self._hs))),
-            elements=len(self._hs),
-            flags=self._flags,
+            expressions=[self._hs[i] for i in chosen],
+            ids=chosen,
+            elements=len(chosen),
+            flags=[self._flags[i] for i in chosen],
         )
         return db
 
@@ -240,10 +474,28 @@ class Engine:
     def scan(self, data: bytes | str) -> list[Finding]:
         """Findings in ``data`` (UTF-8 bytes or text), offsets in its folded UTF-8."""
         raw = data.encode("utf-8") if isinstance(data, str) else data
+        return self.find(raw).findings()
+
+    def find(self, data: bytes | str) -> Found:
+        """:meth:`scan` as arrays: counts and verdicts need no object per finding."""
+        raw = data.encode("utf-8") if isinstance(data, str) else data
         buf = b"\n" + fold_bytes(raw) + b"\n"
         hits: list[int] = []
-        self._block.scan(buf, match_event_handler=_on_match, context=hits)
-        return self._findings(np.array(hits, dtype=np.int64).reshape(-1, 3), _Bytes(buf))
+        # The context is ``hits`` itself (typed ``object`` in the stubs): a check in
+        # the callback would cost per match.
+        self._block.scan(buf, match_event_handler=_on_match, context=hits)  # type: ignore[arg-type]
+        found = [np.array(hits, dtype=np.int64).reshape(-1, 3)]
+        if self._digit_runs:
+            array = np.frombuffer(buf, dtype=np.uint8)
+            # The buffer starts and ends with a newline: changes pair up as runs.
+            digit = (array - 0x30) < 10
+            changes = np.flatnonzero(digit[1:] != digit[:-1]) + 1
+            run_starts = changes[0::2]
+            run_lengths = changes[1::2] - run_starts
+            for d in self._digit_runs:
+                ends = d.ends(array, run_starts, run_lengths)
+                found.append(np.stack([np.full(len(ends), d.expr), np.zeros_like(ends), ends], 1))
+        return self._found(np.concatenate(found), _Bytes(buf))
 
     def stream(self) -> StreamScan:
         """A scan fed piece by piece (an upload body): ``feed`` then ``close``."""
@@ -288,7 +540,9 @@ class Engine:
                 starts, ends = self._join_prefixes(words, group[:, 2], self._tails[key], data)
                 out[expr.rec].append((expr.pattern, _leftmost_longest(starts, ends)))
             elif expr.role == "context":
-                out[expr.rec].append((-1, group[:, 2] - expr.width))
+                ends = group[:, 2] - expr.width
+                for r in self._context_recs[gid]:
+                    out[r].append((-1, ends))
         return out
 
     @staticmethod
@@ -322,14 +576,19 @@ class Engine:
                 ends.append(end)
         return np.array(starts, np.int64), np.array(ends, np.int64)
 
-    def _findings(self, hits: npt.NDArray[np.int64], data: _Bytes) -> list[Finding]:
+    def _found(self, hits: npt.NDArray[np.int64], data: _Bytes) -> Found:
         return self.finish(self.candidates(hits, data), data)
 
-    def finish(self, found: dict[int, list[Any]], data: _Bytes) -> list[Finding]:
-        """Validate candidates, weigh context, settle identical spans; offsets lose the
-        leading boundary byte of the buffer."""
-        out: list[Finding] = []
-        claimed: set[tuple[int, int]] = set()
+    def finish(self, found: dict[int, list[Any]], data: _Bytes) -> Found:
+        """Validate candidates, weigh context, settle identical spans (the first
+        recognizer in ``RECOGNIZERS`` order wins); offsets lose the leading boundary
+        byte of the buffer."""
+        kinds: list[Ints] = []
+        starts_: list[Ints] = []
+        ends_: list[Ints] = []
+        levels: list[Ints] = []
+        nears: list[npt.NDArray[np.bool_]] = []
+        fixed: list[npt.NDArray[np.bool_]] = []
         for r, rec in enumerate(self.recognizers):
             context = np.sort(
                 np.concatenate([c for p, c in found[r] if p == -1] or [np.zeros(0, dtype=np.int64)])
@@ -354,28 +613,32 @@ class Engine:
                 lo = np.searchsorted(context, starts - CONTEXT_BYTES, "left")
                 near = lo < len(context)
                 near[near] = context[lo[near]] <= ends[near] + CONTEXT_BYTES
-                level = int(rec.checksum) + near.astype(np.int64)
-                for s, e, lv, ctx in zip(
-                    starts.tolist(), ends.tolist(), level.tolist(), near.tolist(), strict=True
-                ):
-                    if (s, e) in claimed:
-                        continue
-                    claimed.add((s, e))
-                    key = e + 1 if pattern.width is not None else e
-                    matched = data.get(s, e, key).decode("utf-8", errors="replace")
-                    out.append(
-                        Finding(
-                            self.names[r],
-                            CONFIDENCES[min(lv, 2)],
-                            s - 1,
-                            e - 1,
-                            rec.value(matched),
-                            rec.checksum,
-                            bool(ctx),
-                        )
-                    )
-        out.sort(key=lambda f: (f.start, f.end, f.type))
-        return out
+                kinds.append(np.full(len(starts), r, dtype=np.int64))
+                starts_.append(starts)
+                ends_.append(ends)
+                levels.append(np.minimum(int(rec.checksum) + near.astype(np.int64), 2))
+                nears.append(near)
+                fixed.append(np.full(len(starts), pattern.width is not None))
+        if not kinds:
+            return Found.empty(self, data)
+        kind, start, end = np.concatenate(kinds), np.concatenate(starts_), np.concatenate(ends_)
+        # Stable sort by span keeps candidates in claim order within a span: keep the first.
+        order = np.lexsort((end, start))
+        s_start, s_end = start[order], end[order]
+        first = np.ones(len(order), dtype=np.bool_)
+        first[1:] = (s_start[1:] != s_start[:-1]) | (s_end[1:] != s_end[:-1])
+        keep = order[first]
+        key = np.where(np.concatenate(fixed)[keep], end[keep] + 1, end[keep])
+        return Found(
+            engine=self,
+            data=data,
+            kind=kind[keep],
+            start=start[keep] - 1,
+            end=end[keep] - 1,
+            level=np.concatenate(levels)[keep],
+            context=np.concatenate(nears)[keep],
+            key=key,
+        )
 
     # -- the reference ----------------------------------------------------------
 
@@ -404,7 +667,7 @@ class Engine:
                     rx = re.compile(re.escape(word))
                 ends += [m.end() for m in rx.finditer(folded)]
             found[r].append((-1, offsets[np.array(ends, dtype=np.int64)]))
-        return self.finish(found, _Bytes(buf))
+        return self.finish(found, _Bytes(buf)).findings()
 
 
 @cache
@@ -507,7 +770,7 @@ class StreamScan:
         self._pending = b""
         self._context.__exit__(None, None, None)
         hits = np.array(self._hits, dtype=np.int64).reshape(-1, 3)
-        return self._engine._findings(hits, self._kept)
+        return self._engine._found(hits, self._kept).findings()
 
 
 def scan_text(text: str, engine: Engine | None = None) -> list[Finding]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
@@ -104,6 +105,33 @@ def test_character_offsets_count_chinese_characters_as_one() -> None:
     (found,) = [f for f in default_engine().scan(data) if f.type == "china_resident_id"]
     start = char_offsets(data, np.array([found.start]))[0]
     assert text[start : start + 18] == VALID_ID
+
+
+_FULL_WIDTH = re.compile(rb"\xef\xbc[\x81-\xbf]|\xef\xbd[\x80-\x9e]")
+
+
+def _fold_reference(data: bytes) -> bytes:
+    return _FULL_WIDTH.sub(lambda m: bytes([m[0][2] - (0x60 if m[0][1] == 0xBC else 0x20)]), data)
+
+
+#: Bytes of full-width characters, their neighbours in UTF-8, and whole characters.
+FOLD_PIECES = [
+    b"\xef", b"\xbc", b"\xbd", b"\x80", b"\x81", b"\x9e", b"\x9f", b"\xbf", b"a", b"\n",
+    *(c.encode() for c in "，：１Ｘｚ～中"),
+]  # fmt: skip
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.sampled_from(FOLD_PIECES), max_size=30).map(b"".join))
+def test_vectorised_folding_matches_a_substitution(data: bytes) -> None:
+    assert fold_bytes(data) == _fold_reference(data)
+
+
+def test_digit_patterns_leave_hyperscan_only_in_block_mode() -> None:
+    engine = default_engine()
+    fixed = sum(e.role == "fixed" for e in engine._exprs)
+    assert fixed > 0
+    assert len(engine._digit_runs) == fixed
 
 
 def test_findings_never_show_the_clear_value() -> None:
