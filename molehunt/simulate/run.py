@@ -20,7 +20,7 @@ from molehunt.simulate.clients import BRANCHES, ClientMaster
 from molehunt.simulate.company import build_company, write_reference
 from molehunt.simulate.normal import nightly_etl, person_day
 from molehunt.simulate.scenarios import DECOYS, SCENARIOS, Context, Scenario
-from molehunt.simulate.world import World
+from molehunt.simulate.world import World, write_table
 from molehunt.simulate.writers import Logs
 
 #: Called with (days done, days in all) after each simulated day.
@@ -147,6 +147,8 @@ def simulate(out: Path, params: Params, progress: DayProgress | None = None) -> 
         logs.close()
     for s in planted + decoys:
         s.finish(world)
+    insiders = {p.index for s in planted + decoys for p in s.people}
+    ordinary = ordinary_endpoint_files(world, company, insiders, params.seed)
 
     truth: dict[str, Any] = {
         "params": params.as_dict(),
@@ -156,6 +158,7 @@ def simulate(out: Path, params: Params, progress: DayProgress | None = None) -> 
         "scenarios": [s.truth(i + 1) for i, s in enumerate(planted)],
         "decoys": [s.truth(i + 1) for i, s in enumerate(decoys)],
         "not_planted": [n for n in params.scenarios if n not in {s.kind for s in planted}],
+        "ordinary_endpoint_files": ordinary,
         "written": {
             "reference": {**reference, "clients.csv": clients.count},
             "lines": logs.lines(),
@@ -169,6 +172,41 @@ def simulate(out: Path, params: Params, progress: DayProgress | None = None) -> 
     )
     written = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     return Result(out, truth, time.perf_counter() - began, written, logs.lines())
+
+
+#: Share of ordinary staff whose collected endpoint folder holds files.
+ORDINARY_ENDPOINT_SHARE = 0.1
+
+
+def ordinary_endpoint_files(world: World, company: Any, insiders: set[int], seed: int) -> list[str]:
+    """Files collected from a sample of ordinary hosts: a sales person's short list of
+    their own clients (benign), and office files with no client data. They give the
+    scanner the clean and small files it meets among the insiders' ones."""
+    rng = random.Random(f"endpoint:{seed}")
+    people = [p for p in company.people if p.host and p.index not in insiders]
+    written: list[str] = []
+    for person in sorted(
+        rng.sample(people, int(len(people) * ORDINARY_ENDPOINT_SHARE)), key=lambda p: p.index
+    ):
+        portfolio = world.portfolio(person)
+        if len(portfolio) and rng.random() < 0.5:
+            own = sorted(int(c) for c in rng.sample(list(portfolio), min(12, len(portfolio))))
+            path = world.user_path(person, "Documents", "跟进客户.xlsx")
+            written.append(world.endpoint_file(person, path, own))
+            continue
+        relative = Path(
+            "endpoint", person.host, "C", "Users", person.login, "Documents", "工作计划.csv"
+        )
+        write_table(
+            world.out / relative,
+            ["周次", "事项", "负责人"],
+            [
+                [f"W{w}", rng.choice(["客户回访", "培训", "周会", "报表"]), person.login]
+                for w in range(1, 9)
+            ],
+        )
+        written.append(relative.as_posix())
+    return written
 
 
 def _assign_owners(company: Any, clients: ClientMaster, seed: int) -> None:

@@ -422,6 +422,28 @@ def test_leaked_files_hold_client_rows_and_some_noise(sim: Path, truth: dict[str
             assert known == len(numbers), name
 
 
+def test_a_sample_of_ordinary_hosts_has_collected_files_too(
+    sim: Path, truth: dict[str, Any]
+) -> None:
+    ordinary = truth["ordinary_endpoint_files"]
+    assert ordinary
+    insider_hosts = {h for s in truth["scenarios"] + truth["decoys"] for h in s["hosts"]}
+    owners = {c["client_id"]: c["owner_employee_id"] for c in _rows(sim / "reference/clients.csv")}
+    hosts = {a["hostname"]: a["owner_employee_id"] for a in _rows(sim / "reference/assets.csv")}
+    ids = {c["id_number"]: c["client_id"] for c in _rows(sim / "reference/clients.csv")}
+    for name in ordinary:
+        assert (sim / name).is_file(), name
+        host = name.split("/")[1]
+        assert host not in insider_hosts
+        if name.endswith(".xlsx"):
+            sheet = CalamineWorkbook.from_path(str(sim / name)).get_sheet_by_index(0).to_python()
+            header, *body = [[str(cell) for cell in row] for row in sheet]
+            column = header.index("身份证号")
+            # A short list of the person's own clients: benign.
+            assert 0 < len(body) <= 12
+            assert {owners[ids[r[column]]] for r in body} == {hosts[host]}
+
+
 # -- parameters and the command line --------------------------------------------------
 
 
