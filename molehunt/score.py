@@ -2,16 +2,21 @@
 
 For a day D, each finding of a day up to D counts for the person behind it (and,
 at ``related_share``, for the other person it names, e.g. the owner of a borrowed
-account)::
+account, unless that person had left by then: a departed colleague's account in
+someone else's hands is the hands' doing)::
 
     contribution = weight[detector] * severity / 100 * 0.5 ** (age_days / half_life_days)
 
 Per detector a person's score is the strongest contribution plus ``repeat_share``
 of the others, the repeats adding at most half as much again (so a daily nuisance
-does not add up to an alert on its own, while repeated evidence still counts); the
-person's score is the sum over detectors, times ``1 + corroboration_bonus`` for
-each extra independent source family (database, file, web) with findings on the
-same host within a day, times ``departing_multiplier`` while the person is on
+does not add up to an alert on its own, while repeated evidence still counts);
+detectors that measure the same thing (:data:`SAME_EVIDENCE`: a day's volume as a
+spike and as sustained excess) count once, by the stronger; the person's score is
+the sum over detectors, times ``1 + corroboration_bonus`` for each extra
+independent source family (database, file, web) with findings on the same host
+within a day (a finding whose details say ``"corroborates": false``, such as a visit
+to a blocked site, moves no data and corroborates nothing), times
+``departing_multiplier`` while the person is on
 notice or within ``departing_days`` of leaving. People at or above
 ``alert_threshold`` are flagged.
 """
@@ -27,12 +32,15 @@ from zoneinfo import ZoneInfo
 
 from molehunt.detect import DETECTORS
 from molehunt.detect.settings import DetectionSettings
-from molehunt.identity import Identity, Person
+from molehunt.identity import Identity, Person, employment_status
 from molehunt.store import Store
 from molehunt.store.schema import EVENT_TABLES
 
 #: Source families that corroborate each other when they meet on one host.
 CORROBORATING = ("db", "file", "web")
+
+#: Detectors that read the same evidence: a person's score counts the stronger only.
+SAME_EVIDENCE: dict[str, str] = {"volume_spike": "volume", "sustained_excess": "volume"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +117,7 @@ def _corroborated(findings: list[StoredFinding]) -> tuple[str, ...]:
     by_host: dict[str, list[tuple[date, str]]] = defaultdict(list)
     for f in findings:
         family = _family(f.detector)
-        if f.host and family in CORROBORATING:
+        if f.host and family in CORROBORATING and f.details.get("corroborates", True):
             by_host[f.host].append((f.day, family))
     best: set[str] = set()
     for marks in by_host.values():
@@ -137,8 +145,11 @@ def score_people(
     as_of: date,
     settings: DetectionSettings,
     departing: set[str] | None = None,
+    departed: set[str] | None = None,
 ) -> list[PersonRisk]:
-    """Every person with a finding up to ``as_of``, highest score first."""
+    """Every person with a finding up to ``as_of``, highest score first; ``departed``
+    people get no share of findings that merely name them."""
+    gone = departed or set()
     shares: dict[str, list[tuple[StoredFinding, float]]] = defaultdict(list)
     for f in findings:
         if f.day > as_of:
@@ -146,7 +157,7 @@ def score_people(
         if f.person_id:
             shares[f.person_id].append((f, 1.0))
         for other in f.related:
-            if other and other != f.person_id:
+            if other and other != f.person_id and other not in gone:
                 shares[other].append((f, settings.related_share))
     out = []
     for person, items in shares.items():
@@ -156,12 +167,13 @@ def score_people(
             decay = 0.5 ** ((as_of - f.day).days / settings.half_life_days)
             by_detector[f.detector].append((f, weight * f.severity / 100 * decay * share))
         reasons = []
-        total = 0.0
+        groups: dict[str, float] = defaultdict(float)
         for detector, scored in by_detector.items():
             values = [c for _, c in scored]
             best = max(values)
             part = best + settings.repeat_share * min(sum(values) - best, 2 * best)
-            total += part
+            group = SAME_EVIDENCE.get(detector, detector)
+            groups[group] = max(groups[group], part)
             latest = max(scored, key=lambda x: (x[0].time, x[0].finding_id))[0]
             events = sorted({e for f, _ in scored for e in f.event_ids})
             more = f" (+{len(scored) - 1} more)" if len(scored) > 1 else ""
@@ -175,6 +187,7 @@ def score_people(
                     score=part,
                 )
             )
+        total = sum(groups.values())
         own = [f for f, share in items if share == 1.0]
         families = _corroborated(own)
         if len(families) > 1:
@@ -199,13 +212,60 @@ class RiskRanker:
         self.zone = ZoneInfo(timezone)
         self.identity = Identity(store, timezone)
         self._people: dict[tuple[str, date], Person | None] = {}
+        self._hr: dict[str, list[dict[str, Any]]] | None = None
 
     def _person(self, person_id: str, day: date) -> Person | None:
         key = (person_id, day)
         if key not in self._people:
             end = datetime.combine(day, time(23, 59, 59), self.zone)
-            self._people[key] = self.identity.person(person_id, end)
+            self._people[key] = self._person_at(person_id, end)
         return self._people[key]
+
+    def _person_at(self, person_id: str, at: datetime) -> Person | None:
+        """What :meth:`Identity.person` answers, from the HR versions read once: a
+        ranking of every day would otherwise ask the store twice per person and day."""
+        if self._hr is None:
+            self._hr = defaultdict(list)
+            for r in self.store.query("SELECT * FROM ref_hr ORDER BY source_id"):
+                self._hr[r["employee_id"]].append(r)
+        versions = self._hr.get(person_id)
+        if not versions:
+            return self.identity.person(person_id, at)
+
+        def current(r: dict[str, Any]) -> bool:
+            return (r["valid_from"] is None or r["valid_from"] <= at) and (
+                r["valid_to"] is None or r["valid_to"] > at
+            )
+
+        r = min(
+            versions,
+            key=lambda v: (
+                not current(v),
+                v["valid_from"] is None,
+                -(v["valid_from"].timestamp() if v["valid_from"] is not None else 0.0),
+            ),
+        )
+        latest = min(
+            versions,
+            key=lambda v: (
+                v["valid_to"] is not None,
+                -(v["valid_to"].timestamp() if v["valid_to"] is not None else 0.0),
+            ),
+        )
+        day = at.astimezone(self.zone).date()
+        return Person(
+            employee_id=person_id,
+            name=r["name"],
+            department=r["department"],
+            title=r["title"],
+            role=r["role"],
+            status=employment_status(
+                day, latest["hire_date"], latest["notice_date"], latest["termination_date"]
+            ),
+            hire_date=latest["hire_date"],
+            notice_date=latest["notice_date"],
+            termination_date=latest["termination_date"],
+        )
 
     def ranking(
         self,
@@ -218,10 +278,10 @@ class RiskRanker:
         """The issue's JSON shape: rank, person, score and the reasons behind it."""
         found = findings if findings is not None else load_findings(self.store, as_of)
         people = {p for f in found if f.day <= as_of for p in (f.person_id, *f.related) if p}
-        departing = {
-            p for p in people if is_departing(self._person(p, as_of), as_of, self.settings)
-        }
-        scored = score_people(found, as_of, self.settings, departing)
+        known = {p: self._person(p, as_of) for p in sorted(people)}
+        departing = {p for p, who in known.items() if is_departing(who, as_of, self.settings)}
+        departed = {p for p, who in known.items() if who is not None and who.status == "departed"}
+        scored = score_people(found, as_of, self.settings, departing, departed)
         if not include_all:
             scored = [p for p in scored if p.score >= self.settings.alert_threshold]
         if top is not None:

@@ -174,6 +174,15 @@ class DetectContext:
             ]
             w = ibis.window(group_by=t.employee_id, order_by=order)
             t = t.mutate(_n=ibis.row_number().over(w)).filter(lambda x: x._n == 0)
+            # A team is the people under one manager; a manager's own team is the one
+            # they lead (a team lead is compared with the members, not with the other leads).
+            leads = t.filter(t.manager_id.fill_null("") != "").select(lead="manager_id").distinct()
+            t = t.left_join(leads, t.employee_id == leads.lead)
+            team = ibis.cases(
+                (t.lead.notnull(), t.employee_id),
+                (t.manager_id.fill_null("") != "", t.manager_id),
+                else_=_null_string(),
+            )
             self._cache["people"] = t.select(
                 "employee_id",
                 "name",
@@ -183,6 +192,7 @@ class DetectContext:
                 "hire_date",
                 "notice_date",
                 "termination_date",
+                team=team,
             ).cache()
         return self._cache["people"]
 
@@ -219,9 +229,14 @@ class DetectContext:
             ho_host=short_host(t.hostname), ho_kind=t.kind, ho_owner=t.owner_employee_id
         )
 
-    def person_at_host(self, ev: Any) -> Any:
+    def person_at_host(self, ev: Any, owner: str | None = None) -> Any:
         """``ev`` (event_id, time, hostname) -> (event_id, logon_person): the latest
-        interactive Windows logon at that host before the event, not logged off."""
+        interactive Windows logon at that host before the event, not logged off.
+
+        With ``owner`` (a column of ``ev``: the account's owner), that person wins when
+        logged on there too: on a shared server (the DBAs' jump host) several people
+        are logged on at once, and the latest logon need not be the one acting.
+        """
         a = self.table("events_auth")
         a = a.filter(a.time < self.end_literal())
         logons = a.filter(
@@ -235,7 +250,12 @@ class DetectContext:
         offs = a.filter(a.activity == "logoff").select(
             o_host=short_host(a.dst_host), o_user=plain_user(a.user_name), o_time=a.time
         )
-        keys = ev.select(k_id=ev.event_id, k_time=ev.time, k_host=ev.hostname)
+        keys = ev.select(
+            k_id=ev.event_id,
+            k_time=ev.time,
+            k_host=ev.hostname,
+            k_owner=ev[owner] if owner else _null_string(),
+        )
         horizon = ibis.interval(seconds=int(LOGON_HORIZON.total_seconds()))
         j = keys.join(
             logons,
@@ -254,21 +274,24 @@ class DetectContext:
                 offs.o_time <= j.k_time,
             ],
         )
-        w = ibis.window(group_by=j.k_id, order_by=[ibis.desc(j.l_time), ibis.desc(j.l_id)])
-        j = j.mutate(_n=ibis.row_number().over(w)).filter(lambda x: x._n == 0)
         ad = self.accounts("ad")
         j = j.left_join(ad, j.l_user == ad.acct)
+        mine = (j.acct_owner.fill_null("") == j.k_owner.fill_null("-")).cast("int32")
+        order = [ibis.desc(mine), ibis.desc(j.l_time), ibis.desc(j.l_id)]
+        w = ibis.window(group_by=j.k_id, order_by=order)
+        j = j.mutate(_n=ibis.row_number().over(w)).filter(lambda x: x._n == 0)
         return j.select(lp_id=j.k_id, logon_account=j.l_user, logon_person=j.acct_owner)
 
-    def resolve_source(self, ev: Any, ip: str) -> Any:
+    def resolve_source(self, ev: Any, ip: str, owner: str | None = None) -> Any:
         """Add hostname, host_kind, host_owner, logon_person and host_person (the
-        person at the source host: the one logged on, else a workstation's owner)."""
+        person at the source host: the one logged on, else a workstation's owner);
+        ``owner`` names the column of the account's owner (see :meth:`person_at_host`)."""
         h = self.hosts()
         ev = ev.left_join(h, ev[ip] == h.h_ip).drop("h_ip")
-        return self._with_person_at(ev)
+        return self._with_person_at(ev, owner)
 
-    def _with_person_at(self, ev: Any) -> Any:
-        lp = self.person_at_host(ev.filter(ev.hostname.notnull()))
+    def _with_person_at(self, ev: Any, owner: str | None = None) -> Any:
+        lp = self.person_at_host(ev.filter(ev.hostname.notnull()), owner)
         ev = ev.left_join(lp, ev.event_id == lp.lp_id).drop("lp_id")
         own = ibis.cases(
             (ev.host_kind.fill_null("") == "workstation", ev.host_owner), else_=_null_string()
@@ -296,6 +319,9 @@ class DetectContext:
                 | db.command.fill_null("").isin(["SELECT", "COPY", "DECLARE CURSOR", "FETCH"])
             )
         )
+        # The server's own catalogs (a DBA's pg_stat_activity) hold no client data.
+        first = db.objects[0].fill_null("").lower()
+        db = db.filter(~(first.startswith("pg_catalog.") | first.startswith("information_schema.")))
         db = db.select(
             event_id=db.event_id,
             time=db.time,
@@ -336,7 +362,7 @@ class DetectContext:
         ev = ev.rename(
             account_owner="acct_owner", account_kind="acct_kind", account_disabled="acct_disabled"
         )
-        ev = self.resolve_source(ev, "src_ip")
+        ev = self.resolve_source(ev, "src_ip", "account_owner")
         ev = ev.filter(
             ~(
                 (ev.account_kind.fill_null("") == "service")
@@ -345,7 +371,7 @@ class DetectContext:
         )
         ev = ev.mutate(actor=ev.host_person.coalesce(ev.account_owner), day=self.day_of(ev.time))
         p = self.people().select(
-            p_id="employee_id", actor_role="role", actor_department="department"
+            p_id="employee_id", actor_role="role", actor_department="department", actor_team="team"
         )
         ev = ev.left_join(p, ev.actor == p.p_id).drop("p_id")
         self._cache["reads"] = ev.cache()
@@ -363,28 +389,36 @@ class DetectContext:
         )
 
     def daily_reads(self) -> Any:
-        """Rows read per person and local day, with the person's peer group."""
+        """Per person and local day: rows and reads (statements, application look-ups),
+        with the peer group (role, department and team) and its median rows that day."""
         if "daily" in self._cache:
             return self._cache["daily"]
         r = self.reads()
         r = r.filter(r.actor.notnull())
         d = r.group_by(["actor", "day"]).aggregate(
             rows=r.rows.sum(),
+            reads=r.event_id.count(),
             ids=r.event_id.collect(),
             last=r.time.max(),
             role=r.actor_role.max(),
             department=r.actor_department.max(),
+            team=r.actor_team.max(),
         )
-        peers = d.group_by(["role", "department", "day"]).aggregate(peer_median=d.rows.median())
-        peers = peers.rename(p_role="role", p_dept="department", p_day="day")
+        # Peers are the team: a team's campaign week lifts its members together, and a
+        # department-wide median would not move with it.
+        peers = d.group_by(["role", "department", "team", "day"]).aggregate(
+            peer_median=d.rows.median(), peers=d.actor.count()
+        )
+        peers = peers.rename(p_role="role", p_dept="department", p_team="team", p_day="day")
         d = d.left_join(
             peers,
             [
                 d.role.fill_null("") == peers.p_role.fill_null(""),
                 d.department.fill_null("") == peers.p_dept.fill_null(""),
+                d.team.fill_null("") == peers.p_team.fill_null(""),
                 d.day == peers.p_day,
             ],
-        ).drop("p_role", "p_dept", "p_day")
+        ).drop("p_role", "p_dept", "p_team", "p_day")
         self._cache["daily"] = d.cache()
         return self._cache["daily"]
 
@@ -430,7 +464,7 @@ class DetectContext:
         t = t.left_join(cats, t.web_host == cats.w_host).drop("w_host")
         ad = self.accounts("ad")
         t = t.left_join(ad, t.proxy_user == ad.acct).drop("acct", "acct_kind", "acct_disabled")
-        t = self.resolve_source(t, "src_ip")
+        t = self.resolve_source(t, "src_ip", "acct_owner")
         t = t.mutate(actor=t.acct_owner.coalesce(t.host_person), day=self.day_of(t.time))
         self._cache["http"] = t.drop("acct_owner").cache()
         return self._cache["http"]
@@ -462,7 +496,7 @@ class DetectContext:
         ho = self.host_owners()
         t = t.left_join(ho, t.hostname == ho.ho_host).drop("ho_host")
         t = t.rename(host_kind="ho_kind", host_owner="ho_owner")
-        t = self._with_person_at(t)
+        t = self._with_person_at(t, "acct_owner")
         t = t.mutate(actor=t.acct_owner.coalesce(t.host_person), day=self.day_of(t.time))
         self._cache[key] = t.drop("acct_owner").cache()
         return self._cache[key]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from datetime import date, timedelta
 from typing import ClassVar
 
 from molehunt.detect.base import DetectContext, Finding
@@ -9,7 +11,12 @@ from molehunt.detect.base import DetectContext, Finding
 
 class BorrowedAccountDetector:
     """Account used from another person's host: the source host belongs to (or is
-    logged on by) someone other than the account's owner; names both people."""
+    logged on by) someone other than the account's owner; names both people.
+
+    Once it happens on a second day within ``sustained_window_days``, the owner, if
+    still employed, lends the account (a walk-up to an unlocked desk happens once):
+    the owner then gets a finding of their own.
+    """
 
     name: ClassVar[str] = "borrowed_account"
     severity: ClassVar[int] = 80
@@ -28,11 +35,38 @@ class BorrowedAccountDetector:
             logged_on=r.logon_person.max(),
             systems=r.system.collect(distinct=True),
         )
+        people = ctx.people().select(o_id="employee_id", o_term="termination_date")
+        g = g.left_join(people, g.account_owner == people.o_id).drop("o_id")
+        rows = ctx.collect(g)
+        used: dict[tuple[str, str, str], list[date]] = defaultdict(list)
+        for row in rows:
+            used[(row["account"], row["account_owner"], row["host_person"])].append(row["day"])
+        span = timedelta(days=ctx.settings.sustained_window_days)
         out = []
-        for row in ctx.collect(g):
+        for row in rows:
             if not ctx.reported(row["day"]):
                 continue
             person, owner = row["host_person"], row["account_owner"]
+            days = used[(row["account"], owner, person)]
+            gone = row["o_term"] is not None and row["o_term"] < row["day"]
+            if not gone and any(row["day"] - span < d < row["day"] for d in days):
+                out.append(
+                    Finding(
+                        detector=self.name,
+                        day=row["day"],
+                        time=ctx.utc(row["last"]),
+                        severity=self.severity,
+                        person_id=owner,
+                        title=f"lends account {row['account']}: used again from "
+                        f"{row['hostname']} by {person}",
+                        account=row["account"],
+                        host=row["hostname"],
+                        event_ids=ctx.ids(row["ids"]),
+                        related=(person,),
+                        details={"account_owner": owner, "person_at_host": person},
+                        key="lent",
+                    )
+                )
             how = "logged on at" if row["logged_on"] == person else "owner of"
             out.append(
                 Finding(

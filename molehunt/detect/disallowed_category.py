@@ -9,10 +9,14 @@ from molehunt.detect.base import DetectContext, Finding
 
 class DisallowedCategoryDetector:
     """Disallowed category: uploads to, or visits of, sites whose category the web
-    policy does not allow (an unknown category counts as not allowed)."""
+    policy does not allow (an unknown category counts as not allowed).
+
+    Visits alone are weak (nearly everyone reads a blocked news site now and then)
+    and corroborate nothing: only an upload is evidence that data left.
+    """
 
     name: ClassVar[str] = "disallowed_category"
-    severity: ClassVar[int] = 25
+    severity: ClassVar[int] = 10
     description: ClassVar[str] = "visits or uploads to categories the policy does not allow"
     source: ClassVar[str] = "web"
 
@@ -40,7 +44,7 @@ class DisallowedCategoryDetector:
                     detector=self.name,
                     day=row["day"],
                     time=ctx.utc(row["last"]),
-                    severity=self.severity + (40 if upload else 0),
+                    severity=self.severity + (55 if upload else 0),
                     person_id=row["actor"],
                     title=f"{len(row['ids'])} request(s) to {', '.join(cats)} sites "
                     f"{', '.join(sorted(row['sites'])[:5])}"
@@ -52,6 +56,7 @@ class DisallowedCategoryDetector:
                         "sites": sorted(row["sites"]),
                         "bytes_out": int(row["bytes"] or 0),
                         "events_total": len(row["ids"]),
+                        "corroborates": upload,
                     },
                 )
             )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from datetime import date, timedelta
 from typing import ClassVar
 
 from molehunt.detect.base import DetectContext, Finding
@@ -11,6 +13,11 @@ class OutOfScopeDetector:
     """Out of scope: records read outside one's own portfolio, where the client
     master says who owns which client.
 
+    A day counts when the person read ``out_of_scope_min_clients`` clients of other
+    portfolios, or looked up other portfolios' clients in ``out_of_scope_min_reads``
+    separate reads (client cards one by one, the low and slow way: an ordinary
+    search of one's branch brings up a few dozen at once, a few times a day).
+    Severity rises with the days it happened within ``sustained_window_days``.
     Only people who own a portfolio are checked (an auditor or a claims handler has
     none, and reads across them by design); it needs the client master's
     ``owner_employee_id`` column and the record-level access table.
@@ -22,6 +29,7 @@ class OutOfScopeDetector:
     source: ClassVar[str] = "db"
 
     def find(self, ctx: DetectContext) -> list[Finding]:
+        s = ctx.settings
         clients = ctx.table("clients")
         if "owner_employee_id" not in clients.columns:
             return []
@@ -38,31 +46,46 @@ class OutOfScopeDetector:
         j = j.filter(j.c_owner != j.actor)
         g = j.group_by(["actor", "day"]).aggregate(
             clients=j.ra_client.nunique(),
+            reads=j.event_id.nunique(),
             portfolios=j.c_owner.nunique(),
             ids=j.event_id.collect(distinct=True),
             last=j.time.max(),
             host=j.hostname.max(),
         )
-        g = g.filter(g.clients >= ctx.settings.out_of_scope_min_clients)
+        g = g.filter(
+            (g.clients >= s.out_of_scope_min_clients) | (g.reads >= s.out_of_scope_min_reads)
+        )
+        rows = ctx.collect(g)
+        days: dict[str, list[date]] = defaultdict(list)
+        for row in rows:
+            days[row["actor"]].append(row["day"])
+        span = timedelta(days=s.sustained_window_days)
         out = []
-        for row in ctx.collect(g):
+        for row in rows:
             if not ctx.reported(row["day"]):
                 continue
-            n = int(row["clients"])
+            n, reads = int(row["clients"]), int(row["reads"])
+            day = row["day"]
+            before = sum(1 for d in days[row["actor"]] if day - span < d < day)
+            severity = self.severity + 10 * min(before, 3)
+            severity += 20 if n >= 10 * s.out_of_scope_min_clients else 0
+            again = f", on {before + 1} days within {s.sustained_window_days}" if before else ""
             out.append(
                 Finding(
                     detector=self.name,
-                    day=row["day"],
+                    day=day,
                     time=ctx.utc(row["last"]),
-                    severity=self.severity
-                    + (20 if n >= 10 * ctx.settings.out_of_scope_min_clients else 0),
+                    severity=min(100, severity),
                     person_id=row["actor"],
-                    title=f"{n} clients of {int(row['portfolios'])} other portfolios read",
+                    title=f"{n} clients of {int(row['portfolios'])} other portfolios read "
+                    f"in {reads} read(s){again}",
                     host=row["host"],
                     event_ids=ctx.ids(row["ids"]),
                     details={
                         "clients": n,
+                        "reads": reads,
                         "portfolios": int(row["portfolios"]),
+                        "days_before": before,
                         "events_total": len(row["ids"]),
                     },
                 )

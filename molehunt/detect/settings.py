@@ -19,10 +19,13 @@ DETECTION_SETTINGS_DOC: dict[str, str] = {
     "spike_min_rows": "a day with fewer rows read is never a spike",
     "peer_ratio": "a day's rows must exceed this many times the peer group's median that day",
     "sustained_window_days": "trailing days (rows) over which sustained excess is counted",
-    "sustained_ratio": "a day counts as excess above this many times the peer median",
+    "sustained_ratio": "a day counts as excess above this many times one's own median reads "
+    "(times the team's lift that day)",
     "sustained_min_days": "excess days within the window that make it sustained",
-    "sustained_min_rows": "excess rows (cumulative, over the peer median) that make it sustained",
+    "sustained_min_reads": "excess reads (cumulative, over one's own norm) that make it sustained",
     "out_of_scope_min_clients": "clients of other portfolios read in a day that make a finding",
+    "out_of_scope_min_reads": "separate reads of other portfolios' clients in a day that make "
+    "a finding",
     "spreadsheet_suffixes": "file name endings counted as spreadsheets or data exports",
     "follow_hours": "hours after a bulk read within which a file or upload is linked to it",
     "upload_request_bytes": "request bytes that make one request an upload",
@@ -82,8 +85,9 @@ class DetectionSettings(BaseModel):
     sustained_window_days: int = Field(default=10, ge=2)
     sustained_ratio: float = Field(default=2.0, gt=1)
     sustained_min_days: int = Field(default=3, ge=1)
-    sustained_min_rows: int = Field(default=200, ge=1)
-    out_of_scope_min_clients: int = Field(default=20, ge=1)
+    sustained_min_reads: int = Field(default=30, ge=1)
+    out_of_scope_min_clients: int = Field(default=50, ge=1)
+    out_of_scope_min_reads: int = Field(default=15, ge=1)
     spreadsheet_suffixes: tuple[str, ...] = (".xlsx", ".xls", ".xlsm", ".csv", ".ods")
     follow_hours: int = Field(default=24, ge=1)
     upload_request_bytes: int = Field(default=256 * 1024, ge=1)

@@ -8,6 +8,9 @@ import ibis
 
 from molehunt.detect.base import DetectContext, Finding
 
+#: Web categories of the company's own sites (an intranet's upload form is no ring).
+OWN_CATEGORIES = ("internal", "intranet", "company", "corporate")
+
 
 class SharedEndpointDetector:
     """Shared outside endpoint: several people uploading to the same outside host and
@@ -15,7 +18,8 @@ class SharedEndpointDetector:
 
     More than ``ring_max_people`` uploaders means a popular service, not a ring.
     CONNECT tunnels are left out: they show the host only, and one host shared by
-    several people is too weak a tie.
+    several people is too weak a tie; so are the company's own sites
+    (:data:`OWN_CATEGORIES`).
     """
 
     name: ClassVar[str] = "shared_endpoint"
@@ -26,7 +30,9 @@ class SharedEndpointDetector:
     def find(self, ctx: DetectContext) -> list[Finding]:
         s = ctx.settings
         u = ctx.uploads()
-        u = u.filter((u.method != "CONNECT") & (u.category.fill_null("") != "internal"))
+        u = u.filter(
+            (u.method != "CONNECT") & ~u.category.fill_null("").lower().isin(list(OWN_CATEGORIES))
+        )
         u = u.mutate(endpoint=u.web_host + u.path.fill_null(""))
         mine = u.group_by(["actor", "endpoint", "day"]).aggregate(
             ids=u.event_id.collect(), last=u.time.max(), host=u.hostname.max()

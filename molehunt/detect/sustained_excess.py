@@ -10,34 +10,62 @@ from molehunt.detect.base import DetectContext, Finding
 
 
 class SustainedExcessDetector:
-    """Sustained excess: reading a few times the peer group's norm day after day (the
-    low and slow case), counted cumulatively, with no single spike needed.
+    """Sustained excess: reading a few times one's own norm day after day (the low and
+    slow case), counted cumulatively, with no single spike needed.
 
-    Measured against the peers of the same day rather than the person's own history,
-    which the reading itself inflates as it goes on.
+    Counted in reads (statements, application look-ups) against the person's own
+    median over the trailing ``baseline_days`` active days: a search that returns
+    twenty clients is one look-up, so rows would mostly measure how broad the
+    searches were. A day counts as excess above ``sustained_ratio`` times that median,
+    scaled up by how much the team read above its own medians that day (a campaign
+    week lifts the whole team, not one person). People with fewer than
+    ``min_history_days`` active days before have no norm yet and are left out.
     """
 
     name: ClassVar[str] = "sustained_excess"
     severity: ClassVar[int] = 60
-    description: ClassVar[str] = "records read above the peers' norm day after day"
+    description: ClassVar[str] = "records read above one's own norm day after day"
     source: ClassVar[str] = "db"
 
     def find(self, ctx: DetectContext) -> list[Finding]:
         s = ctx.settings
         d = ctx.daily_reads()
-        peer = d.peer_median.fill_null(0)
+        hist = ibis.window(group_by=d.actor, order_by=d.day, rows=(-s.baseline_days, -1))
+        d = d.mutate(own=d.reads.median().over(hist), history=d.reads.count().over(hist))
         d = d.mutate(
-            excess_day=(d.rows > peer * s.sustained_ratio).cast("int32"),
-            excess_rows=ibis.greatest(d.rows - peer, 0),
+            own=ibis.cases((d.history.fill_null(0) >= s.min_history_days, d.own), else_=None)
+        )
+        d = d.mutate(lift=d.reads / ibis.greatest(d.own, 1))
+        team = d.filter(d.own.notnull())
+        team = team.group_by(["role", "department", "team", "day"]).aggregate(
+            team_lift=team.lift.median()
+        )
+        team = team.rename(t_role="role", t_dept="department", t_team="team", t_day="day")
+        d = d.left_join(
+            team,
+            [
+                d.role.fill_null("") == team.t_role.fill_null(""),
+                d.department.fill_null("") == team.t_dept.fill_null(""),
+                d.team.fill_null("") == team.t_team.fill_null(""),
+                d.day == team.t_day,
+            ],
+        ).drop("t_role", "t_dept", "t_team", "t_day")
+        norm = ibis.greatest(d.own, 1) * ibis.greatest(d.team_lift.fill_null(1), 1)
+        d = d.filter(d.own.notnull()).mutate(norm=norm)
+        d = d.mutate(
+            excess_day=(d.reads > d.norm * s.sustained_ratio).cast("int32"),
+            excess_reads=ibis.greatest(d.reads - d.norm, 0),
         )
         w = ibis.window(group_by=d.actor, order_by=d.day, rows=(-(s.sustained_window_days - 1), 0))
         d = d.mutate(
             days=d.excess_day.sum().over(w),
-            cum=d.excess_rows.sum().over(w),
-            active=d.rows.count().over(w),
+            cum=(d.excess_reads * d.excess_day).sum().over(w),
+            active=d.reads.count().over(w),
         )
         d = d.filter(
-            (d.excess_day == 1) & (d.days >= s.sustained_min_days) & (d.cum >= s.sustained_min_rows)
+            (d.excess_day == 1)
+            & (d.days >= s.sustained_min_days)
+            & (d.cum >= s.sustained_min_reads)
         )
         out = []
         for row in ctx.collect(d):
@@ -51,15 +79,18 @@ class SustainedExcessDetector:
                     time=ctx.utc(row["last"]),
                     severity=min(90, self.severity + 10 * (days - s.sustained_min_days)),
                     person_id=row["actor"],
-                    title=f"above {s.sustained_ratio:g}x the peers' reading on {days} of the "
-                    f"last {int(row['active'])} active days ({int(row['cum'])} rows in excess)",
+                    title=f"{int(row['reads'])} reads today, above {s.sustained_ratio:g}x "
+                    f"one's own norm ({float(row['norm']):g}) on {days} of the last "
+                    f"{int(row['active'])} active days ({int(row['cum'])} reads in excess)",
                     event_ids=ctx.ids(row["ids"]),
                     details={
+                        "reads_today": int(row["reads"]),
                         "rows_today": int(row["rows"]),
-                        "peer_median": float(row["peer_median"] or 0),
+                        "own_median": float(row["own"]),
+                        "team_lift": float(row["team_lift"] or 1),
                         "excess_days": days,
-                        "excess_rows": int(row["cum"]),
-                        "peer_group": [row["role"], row["department"]],
+                        "excess_reads": int(row["cum"]),
+                        "peer_group": [row["role"], row["department"], row["team"]],
                         "events_total": len(row["ids"]),
                     },
                 )

@@ -8,6 +8,9 @@ import ibis
 
 from molehunt.detect.base import DetectContext, Finding, is_tool
 
+#: Tool names that mean a database connection only (Excel ODBC), never a process.
+_CONNECTION_ONLY = ("excel", "odbc")
+
 
 class UnusualClientDetector:
     """Unusual client: a desktop SQL tool (DBeaver, Navicat, psql, Excel ODBC...) where
@@ -16,7 +19,9 @@ class UnusualClientDetector:
     The application name a database client reports, and a process image Sysmon
     saw, are signals only: they never identify anyone. Roles whose work is such tools
     (``tool_roles``, the DBAs) are left out, and so is an account or host that used a
-    tool in its baseline window.
+    tool in its baseline window. Nothing is new in the first ``min_history_days`` of the
+    data (there is no baseline yet), and Excel and ODBC count as tools only in the
+    application name a database connection reports: as a process, Excel is office work.
     """
 
     name: ClassVar[str] = "unusual_client"
@@ -31,7 +36,8 @@ class UnusualClientDetector:
             tool=is_tool(r.app_name, s.desktop_clients), who=r.account, label=r.app_name
         )
         p = ctx.endpoint_events("events_process")
-        p = p.mutate(tool=is_tool(p.image, s.desktop_clients), who=p.hostname, label=p.image)
+        images = [t for t in s.desktop_clients if t.lower() not in _CONNECTION_ONLY]
+        p = p.mutate(tool=is_tool(p.image, images), who=p.hostname, label=p.image)
         roles = ctx.people().select(pr_id="employee_id", pr_role="role")
         p = p.left_join(roles, p.actor == roles.pr_id).rename(actor_role="pr_role")
         out: list[Finding] = []
@@ -45,9 +51,9 @@ class UnusualClientDetector:
         daily = ev.group_by(["who", "day"]).aggregate(used=ev.tool.cast("int32").max())
         w = ibis.window(group_by=daily.who, order_by=daily.day, rows=(-s.baseline_days, -1))
         daily = daily.mutate(before=daily.used.max().over(w).fill_null(0))
-        daily = daily.filter((daily.used == 1) & (daily.before == 0)).rename(
-            d_who="who", d_day="day"
-        )
+        start = ev.day.min() + ibis.interval(days=s.min_history_days)
+        daily = daily.filter((daily.used == 1) & (daily.before == 0) & (daily.day >= start))
+        daily = daily.rename(d_who="who", d_day="day")
         hits = ev.filter(ev.tool & ~ev.actor_role.fill_null("").isin(list(s.tool_roles)))
         hits = hits.join(daily, [hits.who == daily.d_who, hits.day == daily.d_day])
         g = hits.group_by(["who", "actor", "day"]).aggregate(
