@@ -546,6 +546,93 @@ def scan(
             out.print(f"{r.path}\t{d.type}\t{d.confidence}\t{d.masked}\t{d.location}")
 
 
+def _attribute(ctx: typer.Context, path: Path, fmt: Format, *, complaints: bool) -> None:
+    from molehunt.attribute import attribute as attribute_file
+    from molehunt.keys import load_key
+
+    if not path.is_file():
+        raise typer.BadParameter(f"no such file: {path}")
+    settings = _ctx(ctx).settings
+    key = load_key(settings)
+    with _ctx(ctx).open_store() as store:
+        result = attribute_file(
+            store,
+            key,
+            path,
+            complaints=complaints,
+            settings=detection_settings(settings),
+            timezone=settings.timezone,
+        )
+    if fmt is Format.json:
+        _print_json(result)
+        return
+    out.print(
+        f"{result['records_in_file']} records, {result['client_records']} of our clients, "
+        f"{result['non_client_rows']} not clients, {result['damaged']} damaged ID numbers"
+    )
+    table = Table("rank", "person", "name", "accounts", "hosts", "covered", "window", "score")
+    for r in result["suspects"]:
+        accounts = "\n".join(
+            a["account"] + ("" if a["owner_is_person"] else f" (owner {a['owner_id'] or '?'})")
+            for a in r["accounts"]
+        )
+        table.add_row(
+            str(r["rank"]),
+            r["person_id"] or "?",
+            r["name"] or "",
+            accounts,
+            "\n".join(h["host"] or "?" for h in r["hosts"]),
+            f"{r['covered']} ({r['coverage']:.0%})",
+            f"{r['first_read']}\n{r['last_read']}",
+            f"{r['score']:.1f}",
+        )
+    out.print(table)
+
+
+@app.command()
+def attribute(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="A leaked file (xlsx, csv, txt, docx, pdf, zip).")],
+    fmt: FormatOption = Format.table,
+) -> None:
+    """Who read the client records of a leaked file: suspects ranked by coverage."""
+    _attribute(ctx, path, fmt, complaints=False)
+
+
+@app.command()
+def complaints(
+    ctx: typer.Context,
+    path: Annotated[Path, typer.Argument(help="Phone numbers, ID numbers or client ids.")],
+    fmt: FormatOption = Format.table,
+) -> None:
+    """The common point of compromise of the clients residents complained about."""
+    _attribute(ctx, path, fmt, complaints=True)
+
+
+canary_app = typer.Typer(help="Canary records: made-up clients nobody should read.")
+app.add_typer(canary_app, name="canary")
+
+
+@canary_app.command("plant")
+def canary_plant(
+    ctx: typer.Context,
+    count: Annotated[int, typer.Option(help="How many canaries.", min=1)] = 10,
+    out_path: Annotated[
+        Path, typer.Option("--out", help="Write FILE.csv and FILE.sql for the client database.")
+    ] = Path("canaries.csv"),
+) -> None:
+    """Make canary clients, register them, and write them for insertion."""
+    from molehunt.attribute.canary import plant
+    from molehunt.keys import load_key
+
+    settings = _ctx(ctx).settings
+    with _ctx(ctx).open_store() as store:
+        planted = plant(store, load_key(settings), count, out_path)
+    out.print(
+        f"{planted.count} canaries registered; insert {planted.sql_path} or {planted.csv_path}"
+    )
+
+
 def main() -> None:
     try:
         app()

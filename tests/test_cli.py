@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from molehunt.cli import app
+from molehunt.store import MIGRATIONS
 
 HR = (
     "employee_id,name,department,title,role,manager_id,hire_date,notice_date,termination_date\n"
@@ -62,7 +63,7 @@ def test_ingest_json_report_status_and_orphaned_accounts(run: CliRunner, tmp_pat
         "rejected": 1,
     }
     status = json.loads(run.invoke(app, ["--db", db, "status", "--format", "json"]).output)
-    assert status["schema_version"] == 1
+    assert status["schema_version"] == max(m.version for m in MIGRATIONS)
     assert status["tables"]["ref_hr"] == 1
     assert status["quarantined"] == 1
     assert {s["kind"] for s in status["sources"]} == {"hr", "accounts"}

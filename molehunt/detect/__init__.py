@@ -9,6 +9,7 @@ from molehunt.detect.allowed_channel_upload import AllowedChannelUploadDetector
 from molehunt.detect.base import DetectContext, Detector, Finding
 from molehunt.detect.borrowed_account import BorrowedAccountDetector
 from molehunt.detect.bulk_read import BulkReadDetector
+from molehunt.detect.canary_access import CanaryAccessDetector
 from molehunt.detect.departed_account import DepartedAccountDetector
 from molehunt.detect.departing_person import DepartingPersonDetector
 from molehunt.detect.disallowed_category import DisallowedCategoryDetector
@@ -35,6 +36,7 @@ DETECTORS: dict[str, type[Detector]] = {
     "departing_person": DepartingPersonDetector,
     "shared_endpoint": SharedEndpointDetector,
     "disallowed_category": DisallowedCategoryDetector,
+    "canary_access": CanaryAccessDetector,
 }
 
 __all__ = [

@@ -258,6 +258,24 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
 )
 
+MIGRATIONS = (
+    *MIGRATIONS,
+    Migration(
+        2,
+        "canary client records (keyed hashes only)",
+        (
+            """CREATE TABLE canaries (
+  client_id VARCHAR NOT NULL PRIMARY KEY,
+  name_h BIGINT,
+  id_number_h BIGINT,
+  mobile_h BIGINT,
+  address_h BIGINT,
+  planted_at TIMESTAMPTZ NOT NULL
+)""",
+        ),
+    ),
+)
+
 #: Event tables, for status and for the contract tests.
 EVENT_TABLES: tuple[str, ...] = (
     "events_auth",

@@ -135,6 +135,7 @@ class Store:
             *EVENT_TABLES,
             "record_access",
             "findings",
+            "canaries",
             "quarantine",
         ]
         counts: dict[str, int] = {}

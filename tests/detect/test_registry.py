@@ -21,7 +21,7 @@ def _camel(key: str) -> str:
 
 
 def test_registry_has_the_thirteen_detectors_of_the_issue() -> None:
-    assert len(DETECTORS) == 13
+    assert len(DETECTORS) == 14
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -62,7 +62,9 @@ def test_output_is_deterministic(second_pass: DetectContext, name: str) -> None:
     assert sorted((f.finding_id, f.event_ids, f.severity, f.title) for f in again) == before
 
 
-@pytest.mark.parametrize("name", NAMES)
+# The shared insurer plants no canary (that would change every ranking built on it):
+# canary_access fires in tests/attribute/test_canary.py through the real ingest path.
+@pytest.mark.parametrize("name", [n for n in NAMES if n != "canary_access"])
 def test_every_detector_fires_in_the_scenario(name: str) -> None:
     assert scenario().of(name), f"{name} found nothing in the scenario"
 

@@ -1,0 +1,240 @@
+"""Attribution on the simulator: each leaked file, and samples of 50 of its records,
+point to the scenario's true people at rank 1; complaints point to the true person."""
+
+from __future__ import annotations
+
+import csv
+import json
+import random
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from molehunt.attribute import ReadOverlapAttributor, attribute
+from molehunt.attribute.leaked import leaked_set
+from molehunt.attribute.overlap import likelihood_score
+from molehunt.config import Settings
+from molehunt.ingest.runner import ingest_paths
+from molehunt.keys import create_key_file, load_key
+from molehunt.pii.files import decode
+from molehunt.simulate import params_for, simulate
+from molehunt.store import Store
+
+SEEDS = (1, 2, 3)
+SAMPLE = 50
+
+
+@dataclass(slots=True)
+class Simulated:
+    folder: Path
+    store: Store
+    key: bytes
+    truth: dict[str, Any]
+    attributor: ReadOverlapAttributor
+
+    def attribute(self, path: Path, *, complaints: bool = False) -> dict[str, Any]:
+        return attribute(
+            self.store, self.key, path, complaints=complaints, attributor=self.attributor
+        )
+
+
+@cache
+def simulated(seed: int, root: Path) -> Simulated:
+    """The tiny preset of ``seed``, ingested once per test session."""
+    folder = root / f"seed{seed}"
+    simulate(folder / "sim", params_for("tiny", None, seed=seed))
+    settings = Settings.load(environ={}).model_copy(
+        update={"db": folder / "molehunt.duckdb", "key_file": folder / "molehunt.key"}
+    )
+    create_key_file(settings.key_file)
+    store = Store.open(settings.db)
+    ingest_paths(store, settings, [folder / "sim" / "reference", folder / "sim" / "logs"])
+    truth = json.loads((folder / "sim" / "truth.json").read_text(encoding="utf-8"))
+    return Simulated(folder, store, load_key(settings), truth, ReadOverlapAttributor(store))
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("attribute-sim")
+
+
+LEAKS = [(seed, s) for seed in SEEDS for s in ("ring", "departing", "slow", "dump")]
+KINDS = {
+    "ring": "borrowed_account_ring",
+    "departing": "departing_employee",
+    "slow": "low_and_slow",
+    "dump": "privileged_dump",
+}
+
+
+def _leaks(sim: Simulated, kind: str) -> list[tuple[list[str], Path]]:
+    out = []
+    for s in sim.truth["scenarios"]:
+        if s["kind"] == KINDS[kind]:
+            for f in s["leaked_files"]:
+                if "complaint" not in f:
+                    out.append((s["people"], sim.folder / "sim" / f))
+    return out
+
+
+def _assert_true_people_at_rank_one(result: dict[str, Any], people: list[str]) -> None:
+    first = [s for s in result["suspects"] if s["rank"] == 1]
+    assert set(people) <= {s["person_id"] for s in first}, result["suspects"][:5]
+    for s in first:
+        if s["person_id"] not in people:
+            # Only someone who read every client can tie: their reads carry no evidence
+            # either way (score 0), as on the tiny preset the ring and the DBA's dump do.
+            assert s["score"] == 0.0, s
+            assert s["coverage"] == 1.0, s
+
+
+def _sample(path: Path, out: Path, n: int, seed: int, sim: Simulated) -> Path:
+    """``n`` rows of a leaked file that are client records (by the simulator's own
+    client list), as a CSV."""
+    if path.suffix == ".xlsx":
+        from python_calamine import CalamineWorkbook
+
+        sheet = CalamineWorkbook.from_path(str(path)).get_sheet_by_index(0)
+        rows = [[str(c) for c in r] for r in sheet.to_python()]
+    else:
+        rows = list(csv.reader(decode(path.read_bytes()).splitlines()))
+    master = sim.folder / "sim" / "reference" / "clients.csv"
+    ids = {r["id_number"] for r in csv.DictReader(decode(master.read_bytes()).splitlines())}
+    header = rows[0]
+    column = header.index("证件号码")
+    body = [r for r in rows[1:] if r[column] in ids]
+    chosen = random.Random(seed).sample(body, min(n, len(body)))
+    with out.open("w", encoding="utf-8", newline="") as f:
+        csv.writer(f).writerows([header, *chosen])
+    return out
+
+
+@pytest.mark.parametrize(("seed", "kind"), LEAKS)
+def test_leaked_file_names_its_true_people_at_rank_one(root: Path, seed: int, kind: str) -> None:
+    sim = simulated(seed, root)
+    leaks = _leaks(sim, kind)
+    if not leaks:
+        pytest.skip(f"the tiny preset of seed {seed} did not plant {kind}")
+    for people, path in leaks:
+        result = sim.attribute(path)
+        assert result["client_records"] > 0
+        assert result["non_client_rows"] > 0  # the simulator mixes in non-clients
+        assert result["records_in_file"] == result["client_records"] + result["non_client_rows"]
+        _assert_true_people_at_rank_one(result, people)
+
+
+@pytest.mark.parametrize(("seed", "kind"), LEAKS)
+def test_a_sample_of_fifty_records_still_names_them(root: Path, seed: int, kind: str) -> None:
+    sim = simulated(seed, root)
+    leaks = _leaks(sim, kind)
+    if not leaks:
+        pytest.skip(f"the tiny preset of seed {seed} did not plant {kind}")
+    for people, path in leaks:
+        sample = _sample(path, root / f"sample-{seed}-{kind}.csv", SAMPLE, seed, sim)
+        result = sim.attribute(sample)
+        whole = sim.attribute(path)["client_records"]
+        assert result["client_records"] == min(SAMPLE, whole)
+        _assert_true_people_at_rank_one(result, people)
+
+
+def _complaint(sim: Simulated) -> tuple[list[str], Path] | None:
+    for s in sim.truth["scenarios"]:
+        for f in s["leaked_files"]:
+            if "complaint" in f:
+                return s["people"], sim.folder / "sim" / f
+    return None
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("column", ["电话", "证件号码", None])
+def test_complaints_point_to_the_true_person(root: Path, seed: int, column: str | None) -> None:
+    """Residents list one identifier each (or the whole row): matched on it alone."""
+    sim = simulated(seed, root)
+    found = _complaint(sim)
+    if found is None:
+        pytest.skip(f"the tiny preset of seed {seed} wrote no complaints file")
+    people, path = found
+    if column is not None:
+        rows = list(csv.DictReader(decode(path.read_bytes()).splitlines()))
+        path = root / f"complaints-{seed}-{column}.csv"
+        path.write_text("\n".join([column, *(r[column] for r in rows)]) + "\n", encoding="utf-8")
+    result = sim.attribute(path, complaints=True)
+    assert result["client_records"] > 0
+    first = [s["person_id"] for s in result["suspects"] if s["rank"] == 1]
+    assert first == people
+
+
+def test_complaints_by_client_id(root: Path) -> None:
+    sim = simulated(SEEDS[0], root)
+    found = _complaint(sim)
+    assert found is not None
+    people, path = found
+    ids = list(leaked_set(path, sim.store, sim.key, single_identifier=True).client_ids)
+    assert len(ids) >= 5
+    path = root / "complaint-ids.txt"
+    path.write_text("客户编号\n" + "\n".join(ids) + "\n", encoding="utf-8")
+    result = sim.attribute(path, complaints=True)
+    assert result["client_records"] == len(ids)
+    assert result["suspects"][0]["person_id"] == people[0]
+    assert result["suspects"][0]["coverage"] == 1.0
+
+
+def test_borrowed_account_names_its_owner_apart_from_the_person(root: Path) -> None:
+    sim = simulated(SEEDS[0], root)
+    ring = next(s for s in sim.truth["scenarios"] if s["kind"] == KINDS["ring"])
+    (people, path), *_ = _leaks(sim, "ring")
+    result = sim.attribute(path)
+    owner = ring["details"]["borrowed_account_owner"]
+    for s in result["suspects"]:
+        if s["person_id"] in people:
+            borrowed = [a for a in s["accounts"] if a["account"] in ring["accounts"]]
+            assert borrowed
+            assert borrowed[0]["owner_id"] == owner
+            assert not borrowed[0]["owner_is_person"]
+            assert {h["person_id"] for h in s["hosts"]} == {s["person_id"]}
+            assert s["evidence"]
+            assert s["first_read"] <= s["last_read"]
+
+
+def test_replayed_reads_are_stored_once(root: Path) -> None:
+    sim = simulated(SEEDS[0], root)
+    sim.attributor.prepare()
+    count = "SELECT count(*) AS n FROM record_access WHERE how = 'replayed'"
+    before = sim.store.query(count)[0]["n"]
+    assert before > 0
+    ReadOverlapAttributor(sim.store).prepare()
+    assert sim.store.query(count)[0]["n"] == before
+
+
+def test_statements_that_write_are_never_replayed(root: Path) -> None:
+    sim = simulated(SEEDS[0], root)
+    sim.attributor.prepare()
+    writes = "SELECT count(*) AS n FROM events_db WHERE command = 'UPDATE'"
+    assert sim.store.query(writes)[0]["n"] > 0  # the DBA's UPDATEs of seed 1
+    replayed_writes = """SELECT count(*) AS n FROM record_access a JOIN events_db e
+                         USING (event_id) WHERE a.how = 'replayed'
+                         AND e.command NOT IN ('SELECT', 'COPY', 'DECLARE CURSOR')"""
+    assert sim.store.query(replayed_writes)[0]["n"] == 0
+
+
+SCORES = [
+    # covered, leaked, read, clients -> sign
+    (50, 50, 50, 2000, 1),  # read exactly the leaked set
+    (50, 50, 2000, 2000, 0),  # read everything: no evidence
+    (25, 50, 100, 2000, -1),  # half of it: most likely someone else
+]
+
+
+@pytest.mark.parametrize(("covered", "leaked", "read", "clients", "sign"), SCORES)
+def test_score_weighs_coverage_against_ordinary_reading(
+    covered: int, leaked: int, read: int, clients: int, sign: int
+) -> None:
+    score = likelihood_score(covered, leaked, read, clients)
+    assert (score > 0) - (score < 0) == sign
+
+
+def test_the_narrower_reader_of_the_same_records_ranks_higher() -> None:
+    assert likelihood_score(50, 50, 100, 2000) > likelihood_score(50, 50, 1000, 2000)
