@@ -11,9 +11,11 @@ pgAudit + auto_explain server are written into a temporary folder and parsed in
 * ``all-plans``: the worst case (``auto_explain.log_min_duration = 0``): every
   statement is followed by its multi-line JSON plan, so most bytes are plans.
 
-Each measured step runs in its own process, times only its own work and reports
-its own peak RSS. The ceiling is ``CREATE TABLE t AS SELECT * FROM read_csv(...)``
-of the same file on one thread (the parser uses one core).
+Each measured step runs in its own process (three times, interleaved; the best
+is shown), times only its own work and reports its own peak RSS. The ceiling is
+``CREATE TABLE t AS SELECT * FROM read_csv(...)`` of the same file on one
+thread (the parser uses one core); the parser's one-time start-up (imports,
+its DuckDB connection) is left out as DuckDB's is.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 BATCH_BYTES = 64 * 2**20
+REPEAT = 3
 STATEMENTS = 20  # per session
 
 # Runs in a child process: argv = module, class, path, batch bytes.
@@ -36,6 +39,11 @@ import importlib, json, resource, sys, time
 parser = getattr(importlib.import_module(sys.argv[1]), sys.argv[2])()
 batch = int(sys.argv[4])
 events = rejected = 0
+# Start-up (imports pyarrow makes on first use, the DuckDB connection) is paid
+# once per process, as DuckDB's own is outside the ceiling: warm up on a copy.
+with open(sys.argv[3], "rb") as f:
+    head = f.read(1 << 16)
+parser.parse(head, base_offset=0, source_id="warm-up", path=sys.argv[3])
 start = time.perf_counter()
 with open(sys.argv[3], "rb") as f:
     offset, pending = 0, b""
@@ -226,8 +234,13 @@ def compare(
             size = path.stat().st_size
             with path.open("rb") as f:
                 lines = sum(block.count(b"\n") for block in iter(lambda: f.read(1 << 24), b""))
-            ceiling = run(CEILING, str(path), ceiling_options)
-            ours = run(PARSE, *parser, str(path), str(BATCH_BYTES))
+            # The machine is shared: each side's best of REPEAT runs, interleaved.
+            ceilings, parses = [], []
+            for _ in range(REPEAT):
+                ceilings.append(run(CEILING, str(path), ceiling_options))
+                parses.append(run(PARSE, *parser, str(path), str(BATCH_BYTES)))
+            ceiling = min(ceilings, key=lambda r: r["seconds"])
+            ours = min(parses, key=lambda r: r["seconds"])
             label = f"{kind} {name}"
             for step, r in (("DuckDB read_csv (ceiling)", ceiling), ("molehunt parser", ours)):
                 print(

@@ -25,22 +25,26 @@ from molehunt.ingest.pgaudit import (
     MESSAGE_KINDS,
     RECORD_SCHEMA,
     Offsets,
-    QuoteCounts,
+    as_mask,
     blank_to_null,
     build_events,
     empty_tables,
     invalid_utf8,
+    message_kinds,
     rejected_records,
     strings_at,
+    windows,
+    with_nulls,
 )
 
 COLUMNS = 26
 # Field numbers (0-based) of the PostgreSQL 15 csvlog columns we read.
 LOG_TIME, USER_NAME, DATABASE, PID, CONNECTION_FROM, SESSION_ID = 0, 1, 2, 3, 4, 5
 MESSAGE, APPLICATION_NAME = 13, 22
-_HEAD = 24  # bytes of a message compared with MESSAGE_KINDS
+_READ = [LOG_TIME, USER_NAME, DATABASE, PID, CONNECTION_FROM, SESSION_ID, APPLICATION_NAME]
 _KIND_NAMES = list(MESSAGE_KINDS.values())
 _PLAN = _KIND_NAMES.index("plan")
+_AUDIT = _KIND_NAMES.index("audit")
 _TIMESTAMP = re.compile(rb"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
 
 
@@ -64,8 +68,8 @@ class PgCsvlogParser:
         cut = _records(head)
         if cut is None:
             return False
-        starts, ends, _ = cut
-        first = head[starts[0] : ends[0]]
+        ends, _, _ = cut
+        first = head[: ends[0]]
         return bool(_TIMESTAMP.match(first)) and _field_count(first) == COLUMNS
 
     def parse(
@@ -79,11 +83,16 @@ class PgCsvlogParser:
         cut = _records(data)
         if cut is None:
             return ParseResult(tables=empty_tables())
-        starts, ends, commas = cut
+        ends, commas, before = cut
+        starts = np.empty_like(ends)
+        starts[0] = 0
+        starts[1:] = ends[:-1] + 1
         end = int(ends[-1]) + 1
         buf = np.frombuffer(data, dtype=np.uint8, count=end)
-        lo = np.searchsorted(commas, starts)
-        counts = np.searchsorted(commas, ends) - lo
+        lo = np.empty_like(before)
+        lo[0] = 0
+        lo[1:] = before[:-1]
+        counts = before - lo
         good = counts == COLUMNS - 1
         bad_bytes = invalid_utf8(data, end)
         if len(bad_bytes):
@@ -99,40 +108,46 @@ class PgCsvlogParser:
             problems.append((base_offset + int(starts[i]), reason))
 
         rows = np.flatnonzero(good)
-        msg_start, msg_stop = _field(buf, commas, lo[rows], starts[rows], ends[rows], MESSAGE)
+        fields = _Fields(buf, commas, lo[rows], starts[rows], ends[rows])
+        msg_start, msg_stop = fields.at(MESSAGE)
         kinds = _message_kinds(buf, msg_start, msg_stop)
-        keep = kinds >= 0
+        keep = np.flatnonzero(kinds >= 0)
         rows, kinds = rows[keep], kinds[keep]
+        msg_start, msg_stop = msg_start[keep], msg_stop[keep]
+        fields = fields.take(keep)
+        at = fields.ranges(_READ)
         buffer = pa.py_buffer(data)
 
-        def text(k: int, which: Offsets = rows) -> pa.Array[Any]:
-            s, e = _field(buf, commas, lo[which], starts[which], ends[which], k)
-            return pc.replace_substring(strings_at(buffer, s, e), '""', '"')
+        def text(k: int, *, blank_is_null: bool = False) -> pa.Array[Any]:
+            s, e = at[k]
+            return _unescape(strings_at(buffer, s, e, valid=e > s if blank_is_null else None))
 
         def plan_messages(offsets: Offsets) -> pa.Array[Any]:
-            return text(MESSAGE, np.searchsorted(starts, offsets - base_offset))
+            which = np.searchsorted(starts[rows], offsets - base_offset)
+            return _unescape(strings_at(buffer, msg_start[which], msg_stop[which]))
 
-        plan = kinds == _PLAN
-        message: pa.Array[Any] = pa.nulls(len(rows), pa.string())
-        if not plan.all():
-            # Plans are read later, and only those a statement waits for.
-            position = pa.array(np.cumsum(~plan) - 1, mask=plan)
-            message = pc.take(text(MESSAGE, rows[~plan]), position)
-        host, port = _split_connection_from(text(CONNECTION_FROM))
-        session_id = text(SESSION_ID)
+        # AUDIT payloads go separately; plans are read later, and only those a
+        # statement waits for.
+        audit = kinds == _AUDIT
+        talk = ~audit & (kinds != _PLAN)
+        message = _unescape(strings_at(buffer, msg_start, msg_stop, valid=talk))
+        payloads = _unescape(strings_at(buffer, msg_start[audit], msg_stop[audit]))
+        host, port = _split_connection_from(buf, buffer, *at[CONNECTION_FROM])
+        session_key = text(SESSION_ID)
+        session_id = with_nulls(session_key, at[SESSION_ID][1] > at[SESSION_ID][0])
         records = pa.table(
             {
                 "offset": pa.array(starts[rows] + base_offset, pa.int64()),
                 "line": pa.nulls(len(rows), pa.int64()),
                 "log_time": text(LOG_TIME),
-                "user_name": _null_if_empty(text(USER_NAME)),
-                "database": _null_if_empty(text(DATABASE)),
+                "user_name": text(USER_NAME, blank_is_null=True),
+                "database": text(DATABASE, blank_is_null=True),
                 "pid": text(PID),
                 "host": host,
                 "port": port,
-                "session_id": _null_if_empty(session_id),
-                "session_key": session_id,
-                "app_name": _null_if_empty(text(APPLICATION_NAME)),
+                "session_id": session_id,
+                "session_key": session_key,
+                "app_name": text(APPLICATION_NAME, blank_is_null=True),
                 "what": pa.array(_KIND_NAMES).take(kinds),
                 "message": message,
                 "open": pa.array(np.zeros(len(rows), dtype=bool)),
@@ -141,6 +156,7 @@ class PgCsvlogParser:
         )
         built = build_events(
             records,
+            payloads=payloads,
             plan_messages=plan_messages,
             kind=self.kind,
             source_id=source_id,
@@ -159,23 +175,58 @@ class PgCsvlogParser:
         )
 
 
+_ONES = np.uint64(0x0101010101010101)
+_CHUNK = 1 << 20
+# Comma positions are the largest array kept: 32 bits hold a batch under 2 GiB.
+_POSITION = np.int32
+
+
 def _records(data: bytes) -> tuple[Offsets, Offsets, Offsets] | None:
-    """Starts and ends (at the newline) of the whole records, and the field commas."""
+    """Where the whole records end (at their newline), the commas between their
+    fields, and how many of those commas precede each end.
+
+    A newline or comma counts when an even number of ``"`` precede it. The
+    buffer is read in cache-sized chunks, each in a few numpy passes: a
+    running quote count within each 8-byte word takes one multiply (byte ``i``
+    of ``word * 0x0101..01`` sums bytes ``0..i``, at most 8, so no byte
+    overflows) and only the word totals need a running sum.
+    """
     buf = np.frombuffer(data, dtype=np.uint8)
-    newlines = np.flatnonzero(buf == ord("\n"))
-    if len(newlines) == 0:
+    position = _POSITION if len(buf) < 2**31 else np.int64
+    ends: list[Offsets] = []
+    commas: list[Offsets] = []
+    before: list[Offsets] = []
+    scratch = np.empty(min(len(buf), _CHUNK) + 8, dtype=np.uint8)
+    parity = np.uint8(0)
+    seen = 0
+    for lo in range(0, len(buf), _CHUNK):
+        part = buf[lo : lo + _CHUNK]
+        size = len(part)
+        within = scratch[: size + (-size) % 8]
+        within[size:] = 0
+        np.equal(part, ord('"'), out=within[:size].view(bool))
+        words = within.view("<u8")
+        np.multiply(words, _ONES, out=words)
+        totals = within[7::8]
+        carry = np.cumsum(totals, dtype=np.uint8)
+        carry -= totals
+        carry += parity
+        newlines = np.flatnonzero(part == ord("\n"))
+        newlines = newlines[((within[newlines] + carry[newlines >> 3]) & 1) == 0]
+        found = np.flatnonzero(part == ord(","))
+        found = found[((within[found] + carry[found >> 3]) & 1) == 0]
+        before.append(np.searchsorted(found, newlines) + seen)
+        ends.append(newlines + lo)
+        commas.append((found + lo).astype(position))
+        seen += len(found)
+        parity = np.uint8((int(carry[-1]) + int(totals[-1])) & 1)
+    if not ends:
         return None
-    quotes = QuoteCounts(buf)
-    ends = newlines[quotes.even(newlines)]
-    if len(ends) == 0:
+    record_ends = np.concatenate(ends)
+    if len(record_ends) == 0:
         return None
-    end = int(ends[-1]) + 1
-    commas = np.flatnonzero(buf[:end] == ord(","))
-    commas = commas[quotes.even(commas)]
-    starts = np.empty_like(ends)
-    starts[0] = 0
-    starts[1:] = ends[:-1] + 1
-    return starts, ends, commas
+    counts = np.concatenate(before)
+    return record_ends, np.concatenate(commas)[: int(counts[-1])], counts
 
 
 def _field_count(record: bytes) -> int:
@@ -184,50 +235,103 @@ def _field_count(record: bytes) -> int:
     return int(((buf == ord(",")) & outside).sum()) + 1
 
 
-def _field(
-    buf: np.ndarray,
-    commas: Offsets,
-    lo: Offsets,
-    rec_starts: Offsets,
-    rec_ends: Offsets,
-    k: int,
-) -> tuple[Offsets, Offsets]:
-    """Byte ranges of field ``k`` of each record, without their CSV quotes."""
-    start = rec_starts.copy() if k == 0 else commas[lo + k - 1] + 1
-    stop = rec_ends.copy() if k == COLUMNS - 1 else commas[lo + k]
-    if len(start):
-        last = len(buf) - 1
-        quoted = (
-            (stop - start >= 2)
-            & (buf[np.minimum(start, last)] == ord('"'))
-            & (buf[np.maximum(stop - 1, 0)] == ord('"'))
-        )
-        start = start + quoted
-        stop = stop - quoted
-    return start, stop
+class _Fields:
+    """Byte ranges of the fields of some records, without their CSV quotes."""
+
+    __slots__ = ("buf", "commas", "ends", "lo", "starts")
+
+    def __init__(
+        self, buf: np.ndarray, commas: Offsets, lo: Offsets, starts: Offsets, ends: Offsets
+    ) -> None:
+        self.buf, self.commas, self.lo, self.starts, self.ends = buf, commas, lo, starts, ends
+
+    def take(self, which: Offsets) -> _Fields:
+        return _Fields(self.buf, self.commas, self.lo[which], self.starts[which], self.ends[which])
+
+    def at(self, k: int) -> tuple[Offsets, Offsets]:
+        return self.ranges([k])[k]
+
+    def ranges(self, ks: list[int]) -> dict[int, tuple[Offsets, Offsets]]:
+        """The ranges of fields ``ks``, read record by record (their bytes share cache lines)."""
+        n, m = len(self.lo), len(ks)
+        cols = sorted({c for k in ks for c in (k - 1, k) if 0 <= c < COLUMNS - 1})
+        place = {c: i for i, c in enumerate(cols)}
+        found = self.commas[self.lo[:, None] + np.array(cols, dtype=np.int64)]
+        start = np.empty((n, m), dtype=np.int64)
+        stop = np.empty((n, m), dtype=np.int64)
+        for j, k in enumerate(ks):
+            start[:, j] = self.starts if k == 0 else found[:, place[k - 1]] + 1
+            stop[:, j] = self.ends if k == COLUMNS - 1 else found[:, place[k]]
+        if n:
+            buf = self.buf
+            last = len(buf) - 1
+            quoted = (
+                (stop - start >= 2)
+                & (buf[np.minimum(start, last)] == ord('"'))
+                & (buf[np.maximum(stop - 1, 0)] == ord('"'))
+            )
+            start += quoted
+            stop -= quoted
+        return {
+            k: (np.ascontiguousarray(start[:, j]), np.ascontiguousarray(stop[:, j]))
+            for j, k in enumerate(ks)
+        }
+
+
+def _unescape(values: pa.Array[Any]) -> pa.Array[Any]:
+    """CSV text with its doubled quotes made single (only searched for where a quote is)."""
+    data = values.buffers()[2]
+    if data is None or not (np.frombuffer(memoryview(data), dtype=np.uint8) == ord('"')).any():
+        return values
+    return pc.replace_substring(values, '""', '"')
 
 
 def _message_kinds(buf: np.ndarray, start: Offsets, stop: Offsets) -> np.ndarray:
     """Index into :data:`_KIND_NAMES` of how each message starts, or -1."""
-    kinds = np.full(len(start), -1, dtype=np.int64)
-    if len(start) == 0:
-        return kinds
-    idx = np.minimum(start[:, None] + np.arange(_HEAD), len(buf) - 1)
-    heads = buf[idx]
-    for code, pattern in enumerate(MESSAGE_KINDS):
-        want = np.frombuffer(pattern[:_HEAD], dtype=np.uint8)
-        n = len(want)
-        hit = (stop - start >= n) & (heads[:, :n] == want).all(axis=1)
-        kinds[hit] = code
-    return kinds
+    return message_kinds(buf, start, stop)
 
 
-def _split_connection_from(values: pa.Array[Any]) -> tuple[pa.Array[Any], pa.Array[Any]]:
-    """``host:port`` (port after the last colon, so IPv6 works) or ``[local]``."""
-    parts = pc.extract_regex(values, r"^(?P<host>.*?)(?::(?P<port>\d+))?$")
-    host = _null_if_empty(pc.struct_field(parts, "host"))
-    port = _null_if_empty(pc.struct_field(parts, "port"))
-    return host, port
+_PORT_DIGITS = 8  # a longer run of trailing digits is read by the regex
+
+
+def _split_connection_from(
+    buf: np.ndarray, buffer: pa.Buffer, start: Offsets, stop: Offsets
+) -> tuple[pa.Array[Any], pa.Array[Any]]:
+    """``host:port`` (port after the last colon, so IPv6 works) or ``[local]``.
+
+    The port is the run of digits at the end after a colon, found scanning
+    back in numpy; what the scan cannot settle goes to the regex.
+    """
+    n = len(start)
+    # The last bytes of each field, right-aligned: tail[:, -k] is byte stop - k.
+    tail = windows(buf, np.maximum(stop - _PORT_DIGITS, 0), _PORT_DIGITS)
+    short = stop < _PORT_DIGITS  # the window starts at 0: shift it right
+    if short.any():
+        for i in np.flatnonzero(short).tolist():
+            tail[i] = np.roll(tail[i], _PORT_DIGITS - int(stop[i]))
+    # Byte stop - k, k = 1.. _PORT_DIGITS, in columns from the left: is it a digit of the field?
+    back = tail[:, ::-1] - np.uint8(ord("0"))
+    digit = (back <= 9) & (np.arange(1, _PORT_DIGITS + 1) <= (stop - start)[:, None])
+    going = digit.all(axis=1)
+    trailing = np.where(going, _PORT_DIGITS, digit.argmin(axis=1)).astype(np.int64)
+    colon_at = stop - trailing - 1
+    has_port = (trailing > 0) & (colon_at >= start)
+    if len(buf):
+        has_port &= buf[np.clip(colon_at, 0, len(buf) - 1)] == ord(":")
+    host_stop = np.where(has_port, colon_at, stop)
+    host = _unescape(strings_at(buffer, start, host_stop))
+    port = strings_at(buffer, np.where(has_port, stop - trailing, stop), stop)
+    # A long run of digits may hold a colon further back; in a field with a
+    # newline the regex matches nothing.
+    odd = np.flatnonzero(going | as_mask(pc.match_substring(host, "\n")))
+    if len(odd):
+        text = _unescape(strings_at(buffer, start[odd], stop[odd]))
+        parts = pc.extract_regex(text, r"^(?P<host>.*?)(?::(?P<port>\d+))?$")
+        fix = np.zeros(n, dtype=bool)
+        fix[odd] = True
+        host = pc.replace_with_mask(host, pa.array(fix), pc.struct_field(parts, "host"))
+        port = pc.replace_with_mask(port, pa.array(fix), pc.struct_field(parts, "port"))
+    return _null_if_empty(host), _null_if_empty(port)
 
 
 def _null_if_empty(values: pa.Array[Any]) -> pa.Array[Any]:

@@ -32,7 +32,9 @@ from molehunt.ingest.pgaudit import (
     blank_to_null,
     build_events,
     empty_tables,
+    find_bytes,
     invalid_utf8,
+    message_kinds,
     rejected_records,
     strings_at,
 )
@@ -40,6 +42,7 @@ from molehunt.ingest.pgaudit import (
 DEFAULT_PREFIX = "%m [%p] %q%u@%d %h app=%a "
 _KIND_NAMES = list(MESSAGE_KINDS.values())
 _PLAN = _KIND_NAMES.index("plan")
+_AUDIT = _KIND_NAMES.index("audit")
 
 _TIME = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"
 # What each log_line_prefix escape prints, as RE2; named groups feed the record.
@@ -140,6 +143,8 @@ class PgStderrParser:
     ) -> None:
         self.prefix = prefix
         self.pattern = prefix_pattern(prefix)
+        # The message is wherever the head ends: matching it too would only cost time.
+        self._head_pattern = self.pattern[: self.pattern.rindex("(?P<message>")]
         self._python_pattern = re.compile(self.pattern.encode())
         self.zones = dict(DEFAULT_ZONES if zones is None else zones)
         self.plan_window = plan_window
@@ -159,7 +164,7 @@ class PgStderrParser:
         says the file will grow no more, so it is taken whatever it holds.
         """
         buf = np.frombuffer(data, dtype=np.uint8)
-        newlines = np.flatnonzero(buf == ord("\n"))
+        newlines = find_bytes(buf, b"\n")
         if len(newlines) == 0:
             return ParseResult(tables=empty_tables())
         end = int(newlines[-1]) + 1
@@ -176,7 +181,7 @@ class PgStderrParser:
         maybe = np.flatnonzero((line_ends > line_starts) & (buf[line_starts] != ord("\t")))
         buffer = pa.py_buffer(data)
         lines = strings_at(buffer, line_starts[maybe], line_ends[maybe], binary=True)
-        parts = pc.extract_regex(lines, self.pattern)
+        parts = pc.extract_regex(lines, self._head_pattern)
         matched = np.asarray(parts.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
         first_lines = maybe[matched]
         parts = parts.filter(pa.array(matched))
@@ -207,19 +212,15 @@ class PgStderrParser:
             for i in np.flatnonzero(bad_recs).tolist():
                 problems.append((base_offset + int(rec_starts[i]), "invalid UTF-8"))
 
-        message_first = pc.struct_field(parts, "message")
-        kinds = np.full(len(first_lines), -1, dtype=np.int64)
-        for code, pattern in enumerate(MESSAGE_KINDS):
-            hit = pc.starts_with(message_first, pattern.decode())
-            kinds[np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool)] = code
+        head_len = pc.binary_length(pc.struct_field(parts, "head")).to_numpy(zero_copy_only=False)
+        first_starts = line_starts[first_lines] + head_len.astype(np.int64)
+        kinds = message_kinds(buf, first_starts, line_ends[first_lines])
         keep = (kinds >= 0) & ~bad_recs[offset0:]
         idx = np.flatnonzero(keep)
         kinds = kinds[idx]
         parts = parts.filter(pa.array(keep))
         recs = idx + offset0
-
-        head_len = pc.binary_length(pc.struct_field(parts, "head")).to_numpy(zero_copy_only=False)
-        msg_starts = rec_starts[recs] + head_len.astype(np.int64)
+        msg_starts = first_starts[idx]
         msg_ends = rec_ends[recs]
 
         def messages(which: Offsets) -> pa.Array[Any]:
@@ -229,11 +230,15 @@ class PgStderrParser:
         def plan_messages(offsets: Offsets) -> pa.Array[Any]:
             return messages(np.searchsorted(rec_starts[recs], offsets - base_offset))
 
-        plan = kinds == _PLAN
+        # AUDIT payloads go separately; plans are read later, and only those a
+        # statement waits for.
+        audit = kinds == _AUDIT
+        talk = ~audit & (kinds != _PLAN)
         message: pa.Array[Any] = pa.nulls(len(recs), pa.string())
-        if not plan.all():
-            position = pa.array(np.cumsum(~plan) - 1, mask=plan)
-            message = pc.take(messages(np.flatnonzero(~plan)), position)
+        if talk.any():
+            position = pa.array(np.cumsum(talk) - 1, mask=~talk)
+            message = pc.take(messages(np.flatnonzero(talk)), position)
+        payloads = messages(np.flatnonzero(audit))
 
         def text(name: str) -> pa.Array[Any]:
             return blank_to_null(pc.cast(pc.struct_field(parts, name), pa.string()))
@@ -262,6 +267,7 @@ class PgStderrParser:
         )
         built = build_events(
             records,
+            payloads=payloads,
             plan_messages=plan_messages,
             kind=self.kind,
             source_id=source_id,

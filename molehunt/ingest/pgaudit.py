@@ -2,8 +2,12 @@
 
 Each parser cuts its bytes into records and hands the interesting ones (by the
 start of their message) to :func:`build_events` as an Arrow table of
-:data:`RECORD_SCHEMA`. From there both formats are read the same way, in one
-in-memory DuckDB:
+:data:`RECORD_SCHEMA`, the AUDIT payloads beside it. From there both formats
+are read the same way: the common case in numpy over the bytes and in Arrow
+(log times as fixed-width digits, payloads split at their commas, the event
+tables built column by column), and in one in-memory DuckDB only what is
+unusual (an odd time zone, a payload the numpy split cannot vouch for) and the
+few statements waiting for a plan:
 
 * ``AUDIT: ...`` lines (pgAudit) -> ``events_db``. The payload is itself CSV:
   ``SESSION,<statement_id>,<substatement_id>,<class>,<command>,<object_type>,
@@ -42,6 +46,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
+from numpy.lib.stride_tricks import sliding_window_view
 
 from molehunt.ingest.base import Rejected, event_id
 
@@ -189,10 +194,13 @@ def _unquote(col: str) -> str:
 #: Gives the messages of the plan records at these file offsets, in that order.
 PlanMessages = Callable[[npt.NDArray[np.int64]], "pa.Array[Any]"]
 
+Mask = npt.NDArray[np.bool_]
+
 
 def build_events(
     records: pa.Table,
     *,
+    payloads: pa.Array[Any],
     plan_messages: PlanMessages,
     kind: str,
     source_id: str,
@@ -203,314 +211,707 @@ def build_events(
 ) -> Built:
     """Events from ``records`` (interesting records of one batch, in file order).
 
-    Plan records come without their message (NULL): plans are most of a log's
-    bytes and only those of sessions with a statement waiting for a count are
-    read, through ``plan_messages``. ``data_end`` is the file offset just past
+    AUDIT records come without their message (NULL): ``payloads`` holds them,
+    in the same order (one array, as the format parser cut them). Plan records
+    come without their message too: plans are most of a log's bytes and only
+    those of sessions with a statement waiting for a count are read, through
+    ``plan_messages``. ``data_end`` is the file offset just past
     the last whole record of the batch; ``final`` says the file will not grow,
     so nothing needs to wait for more bytes.
+
+    The common records are read in numpy and Arrow; DuckDB sees only what is
+    unusual (an odd time zone, a payload the numpy split does not vouch for)
+    and the few statements waiting for a plan.
     """
     out = Built()
-    con = _connection()
-    try:
-        con.register("raw_records", records)
-        zone_table = pa.table(
-            {"abbrev": list(zones), "zone": [zones[k] for k in zones]},
-            schema=pa.schema([("abbrev", pa.string()), ("zone", pa.string())]),
+    what = records["what"].combine_chunks()
+    shutdown = as_mask(pc.equal(what, pa.scalar("shutdown")))
+    if shutdown.any():
+        # Only the server's last words end every session; other lines merely start so.
+        said = as_mask(pc.equal(records["message"], pa.scalar("database system is shut down")))
+        records = records.filter(pa.array(~shutdown | said))
+        what = records["what"].combine_chunks()
+    offsets = np.asarray(records["offset"].to_numpy(), dtype=np.int64)
+    micros, time_problems = _log_times(records["log_time"].combine_chunks(), zones)
+    if time_problems:
+        out.rejected.extend((int(offsets[i]), reason) for i, reason in time_problems)
+        timed = np.ones(len(offsets), dtype=bool)
+        timed[[i for i, _ in time_problems]] = False
+        audit_rows = as_mask(pc.equal(what, pa.scalar("audit")))
+        payloads = payloads.filter(pa.array(timed[audit_rows]))
+        records = records.filter(pa.array(timed))
+        what, offsets, micros = what.filter(pa.array(timed)), offsets[timed], micros[timed]
+    recs = _Records(records, what, offsets, micros)
+
+    audits = _read_audits(recs, payloads)
+    is_open = recs.open[audits.rows]
+    broken = audits.bad if final else audits.bad & ~is_open
+    waiting = [audits.offsets[audits.bad & is_open & ~np.bool_(final)]]
+    out.rejected.extend((int(o), "unparseable AUDIT payload") for o in audits.offsets[broken])
+
+    plan_rows: pa.Array[Any] = pa.nulls(len(audits.offsets), pa.int64())
+    needy = audits.ok & audits.needs_plan
+    if needy.any():
+        plan_rows, plan_problems, plan_waiting = _plan_rows(
+            recs,
+            audits,
+            needy,
+            plan_messages=plan_messages,
+            plan_window=plan_window,
+            data_end=data_end,
+            final=final,
         )
-        con.register("zones", zone_table)
-        what: Any = records["what"]
-        audited = records.filter(pc.equal(what, pa.scalar("audit")))
-        fields = audit_fields(
-            audited["offset"].combine_chunks(), audited["message"].combine_chunks()
-        )
-        con.register("audit_fields", fields)
-        _classify(con)
-        _audits(con)
-        _plans(con, plan_messages)
-        _match(con, plan_window=plan_window, data_end=data_end, final=final)
-        for offset, reason in con.execute(
-            'SELECT "offset", reason FROM problems ORDER BY "offset"'
-        ).fetchall():
-            out.rejected.append((int(offset), str(reason)))
-        ((cutoff,),) = con.execute('SELECT min("offset") FROM waiting').fetchall()
-        out.cutoff = None if cutoff is None else int(cutoff)
-        limit = out.cutoff if out.cutoff is not None else data_end + 1
-        params = {"kind": kind, "src": source_id, "limit": limit}
-        db = con.sql(_DB_SELECT, params=params).to_arrow_table()
-        auth = con.sql(_AUTH_SELECT, params=params).to_arrow_table()
-    finally:
-        for name in ("raw_records", "zones", "audit_fields", "plan_text"):
-            con.unregister(name)
-        for name in ("rec", "problems", "audits", "plans", "matched", "waiting"):
-            con.execute(f"DROP TABLE IF EXISTS {name}")
-    out.tables["events_db"] = db.cast(DB_SCHEMA)
-    out.tables["events_auth"] = auth.cast(AUTH_SCHEMA)
+        out.rejected.extend(plan_problems)
+        waiting.append(plan_waiting)
+    pending = np.concatenate(waiting)
+    out.cutoff = int(pending.min()) if len(pending) else None
+    limit = out.cutoff if out.cutoff is not None else data_end + 1
+    out.tables["events_db"] = _db_table(
+        recs, audits, plan_rows, kind=kind, source_id=source_id, limit=limit
+    )
+    out.tables["events_auth"] = _auth_table(recs, kind=kind, source_id=source_id, limit=limit)
+    out.rejected.sort()
     if out.cutoff is not None:
         out.rejected = [(o, r) for o, r in out.rejected if o < out.cutoff]
     return out
 
 
-def _classify(con: duckdb.DuckDBPyConnection) -> None:
+class _Records:
+    """The records of a batch whose time is known, with numpy views of what is asked often."""
+
+    __slots__ = ("micros", "offsets", "open", "table", "what")
+
+    def __init__(
+        self,
+        table: pa.Table,
+        what: pa.Array[Any],
+        offsets: Offsets,
+        micros: Offsets,
+    ) -> None:
+        self.table = table
+        self.what = what
+        self.offsets = offsets
+        self.micros = micros
+        self.open = as_mask(table["open"].combine_chunks().fill_null(False))
+
+    def rows(self, kind: str) -> Offsets:
+        return np.flatnonzero(as_mask(pc.equal(self.what, pa.scalar(kind))))
+
+    def column(self, name: str, rows: Offsets | None = None) -> pa.Array[Any]:
+        values = self.table[name].combine_chunks()
+        return values if rows is None else values.take(pa.array(rows, pa.int64()))
+
+
+def as_mask(values: Any) -> Mask:
+    """A boolean Arrow array (NULL as false) as numpy."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    if values.null_count:
+        values = values.fill_null(False)
+    return np.asarray(values.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+# -- log time -------------------------------------------------------------------------
+
+_MS_LAYOUT = b"dddd-dd-dd dd:dd:dd.ddd "  # %m; %t has a space where the dot is
+_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
+
+
+def _log_times(
+    log_time: pa.Array[Any], zones: Mapping[str, str]
+) -> tuple[Offsets, list[tuple[int, str]]]:
+    """UTC microseconds of each log time, and the rows whose time cannot be read (why).
+
+    ``%m``/``%t`` times in a zone that means UTC are read from their digits in
+    numpy; any other (an offset, a named zone, something odd) goes through
+    DuckDB, which has the last word on what a time is.
+    """
+    n = len(log_time)
+    micros = np.zeros(n, dtype=np.int64)
+    if n == 0:
+        return micros, []
+    starts, stops, data = _string_ranges(log_time)
+    fast = np.zeros(n, dtype=bool)
+    utc_zones = sorted(a.encode() for a, z in zones.items() if z == "UTC")
+    if len(data):
+        width = len(_MS_LAYOUT) + max((len(a) for a in utc_zones), default=0)
+        window = windows(data, starts, width)
+        digit = window - np.uint8(ord("0"))  # anything but a digit wraps above 9
+
+        def number(first: int, count: int) -> Offsets:
+            value = np.zeros(n, dtype=np.int64)
+            for k in range(first, first + count):
+                value = value * 10 + digit[:, k]
+            return value
+
+        layout = np.frombuffer(_MS_LAYOUT, dtype=np.uint8)
+        head = np.arange(len(layout)) < 19  # what %m and %t share
+        is_digit = layout == ord("d")
+        shape = (digit[:, : len(layout)][:, is_digit & head] <= 9).all(axis=1)
+        fixed = np.flatnonzero(~is_digit & head)
+        shape &= (window[:, fixed] == layout[fixed]).all(axis=1)
+        length = stops - starts
+        with_ms = (window[:, 19] == ord(".")) & (window[:, 23] == ord(" "))
+        # The digits after the dot are a %m time's only: in a %t time they are its zone.
+        with_ms &= (digit[:, 20] <= 9) & (digit[:, 21] <= 9) & (digit[:, 22] <= 9)
+        without = window[:, 19] == ord(" ")
+        utc = np.zeros(n, dtype=bool)
+        for abbrev in utc_zones:
+            word = np.frombuffer(abbrev, dtype=np.uint8)
+            size = len(word)
+            utc |= with_ms & (length == 24 + size) & (window[:, 24 : 24 + size] == word).all(axis=1)
+            utc |= without & (length == 20 + size) & (window[:, 20 : 20 + size] == word).all(axis=1)
+        shape &= utc
+        year, month, day = number(0, 4), number(5, 2), number(8, 2)
+        hour, minute, second = number(11, 2), number(14, 2), number(17, 2)
+        millis = np.where(with_ms, number(20, 3), 0)
+        leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+        month_days = _DAYS_IN_MONTH[np.clip(month, 0, 12)] + (leap & (month == 2))
+        shape &= (year >= 1000) & (month >= 1) & (month <= 12) & (day >= 1)
+        shape &= (day <= month_days) & (hour <= 23) & (minute <= 59) & (second <= 59)
+        fast = shape
+        days = _days_from_civil(year, month, day)
+        micros = (((days * 24 + hour) * 60 + minute) * 60 + second) * 1_000_000 + millis * 1000
+    slow = np.flatnonzero(~fast)
+    problems: list[tuple[int, str]] = []
+    if len(slow):
+        times, reasons = _slow_log_times(log_time.take(pa.array(slow, pa.int64())), zones)
+        micros[slow] = times
+        problems = [(int(slow[i]), r) for i, r in enumerate(reasons) if r is not None]
+    return micros, problems
+
+
+def _days_from_civil(year: Offsets, month: Offsets, day: Offsets) -> Offsets:
+    """Days since 1970-01-01 of proleptic Gregorian dates (Howard Hinnant's algorithm)."""
+    y = year - (month <= 2)
+    era = y // 400
+    yoe = y - era * 400
+    doy = (153 * np.where(month > 2, month - 3, month + 9) + 2) // 5 + day - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    return np.asarray(era * 146097 + doe - 719468, dtype=np.int64)
+
+
+def _slow_log_times(
+    log_time: pa.Array[Any], zones: Mapping[str, str]
+) -> tuple[Offsets, list[str | None]]:
     # %m prints "2026-11-26 12:30:14.021 UTC", %t the same without milliseconds.
-    con.execute(
-        r"""
-        CREATE TEMP TABLE rec AS
-        WITH r AS (
-          SELECT * REPLACE (try_cast(pid AS INTEGER) AS pid, try_cast(port AS INTEGER) AS port),
-            CASE WHEN log_time[20] = '.' AND log_time[24] = ' '
-                   THEN try_strptime(log_time[1:23], '%Y-%m-%d %H:%M:%S.%g')
-                 WHEN log_time[20] = ' '
-                   THEN try_strptime(log_time[1:19], '%Y-%m-%d %H:%M:%S')
-            END AS local_time,
-            CASE WHEN log_time[20] = '.' THEN log_time[25:] ELSE log_time[21:] END AS zone_text
-          FROM raw_records
-          WHERE what <> 'shutdown' OR message = 'database system is shut down'
-        )
-        SELECT r.*,
-          CASE
-            WHEN z.zone = 'UTC' THEN local_time::TIMESTAMPTZ  -- the session zone is UTC
-            WHEN regexp_full_match(zone_text, '[+-]\d\d(:?\d\d)?') THEN
-              timezone('UTC', local_time - to_minutes(
-                (CASE WHEN zone_text[1] = '-' THEN -1 ELSE 1 END) *
-                (zone_text[2:3]::INTEGER * 60
-                 + coalesce(try_cast(nullif(replace(zone_text[4:], ':', ''), '') AS INTEGER), 0))))
-            ELSE timezone(z.zone, local_time)
-          END AS time
-        FROM r LEFT JOIN zones z ON z.abbrev = r.zone_text
-        """
+    con = _connection()
+    zone_table = pa.table(
+        {"abbrev": list(zones), "zone": [zones[k] for k in zones]},
+        schema=pa.schema([("abbrev", pa.string()), ("zone", pa.string())]),
     )
-    con.execute(
-        """
-        CREATE TEMP TABLE problems AS
-        SELECT "offset",
-          CASE WHEN local_time IS NULL THEN 'unreadable log time ' || coalesce(log_time, 'NULL')
-               ELSE 'unknown time zone ' || zone_text
-                    || ' (log_timezone): name it in the parser''s zones' END AS reason
-        FROM rec WHERE time IS NULL
-        """
-    )
-    con.execute("DELETE FROM rec WHERE time IS NULL")
+    given = pa.table({"i": pa.array(np.arange(len(log_time)), pa.int64()), "log_time": log_time})
+    try:
+        con.register("zones", zone_table)
+        con.register("given", given)
+        rows = con.execute(
+            r"""
+            WITH r AS (
+              SELECT i, log_time,
+                CASE WHEN log_time[20] = '.' AND log_time[24] = ' '
+                       THEN try_strptime(log_time[1:23], '%Y-%m-%d %H:%M:%S.%g')
+                     WHEN log_time[20] = ' '
+                       THEN try_strptime(log_time[1:19], '%Y-%m-%d %H:%M:%S')
+                END AS local_time,
+                CASE WHEN log_time[20] = '.' THEN log_time[25:] ELSE log_time[21:] END AS zone_text
+              FROM given
+            ), t AS (
+              SELECT r.*,
+                CASE
+                  WHEN z.zone = 'UTC' THEN local_time::TIMESTAMPTZ  -- the session zone is UTC
+                  WHEN regexp_full_match(zone_text, '[+-]\d\d(:?\d\d)?') THEN
+                    timezone('UTC', local_time - to_minutes(
+                      (CASE WHEN zone_text[1] = '-' THEN -1 ELSE 1 END) *
+                      (zone_text[2:3]::INTEGER * 60
+                       + coalesce(try_cast(nullif(replace(zone_text[4:], ':', ''), '') AS INTEGER),
+                                  0))))
+                  ELSE timezone(z.zone, local_time)
+                END AS time
+              FROM r LEFT JOIN zones z ON z.abbrev = r.zone_text
+            )
+            SELECT epoch_us(time),
+              CASE WHEN time IS NOT NULL THEN NULL
+                   WHEN local_time IS NULL THEN 'unreadable log time ' || coalesce(log_time, 'NULL')
+                   ELSE 'unknown time zone ' || zone_text
+                        || ' (log_timezone): name it in the parser''s zones' END
+            FROM t ORDER BY i
+            """
+        ).fetchall()
+    finally:
+        con.unregister("zones")
+        con.unregister("given")
+    times = np.array([0 if t is None else t for t, _ in rows], dtype=np.int64)
+    return times, [reason for _, reason in rows]
 
 
-def _audits(con: duckdb.DuckDBPyConnection) -> None:
+# -- AUDIT lines ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Audits:
+    """The AUDIT records of a batch, their payload split into fields."""
+
+    rows: Offsets  # into the records
+    offsets: Offsets
+    ok: Mask
+    bad: Mask  # definitely not a payload (neither ok nor bad: no message to judge)
+    fields: pa.Table  # _AUDIT_FIELDS less offset and fast, one row per AUDIT record
+    copy_to: Mask
+    needs_plan: Mask
+
+
+def _read_audits(recs: _Records, messages: pa.Array[Any]) -> _Audits:
+    rows = recs.rows("audit")
+    offsets = recs.offsets[rows]
+    if isinstance(messages, pa.ChunkedArray):
+        messages = messages.combine_chunks()
+    fast = audit_fields(pa.array(rows, pa.int64()), messages)
+    names = _AUDIT_FIELDS.names[2:]
+    fast_rows = np.asarray(fast["offset"].to_numpy(), dtype=np.int64)
+    ok = np.zeros(len(rows), dtype=bool)
+    bad = np.zeros(len(rows), dtype=bool)
+    position = np.searchsorted(rows, fast_rows)
+    ok[position] = True
+    if len(fast_rows) == len(rows):
+        fields = fast.select(names)
+    else:
+        slow = np.flatnonzero(~ok)
+        parsed, slow_ok = _slow_audit_fields(messages.take(pa.array(slow, pa.int64())))
+        ok[slow] = as_mask(slow_ok)
+        bad[slow] = as_mask(pc.invert(slow_ok))
+        both = pa.concat_tables([fast.select(names), parsed.select(names)])
+        order = np.empty(len(rows), dtype=np.int64)
+        order[position] = np.arange(len(position))
+        order[slow] = len(position) + np.arange(len(slow))
+        fields = both.take(pa.array(order, pa.int64()))
+    cls = fields["audit_class"]
+    copy_to = as_mask(
+        pc.and_(pc.equal(cls, pa.scalar("READ")), pc.equal(fields["command"], pa.scalar("COPY")))
+    )
+    counted = as_mask(pc.is_in(cls, value_set=pa.array(["READ", "WRITE"])))
+    uncounted = as_mask(fields["logged_rows"].is_null()) | as_mask(
+        pc.equal(fields["command"], pa.scalar("DECLARE CURSOR"))
+    )
+    needs_plan = counted & ~copy_to & uncounted
+    return _Audits(rows, offsets, ok, bad, fields, copy_to, needs_plan)
+
+
+def _slow_audit_fields(messages: pa.Array[Any]) -> tuple[pa.Table, pa.Array[Any]]:
+    """The fields of payloads the numpy split left out, by :data:`AUDIT_PAYLOAD`."""
     names = ", ".join(f"'{g}'" for g in _AUDIT_GROUPS)
     pattern = "'" + AUDIT_PAYLOAD.replace("'", "''") + "'"
-    fields = ", ".join(_AUDIT_FIELDS.names[1:])
-    con.execute(
-        f"""
-        CREATE TEMP TABLE audits AS
-        WITH r AS (
-          SELECT rec.* EXCLUDE (message), f.* EXCLUDE ("offset"), rec.message
-          FROM rec LEFT JOIN audit_fields f USING ("offset")
-          WHERE what = 'audit'
-        ), x AS (
-          -- the payloads numpy could not vouch for
-          SELECT *, regexp_extract(message, {pattern}, [{names}]) AS p
-          FROM r WHERE fast IS NULL
-        ), a AS (
-          SELECT r.* EXCLUDE (fast, message), true AS ok FROM r WHERE fast
-          UNION ALL BY NAME
-          SELECT x.* EXCLUDE (p, message, {fields}), p.audit_type <> '' AS ok,
-            p.cls AS audit_class, p.cmd AS command, p.otype AS object_type,
-            {_unquote("p.obj")} AS object_name, {_unquote("p.stmt")} AS statement,
-            {_unquote("p.params")} AS params_raw,
-            try_cast(nullif(p.rows, '') AS BIGINT) AS logged_rows,
-            try_cast(p.sid AS BIGINT) AS statement_id,
-            try_cast(p.ssid AS BIGINT) AS substatement_id
-          FROM x
-        )
-        SELECT *,
-          audit_class = 'READ' AND command = 'COPY' AS copy_to,
-          audit_class IN ('READ', 'WRITE') AND NOT (audit_class = 'READ' AND command = 'COPY')
-            AND (logged_rows IS NULL OR command = 'DECLARE CURSOR') AS needs_plan
-        FROM a
-        """
-    )
-    con.execute(
-        """
-        INSERT INTO problems
-        SELECT "offset", 'unparseable AUDIT payload' FROM audits WHERE NOT ok AND NOT open
-        """
-    )
-
-
-def _plans(con: duckdb.DuckDBPyConnection, plan_messages: PlanMessages) -> None:
-    # Only plans of sessions with a statement waiting for a count are read.
-    wanted = con.execute(
-        """
-        SELECT "offset" FROM rec
-        WHERE what = 'plan'
-          AND session_key IN (SELECT session_key FROM audits WHERE ok AND needs_plan)
-        ORDER BY "offset"
-        """
-    ).fetchnumpy()["offset"]
-    offsets = np.asarray(wanted, dtype=np.int64)
-    texts = plan_messages(offsets) if len(offsets) else pa.array([], pa.string())
-    con.register("plan_text", pa.table({"offset": pa.array(offsets), "message": texts}))
-    con.execute(
-        r"""
-        CREATE TEMP TABLE plans AS
-        WITH t AS (
-          SELECT t."offset", r.session_key, r.open,
-            regexp_matches(left(t.message, 64), '^duration: [0-9.]+ ms  plan:\n') AS is_plan,
-            substr(t.message, strpos(t.message, chr(10)) + 1) AS plan
-          FROM plan_text t JOIN rec r USING ("offset")
-        ), v AS (
-          SELECT *, json_valid(plan) AS ok FROM t WHERE is_plan
-        ), x AS (
-          SELECT "offset", session_key, open, ok,
-            CASE WHEN ok THEN json_extract(plan, ['$."Query Text"', '$.Plan."Node Type"',
-                                '$.Plan."Actual Rows"', '$.Plan.Plans[0]."Actual Rows"']) END AS j
-          FROM v
-        )
-        SELECT "offset", session_key, open, ok, j[1] ->> '$' AS query_text,
-          round(try_cast((CASE WHEN j[2] ->> '$' = 'ModifyTable' THEN j[4] ELSE j[3] END) ->> '$'
-                AS DOUBLE))::BIGINT AS plan_rows
-        FROM x
-        """
-    )
-    con.execute(
-        """
-        INSERT INTO problems
-        SELECT "offset", 'auto_explain plan is not valid JSON (auto_explain.log_format = json)'
-        FROM plans WHERE NOT ok AND NOT open
-        """
-    )
-
-
-def _match(con: duckdb.DuckDBPyConnection, *, plan_window: int, data_end: int, final: bool) -> None:
-    ((needy,),) = con.execute("SELECT count(*) FROM audits WHERE ok AND needs_plan").fetchall()
-    if needy == 0:
-        con.execute(
+    con = _connection()
+    numbers = pa.array(np.arange(len(messages)), pa.int64())
+    con.register("slow_audits", pa.table({"i": numbers, "message": messages}))
+    try:
+        table = con.sql(
+            f"""
+            WITH x AS (
+              SELECT i, regexp_extract(message, {pattern}, [{names}]) AS p FROM slow_audits
+            )
+            SELECT p.audit_type <> '' AS ok,
+              p.cls AS audit_class, p.cmd AS command, p.otype AS object_type,
+              {_unquote("p.obj")} AS object_name, {_unquote("p.stmt")} AS statement,
+              {_unquote("p.params")} AS params_raw,
+              try_cast(nullif(p.rows, '') AS BIGINT) AS logged_rows,
+              try_cast(p.sid AS BIGINT) AS statement_id,
+              try_cast(p.ssid AS BIGINT) AS substatement_id
+            FROM x ORDER BY i
             """
-            CREATE TEMP TABLE matched AS
-            SELECT NULL::BIGINT AS "offset", NULL::BIGINT AS bound, NULL::BIGINT AS plan_rows,
-              NULL::BOOLEAN AS found
-            WHERE false
-            """
-        )
-    else:
-        _match_plans(con, plan_window=plan_window, data_end=data_end)
-    _waiting(con, final=final)
+        ).to_arrow_table()
+    finally:
+        con.unregister("slow_audits")
+    ok = table["ok"].combine_chunks()
+    fields = table.drop_columns(["ok"]).cast(pa.schema(list(_AUDIT_FIELDS)[2:]))
+    return fields, ok
 
 
-def _match_plans(con: duckdb.DuckDBPyConnection, *, plan_window: int, data_end: int) -> None:
-    con.execute(
-        """
-        CREATE TEMP TABLE matched AS
-        WITH needy AS (
-          SELECT "offset", session_key, statement, statement_id
-          FROM audits WHERE ok AND needs_plan
-        ), ends AS (
-          SELECT "offset" AS end_at, session_key FROM rec WHERE what = 'disconnect'
-        ), shutdowns AS (
-          SELECT "offset" AS shutdown_at FROM rec WHERE what = 'shutdown'
-        ), changes AS (
-          -- substatements share the statement id; a new id with the same text is a rerun
-          -- (only the texts a statement waits on: the others cannot bound a wait)
-          SELECT "offset", session_key, statement,
-            statement_id IS DISTINCT FROM lag(statement_id) OVER same AS new_run
-          FROM audits SEMI JOIN (SELECT DISTINCT session_key, statement FROM needy)
-            USING (session_key, statement)
-          WHERE ok
-          WINDOW same AS (PARTITION BY session_key, statement ORDER BY "offset")
-        ), runs AS (
-          SELECT *, sum(new_run::INTEGER) OVER (
-            PARTITION BY session_key, statement ORDER BY "offset") AS run
-          FROM changes
-        ), firsts AS (
-          SELECT session_key, statement, run, min("offset") AS rerun_at FROM runs GROUP BY ALL
-        ), again AS (
-          SELECT r."offset", f.rerun_at FROM runs r JOIN firsts f
-            ON f.session_key = r.session_key AND f.statement = r.statement AND f.run = r.run + 1
-        ), bounds AS (
-          SELECT n.*, least(
-              e.end_at, s.shutdown_at, a.rerun_at,
-              CASE WHEN n."offset" + $window <= $data_end THEN n."offset" + $window END
-            ) AS bound
-          FROM needy n
-          LEFT JOIN again a USING ("offset")
-          ASOF LEFT JOIN ends e ON e.session_key = n.session_key AND e.end_at > n."offset"
-          ASOF LEFT JOIN shutdowns s ON s.shutdown_at > n."offset"
-        ), good_plans AS (
-          SELECT * FROM plans WHERE ok
-        )
-        SELECT b."offset", b.bound,
-          CASE WHEN p."offset" < coalesce(b.bound, $data_end + 1) THEN p.plan_rows END
-            AS plan_rows,
-          p."offset" < coalesce(b.bound, $data_end + 1) AS found
-        FROM bounds b ASOF LEFT JOIN good_plans p
-          ON p.session_key = b.session_key AND p.query_text = b.statement
-         AND p."offset" > b."offset"
-        """,
-        {"window": plan_window, "data_end": data_end},
+# -- auto_explain plans -------------------------------------------------------------------
+
+
+def _plan_rows(
+    recs: _Records,
+    audits: _Audits,
+    needy: Mask,
+    *,
+    plan_messages: PlanMessages,
+    plan_window: int,
+    data_end: int,
+    final: bool,
+) -> tuple[pa.Array[Any], list[tuple[int, str]], Offsets]:
+    """The plan count of each AUDIT record that needs one (NULL for the others), the
+    plans set aside, and the offsets of the records that must wait for more bytes."""
+    keys = recs.column("session_key")
+    statement = audits.fields["statement"].combine_chunks()
+    statement_id = audits.fields["statement_id"].combine_chunks()
+    wait_rows = pa.array(np.flatnonzero(needy), pa.int64())
+    waits = pa.table(
+        {
+            "offset": _ints(audits.offsets[needy]),
+            "session_key": keys.take(pa.array(audits.rows[needy], pa.int64())),
+            "statement": statement.take(wait_rows),
+            "statement_id": statement_id.take(wait_rows),
+        }
     )
-
-
-def _waiting(con: duckdb.DuckDBPyConnection, *, final: bool) -> None:
-    if final:
-        con.execute(
-            """
-            INSERT INTO problems
-            SELECT "offset", 'unparseable AUDIT payload' FROM audits WHERE NOT ok AND open
-            UNION ALL
-            SELECT "offset", 'auto_explain plan is not valid JSON (auto_explain.log_format = json)'
-            FROM plans WHERE NOT ok AND open
-            """
-        )
-    con.execute(
-        """
-        CREATE TEMP TABLE waiting AS
-        SELECT "offset" FROM matched
-        WHERE NOT coalesce(found, false) AND bound IS NULL AND NOT $final
-        UNION ALL
-        SELECT "offset" FROM audits WHERE open AND NOT ok AND NOT $final
-        UNION ALL
-        SELECT "offset" FROM plans WHERE open AND NOT ok AND NOT $final
-        """,
-        {"final": final},
+    # Only sessions with a statement waiting can bound a wait or hold its plan
+    # (a superset: SQL decides, NULL keys included).
+    session_keys = keys.take(pa.array(audits.rows, pa.int64()))
+    in_play = as_mask(pc.is_in(session_keys, value_set=waits["session_key"], skip_nulls=False))
+    kept = np.flatnonzero(audits.ok & in_play)
+    statements = statement.take(pa.array(kept, pa.int64()))
+    kept = kept[as_mask(pc.is_in(statements, value_set=waits["statement"], skip_nulls=False))]
+    picked = pa.array(kept, pa.int64())
+    same = pa.table(
+        {
+            "offset": _ints(audits.offsets[kept]),
+            "session_key": session_keys.take(picked),
+            "statement": statement.take(picked),
+            "statement_id": statement_id.take(picked),
+        }
     )
+    plan_rows = recs.rows("plan")
+    plan_keys = keys.take(pa.array(plan_rows, pa.int64()))
+    wanted = as_mask(pc.is_in(plan_keys, value_set=waits["session_key"], skip_nulls=True))
+    plan_rows, plan_keys = plan_rows[wanted], plan_keys.filter(pa.array(wanted))
+    plan_offsets = recs.offsets[plan_rows]
+    texts = plan_messages(plan_offsets) if len(plan_offsets) else pa.array([], pa.string())
+    plan_text = pa.table(
+        {
+            "offset": _ints(plan_offsets),
+            "session_key": plan_keys,
+            "open": pa.array(recs.open[plan_rows]),
+            "message": texts,
+        }
+    )
+    ends_rows = recs.rows("disconnect")
+    ends = pa.table(
+        {
+            "end_at": _ints(recs.offsets[ends_rows]),
+            "session_key": keys.take(pa.array(ends_rows, pa.int64())),
+        }
+    )
+    shutdowns = pa.table({"shutdown_at": _ints(recs.offsets[recs.rows("shutdown")])})
+    con = _connection()
+    tables = {
+        "waits": waits,
+        "same": same,
+        "plan_text": plan_text,
+        "ends": ends,
+        "shutdowns": shutdowns,
+    }
+    try:
+        for name, table in tables.items():
+            con.register(name, table)
+        con.execute(_PLANS)
+        problems = [
+            (int(offset), "auto_explain plan is not valid JSON (auto_explain.log_format = json)")
+            for (offset,) in con.execute(
+                'SELECT "offset" FROM plans WHERE NOT ok AND (NOT open OR $final)',
+                {"final": final},
+            ).fetchall()
+        ]
+        matched = con.execute(_MATCH, {"window": plan_window, "data_end": data_end}).fetchnumpy()
+        ((stuck,),) = con.execute(
+            'SELECT list("offset") FROM plans WHERE open AND NOT ok AND NOT $final',
+            {"final": final},
+        ).fetchall()
+    finally:
+        con.execute("DROP TABLE IF EXISTS plans")
+        for name in tables:
+            con.unregister(name)
+    matched_offsets = np.asarray(matched["offset"], dtype=np.int64)
+    found_column: Any = matched["found"]
+    bound_column: Any = matched["bound"]
+    found = np.ma.getdata(found_column).astype(bool) & ~np.ma.getmaskarray(found_column)
+    bound_missing = np.ma.getmaskarray(bound_column)
+    late = matched_offsets[~found & bound_missing] if not final else matched_offsets[:0]
+    waiting = np.concatenate([late, np.asarray(stuck or [], dtype=np.int64)])
+    counts: Any = matched["plan_rows"]
+    values = np.zeros(len(audits.offsets), dtype=np.int64)
+    missing = np.ones(len(audits.offsets), dtype=bool)
+    at = np.searchsorted(audits.offsets, matched_offsets)
+    values[at] = np.ma.getdata(counts)
+    missing[at] = np.ma.getmaskarray(counts)
+    return pa.array(values, pa.int64(), mask=missing), problems, waiting
 
 
-_DB_SELECT = """
-SELECT printf('%s:%012d', $src, a."offset") AS event_id, a.time, $src AS source_id,
-  $kind AS kind, a.database, a.user_name AS db_user,
-  a.host AS src_ip, a.port AS src_port, a.session_id, a.pid,
-  a.app_name, a.audit_class, a.command, nullif(a.object_type, '') AS object_type,
-  CASE WHEN a.object_name = '' THEN []::VARCHAR[] ELSE [a.object_name] END AS objects,
-  a.statement,
-  CASE WHEN a.params_raw IN ('<none>', '<not logged>') THEN NULL ELSE a.params_raw END
-    AS parameters,
-  CASE WHEN a.copy_to THEN NULL
-       WHEN a.needs_plan THEN m.plan_rows
-       ELSE a.logged_rows END AS rows,
-  CASE WHEN a.copy_to THEN 'unknown'
-       WHEN a.needs_plan THEN CASE WHEN m.plan_rows IS NULL THEN 'unknown' ELSE 'auto_explain' END
-       ELSE 'pgaudit' END AS rows_source,
-  a.copy_to AS bulk_unknown,
-  a.statement_id, a.substatement_id
-FROM audits a LEFT JOIN matched m USING ("offset")
-WHERE a.ok AND a."offset" < $limit
-ORDER BY a."offset"
+_PLANS = r"""
+CREATE TEMP TABLE plans AS
+WITH t AS (
+  SELECT "offset", session_key, open,
+    regexp_matches(left(message, 64), '^duration: [0-9.]+ ms  plan:\n') AS is_plan,
+    substr(message, strpos(message, chr(10)) + 1) AS plan
+  FROM plan_text
+), v AS (
+  SELECT *, json_valid(plan) AS ok FROM t WHERE is_plan
+), x AS (
+  SELECT "offset", session_key, open, ok,
+    CASE WHEN ok THEN json_extract(plan, ['$."Query Text"', '$.Plan."Node Type"',
+                        '$.Plan."Actual Rows"', '$.Plan.Plans[0]."Actual Rows"']) END AS j
+  FROM v
+)
+SELECT "offset", session_key, open, ok, j[1] ->> '$' AS query_text,
+  round(try_cast((CASE WHEN j[2] ->> '$' = 'ModifyTable' THEN j[4] ELSE j[3] END) ->> '$'
+        AS DOUBLE))::BIGINT AS plan_rows
+FROM x
 """
 
-_AUTH_SELECT = r"""
-SELECT printf('%s:%012d', $src, "offset") AS event_id, time, $src AS source_id, $kind AS kind,
-  CASE what WHEN 'connect' THEN 'connect' ELSE 'disconnect' END AS activity,
-  coalesce(user_name, nullif(regexp_extract(message, ' user=(\S+)', 1), '')) AS user_name,
-  host AS src_ip,
-  coalesce(port, try_cast(nullif(regexp_extract(message, ' port=(\d+)', 1), '') AS INTEGER))
-    AS src_port,
-  coalesce(database, nullif(regexp_extract(message, ' database=(\S+)', 1), '')) AS service,
-  session_id,
-  CASE what
-    WHEN 'connect' THEN nullif(regexp_extract(message,
-      '^connection authorized: .*? application_name=(.*?)(?: SSL enabled \(.*| GSS \(.*)?$', 1), '')
-    ELSE app_name END AS app_name
-FROM rec
-WHERE what IN ('connect', 'disconnect') AND "offset" < $limit
-ORDER BY "offset"
+_MATCH = """
+WITH changes AS (
+  -- substatements share the statement id; a new id with the same text is a rerun
+  -- (only the texts a statement waits on: the others cannot bound a wait)
+  SELECT "offset", session_key, statement,
+    statement_id IS DISTINCT FROM lag(statement_id) OVER same_text AS new_run
+  FROM same SEMI JOIN (SELECT DISTINCT session_key, statement FROM waits)
+    USING (session_key, statement)
+  WINDOW same_text AS (PARTITION BY session_key, statement ORDER BY "offset")
+), runs AS (
+  SELECT *, sum(new_run::INTEGER) OVER (
+    PARTITION BY session_key, statement ORDER BY "offset") AS run
+  FROM changes
+), firsts AS (
+  SELECT session_key, statement, run, min("offset") AS rerun_at FROM runs GROUP BY ALL
+), again AS (
+  SELECT r."offset", f.rerun_at FROM runs r JOIN firsts f
+    ON f.session_key = r.session_key AND f.statement = r.statement AND f.run = r.run + 1
+), bounds AS (
+  SELECT n.*, least(
+      e.end_at, s.shutdown_at, a.rerun_at,
+      CASE WHEN n."offset" + $window <= $data_end THEN n."offset" + $window END
+    ) AS bound
+  FROM waits n
+  LEFT JOIN again a USING ("offset")
+  ASOF LEFT JOIN ends e ON e.session_key = n.session_key AND e.end_at > n."offset"
+  ASOF LEFT JOIN shutdowns s ON s.shutdown_at > n."offset"
+), good_plans AS (
+  SELECT * FROM plans WHERE ok
+)
+SELECT b."offset", b.bound,
+  CASE WHEN p."offset" < coalesce(b.bound, $data_end + 1) THEN p.plan_rows END AS plan_rows,
+  p."offset" < coalesce(b.bound, $data_end + 1) AS found
+FROM bounds b ASOF LEFT JOIN good_plans p
+  ON p.session_key = b.session_key AND p.query_text = b.statement
+ AND p."offset" > b."offset"
+ORDER BY b."offset"
 """
+
+
+# -- event tables -------------------------------------------------------------------------
+
+
+def _db_table(
+    recs: _Records,
+    audits: _Audits,
+    plan_rows: pa.Array[Any],
+    *,
+    kind: str,
+    source_id: str,
+    limit: int,
+) -> pa.Table:
+    keep = audits.ok & (audits.offsets < limit)
+    rows = audits.rows[keep]
+    n = len(rows)
+    fields = audits.fields if keep.all() else audits.fields.filter(pa.array(keep))
+    copy_to = audits.copy_to[keep]
+    needs_plan = audits.needs_plan[keep]
+    counted = plan_rows if keep.all() else plan_rows.filter(pa.array(keep))
+    from_plan = needs_plan & ~copy_to
+    logged = fields["logged_rows"].combine_chunks()
+    rows_count = pc.if_else(
+        pa.array(copy_to),
+        pa.scalar(None, pa.int64()),
+        pc.if_else(pa.array(from_plan), counted, logged),
+    )
+    source = np.where(
+        copy_to,
+        0,
+        np.where(from_plan, np.where(as_mask(counted.is_null()), 0, 1), 2),
+    )
+    params = fields["params_raw"].combine_chunks()
+    hidden = as_mask(pc.is_in(params, value_set=pa.array(["<none>", "<not logged>"])))
+    name = fields["object_name"].combine_chunks()
+    named = ~as_mask(pc.equal(name, pa.scalar(""))) & as_mask(name.is_valid())
+    list_offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(named, out=list_offsets[1:])
+    objects = pa.ListArray.from_arrays(
+        pa.array(list_offsets, pa.int32()), name.filter(pa.array(named))
+    )
+    columns: dict[str, Any] = {
+        "event_id": event_ids(source_id, audits.offsets[keep]),
+        "time": _timestamps(recs.micros[rows]),
+        "source_id": _repeat(source_id, n),
+        "kind": _repeat(kind, n),
+        "database": recs.column("database", rows),
+        "db_user": recs.column("user_name", rows),
+        "src_ip": recs.column("host", rows),
+        "src_port": _to_int32(recs.column("port", rows)),
+        "session_id": recs.column("session_id", rows),
+        "pid": _to_int32(recs.column("pid", rows)),
+        "app_name": recs.column("app_name", rows),
+        "audit_class": fields["audit_class"],
+        "command": fields["command"],
+        "object_type": blank_to_null(fields["object_type"].combine_chunks()),
+        "objects": objects,
+        "statement": fields["statement"],
+        "parameters": pc.if_else(pa.array(hidden), pa.scalar(None, pa.string()), params),
+        "rows": rows_count,
+        "rows_source": pa.DictionaryArray.from_arrays(
+            pa.array(source, pa.int8()), pa.array(["unknown", "auto_explain", "pgaudit"])
+        ).cast(pa.string()),
+        "bulk_unknown": pa.array(copy_to),
+        "statement_id": fields["statement_id"],
+        "substatement_id": fields["substatement_id"],
+    }
+    return pa.table(columns, schema=DB_SCHEMA)
+
+
+_CONNECT_APP = (
+    r"^connection authorized: .*? application_name=(?P<app>.*?)"
+    r"(?: SSL enabled \(.*| GSS \(.*)?$"
+)
+
+
+def _auth_table(recs: _Records, *, kind: str, source_id: str, limit: int) -> pa.Table:
+    session = as_mask(pc.is_in(recs.what, value_set=pa.array(["connect", "disconnect"])))
+    rows = np.flatnonzero(session & (recs.offsets < limit))
+    n = len(rows)
+    what = recs.what.take(pa.array(rows, pa.int64()))
+    message = recs.column("message", rows)
+    connect = pc.equal(what, pa.scalar("connect"))
+
+    def said(pattern: str, where: Any = None) -> pa.Array[Any]:
+        """What ``pattern`` finds in the messages (NULL: nothing), looked for only ``where``."""
+        wanted = np.ones(n, dtype=bool) if where is None else as_mask(where)
+        found = pa.nulls(n, pa.string())
+        if wanted.any():
+            hits = pc.extract_regex(message.filter(pa.array(wanted)), pattern)
+            values = blank_to_null(pc.struct_field(hits, [0]).fill_null(""))
+            found = pc.replace_with_mask(found, pa.array(wanted), values)
+        return found
+
+    def given_or_said(column: str, pattern: str) -> pa.Array[Any]:
+        values = recs.column(column, rows)
+        if not values.null_count:
+            return values
+        return pc.coalesce(values, said(pattern, values.is_null()))
+
+    port = _to_int32(recs.column("port", rows))
+    if port.null_count:
+        port = pc.coalesce(port, _to_int32(said(r" port=(?P<v>\d+)", port.is_null())))
+    columns: dict[str, Any] = {
+        "event_id": event_ids(source_id, recs.offsets[rows]),
+        "time": _timestamps(recs.micros[rows]),
+        "source_id": _repeat(source_id, n),
+        "kind": _repeat(kind, n),
+        "activity": pc.if_else(connect, pa.scalar("connect"), pa.scalar("disconnect")),
+        "user_name": given_or_said("user_name", r" user=(?P<v>\S+)"),
+        "src_ip": recs.column("host", rows),
+        "src_port": port,
+        "service": given_or_said("database", r" database=(?P<v>\S+)"),
+        "session_id": recs.column("session_id", rows),
+        "app_name": pc.if_else(connect, said(_CONNECT_APP, connect), recs.column("app_name", rows)),
+    }
+    return pa.table(columns, schema=AUTH_SCHEMA)
+
+
+# The four digits of 0..9999, each as one 32-bit word.
+_DIGIT_WORDS = np.frombuffer("".join(f"{i:04d}" for i in range(10_000)).encode(), dtype="<u4")
+
+
+def event_ids(source_id: str, offsets: Offsets) -> pa.Array[Any]:
+    """:func:`event_id` of each offset, formatted in numpy."""
+    n = len(offsets)
+    if n == 0:
+        return pa.array([], pa.string())
+    if offsets.min() < 0 or offsets.max() >= 10**12:
+        return pa.array([event_id(source_id, int(o)) for o in offsets], pa.string())
+    head = np.frombuffer(f"{source_id}:".encode(), dtype=np.uint8)
+    width = len(head) + 12
+    text = np.empty((n, width), dtype=np.uint8)
+    text[:, : len(head)] = head
+    digits = np.empty((n, 3), dtype="<u4")
+    rest = offsets.astype(np.int64)
+    for k in (2, 1, 0):
+        digits[:, k] = _DIGIT_WORDS[rest % 10_000]
+        rest //= 10_000
+    text[:, len(head) :] = digits.view(np.uint8)
+    bounds = np.arange(n + 1, dtype=np.int64) * width
+    layout = pa.large_string()
+    ids = pa.Array.from_buffers(
+        layout, n, [None, pa.py_buffer(bounds.data), pa.py_buffer(text.reshape(-1).data)]
+    )
+    return pc.cast(ids, pa.string())
+
+
+def _ints(values: Offsets) -> pa.Array[Any]:
+    return pa.array(values, pa.int64())
+
+
+def _timestamps(micros: Offsets) -> pa.Array[Any]:
+    return pa.array(micros, _TIME)
+
+
+def _repeat(value: str, n: int) -> pa.Array[Any]:
+    return pa.DictionaryArray.from_arrays(
+        pa.array(np.zeros(n, dtype=np.int8), pa.int8()), pa.array([value])
+    ).cast(pa.string())
+
+
+def _to_int32(values: pa.Array[Any]) -> pa.Array[Any]:
+    """``try_cast(values AS INTEGER)``: digits read in numpy, anything else asked of DuckDB."""
+    n = len(values)
+    if n == 0:
+        return pa.array([], pa.int32())
+    try:
+        # Arrow reads plain (signed) digits the way DuckDB does and refuses the rest.
+        return pc.cast(values, pa.int32())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    starts, stops, data = _string_ranges(values)
+    length = stops - starts
+    valid = as_mask(values.is_valid())
+    simple = valid & (length >= 1) & (length <= 9)
+    number = np.zeros(n, dtype=np.int64)
+    if len(data) and simple.any():
+        steps = np.arange(9)
+        at = np.minimum(starts[:, None] + steps, len(data) - 1)
+        digit = data[at].astype(np.int64) - ord("0")
+        inside = steps < length[:, None]
+        simple &= (((digit >= 0) & (digit <= 9)) | ~inside).all(axis=1)
+        scale = np.where(inside, 10 ** np.maximum(length[:, None] - 1 - steps, 0), 0)
+        number = (np.where(inside, digit, 0) * scale).sum(axis=1)
+    missing = ~simple
+    odd = np.flatnonzero(valid & ~simple & (length > 0))
+    if len(odd):
+        con = _connection()
+        picked = pa.array(odd, pa.int64())
+        con.register("odd_numbers", pa.table({"i": picked, "v": values.take(picked)}))
+        try:
+            got = con.execute(
+                "SELECT i, try_cast(v AS INTEGER) AS n FROM odd_numbers WHERE n IS NOT NULL"
+            ).fetchnumpy()
+        finally:
+            con.unregister("odd_numbers")
+        number[got["i"]] = got["n"]
+        missing[got["i"]] = False
+    return pa.array(number.astype(np.int32), mask=missing)
+
+
+def _string_ranges(values: pa.Array[Any]) -> tuple[Offsets, Offsets, npt.NDArray[np.uint8]]:
+    """Where each string of ``values`` lies in its data buffer, and that buffer."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    buffers: list[Any] = values.buffers()
+    n = len(values)
+    width = np.int64 if pa.types.is_large_string(values.type) else np.int32
+    off = np.frombuffer(buffers[1], dtype=width)[values.offset : values.offset + n + 1]
+    off = off.astype(np.int64)
+    data = (
+        np.frombuffer(buffers[2], dtype=np.uint8)
+        if buffers[2] is not None
+        else np.zeros(0, dtype=np.uint8)
+    )
+    return np.asarray(off[:-1], dtype=np.int64), np.asarray(off[1:], dtype=np.int64), data
 
 
 def rejected_records(
@@ -542,10 +943,16 @@ Offsets = npt.NDArray[np.int64]
 
 
 def strings_at(
-    buffer: pa.Buffer, starts: Offsets, stops: Offsets, *, binary: bool = False
+    buffer: pa.Buffer,
+    starts: Offsets,
+    stops: Offsets,
+    *,
+    binary: bool = False,
+    valid: Mask | None = None,
 ) -> pa.Array[Any]:
     """The byte ranges ``[starts[i], stops[i])`` of ``buffer`` as a string array
-    (``binary``: as bytes, for text not yet known to be valid UTF-8).
+    (``binary``: as bytes, for text not yet known to be valid UTF-8), NULL
+    where ``valid`` is false.
 
     Ranges must be in file order and not overlap; the strings are copied once,
     straight from the buffer (the gaps between them are laid out as dummy
@@ -558,10 +965,44 @@ def strings_at(
     offsets = np.empty(2 * n, dtype=np.int64)
     offsets[0::2] = starts
     offsets[1::2] = stops
+    if valid is not None:
+        offsets[1::2] = np.where(valid, stops, starts)
     layout = pa.large_binary() if binary else pa.large_string()
     both = pa.Array.from_buffers(layout, 2 * n - 1, [None, pa.py_buffer(offsets.data), buffer])
-    picked = both.take(np.arange(0, 2 * n, 2, dtype=np.int64))
-    return pc.cast(picked, kind)
+    picked = pc.cast(both.take(np.arange(0, 2 * n, 2, dtype=np.int64)), kind)
+    return picked if valid is None else with_nulls(picked, valid)
+
+
+def with_nulls(values: pa.Array[Any], valid: Mask) -> pa.Array[Any]:
+    """``values`` made NULL where ``valid`` is false (sharing their buffers when it can)."""
+    if valid.all():
+        return values
+    if values.offset or values.null_count:
+        return cast(
+            "pa.Array[Any]", pc.if_else(pa.array(valid), values, pa.scalar(None, values.type))
+        )
+    bitmap = pa.py_buffer(np.packbits(valid, bitorder="little").data)
+    parts: list[Any] = values.buffers()
+    return pa.Array.from_buffers(values.type, len(values), [bitmap, *parts[1:]])
+
+
+_CHUNK = 1 << 20
+
+
+def find_bytes(data: npt.NDArray[np.uint8], chars: bytes) -> Offsets:
+    """Where any of ``chars`` occurs in ``data``, in order.
+
+    Read in cache-sized chunks: a whole-buffer comparison would allocate (and
+    page in) a temporary as large as the buffer for every byte looked for.
+    """
+    found: list[Offsets] = []
+    for lo in range(0, len(data), _CHUNK):
+        part = data[lo : lo + _CHUNK]
+        hits = np.flatnonzero(part == chars[0])
+        for c in chars[1:]:
+            hits = np.union1d(hits, np.flatnonzero(part == c))
+        found.append(hits + lo)
+    return np.concatenate(found) if found else np.empty(0, dtype=np.int64)
 
 
 _DIGITS = np.zeros(256, dtype=bool)
@@ -569,8 +1010,6 @@ _DIGITS[ord("0") : ord("9") + 1] = True
 _CLASS = np.zeros(256, dtype=bool)
 _CLASS[ord("A") : ord("Z") + 1] = True
 _CLASS[ord("_")] = True
-_PLAIN = np.ones(256, dtype=bool)  # what [^,\n]* may hold, less ", which goes the slow way
-_PLAIN[[ord(","), ord("\n"), ord("\r"), ord('"')]] = False
 _AUDIT_FIELDS = pa.schema(
     [  # type: ignore[arg-type]
         ("offset", pa.int64()),
@@ -613,43 +1052,59 @@ def audit_fields(offsets: pa.Array[Any], messages: Any) -> pa.Table:
     if messages.null_count:
         cand &= np.asarray(messages.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
 
-    quotes = QuoteCounts(data)
+    quotes = QuoteCounts(data, exact=True)
     before = quotes.upto(head - 1)
     cand &= ((quotes.upto(stops - 1) - before) & 1) == 0
-    commas = np.flatnonzero(data == ord(","))
-    owner = np.searchsorted(stops, commas, side="right")
-    split = ((quotes.upto(commas) - before[owner]) & 1) == 0
+    before_odd = (before & 1).astype(np.uint8)
+    commas = find_bytes(data, b",")
+    # Messages lie end to end in the buffer: each one owns the commas up to its end.
+    bounds = np.searchsorted(commas, off)
+    commas = commas[bounds[0] : bounds[-1]]
+    owner = np.repeat(np.arange(n), np.diff(bounds))
+    # Usually every payload holds its quotes in pairs: then none shifts the next.
+    start_odd = before_odd[owner] if before_odd.any() else np.uint8(0)
+    split = quotes.odd(commas) == start_odd
     commas, owner = commas[split], owner[split]
     count = np.bincount(owner, minlength=n)
     cand &= (count == 8) | (count == 9)
     rows = np.flatnonzero(cand)
     first = (np.cumsum(count) - count)[rows]
     has_rows = count[rows] == 9
-    sep = [commas[first + k] for k in range(8)]
-    sep.append(np.where(has_rows, commas[np.minimum(first + 8, len(commas) - 1)], stops[rows]))
+    around = commas[np.minimum(first[:, None] + np.arange(9), len(commas) - 1)]
+    sep = [around[:, k] for k in range(8)]
+    sep.append(np.where(has_rows, around[:, 8], stops[rows]))
     begin = [head[rows], *(c + 1 for c in sep)]
     end = [*sep, stops[rows]]
     begin[9] = np.minimum(begin[9], end[9])  # no rows: an empty range at the end
+    breaks = find_bytes(data, b"\n\r")
 
-    ok = _equals(data, begin[0], end[0], b"SESSION") | _equals(data, begin[0], end[0], b"OBJECT")
+    def count_in(marks: Offsets | QuoteCounts, b: Offsets, e: Offsets) -> Offsets:
+        if isinstance(marks, QuoteCounts):
+            return np.asarray(marks.upto(e - 1) - marks.upto(b - 1), dtype=np.int64)
+        return np.asarray(np.searchsorted(marks, e) - np.searchsorted(marks, b), dtype=np.int64)
+
+    # Fields 0-5 hold no quote and no line break, so no comma hides in them.
+    ok = (count_in(quotes, begin[0], end[5]) == 0) & (count_in(breaks, begin[0], end[5]) == 0)
+    kinds = windows(data, begin[0], len(b"SESSION"))
+    length = end[0] - begin[0]
+    ok &= ((length == 7) & (kinds == np.frombuffer(b"SESSION", np.uint8)).all(axis=1)) | (
+        (length == 6) & (kinds[:, :6] == np.frombuffer(b"OBJECT", np.uint8)).all(axis=1)
+    )
     for k in (1, 2):
         ok &= _all_of(data, begin[k], end[k], _DIGITS, 1, 18)
     ok &= _all_of(data, begin[3], end[3], _CLASS, 1, 32)
     for k in (4, 5):
-        ok &= _all_of(data, begin[k], end[k], _PLAIN, 0, 64)
+        ok &= end[k] - begin[k] <= 64
     negative = has_rows & (data[np.minimum(begin[9], len(data) - 1)] == ord("-"))
     ok &= ~has_rows | _all_of(data, begin[9] + negative, end[9], _DIGITS, 1, 18)
-    breaks = np.flatnonzero((data == ord("\n")) | (data == ord("\r")))
-    marks = np.flatnonzero(data == ord('"'))
     texts: list[pa.Array[Any]] = []
     buffer = buffers[2]
     for k in (6, 7, 8):
         b, e = begin[k], end[k]
-        inside = np.searchsorted(marks, e) - np.searchsorted(marks, b)
+        inside = count_in(quotes, b, e)
         quoted = (e - b >= 2) & (data[np.minimum(b, len(data) - 1)] == ord('"')) & (inside >= 2)
         quoted &= data[np.maximum(e - 1, 0)] == ord('"')
-        bare_breaks = np.searchsorted(breaks, e) - np.searchsorted(breaks, b)
-        ok &= quoted | ((inside == 0) & (bare_breaks == 0))
+        ok &= quoted | ((inside == 0) & (count_in(breaks, b, e) == 0))
         inner = strings_at(buffer, b + quoted, e - quoted)
         escaped = quoted & (inside > 2)
         if escaped.any():
@@ -669,10 +1124,11 @@ def audit_fields(offsets: pa.Array[Any], messages: Any) -> pa.Table:
         return kept(strings_at(buffer, begin[k], end[k]))
 
     def number(k: int) -> pa.Array[Any]:
-        return pc.cast(text(k), pa.int64())
+        return pa.array(_digits_value(data, begin[k], end[k])[ok], pa.int64())
 
     fast = rows[ok]
-    logged = pc.if_else(pa.array(has_rows), strings_at(buffer, begin[9], end[9]), None)
+    count = _digits_value(data, begin[9] + negative, end[9])
+    logged = pa.array(np.where(negative, -count, count)[ok], mask=~has_rows[ok])
     return pa.table(
         {
             "offset": offsets.take(pa.array(fast, pa.int64())),
@@ -683,12 +1139,76 @@ def audit_fields(offsets: pa.Array[Any], messages: Any) -> pa.Table:
             "object_name": kept(texts[0]),
             "statement": kept(texts[1]),
             "params_raw": kept(texts[2]),
-            "logged_rows": pc.cast(kept(logged), pa.int64()),
+            "logged_rows": logged,
             "statement_id": number(1),
             "substatement_id": number(2),
         },
         schema=_AUDIT_FIELDS,
     )
+
+
+def _digits_value(data: npt.NDArray[np.uint8], begin: Offsets, end: Offsets) -> Offsets:
+    """The number each ``data[begin:end]`` spells, where that is 1-18 digits (else garbage)."""
+    length = np.clip(end - begin, 0, 18)
+    value = np.zeros(len(begin), dtype=np.int64)
+    if len(begin) == 0 or not length.any():
+        return value
+    digits = windows(data, begin, int(length.max())).astype(np.int64) - ord("0")
+    for k in range(digits.shape[1]):
+        more = k < length
+        value[more] = value[more] * 10 + digits[more, k]
+    return value
+
+
+_FIRST_WORD = 8
+
+
+def message_kinds(data: npt.NDArray[np.uint8], start: Offsets, stop: Offsets) -> Offsets:
+    """Index into :data:`MESSAGE_KINDS` of how each message ``data[start:stop]`` starts, or -1.
+
+    The first 8 bytes of every message are compared as one integer; only the
+    few messages whose first word fits a longer start are read further.
+    """
+    kinds = np.full(len(start), -1, dtype=np.int64)
+    if len(start) == 0:
+        return kinds
+    length = stop - start
+    first = windows(data, start, _FIRST_WORD).view("<u8")[:, 0]
+    for code, pattern in enumerate(MESSAGE_KINDS):
+        head = pattern[:_FIRST_WORD].ljust(_FIRST_WORD, b"\0")
+        keep = min(len(pattern), _FIRST_WORD)
+        mask = np.frombuffer(b"\xff" * keep + b"\0" * (_FIRST_WORD - keep), dtype="<u8")[0]
+        want = np.frombuffer(head, dtype="<u8")[0]
+        hit = np.flatnonzero(((first & mask) == want) & (length >= len(pattern)))
+        if len(pattern) > _FIRST_WORD and len(hit):
+            hit = hit[_equals(data, start[hit], stop[hit], pattern, prefix=True)]
+        kinds[hit] = code
+    return kinds
+
+
+def windows(data: npt.NDArray[np.uint8], begin: Offsets, width: int) -> npt.NDArray[np.uint8]:
+    """``data[begin[i] : begin[i] + width]`` as the rows of one array.
+
+    Past the end of ``data`` a row holds arbitrary bytes: callers mask by length.
+    """
+    n = len(begin)
+    if n == 0 or width == 0 or len(data) == 0:
+        return np.zeros((n, width), dtype=np.uint8)
+    last = len(data) - width
+    if last >= 0:
+        rows = sliding_window_view(data, width)
+        near_end = begin > last
+        if not near_end.any():
+            return np.asarray(rows[begin])
+        out = np.empty((n, width), dtype=np.uint8)
+        out[~near_end] = rows[begin[~near_end]]
+        begin = np.where(near_end, begin, 0)
+    else:
+        out = np.empty((n, width), dtype=np.uint8)
+        near_end = np.ones(n, dtype=bool)
+    at = np.minimum(begin[near_end, None] + np.arange(width), len(data) - 1)
+    out[near_end] = data[at]
+    return out
 
 
 def _equals(
@@ -697,11 +1217,10 @@ def _equals(
     """Whether ``data[begin:end]`` is ``word`` (or, with ``prefix``, starts with it)."""
     length = end - begin
     ok = length >= len(word) if prefix else length == len(word)
-    if len(data) == 0:
-        return ok & (len(word) == 0)
-    at = np.minimum(begin[:, None] + np.arange(len(word)), len(data) - 1)
+    if len(word) == 0 or len(data) == 0:
+        return np.asarray(ok & (len(word) == 0))
     want = np.frombuffer(word, dtype=np.uint8)
-    return np.asarray(ok & (data[at] == want).all(axis=1))
+    return np.asarray(ok & (windows(data, begin, len(word)) == want).all(axis=1))
 
 
 def _all_of(
@@ -721,8 +1240,7 @@ def _all_of(
         return np.asarray(ok)
     # The window is as wide as the longest field in range, usually a few bytes.
     steps = np.arange(int(length[ok].max()))
-    at = np.minimum(begin[:, None] + steps, len(data) - 1)
-    fine = allowed[data[at]] | (steps >= length[:, None])
+    fine = allowed[windows(data, begin, len(steps))] | (steps >= length[:, None])
     return np.asarray(ok & fine.all(axis=1))
 
 
@@ -730,7 +1248,8 @@ _ONES = np.uint64(0x0101010101010101)
 
 
 class QuoteCounts:
-    """Running count of ``"`` over a byte buffer (mod 256), read at any position.
+    """Running count of ``"`` over a byte buffer, read at any position (mod 256,
+    or ``exact``).
 
     A byte-wise cumsum is a serial loop over every byte; counting within each
     8-byte word takes one multiply (byte ``i`` of ``word * 0x0101..01`` sums
@@ -738,29 +1257,37 @@ class QuoteCounts:
     totals need a running sum.
     """
 
-    __slots__ = ("_carry", "_within")
+    __slots__ = ("_carry", "_carry8", "_within")
 
-    def __init__(self, buf: npt.NDArray[np.uint8]) -> None:
+    def __init__(self, buf: npt.NDArray[np.uint8], *, exact: bool = False) -> None:
         n = len(buf)
-        padded = np.zeros(n + (-n) % 8 + 8, dtype=np.uint8)
+        padded = np.empty(n + (-n) % 8 + 8, dtype=np.uint8)
+        padded[n:] = 0
         np.equal(buf, ord('"'), out=padded[:n].view(bool))
         # Little-endian words put the first byte of the buffer in the lowest byte.
         words = padded.view("<u8")
         np.multiply(words, _ONES, out=words)
-        totals = np.ascontiguousarray(padded[7::8])
-        self._carry = np.cumsum(totals, dtype=np.uint8) - totals
+        totals = padded[7::8]
+        self._carry8 = np.cumsum(totals, dtype=np.uint8)
+        self._carry8 -= totals
+        self._carry = self._carry8
+        if exact:
+            self._carry = np.cumsum(totals, dtype=np.int32)
+            self._carry -= totals
         self._within = padded
 
-    def upto(self, at: Offsets) -> npt.NDArray[np.uint8]:
-        """Quotes in ``buf[: at + 1]`` (mod 256); ``at`` may be -1."""
+    def upto(self, at: Offsets) -> npt.NDArray[Any]:
+        """Quotes in ``buf[: at + 1]``; ``at`` may be -1."""
         safe = np.maximum(at, 0)
         counts = self._within[safe] + self._carry[safe >> 3]
         counts[at < 0] = 0
-        return np.asarray(counts, dtype=np.uint8)
+        return np.asarray(counts)
 
-    def even(self, at: Offsets) -> npt.NDArray[np.bool_]:
-        """Whether an even number of ``"`` precede and include each position ``at``."""
-        return np.asarray(((self._within[at] + self._carry[at >> 3]) & 1) == 0, dtype=bool)
+    def odd(self, at: Offsets) -> npt.NDArray[np.uint8]:
+        """1 where an odd number of ``"`` precede and include position ``at`` (>= 0), else 0."""
+        counts = self._within[at] + self._carry8[at >> 3]
+        counts &= 1
+        return np.asarray(counts, dtype=np.uint8)
 
 
 class _BadBytes(threading.local):
@@ -790,10 +1317,25 @@ codecs.register_error("molehunt.pgaudit.note", _note_bad_bytes)
 
 
 def invalid_utf8(data: bytes | memoryview, end: int) -> Offsets:
-    """Byte positions in ``data[:end]`` where invalid UTF-8 starts (one pass in C)."""
-    view = np.frombuffer(data, dtype=np.uint8, count=end)
-    if not (view >= 0x80).any():
-        return np.empty(0, dtype=np.int64)
+    """Byte positions in ``data[:end]`` where invalid UTF-8 starts.
+
+    ASCII and valid UTF-8 are vouched for in one fast pass (bytes.isascii,
+    then Arrow's UTF-8 check); only a buffer that fails it is decoded, in C,
+    to find where.
+    """
+    none = np.empty(0, dtype=np.int64)
+    if end == 0 or (isinstance(data, bytes) and data.isascii()):
+        return none
+    whole = pa.Array.from_buffers(
+        pa.large_binary(),
+        1,
+        [None, pa.py_buffer(np.array([0, end], dtype=np.int64).data), pa.py_buffer(data)],
+    )
+    try:
+        whole.cast(pa.large_string())
+        return none
+    except pa.ArrowInvalid:
+        pass
     _BAD_BYTES.found = []
     bytes(data[:end]).decode("utf-8", errors="molehunt.pgaudit.note")
     found = np.array(_BAD_BYTES.found, dtype=np.int64)
@@ -812,9 +1354,13 @@ __all__ = [
     "RECORD_SCHEMA",
     "Built",
     "PlanMessages",
+    "as_mask",
     "blank_to_null",
     "build_events",
     "empty_tables",
     "event_id",
+    "find_bytes",
+    "message_kinds",
     "rejected_records",
+    "with_nulls",
 ]
