@@ -12,6 +12,11 @@ the matches of dense text) are matched over the buffer's digit runs in numpy
 once per match, about a microsecond each, which capped dense text near 25 MB/s.
 Stream mode keeps them in Hyperscan (it never holds the whole body).
 
+Context words stay in Hyperscan (dense text has one per finding, so one callback
+per finding): a numpy search for them measured slower, since its pass over every
+byte pair of the buffer alone costs what the callbacks do. Block mode only drops
+the words another word implies (see :meth:`Engine._derive_context`).
+
 ``Engine.scan`` is block mode (files), ``Engine.stream`` stream mode (upload
 bodies arriving in pieces: the findings do not depend on where the body is cut),
 and ``Engine.reference_scan`` runs the same patterns through Python ``re``, the
@@ -39,7 +44,7 @@ import numpy as np
 import numpy.typing as npt
 
 from molehunt.pii.recognizers import RECOGNIZERS, Pattern, Recognizer
-from molehunt.pii.recognizers.base import BOUNDARY_CLASS
+from molehunt.pii.recognizers.base import BOUNDARY_CLASS, BaseRecognizer
 
 Ints = npt.NDArray[np.int64]
 Confidence = Literal["low", "medium", "high"]
@@ -170,17 +175,22 @@ class Found:
     def values(self, which: Ints | None = None) -> list[str]:
         """The clear values of the findings ``which`` (all by default)."""
         rows = np.arange(len(self)) if which is None else which
+        kinds = self.kind[rows]
+        starts, ends = (self.start[rows] + 1).tolist(), (self.end[rows] + 1).tolist()
+        if type(self.data) is _Bytes:
+            buf = self.data.buf
+            raw = [buf[s:e] for s, e in zip(starts, ends, strict=True)]
+        else:
+            get = self.data.get
+            raw = [
+                get(s, e, k) for s, e, k in zip(starts, ends, self.key[rows].tolist(), strict=True)
+            ]
+        out = [b.decode("utf-8", errors="replace") for b in raw]
+        # Most kinds' value is the match itself: only the others cost a call each.
         recs = self.engine.recognizers
-        return [
-            recs[k].value(self.data.get(s + 1, e + 1, key).decode("utf-8", errors="replace"))
-            for k, s, e, key in zip(
-                self.kind[rows].tolist(),
-                self.start[rows].tolist(),
-                self.end[rows].tolist(),
-                self.key[rows].tolist(),
-                strict=True,
-            )
-        ]
+        for i in np.flatnonzero(~self.engine.plain_value[kinds]).tolist():
+            out[i] = recs[int(kinds[i])].value(out[i])
+        return out
 
     def findings(self) -> list[Finding]:
         names, recs = self.engine.names, self.engine.recognizers
@@ -217,6 +227,30 @@ class _Bytes:
         """The byte before each match."""
         return self.array[starts - 1]
 
+    def text_before(self, end: int, width: int) -> tuple[bytes, int]:
+        """Bytes holding at least the ``width`` bytes before ``end``, and the buffer
+        offset where they begin."""
+        return self.buf, 0
+
+    def after_last(self, allowed: Table, ends: Ints, width: int) -> Ints:
+        """Per match end, the offset just after the last byte not ``allowed`` before
+        it, looking back ``width`` bytes at most (``end - width`` if none)."""
+        if len(ends) * width < len(self.array):
+            return _after_last(allowed, self.window(ends, width), ends)
+        outside = np.flatnonzero(~allowed[self.array])
+        at = np.searchsorted(outside, ends, "left") - 1
+        last = np.where(at >= 0, outside[np.maximum(at, 0)] + 1, 0) if len(outside) else 0
+        out: Ints = np.maximum(last, ends - width)
+        return out
+
+    def window(self, ends: Ints, width: int) -> npt.NDArray[np.uint8]:
+        """The ``width`` bytes before each match end; a newline stands for bytes
+        before the buffer."""
+        at = ends[:, None] + np.arange(-width, 0)
+        out: npt.NDArray[np.uint8] = self.array[np.maximum(at, 0)]
+        out[at < 0] = 0x0A
+        return out
+
 
 class _StreamBytes(_Bytes):
     """What a stream kept: for each match end, the bytes just before it."""
@@ -242,6 +276,29 @@ class _StreamBytes(_Bytes):
             self.get(s - 1, s, e) for s, e in zip(starts.tolist(), ends.tolist(), strict=True)
         )
         return np.frombuffer(joined, dtype=np.uint8)
+
+    def text_before(self, end: int, width: int) -> tuple[bytes, int]:
+        base = max(end - width, 0)
+        return self.get(base, end, end), base
+
+    def after_last(self, allowed: Table, ends: Ints, width: int) -> Ints:
+        return _after_last(allowed, self.window(ends, width), ends)
+
+    def window(self, ends: Ints, width: int) -> npt.NDArray[np.uint8]:
+        rows = []
+        for end in ends.tolist():
+            base, data = self.slices[end]
+            kept = data[max(end - width - base, 0) : end - base]
+            rows.append(b"\n" * (width - len(kept)) + kept)
+        return np.frombuffer(b"".join(rows), dtype=np.uint8).reshape(len(ends), width)
+
+
+def _after_last(allowed: Table, window: npt.NDArray[np.uint8], ends: Ints) -> Ints:
+    width = window.shape[1]
+    outside = ~allowed[window]
+    from_end = np.where(outside.any(axis=1), np.argmax(outside[:, ::-1], axis=1), width)
+    out: Ints = ends - from_end
+    return out
 
 
 def _on_match(expr_id: int, start: int, end: int, flags: int, hits: list[int]) -> None:
@@ -323,8 +380,12 @@ class _DigitRunPattern:
     anchor: int  # offset in the match where a digit run starts
     run: int  # digit positions from the anchor on
     exact: bool  # the run must be exactly ``run`` long (else at least)
-    #: (offset, alternatives x positions x 256) per segment.
-    checks: tuple[tuple[int, npt.NDArray[np.bool_]], ...]
+    #: Positions checked one by one: (positions in the match, a table per position).
+    singles: tuple[Ints, npt.NDArray[np.bool_]]
+    #: Alternatives over two positions: (first position, table of byte pairs).
+    pairs: tuple[tuple[int, Table], ...]
+    #: Wider alternatives: (positions, alternatives x positions x 256).
+    branches: tuple[tuple[Ints, npt.NDArray[np.bool_]], ...]
 
     @classmethod
     def build(cls, expr: int, pattern: Pattern) -> _DigitRunPattern | None:
@@ -356,13 +417,48 @@ class _DigitRunPattern:
         boundary = _class_table(BOUNDARY_CLASS[pattern.boundary])
         if not boundary[0x30:0x3A].all():
             return None
-        checks: list[tuple[int, npt.NDArray[np.bool_]]] = []
+        # Positions inside the digit run that take any digit need no check.
+        free = np.zeros(len(union), dtype=np.bool_)
+        free[anchor:run] = True
+        single_at: list[int] = []
+        single_tables: list[Table] = []
+        pairs: list[tuple[int, Table]] = []
+        branches: list[tuple[Ints, npt.NDArray[np.bool_]]] = []
         offset = 0
         for segment in merged:
-            checks.append((offset, np.stack([np.stack(alt) for alt in segment])))
-            offset += len(segment[0])
+            tables = np.stack([np.stack(alt) for alt in segment])
+            width = tables.shape[1]
+            columns = np.arange(offset, offset + width)
+            offset += width
+            needed = ~(free[columns] & (tables == _DIGIT).all(axis=(0, 2)))
+            columns, tables = columns[needed], tables[:, needed]
+            if len(columns) == 0:
+                continue
+            if len(tables) == 1 or len(columns) == 1:
+                # One alternative, or one position left: each position on its own.
+                single_at += columns.tolist()
+                single_tables.extend(np.any(tables, axis=0))
+            elif len(columns) == 2:
+                pair = (tables[:, 0, :, None] & tables[:, 1, None, :]).any(axis=0)
+                pairs.append((int(columns[0]), pair.reshape(-1)))
+            else:
+                branches.append((columns, tables))
+        singles = (
+            np.array(single_at, dtype=np.int64),
+            np.stack(single_tables) if single_tables else np.zeros((0, 256), np.bool_),
+        )
         exact = run == len(union) or no_digits[run]
-        return cls(expr, pattern.width, boundary, anchor, run - anchor, exact, tuple(checks))
+        return cls(
+            expr,
+            pattern.width,
+            boundary,
+            anchor,
+            run - anchor,
+            exact,
+            singles,
+            tuple(pairs),
+            tuple(branches),
+        )
 
     def ends(self, array: npt.NDArray[np.uint8], run_starts: Ints, run_lengths: Ints) -> Ints:
         """Hyperscan's end offsets (after the right boundary byte) of every match."""
@@ -372,15 +468,47 @@ class _DigitRunPattern:
             chosen = (run_lengths >= self.run) & (run_lengths <= self.width - self.anchor)
         starts = run_starts[chosen] - self.anchor
         starts = starts[(starts >= 1) & (starts + self.width < len(array))]
-        window = array[starts[:, None] + np.arange(-1, self.width + 1)]
-        ok = ~self.boundary[window[:, 0]] & ~self.boundary[window[:, -1]]
-        body = window[:, 1:-1]
-        for offset, tables in self.checks:
-            width = tables.shape[1]
-            values = body[:, offset : offset + width]
-            ok &= tables[:, np.arange(width), values].all(axis=2).any(axis=0)
+        # Most candidates fail at the first position checked (a landline's trunk 0):
+        # narrowing after each check keeps the later ones cheap.
+        columns, tables = self.singles
+        for column, table in zip(columns.tolist(), tables, strict=True):
+            starts = starts[table[array[starts + column]]]
+        for column, pair in self.pairs:
+            at = starts + column
+            starts = starts[pair[array[at].astype(np.intp) << 8 | array[at + 1]]]
+        for columns, tables in self.branches:
+            values = array[starts[:, None] + columns]
+            starts = starts[tables[:, np.arange(len(columns)), values].all(axis=2).any(axis=0)]
+        ok = ~self.boundary[array[starts - 1]] & ~self.boundary[array[starts + self.width]]
         out: Ints = starts[ok] + self.width + 1
         return out
+
+
+def _possible_bytes(regex: bytes) -> Table:
+    """Every byte a match of ``regex`` may contain (all of them if unsure)."""
+    table = np.zeros(256, dtype=np.bool_)
+
+    def walk(parsed: Any) -> None:
+        for op, av in parsed:
+            if op is _sre.LITERAL:
+                table[av] = True
+            elif op is _sre.IN:
+                table[_in_table(av)] = True
+            elif op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT):
+                walk(av[2])
+            elif op is _sre.SUBPATTERN:
+                walk(av[-1])
+            elif op is _sre.BRANCH:
+                for branch in av[1]:
+                    walk(branch)
+            else:
+                raise _NotFixed(str(op))
+
+    try:
+        walk(_sre_parser.parse(regex.decode("latin-1"), re.ASCII))
+    except (_NotFixed, re.error):
+        table[:] = True
+    return table
 
 
 def _class_table(chars: str) -> npt.NDArray[np.bool_]:
@@ -401,10 +529,17 @@ class Engine:
         chosen = RECOGNIZERS if recognizers is None else recognizers
         self.names: list[str] = list(chosen)
         self.recognizers: list[Recognizer] = [cls() for cls in chosen.values()]
+        #: Whether a kind's value is its match as it is.
+        self.plain_value = np.array(
+            [getattr(cls, "value", None) is BaseRecognizer.value for cls in chosen.values()],
+            dtype=np.bool_,
+        )
         self._exprs: list[_Expr] = []
         self._hs: list[bytes] = []
         self._flags: list[int] = []
         self._tails: dict[tuple[int, int], re.Pattern[bytes]] = {}
+        #: Bytes a tail may contain (a superset): where its match cannot begin before.
+        self._tail_bytes: dict[tuple[int, int], Table] = {}
         self._left: dict[tuple[int, int], npt.NDArray[np.bool_]] = {}
         #: Context expression -> the recognizers it serves: a word several kinds share
         #: (电话, phone) is one expression, so one callback per occurrence.
@@ -432,10 +567,42 @@ class Engine:
             and (d := _DigitRunPattern.build(i, self.recognizers[e.rec].patterns[e.pattern]))
         ]
         in_numpy = {d.expr for d in self._digit_runs}
+        redundant, self._derived = self._derive_context(
+            {w.decode(): gid for (w, _), gid in words.items() if not w.startswith(b"[")}
+        )
+        derived = redundant | {w for pairs in self._derived.values() for w, _ in pairs}
         self._block = self._compile(
-            hyperscan.HS_MODE_BLOCK, [i for i in range(len(self._hs)) if i not in in_numpy]
+            hyperscan.HS_MODE_BLOCK,
+            [i for i in range(len(self._hs)) if i not in in_numpy and i not in derived],
         )
         self._stream_db: hyperscan.Database | None = None
+
+    def _derive_context(
+        self, words: dict[str, int]
+    ) -> tuple[set[int], dict[int, list[tuple[int, bytes]]]]:
+        """Context words block mode finds without a match callback each (dense text has
+        a context word per finding): a word ending in another that serves the same
+        kinds ends where that one does (联系电话, 电话: not needed), a word beginning
+        with another is that word followed by the rest (身份证号: 身份证 and 号).
+        Returns the words not needed and ``{shorter: [(longer, rest)]}``."""
+        texts = {w.removeprefix("(?:").removesuffix(")"): gid for w, gid in words.items()}
+        redundant: set[int] = set()
+        derived: dict[int, list[tuple[int, bytes]]] = {}
+        kept: dict[str, int] = {}
+        for text, gid in sorted(texts.items(), key=lambda item: len(item[0])):
+            recs = set(self._context_recs[gid])
+            if any(
+                text.endswith(t) and recs <= set(self._context_recs[k]) for t, k in kept.items()
+            ):
+                redundant.add(gid)
+                continue
+            prefix = max((t for t in kept if text.startswith(t)), key=len, default=None)
+            if prefix is not None:
+                rest = re.sub(r"\\(.)", r"\1", text[len(prefix) :]).encode()
+                derived.setdefault(kept[prefix], []).append((gid, rest))
+                continue
+            kept[text] = gid
+        return redundant, derived
 
     def _add(self, expr: _Expr, regex: bytes, flags: int) -> None:
         self._exprs.append(expr)
@@ -451,6 +618,7 @@ class Engine:
                 self._add(_Expr("prefix", r, p, len(raw)), f"(?:{re.escape(word)})".encode(), 0)
             self._add(_Expr("tail", r, p, 0), pattern.tail_bytes(), 0)
             self._tails[(r, p)] = re.compile(pattern.tail_bytes(), re.DOTALL)
+            self._tail_bytes[(r, p)] = _possible_bytes(pattern.tail_bytes())
         else:
             self._add(
                 _Expr("variable", r, p, 0), pattern.hyperscan(), hyperscan.HS_FLAG_SOM_LEFTMOST
@@ -495,7 +663,7 @@ class Engine:
             for d in self._digit_runs:
                 ends = d.ends(array, run_starts, run_lengths)
                 found.append(np.stack([np.full(len(ends), d.expr), np.zeros_like(ends), ends], 1))
-        return self._found(np.concatenate(found), _Bytes(buf))
+        return self._found(np.concatenate(found), _Bytes(buf), derive=True)
 
     def stream(self) -> StreamScan:
         """A scan fed piece by piece (an upload body): ``feed`` then ``close``."""
@@ -537,7 +705,7 @@ class Engine:
                 out[expr.rec].append((expr.pattern, _leftmost_longest(starts, ends)))
             elif expr.role == "tail":
                 words = np.concatenate(prefixes.get(key, [np.zeros((0, 2), np.int64)]))
-                starts, ends = self._join_prefixes(words, group[:, 2], self._tails[key], data)
+                starts, ends = self._join_prefixes(words, group[:, 2], key, data)
                 out[expr.rec].append((expr.pattern, _leftmost_longest(starts, ends)))
             elif expr.role == "context":
                 ends = group[:, 2] - expr.width
@@ -545,39 +713,62 @@ class Engine:
                     out[r].append((-1, ends))
         return out
 
-    @staticmethod
     def _join_prefixes(
-        words: npt.NDArray[np.int64], tail_ends: Ints, tail: re.Pattern[bytes], data: _Bytes
+        self, words: npt.NDArray[np.int64], tail_ends: Ints, key: tuple[int, int], data: _Bytes
     ) -> tuple[Ints, Ints]:
         """Spans made of a prefix word and a tail match right after it."""
-        if len(words) == 0:
+        if len(words) == 0 or len(tail_ends) == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        tail = self._tails[key]
+        # Sorted by start: the first word whose tail matches is the leftmost.
         words = words[np.lexsort((words[:, 1], words[:, 0]))]
         by_end = np.argsort(words[:, 1], kind="stable")
         word_ends = words[by_end, 1]
+        # A word cannot start the match if a byte the tail never contains (the newline
+        # between the cells of a column) sits between it and the end: in a column,
+        # the earlier cells' division words all fall inside the window.
+        floor = data.after_last(self._tail_bytes[key], tail_ends, MAX_SPAN)
+        lo_all = np.searchsorted(word_ends, np.maximum(tail_ends - MAX_SPAN, floor), "left")
+        hi_all = np.searchsorted(word_ends, tail_ends, "right")
         starts: list[int] = []
         ends: list[int] = []
-        for end in tail_ends.tolist():
-            lo = np.searchsorted(word_ends, end - MAX_SPAN, "left")
-            hi = np.searchsorted(word_ends, end, "right")
-            if lo == hi:
-                continue
-            base = max(end - MAX_SPAN - 1, 0)
-            text = data.get(base, end, end)
-            best: int | None = None
-            for w in by_end[lo:hi].tolist():
-                w_start, w_end = int(words[w, 0]), int(words[w, 1])
-                if w_start < base or (best is not None and w_start >= best):
-                    continue
-                if tail.fullmatch(text, w_end - base, end - base):
-                    best = w_start
-            if best is not None:
-                starts.append(best)
-                ends.append(end)
+        w_starts, w_ends, order = words[:, 0].tolist(), words[:, 1].tolist(), by_end.tolist()
+        chosen = np.flatnonzero(hi_all > lo_all)
+        for end, lo, hi in zip(
+            tail_ends[chosen].tolist(),
+            lo_all[chosen].tolist(),
+            hi_all[chosen].tolist(),
+            strict=True,
+        ):
+            text, base = data.text_before(end, MAX_SPAN + 1)
+            for w in order[lo:hi] if hi - lo == 1 else sorted(order[lo:hi]):
+                if w_starts[w] >= end - MAX_SPAN - 1 and tail.fullmatch(
+                    text, w_ends[w] - base, end - base
+                ):
+                    starts.append(w_starts[w])
+                    ends.append(end)
+                    break
         return np.array(starts, np.int64), np.array(ends, np.int64)
 
-    def _found(self, hits: npt.NDArray[np.int64], data: _Bytes) -> Found:
+    def _found(self, hits: npt.NDArray[np.int64], data: _Bytes, *, derive: bool = False) -> Found:
+        if derive:
+            hits = np.concatenate([hits, self._derive(hits, data)])
         return self.finish(self.candidates(hits, data), data)
+
+    def _derive(self, hits: npt.NDArray[np.int64], data: _Bytes) -> npt.NDArray[np.int64]:
+        """Hits of the context words left out of the block database."""
+        out = [np.zeros((0, 3), dtype=np.int64)]
+        if not self._derived or len(hits) == 0:
+            return out[0]
+        for gid, words in self._derived.items():
+            ends = hits[hits[:, 0] == gid, 2]
+            for word, rest in words:
+                found = ends[ends + len(rest) <= len(data.array)]
+                for i, byte in enumerate(rest):
+                    found = found[data.array[found + i] == byte]
+                found = found + len(rest)
+                out.append(np.stack([np.full(len(found), word), np.zeros_like(found), found], 1))
+        return np.concatenate(out)
 
     def finish(self, found: dict[int, list[Any]], data: _Bytes) -> Found:
         """Validate candidates, weigh context, settle identical spans (the first

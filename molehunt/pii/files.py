@@ -15,6 +15,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 import re
 import zipfile
 from collections import Counter
@@ -25,8 +26,17 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
-from molehunt.pii.engine import Engine, Finding, char_offsets, default_engine, fold_bytes, mask
+from molehunt.pii.engine import (
+    CONFIDENCES,
+    Engine,
+    Found,
+    char_offsets,
+    default_engine,
+    fold_bytes,
+    mask,
+)
 from molehunt.pii.keyed import KeyedHasher
 from molehunt.pii.recognizers.base import HAN_TEXT
 from molehunt.pii.recognizers.china_resident_id import region_table, valid_dates
@@ -51,6 +61,9 @@ DAMAGED_ID = "china_resident_id_damaged"
 COLUMN_SHARE = 0.5
 
 _NAME_CELL = re.compile(CELL_REGEX.replace("{HAN}", HAN_TEXT))
+#: What ``bytes.strip`` removes around a cell's value.
+_SPACE = np.zeros(256, dtype=np.bool_)
+_SPACE[list(b" \t\n\r\x0b\x0c")] = True
 _DTD = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 
 
@@ -208,22 +221,26 @@ def decode(data: bytes) -> str:
 
 def _scan_text(job: _Job, text: str, result: FileScan) -> None:
     buf = fold_bytes(text.encode("utf-8"))
-    findings = job.engine.scan(buf)
-    newlines = np.flatnonzero(np.frombuffer(buf, dtype=np.uint8) == 0x0A)
-    starts = np.array([f.start for f in findings], dtype=np.int64)
-    lines = np.searchsorted(newlines, starts, "right")
-    if job.detail and findings:
-        ends = np.array([f.end for f in findings], dtype=np.int64)
-        c_start = char_offsets(buf, starts)
-        c_end = char_offsets(buf, ends)
-        for f, s, e in zip(findings, c_start.tolist(), c_end.tolist(), strict=True):
+    found = job.engine.find(buf)
+    result.findings.update(found.counts())
+    if len(found) == 0 or (job.hasher is None and not job.detail):
+        return
+    names = [job.engine.names[k] for k in found.kind.tolist()]
+    values = found.values()
+    if job.detail:
+        c_start = char_offsets(buf, found.start).tolist()
+        c_end = char_offsets(buf, found.end).tolist()
+        for kind, level, value, s, e in zip(
+            names, found.level.tolist(), values, c_start, c_end, strict=True
+        ):
             location = {"offset": s, "length": e - s}
-            result.details.append(Detail(f.type, f.confidence, mask(f.value, f.type), location))
-    result.findings.update(f.type for f in findings)
-    by_line: dict[int, list[Finding]] = {}
-    for f, line in zip(findings, lines.tolist(), strict=True):
-        by_line.setdefault(line, []).append(f)
-    _records(job, ([(f.type, f.value) for f in fs] for fs in by_line.values()), result)
+            result.details.append(Detail(kind, CONFIDENCES[level], mask(value, kind), location))
+    newlines = np.flatnonzero(np.frombuffer(buf, dtype=np.uint8) == 0x0A)
+    lines = np.searchsorted(newlines, found.start, "right")
+    by_line: dict[int, list[tuple[str, str]]] = {}
+    for kind, value, line in zip(names, values, lines.tolist(), strict=True):
+        by_line.setdefault(line, []).append((kind, value))
+    _records(job, by_line.values(), result)
 
 
 def _records(job: _Job, rows: Iterable[list[tuple[str, str]]], result: FileScan) -> None:
@@ -255,6 +272,13 @@ def cell_text(value: object) -> str:
             return str(int(value))
         return repr(value)
     return str(value).replace("\n", " ").replace("\r", " ")
+
+
+def _column_texts(column: tuple[Any, ...]) -> list[str]:
+    """:func:`cell_text` of each cell of a column (a column of text as it is)."""
+    if set(map(type, column)) == {str} and not any("\n" in c or "\r" in c for c in column):
+        return list(column)
+    return list(map(cell_text, column))
 
 
 def damaged_id(value: object) -> bool:
@@ -290,59 +314,89 @@ def _scan_table(job: _Job, sheet: str, rows: list[list[Any]], result: FileScan) 
     body = rows[1:]
     row_values: list[list[tuple[str, str]]] = [[] for _ in body]
     engine = job.engine
-    for j in range(width):
-        raw = [r[j] if j < len(r) else None for r in body]
-        texts = [cell_text(v) for v in raw]
-        filled = sum(1 for t in texts if t.strip())
+    checksum = np.array([rec.checksum for rec in engine.recognizers], dtype=np.bool_)
+    # Columns at C speed: a Python step per cell is most of a spreadsheet's scan.
+    for j, raw in enumerate(itertools.zip_longest(*body)):
+        texts = _column_texts(raw)
+        filled = sum(map(bool, map(str.strip, texts)))
         if filled == 0:
             continue
         joined = fold_bytes("\n".join(texts).encode("utf-8"))
-        findings = engine.scan(joined)
-        bounds = np.concatenate(
-            [[-1], np.flatnonzero(np.frombuffer(joined, dtype=np.uint8) == 0x0A), [len(joined)]]
+        found = engine.find(joined)
+        array = np.frombuffer(joined, dtype=np.uint8)
+        newlines = np.flatnonzero(array == 0x0A)
+        cell = np.searchsorted(newlines, found.start, "right")
+        cell_start = np.concatenate([[0], newlines + 1])[cell]
+        cell_end = np.concatenate([newlines, [len(joined)]])[cell]
+        # A finding is the whole cell when only whitespace (what strip removes)
+        # surrounds it there: count the other bytes before each offset.
+        ink = np.concatenate([[0], np.cumsum(~_SPACE[array], dtype=np.int64)])
+        whole = (ink[found.start] == ink[cell_start]) & (ink[cell_end] == ink[found.end])
+        per_type = np.bincount(found.kind[whole], minlength=len(engine.names))
+        typed = np.array(
+            [
+                any(w in header[j] for w in rec.header_words) or n >= COLUMN_SHARE * filled
+                for rec, n in zip(engine.recognizers, per_type.tolist(), strict=True)
+            ],
+            dtype=np.bool_,
         )
-        whole: Counter[str] = Counter()
-        located: list[tuple[Finding, int]] = []
-        for f in findings:
-            i = int(np.searchsorted(bounds, f.start, "right")) - 1
-            located.append((f, i))
-            cell_start, cell_end = int(bounds[i]) + 1, int(bounds[i + 1])
-            if (
-                joined[cell_start : f.start].strip() == b""
-                and joined[f.end : cell_end].strip() == b""
-            ):
-                whole[f.type] += 1
-        typed = {
-            t
-            for t, rec in zip(engine.names, engine.recognizers, strict=True)
-            if any(w in header[j] for w in rec.header_words) or whole[t] >= COLUMN_SHARE * filled
-        }
-        for f, i in located:
-            confidence = f.confidence
-            if f.type in typed and not f.context:
-                confidence = "high" if f.validated else "medium"
-            _cell_finding(job, result, f.type, confidence, f.value, sheet, i, j, row_values)
+        # In a column of the type the column is the context.
+        level = np.where(typed[found.kind] & ~found.context, 1 + checksum[found.kind], found.level)
+        _cell_findings(job, result, found, level, cell, sheet, j, row_values)
         # Names: a name column by header, or one mostly of surname + one or two characters.
-        names = [bool(_NAME_CELL.match(t.strip())) for t in texts]
-        name_header = "chinese_name" in typed
-        if name_header or sum(names) >= 0.8 * filled:
+        # (A name is two to four characters: the length rules out most cells cheaply.)
+        stripped = list(map(str.strip, texts))
+        short = np.fromiter(map(len, stripped), dtype=np.int64, count=len(stripped))
+        names = np.zeros(len(texts), dtype=np.bool_)
+        for i in np.flatnonzero((short >= 2) & (short <= 4)).tolist():
+            names[i] = _NAME_CELL.match(stripped[i]) is not None
+        typed_names = {n for n, t in zip(engine.names, typed.tolist(), strict=True) if t}
+        name_header = "chinese_name" in typed_names
+        if name_header or names.sum() >= 0.8 * filled:
             confidence = "high" if name_header else "medium"
-            for i, (ok, t) in enumerate(zip(names, texts, strict=True)):
-                if ok:
-                    _cell_finding(
-                        job, result, "chinese_name", confidence, t.strip(), sheet, i, j, row_values
-                    )
+            for i in np.flatnonzero(names).tolist():
+                _cell_finding(
+                    job, result, "chinese_name", confidence, stripped[i], sheet, i, j, row_values
+                )
         # A whole address column: the cell is the address even without a street number.
-        if "china_address" in typed and any(w in header[j] for w in ("地址", "住址", "address")):
+        if "china_address" in typed_names and any(
+            w in header[j] for w in ("地址", "住址", "address")
+        ):
             for i, t in enumerate(texts):
                 if t.strip():
                     row_values[i].append(("china_address", t))
-        for i, v in enumerate(raw):
-            if damaged_id(v):
+        floats = any(issubclass(t, float) for t in set(map(type, raw)))
+        for i, v in enumerate(raw if floats else ()):
+            if isinstance(v, float) and damaged_id(v):
                 _cell_finding(
                     job, result, DAMAGED_ID, "medium", cell_text(v), sheet, i, j, row_values
                 )
     _records(job, row_values, result)
+
+
+def _cell_findings(
+    job: _Job,
+    result: FileScan,
+    found: Found,
+    level: npt.NDArray[np.int64],
+    cells: npt.NDArray[np.int64],
+    sheet: str,
+    column: int,
+    row_values: list[list[tuple[str, str]]],
+) -> None:
+    """:func:`_cell_finding` for a column's findings at once (values only when needed)."""
+    result.findings.update(found.counts())
+    if len(found) == 0 or (job.hasher is None and not job.detail):
+        return
+    names = job.engine.names
+    for k, lv, value, i in zip(
+        found.kind.tolist(), level.tolist(), found.values(), cells.tolist(), strict=True
+    ):
+        kind = names[k]
+        row_values[i].append((kind, value))
+        if job.detail:
+            location = {"sheet": sheet, "row": i + 2, "column": column + 1}
+            result.details.append(Detail(kind, CONFIDENCES[lv], mask(value, kind), location))
 
 
 def _cell_finding(

@@ -6,10 +6,18 @@ import random
 import re
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from molehunt.pii.engine import Engine, char_offsets, default_engine, fold_bytes, mask
+from molehunt.pii.engine import (
+    CONTEXT_BYTES,
+    Engine,
+    char_offsets,
+    default_engine,
+    fold_bytes,
+    mask,
+)
 from molehunt.pii.recognizers import RECOGNIZERS
 from molehunt.simulate.clients import check_digit
 
@@ -138,3 +146,44 @@ def test_findings_never_show_the_clear_value() -> None:
     found = default_engine().scan("身份证号：" + VALID_ID)
     assert VALID_ID not in repr(found)
     assert mask(VALID_ID) == "110***********002X"
+
+
+#: Every context word of every recognizer, beside values they raise.
+CONTEXT_PIECES = sorted(
+    {w for cls in RECOGNIZERS.values() for w in cls.context}
+    | {VALID_ID, "13800138000", "021-62345678", "E12345678", "号", "码", " ", "x", "_", "\n"}
+)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(CONTEXT_PIECES), max_size=30).map("".join))
+def test_context_words_found_apart_from_hyperscan_match_the_reference(text: str) -> None:
+    engine = default_engine()
+    assert engine.scan(text) == engine.reference_scan(text)
+
+
+@pytest.mark.parametrize("word", ["身份证号", "证件号码"])
+def test_a_longer_context_word_counts_where_only_its_end_is_in_reach(word: str) -> None:
+    # The word ends exactly CONTEXT_BYTES before the ID; its shorter prefix ends 3
+    # bytes earlier, out of reach: only the longer word can raise the confidence.
+    text = word + "x" * CONTEXT_BYTES + VALID_ID
+    engine = default_engine()
+    (found,) = engine.scan(text)
+    assert found.confidence == "high"
+    assert engine.scan(text) == engine.reference_scan(text)
+    assert engine.scan(word[:-1] + "x" * (CONTEXT_BYTES + 1) + VALID_ID)[0].confidence == "medium"
+
+
+def test_a_column_of_addresses_joined_by_newlines_matches_the_reference() -> None:
+    rng = random.Random(3)
+    cities, districts = ["上海市", "北京市", "浙江省杭州市"], ["浦东新区", "西湖区", ""]
+    cells = [
+        f"{rng.choice(cities)}{rng.choice(districts)}{rng.choice(['张杨路', '文三路'])}"
+        f"{rng.randint(1, 999)}{rng.choice('号弄')}{rng.choice(['', '4号', '1203室'])}"
+        for _ in range(300)
+    ]
+    text = "\n".join(cells)
+    engine = default_engine()
+    found = engine.scan(text)
+    assert [f.type for f in found] == ["china_address"] * len(cells)
+    assert found == engine.reference_scan(text)

@@ -91,6 +91,25 @@ def test_xlsx_columns_are_classified_and_findings_located(tmp_path: Path) -> Non
     assert all(ID1 not in d.masked for d in scan.details)
 
 
+def test_counts_do_not_depend_on_asking_for_details_or_records(tmp_path: Path) -> None:
+    # Without --detail or a key no value is decoded: the counts come from arrays.
+    path = _xlsx(
+        tmp_path / "mixed.xlsx",
+        [
+            ["客户", "说明", "地址"],
+            ["王小明", f"身份证 {ID1}，手机 {MOBILE}", "上海市浦东新区张杨路500号"],
+            ["  陈静 ", f"{ID2}\n备用 13900139000", "北京市朝阳区建国路1号3栋"],
+        ],
+    )
+    bare = scan_file(path)
+    full = scan_file(path, detail=True, key=b"k" * 32)
+    assert bare.findings == full.findings
+    assert sum(full.findings.values()) == len(full.details) == 8
+    assert bare.details == []
+    assert bare.records == []
+    assert full.records  # rows with an ID hold keyed hashes
+
+
 def test_id_number_stored_as_a_number_is_reported_damaged(tmp_path: Path) -> None:
     path = _xlsx(tmp_path / "damaged.xlsx", [["id"], [float(ID2[:17] + "1")], [13800138000.0]])
     scan = scan_file(path)
