@@ -1,9 +1,11 @@
 """A full detection pass against one ``COUNT(*)`` scan of the event tables, same store.
 
-Run: ``python -m bench.detect [--people N] [--days D]`` (default 2,000 people, 60
-days: about 2.9M application reads, 240k database statements, 480k proxy requests,
-200k logons). Events are generated straight into the store with SQL (this measures
-detection, not ingest); a handful of insiders are planted so detectors have work.
+Run: ``python -m bench.detect [--people N] [--days D] [--no-spark]`` (default 2,000
+people, 60 days: about 2.9M application reads, 240k database statements, 480k proxy
+requests, 200k logons). Events are generated straight into the store with SQL (this
+measures detection, not ingest); a handful of insiders are planted so detectors have
+work. The same pass then runs on local Spark (``local[2]``, cold: JVM start and the
+Parquet copy of the tables included), and its findings are checked against DuckDB's.
 """
 
 from __future__ import annotations
@@ -96,6 +98,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--people", type=int, default=2000)
     parser.add_argument("--days", type=int, default=60)
+    parser.add_argument("--no-spark", action="store_true", help="DuckDB only")
     args, _ = parser.parse_known_args()
     with tempfile.TemporaryDirectory() as tmp:
         store = Store.open(Path(tmp) / "bench.duckdb", memory_limit="4GB")
@@ -124,13 +127,27 @@ def main() -> None:
         started = time.perf_counter()
         report = run_detectors(store, DetectionSettings(), as_of)
         detect = time.perf_counter() - started
+        spark: float | None = None
+        same = False
+        if not args.no_spark:
+            started = time.perf_counter()
+            on_spark = run_detectors(store, DetectionSettings(), as_of, engine="spark")
+            spark = time.perf_counter() - started
+            same = [f.finding_id for f in on_spark.findings] == [
+                f.finding_id for f in report.findings
+            ]
         store.close()
 
     print(f"{'step':<38}{'seconds':>10}{'x scan':>10}")
     print(f"{'COUNT(*) scan of every event table':<38}{scan:>10.3f}{1:>10.1f}")
     print(f"{'distinct event ids of every table':<38}{full_scan:>10.3f}{full_scan / scan:>10.1f}")
     print(f"{'full detection pass (13 detectors)':<38}{detect:>10.3f}{detect / scan:>10.1f}")
+    if spark is not None:
+        print(f"{'same pass on Spark local[2] (cold)':<38}{spark:>10.3f}{spark / scan:>10.1f}")
     print(f"detection: {events / detect:,.0f} events/s; {len(report.findings)} findings")
+    if spark is not None:
+        verdict = "identical findings" if same else "FINDINGS DIFFER"
+        print(f"Spark: {spark / detect:.1f}x DuckDB's time; {verdict}")
     print(f"findings by detector: {report.counts()}")
     print(f"peak RSS {_rss_mb():.0f} MB")
 

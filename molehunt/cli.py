@@ -18,6 +18,7 @@ from rich.table import Table
 
 from molehunt import __version__
 from molehunt.config import Settings
+from molehunt.detect.engines import Engine
 from molehunt.detect.runner import run_detectors, write_findings
 from molehunt.detect.settings import detection_settings
 from molehunt.errors import MolehuntError
@@ -268,6 +269,13 @@ def detect(
     since: Annotated[
         str | None, typer.Option(help="First day whose findings are recomputed (default all).")
     ] = None,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            help="Where the detectors run: the store's DuckDB, or local Spark over a "
+            "Parquet copy (needs molehunt[spark] and Java 17)."
+        ),
+    ] = Engine.duckdb,
     fmt: FormatOption = Format.table,
 ) -> None:
     """Run every detector and store the findings (re-runs replace, never duplicate)."""
@@ -276,7 +284,12 @@ def detect(
     first = _parse_day(since, settings.timezone) if since else None
     with _ctx(ctx).open_store() as store:
         report = run_detectors(
-            store, detection_settings(settings), day, since=first, timezone=settings.timezone
+            store,
+            detection_settings(settings),
+            day,
+            since=first,
+            timezone=settings.timezone,
+            engine=engine,
         )
         stored = write_findings(store, report)
     if fmt is Format.json:

@@ -13,7 +13,9 @@ produced; ``molehunt risk --as-of D`` reads them back without recomputing.
 
 Portability (one expression for DuckDB and Spark): row_number always has a
 tie-breaker, trailing windows are ``rows=(-N, -1)``, no asof joins (an inequality
-join + row_number instead), null-safe comparisons through ``fill_null``.
+join + row_number instead), null-safe comparisons through ``fill_null``, no string
+``split`` (a regex on Spark), no array index without a length guard (Spark's ANSI
+mode raises). ``tests/detect/test_spark.py`` holds the two engines to the same findings.
 """
 
 from __future__ import annotations
@@ -78,7 +80,8 @@ def _null_string() -> Any:
 
 def short_host(col: Any) -> Any:
     """``WS-0317.corp.example.cn`` -> ``ws-0317``: logs name hosts either way."""
-    return col.lower().split(".")[0]
+    # Not ``split(".")``: Spark's split takes a regex, where "." matches every character.
+    return col.lower().re_replace(r"\..*$", "")
 
 
 def plain_user(col: Any) -> Any:
@@ -320,7 +323,11 @@ class DetectContext:
             )
         )
         # The server's own catalogs (a DBA's pg_stat_activity) hold no client data.
-        first = db.objects[0].fill_null("").lower()
+        # Guarded: Spark (ANSI mode) raises on an index past the end, DuckDB gives null.
+        db = db.mutate(
+            _first=ibis.cases((db.objects.length() > 0, db.objects[0]), else_=_null_string())
+        )
+        first = db._first.fill_null("").lower()
         db = db.filter(~(first.startswith("pg_catalog.") | first.startswith("information_schema.")))
         db = db.select(
             event_id=db.event_id,
@@ -331,7 +338,7 @@ class DetectContext:
             app_name=db.app_name,
             command=db.command,
             statement=db.statement,
-            resource=db.objects[0],
+            resource=db._first,
             rows=db.rows.fill_null(0).cast("int64"),
             bulk_unknown=db.bulk_unknown.cast("boolean"),
         )

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from molehunt.detect import DETECTORS, DetectContext, DetectionSettings, Finding
+from molehunt.detect.engines import detection_backend
 from molehunt.errors import MolehuntError
 from molehunt.store import Store
 
@@ -42,18 +43,21 @@ def run_detectors(
     since: date | None = None,
     timezone: str = "Asia/Shanghai",
     names: Sequence[str] | None = None,
+    engine: str = "duckdb",
 ) -> DetectReport:
-    """Findings of the days from ``since`` (default: all) to ``as_of``, in a stable order."""
+    """Findings of the days from ``since`` (default: all) to ``as_of``, in a stable order,
+    computed by ``engine`` (the same detectors on DuckDB or local Spark)."""
     chosen = list(names) if names else list(DETECTORS)
     unknown = [n for n in chosen if n not in DETECTORS]
     if unknown:
         raise UnknownDetectorError(
             f"unknown detector(s) {', '.join(unknown)}; one of: {', '.join(DETECTORS)}"
         )
-    ctx = DetectContext(store.ibis, settings, as_of, since=since, timezone=timezone)
     report = DetectReport(as_of, since)
-    for name in chosen:
-        report.findings.extend(DETECTORS[name]().find(ctx))
+    with detection_backend(store, engine) as backend:
+        ctx = DetectContext(backend, settings, as_of, since=since, timezone=timezone)
+        for name in chosen:
+            report.findings.extend(DETECTORS[name]().find(ctx))
     report.findings.sort(key=lambda f: (f.day, f.detector, f.person_id or "", f.finding_id))
     return report
 

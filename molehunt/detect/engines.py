@@ -1,0 +1,114 @@
+"""Where detectors run: the store's DuckDB, or local Spark over a Parquet copy of it.
+
+The detectors are the same Ibis expressions on either engine and never ask which one
+runs them; this module is the only place that knows. A detector reaches the data
+through two calls, ``table(name)`` and ``to_pyarrow(expr)``, which the store's Ibis
+backend answers for DuckDB and :class:`SparkEngine` answers for Spark.
+
+Spark needs the optional extra (``pip install 'molehunt[spark]'``) and Java 17.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from molehunt.errors import MolehuntError
+from molehunt.store import Store
+
+
+class Engine(StrEnum):
+    """Where detectors run."""
+
+    duckdb = "duckdb"
+    spark = "spark"
+
+
+ENGINES = tuple(e.value for e in Engine)
+
+
+class EngineError(MolehuntError):
+    """A detection engine that is unknown or cannot start."""
+
+
+class SparkEngine:
+    """Local Spark over the store: each table is copied to Parquet when first read."""
+
+    def __init__(
+        self, store: Store, folder: Path, *, master: str = "local[2]", memory: str = "2g"
+    ) -> None:
+        try:
+            import ibis
+            from pyspark.sql import SparkSession
+        except ImportError as e:
+            raise EngineError(
+                "the spark engine needs PySpark: pip install 'molehunt[spark]'"
+            ) from e
+        self.store = store
+        self.folder = folder
+        builder = (
+            SparkSession.builder.master(master)
+            .appName("molehunt-detect")
+            # Set at launch as well as by Ibis: timestamps must mean UTC on both engines.
+            .config("spark.sql.session.timeZone", "UTC")
+            .config("spark.driver.memory", memory)
+            .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
+            # The answers are small; Arrow makes bringing them back cheap.
+            .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+            # Local data of one store: the default 200 shuffle partitions only add overhead.
+            .config("spark.sql.shuffle.partitions", "8")
+        )
+        try:
+            self.session = builder.getOrCreate()
+        except Exception as e:  # PySpark raises its own runtime errors when Java is missing
+            raise EngineError(f"Spark did not start (is Java 17 installed?): {e}") from e
+        self.session.sparkContext.setLogLevel("ERROR")
+        self.backend = ibis.pyspark.connect(self.session)
+        self._exported: set[str] = set()
+
+    def table(self, name: str) -> Any:
+        if name not in self._exported:
+            path = self.folder / f"{name}.parquet"
+            # The name comes from the detectors' code, never from input; quoted anyway.
+            quoted = str(path).replace("'", "''")
+            self.store.con.execute(
+                f"COPY (SELECT * FROM \"{name}\") TO '{quoted}' (FORMAT parquet)"
+            )
+            self.backend.read_parquet(path, table_name=name)
+            self._exported.add(name)
+        return self.backend.table(name)
+
+    def to_pyarrow(self, expr: Any) -> pa.Table:
+        out: pa.Table = self.backend.to_pyarrow(expr)
+        return out
+
+    @property
+    def exported(self) -> tuple[str, ...]:
+        """The store tables copied so far (those the detectors read)."""
+        return tuple(sorted(self._exported))
+
+    def close(self) -> None:
+        self.session.stop()
+
+
+@contextmanager
+def detection_backend(store: Store, engine: str = "duckdb") -> Iterator[Any]:
+    """What a :class:`~molehunt.detect.base.DetectContext` reads through, on ``engine``."""
+    if engine not in ENGINES:
+        raise EngineError(f"unknown engine {engine!r}; one of: {', '.join(ENGINES)}")
+    if engine == "duckdb":
+        yield store.ibis
+        return
+    with tempfile.TemporaryDirectory(prefix="molehunt-spark-") as tmp:
+        spark = SparkEngine(store, Path(tmp))
+        try:
+            yield spark
+        finally:
+            spark.close()
