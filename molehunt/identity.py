@@ -55,6 +55,54 @@ def employment_status(
     return "employed"
 
 
+def person_from_versions(
+    employee_id: str, versions: list[dict[str, Any]], at: datetime, zone: ZoneInfo
+) -> Person:
+    """The person as of ``at`` from all stored versions of their HR row.
+
+    Name, role and department come from the version valid at ``at`` (else the newest
+    one); the dates come from the latest knowledge, since a termination date set later
+    still applies.
+    """
+    if not versions:
+        return Person(employee_id, None, None, None, None, "unknown", None, None, None)
+
+    def valid(r: dict[str, Any]) -> bool:
+        return (r["valid_from"] is None or r["valid_from"] <= at) and (
+            r["valid_to"] is None or r["valid_to"] > at
+        )
+
+    then = min(
+        versions,
+        key=lambda v: (
+            not valid(v),
+            v["valid_from"] is None,
+            -(v["valid_from"].timestamp() if v["valid_from"] is not None else 0.0),
+        ),
+    )
+    latest = min(
+        versions,
+        key=lambda v: (
+            v["valid_to"] is not None,
+            -(v["valid_to"].timestamp() if v["valid_to"] is not None else 0.0),
+        ),
+    )
+    day = at.astimezone(zone).date()
+    return Person(
+        employee_id=employee_id,
+        name=then["name"],
+        department=then["department"],
+        title=then["title"],
+        role=then["role"],
+        status=employment_status(
+            day, latest["hire_date"], latest["notice_date"], latest["termination_date"]
+        ),
+        hire_date=latest["hire_date"],
+        notice_date=latest["notice_date"],
+        termination_date=latest["termination_date"],
+    )
+
+
 class Identity:
     """Identity answers over one store, in one zone."""
 
@@ -65,36 +113,10 @@ class Identity:
     def person(self, employee_id: str | None, at: datetime) -> Person | None:
         if not employee_id:
             return None
-        rows = self.store.query(
-            f"""
-            SELECT *, {_valid_at()} AS current FROM ref_hr WHERE employee_id = $id
-            ORDER BY current DESC, valid_from DESC NULLS LAST LIMIT 1
-            """,
-            {"id": employee_id, "at": at},
+        versions = self.store.query(
+            "SELECT * FROM ref_hr WHERE employee_id = $id", {"id": employee_id}
         )
-        if not rows:
-            return Person(employee_id, None, None, None, None, "unknown", None, None, None)
-        r = rows[0]
-        # Dates are the latest knowledge (a termination date set later still applies).
-        latest = self.store.query(
-            "SELECT hire_date, notice_date, termination_date FROM ref_hr "
-            "WHERE employee_id = $id ORDER BY valid_to DESC NULLS FIRST LIMIT 1",
-            {"id": employee_id},
-        )[0]
-        day = at.astimezone(self.zone).date()
-        return Person(
-            employee_id=employee_id,
-            name=r["name"],
-            department=r["department"],
-            title=r["title"],
-            role=r["role"],
-            status=employment_status(
-                day, latest["hire_date"], latest["notice_date"], latest["termination_date"]
-            ),
-            hire_date=latest["hire_date"],
-            notice_date=latest["notice_date"],
-            termination_date=latest["termination_date"],
-        )
+        return person_from_versions(employee_id, versions, at, self.zone)
 
     def accounts(self, account: str, at: datetime) -> list[dict[str, Any]]:
         rows = self.store.query(

@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 
 from molehunt.detect import DETECTORS
 from molehunt.detect.settings import DetectionSettings
-from molehunt.identity import Identity, Person, employment_status
+from molehunt.identity import Person, person_from_versions
 from molehunt.store import Store
 from molehunt.store.schema import EVENT_TABLES
 
@@ -210,7 +210,6 @@ class RiskRanker:
         self.store = store
         self.settings = settings
         self.zone = ZoneInfo(timezone)
-        self.identity = Identity(store, timezone)
         self._people: dict[tuple[str, date], Person | None] = {}
         self._hr: dict[str, list[dict[str, Any]]] | None = None
 
@@ -228,44 +227,7 @@ class RiskRanker:
             self._hr = defaultdict(list)
             for r in self.store.query("SELECT * FROM ref_hr ORDER BY source_id"):
                 self._hr[r["employee_id"]].append(r)
-        versions = self._hr.get(person_id)
-        if not versions:
-            return self.identity.person(person_id, at)
-
-        def current(r: dict[str, Any]) -> bool:
-            return (r["valid_from"] is None or r["valid_from"] <= at) and (
-                r["valid_to"] is None or r["valid_to"] > at
-            )
-
-        r = min(
-            versions,
-            key=lambda v: (
-                not current(v),
-                v["valid_from"] is None,
-                -(v["valid_from"].timestamp() if v["valid_from"] is not None else 0.0),
-            ),
-        )
-        latest = min(
-            versions,
-            key=lambda v: (
-                v["valid_to"] is not None,
-                -(v["valid_to"].timestamp() if v["valid_to"] is not None else 0.0),
-            ),
-        )
-        day = at.astimezone(self.zone).date()
-        return Person(
-            employee_id=person_id,
-            name=r["name"],
-            department=r["department"],
-            title=r["title"],
-            role=r["role"],
-            status=employment_status(
-                day, latest["hire_date"], latest["notice_date"], latest["termination_date"]
-            ),
-            hire_date=latest["hire_date"],
-            notice_date=latest["notice_date"],
-            termination_date=latest["termination_date"],
-        )
+        return person_from_versions(person_id, self._hr.get(person_id, []), at, self.zone)
 
     def ranking(
         self,
