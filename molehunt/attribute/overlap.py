@@ -107,20 +107,19 @@ class ReadOverlapAttributor:
         """Resolve reads to people and replay their database statements (once)."""
         if self._prepared:
             return
-        ctx = self._context()
-        reads = ctx.reads()
-        cols = reads.select(
-            "event_id",
-            "time",
-            "system",
-            "account",
-            "hostname",
-            "account_owner",
-            "host_person",
-            "actor",
-            "command",
-        )
-        table = ctx.backend.to_pyarrow(cols)
+        with self._context() as ctx:
+            cols = ctx.reads().select(
+                "event_id",
+                "time",
+                "system",
+                "account",
+                "hostname",
+                "account_owner",
+                "host_person",
+                "actor",
+                "command",
+            )
+            table = ctx.backend.to_pyarrow(cols)
         self.store.con.register("_attr_reads_arrow", table)
         self.store.con.execute(
             "CREATE OR REPLACE TEMP TABLE _attr_reads AS SELECT * FROM _attr_reads_arrow"

@@ -115,6 +115,19 @@ class DetectContext:
         # (``Table.cache()``: a temporary table on DuckDB, a cached DataFrame on Spark).
         self._cache: dict[str, Any] = {}
 
+    def release(self) -> None:
+        """Drop the relations cached for this pass (before the store closes: Ibis
+        would otherwise drop them later from a finaliser, on a closed connection)."""
+        for cached in self._cache.values():
+            cached.release()
+        self._cache.clear()
+
+    def __enter__(self) -> DetectContext:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
     # -- small helpers ------------------------------------------------------------
 
     def table(self, name: str) -> Any:

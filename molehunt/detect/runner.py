@@ -54,8 +54,10 @@ def run_detectors(
             f"unknown detector(s) {', '.join(unknown)}; one of: {', '.join(DETECTORS)}"
         )
     report = DetectReport(as_of, since)
-    with detection_backend(store, engine) as backend:
-        ctx = DetectContext(backend, settings, as_of, since=since, timezone=timezone)
+    with (
+        detection_backend(store, engine) as backend,
+        DetectContext(backend, settings, as_of, since=since, timezone=timezone) as ctx,
+    ):
         for name in chosen:
             report.findings.extend(DETECTORS[name]().find(ctx))
     report.findings.sort(key=lambda f: (f.day, f.detector, f.person_id or "", f.finding_id))

@@ -164,7 +164,9 @@ def test_a_read_canary_is_a_critical_finding_and_names_the_reader(
 
 
 def test_no_canaries_no_findings(tmp_path: Path) -> None:
-    with Store.open(tmp_path / "empty.duckdb") as store:
-        ctx = DetectContext(store.ibis, DetectionSettings(), params_for("tiny").start)
+    with (
+        Store.open(tmp_path / "empty.duckdb") as store,
+        DetectContext(store.ibis, DetectionSettings(), params_for("tiny").start) as ctx,
+    ):
         assert CanaryAccessDetector().find(ctx) == []
         assert canary_index(store) is None
