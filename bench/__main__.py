@@ -15,6 +15,8 @@ from pathlib import Path
 def main() -> None:
     names = sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]))
     chosen = sys.argv[1:] or names
+    # Each benchmark reads its own options; run together they take their defaults.
+    sys.argv = sys.argv[:1]
     for name in chosen:
         module = importlib.import_module(f"bench.{name}")
         print(f"\n== {name} ==", flush=True)
