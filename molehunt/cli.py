@@ -583,8 +583,17 @@ def _attribute(ctx: typer.Context, path: Path, fmt: Format, *, complaints: bool)
         f"{result['records_in_file']} records, {result['client_records']} of our clients, "
         f"{result['non_client_rows']} not clients, {result['damaged']} damaged ID numbers"
     )
-    table = Table("rank", "person", "name", "accounts", "hosts", "covered", "window", "score")
+    table = Table(
+        "rank", "person", "name", "accounts", "hosts", "covered", "window", "score", "with"
+    )
     for r in result["suspects"]:
+        group = r["group"]
+        with_ = (
+            ""
+            if group is None
+            else ", ".join(p for p in group["people"] if p != r["person_id"])
+            + f"\n{group['covered']} together ({group['coverage']:.0%})"
+        )
         accounts = "\n".join(
             a["account"] + ("" if a["owner_is_person"] else f" (owner {a['owner_id'] or '?'})")
             for a in r["accounts"]
@@ -598,6 +607,7 @@ def _attribute(ctx: typer.Context, path: Path, fmt: Format, *, complaints: bool)
             f"{r['covered']} ({r['coverage']:.0%})",
             f"{r['first_read']}\n{r['last_read']}",
             f"{r['score']:.1f}",
+            with_,
         )
     out.print(table)
 

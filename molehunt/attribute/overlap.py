@@ -13,6 +13,15 @@ from the whole client base: each leaked client they read adds
 read adds ``log2(e)``. A person who read everything (a DBA's dump) scores 0 for
 any leaked set; a person who read few clients and all the leaked ones scores high;
 missing leaked records cost a lot, so partial coverage ranks below full coverage.
+
+A ring splits the work: each member reads part of the clients, and the leaked file
+is the union. People linked by what they read through (a shared account, a shared
+source host) are therefore also scored as a group: the same score over the union of
+their reads. The group is grown greedily from each promising reader, one linked
+person at a time while that gains more than the cost of naming one more person
+(``log2`` of the number of readers, in bits), then pruned of anyone whose removal
+costs less than that; each member's score is the better of their own and their
+group's, and the group is reported with them.
 """
 
 from __future__ import annotations
@@ -25,6 +34,8 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 
 from molehunt.attribute.replay import MIN_CONFIDENCE, Replayer, replay_statements, store_replays
@@ -36,6 +47,10 @@ from molehunt.store import Store
 NOISE = 0.05
 #: Evidence events listed per suspect.
 MAX_EVIDENCE = 10
+#: Readers a group search starts from (the best scored ones that are linked to others).
+GROUP_SEEDS = 10
+#: Most people in one group.
+MAX_GROUP = 6
 
 
 @dataclass(slots=True)
@@ -53,6 +68,12 @@ class Suspect:
     last_read: str | None
     score: float
     evidence: list[dict[str, Any]] = field(default_factory=list)
+    group: Group | None = None
+
+    @property
+    def explained(self) -> int:
+        """Leaked records covered by the explanation the score belongs to."""
+        return self.group.covered if self.group is not None else self.covered
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -67,6 +88,29 @@ class Suspect:
             "last_read": self.last_read,
             "score": self.score,
             "evidence": self.evidence,
+            "group": None if self.group is None else self.group.as_json(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """People linked by a shared account or host whose reads together explain the leak."""
+
+    people: tuple[str, ...]
+    links: tuple[str, ...]  # the accounts ("system:account") and hosts they share
+    read: int
+    covered: int
+    coverage: float
+    score: float
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "people": list(self.people),
+            "links": list(self.links),
+            "read": self.read,
+            "covered": self.covered,
+            "coverage": self.coverage,
+            "score": self.score,
         }
 
 
@@ -179,6 +223,11 @@ class ReadOverlapAttributor:
                    FROM _attr_access JOIN _leaked USING (client_id)
                    GROUP BY ALL ORDER BY who, covered DESC, time, event_id"""
             ).fetchall()
+            own = {
+                str(who): likelihood_score(int(covered), len(leaked), int(read), clients)
+                for who, _actor, read, covered, _first, _last in per_who
+            }
+            groups = GroupSearch(con, len(leaked), clients, own).run()
         finally:
             con.unregister("_leaked")
         names = self._names()
@@ -186,9 +235,10 @@ class ReadOverlapAttributor:
         for h in hits:
             by_who[h[0]].append(h)
         suspects: list[Suspect] = []
-        for who, actor, read, covered, first, last in per_who:
+        for who, actor, _read, covered, first, last in per_who:
             events = by_who[who]
-            score = likelihood_score(int(covered), len(leaked), int(read), clients)
+            group = groups.get(who)
+            score = group.score if group is not None else own[who]
             suspects.append(
                 Suspect(
                     rank=0,
@@ -202,14 +252,19 @@ class ReadOverlapAttributor:
                     last_read=_iso(last),
                     score=round(score, 2),
                     evidence=[self._evidence(e) for e in events[:MAX_EVIDENCE]],
+                    group=group,
                 )
             )
-        suspects.sort(key=lambda s: (-s.score, -s.covered, s.person_id or "~"))
+        suspects.sort(key=lambda s: (-s.score, -s.explained, -s.covered, s.person_id or "~"))
         # Suspects the evidence cannot tell apart share a rank (1, 1, 3): on a small
-        # client base, people who read every client cover any leaked set equally.
+        # client base, people who read every client cover any leaked set equally,
+        # and the members of a group share its score.
         for i, s in enumerate(suspects):
             before = suspects[i - 1] if i else None
-            same = before is not None and (before.score, before.covered) == (s.score, s.covered)
+            same = before is not None and (before.score, before.explained) == (
+                s.score,
+                s.explained,
+            )
             s.rank = before.rank if same and before is not None else i + 1
         return suspects[:limit]
 
@@ -274,6 +329,143 @@ class ReadOverlapAttributor:
         return out
 
 
+class GroupSearch:
+    """Groups of linked readers whose union explains the leaked set best (module doc).
+
+    Read sets are loaded once per person considered, as sorted arrays of 64-bit
+    hashes of client ids (a collision only miscounts a union by one), and leaked
+    coverage as boolean masks over the leaked set; unions are then numpy work.
+    """
+
+    def __init__(self, con: Any, leaked: int, clients: int, own: dict[str, float]) -> None:
+        self.con = con
+        self.leaked = leaked
+        self.clients = clients
+        self.own = own
+        self.penalty = math.log2(max(len(own), 2))
+        self._reads: dict[str, npt.NDArray[np.uint64]] = {}
+        self._covered: dict[str, npt.NDArray[np.bool_]] = {}
+        self._by_key: dict[str, set[str]] = defaultdict(set)
+
+    def run(self) -> dict[str, Group]:
+        links = self._links()
+        linked = {w for w, keys in links.items() if any(len(self._by_key[k]) > 1 for k in keys)}
+        seeds = sorted(linked, key=lambda w: (-self.own[w], w))[:GROUP_SEEDS]
+        best: dict[str, Group] = {}
+        seen: set[tuple[str, ...]] = set()
+        for seed in seeds:
+            members = self._grow(seed, links)
+            if len(members) < 2 or tuple(members) in seen:
+                continue
+            seen.add(tuple(members))
+            group = self._group(members, links)
+            for w in members:
+                current = best.get(w)
+                if group.score > self.own[w] and (current is None or group.score > current.score):
+                    best[w] = group
+        return best
+
+    def _links(self) -> dict[str, set[str]]:
+        rows = self.con.execute(
+            """SELECT DISTINCT who, 'account ' || system || ':' || account FROM _attr_access
+               WHERE who IN (SELECT who FROM _attr_access JOIN _leaked USING (client_id))
+               UNION
+               SELECT DISTINCT who, 'host ' || hostname FROM _attr_access
+               WHERE hostname IS NOT NULL
+                 AND who IN (SELECT who FROM _attr_access JOIN _leaked USING (client_id))"""
+        ).fetchall()
+        links: dict[str, set[str]] = defaultdict(set)
+        for who, key in rows:
+            if who in self.own:
+                links[who].add(key)
+                self._by_key[key].add(who)
+        return links
+
+    def _load(self, people: list[str]) -> None:
+        todo = [w for w in people if w not in self._reads]
+        if not todo:
+            return
+        who = pa.array(todo, pa.string())
+        self.con.register("_group_who", pa.table({"who": who}))
+        try:
+            reads = self.con.execute(
+                """SELECT who, list(DISTINCT hash(client_id)) FROM _attr_access
+                   WHERE who IN (SELECT who FROM _group_who) GROUP BY who"""
+            ).fetchall()
+            covered = self.con.execute(
+                """SELECT who, list(DISTINCT i) FROM _attr_access
+                   JOIN (SELECT client_id, row_number() OVER (ORDER BY client_id) - 1 AS i
+                         FROM _leaked) USING (client_id)
+                   WHERE who IN (SELECT who FROM _group_who) GROUP BY who"""
+            ).fetchall()
+        finally:
+            self.con.unregister("_group_who")
+        for w, hashes in reads:
+            self._reads[w] = np.unique(np.array(hashes, dtype=np.uint64))
+        for w, idx in covered:
+            mask = np.zeros(self.leaked, dtype=np.bool_)
+            mask[np.array(idx, dtype=np.int64)] = True
+            self._covered[w] = mask
+        for w in todo:
+            self._reads.setdefault(w, np.empty(0, dtype=np.uint64))
+            self._covered.setdefault(w, np.zeros(self.leaked, dtype=np.bool_))
+
+    def _score(self, members: list[str]) -> tuple[float, int, int]:
+        reads = self._reads[members[0]]
+        covered = self._covered[members[0]]
+        for w in members[1:]:
+            reads = np.union1d(reads, self._reads[w])
+            covered = covered | self._covered[w]
+        n_covered = int(covered.sum())
+        score = likelihood_score(n_covered, self.leaked, len(reads), self.clients)
+        return score, len(reads), n_covered
+
+    def _grow(self, seed: str, links: dict[str, set[str]]) -> list[str]:
+        members = [seed]
+        self._load(members)
+        score = self._score(members)[0]
+        while len(members) < MAX_GROUP:
+            options = sorted(
+                {o for k in set().union(*(links[m] for m in members)) for o in self._by_key[k]}
+                - set(members)
+            )
+            if not options:
+                break
+            self._load(options)
+            scored = [(self._score([*members, o]), o) for o in options]
+            # Best score; between equals, the one who adds the fewest reads.
+            (gain, _, _), chosen = max(scored, key=lambda x: (x[0][0], -x[0][1], x[1]))
+            if gain - score <= self.penalty:
+                break
+            members.append(chosen)
+            score = gain
+        while len(members) > 1:
+            # Drop whoever the group explains the leak as well without.
+            losses = [(score - self._score([m for m in members if m != w])[0], w) for w in members]
+            loss, weakest = min(losses)
+            if loss >= self.penalty:
+                break
+            members.remove(weakest)
+            score = self._score(members)[0]
+        return sorted(members)
+
+    def _group(self, members: list[str], links: dict[str, set[str]]) -> Group:
+        score, read, covered = self._score(members)
+        shared = sorted(
+            k
+            for k in set().union(*(links[m] for m in members))
+            if len(self._by_key[k] & set(members)) > 1
+        )
+        return Group(
+            people=tuple(members),
+            links=tuple(shared),
+            read=read,
+            covered=covered,
+            coverage=round(covered / self.leaked, 4),
+            score=round(score, 2),
+        )
+
+
 def _iso(value: Any) -> str | None:
     if value is None:
         return None
@@ -282,4 +474,11 @@ def _iso(value: Any) -> str | None:
     return str(value)
 
 
-__all__ = ["MIN_CONFIDENCE", "ReadOverlapAttributor", "Suspect", "likelihood_score"]
+__all__ = [
+    "MIN_CONFIDENCE",
+    "Group",
+    "GroupSearch",
+    "ReadOverlapAttributor",
+    "Suspect",
+    "likelihood_score",
+]

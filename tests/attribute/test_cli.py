@@ -14,6 +14,7 @@ from molehunt.simulate import params_for, simulate
 
 KEYS = {"records_in_file", "client_records", "non_client_rows", "damaged", "suspects"}
 SUSPECT_KEYS = {
+    "group",
     "rank",
     "person_id",
     "name",

@@ -11,11 +11,13 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import duckdb
+import pyarrow as pa
 import pytest
 
 from molehunt.attribute import ReadOverlapAttributor, attribute
 from molehunt.attribute.leaked import leaked_set
-from molehunt.attribute.overlap import likelihood_score
+from molehunt.attribute.overlap import GroupSearch, likelihood_score
 from molehunt.config import Settings
 from molehunt.ingest.runner import ingest_paths
 from molehunt.keys import create_key_file, load_key
@@ -85,10 +87,12 @@ def _assert_true_people_at_rank_one(result: dict[str, Any], people: list[str]) -
     assert set(people) <= {s["person_id"] for s in first}, result["suspects"][:5]
     for s in first:
         if s["person_id"] not in people:
-            # Only someone who read every client can tie: their reads carry no evidence
-            # either way (score 0), as on the tiny preset the ring and the DBA's dump do.
+            # Only someone who (alone or with the people they share an account or host
+            # with) read every client can tie: those reads carry no evidence either way
+            # (score 0), as the ring's and the DBA's reads of the whole client base do.
             assert s["score"] == 0.0, s
-            assert s["coverage"] == 1.0, s
+            explained = s["group"]["coverage"] if s["group"] else s["coverage"]
+            assert explained == 1.0, s
 
 
 def _sample(path: Path, out: Path, n: int, seed: int, sim: Simulated) -> Path:
@@ -238,3 +242,54 @@ def test_score_weighs_coverage_against_ordinary_reading(
 
 def test_the_narrower_reader_of_the_same_records_ranks_higher() -> None:
     assert likelihood_score(50, 50, 100, 2000) > likelihood_score(50, 50, 1000, 2000)
+
+
+def _reads(con: duckdb.DuckDBPyConnection, rows: list[tuple[str, str, str, range]]) -> None:
+    """``_attr_access`` as :meth:`ReadOverlapAttributor.prepare` leaves it, from
+    (who, account, host, client numbers read)."""
+    flat = [(who, "crm-db", acct, host, f"C{c:06d}") for who, acct, host, cs in rows for c in cs]
+    con.execute(
+        "CREATE TABLE _attr_access (who VARCHAR, system VARCHAR, account VARCHAR, "
+        "hostname VARCHAR, client_id VARCHAR)"
+    )
+    con.executemany("INSERT INTO _attr_access VALUES (?, ?, ?, ?, ?)", flat)
+
+
+GROUPS = [
+    # Two people read each half of the clients through one borrowed account: together
+    # they explain the leak, alone neither does.
+    (
+        [("ann", "borrowed", "ws-1", range(500)), ("bob", "borrowed", "ws-2", range(500, 1000))],
+        {"ann": ("ann", "bob"), "bob": ("ann", "bob")},
+    ),
+    # The same reads through accounts and hosts of their own: nothing links them.
+    ([("ann", "ann", "ws-1", range(500)), ("bob", "bob", "ws-2", range(500, 1000))], {}),
+    # A colleague on the same account who read what the reader read adds nothing.
+    (
+        [
+            ("ann", "borrowed", "ws-1", range(1000)),
+            ("cat", "borrowed", "ws-3", range(300)),
+        ],
+        {},
+    ),
+]
+
+
+@pytest.mark.parametrize(("reads", "expected"), GROUPS)
+def test_linked_readers_are_scored_together_when_only_together_they_explain_it(
+    reads: list[tuple[str, str, str, range]], expected: dict[str, tuple[str, ...]]
+) -> None:
+    con = duckdb.connect()
+    _reads(con, reads)
+    leaked = [f"C{c:06d}" for c in range(0, 1000, 10)]
+    con.register("_leaked", pa.table({"client_id": pa.array(leaked)}))
+    own = {
+        who: likelihood_score(len([c for c in leaked if int(c[1:]) in cs]), 100, len(cs), 10_000)
+        for who, _, _, cs in reads
+    }
+    groups = GroupSearch(con, len(leaked), 10_000, own).run()
+    assert {w: g.people for w, g in groups.items()} == expected
+    for who, group in groups.items():
+        assert group.covered == 100
+        assert group.score > own[who]
+        assert group.links == ("account crm-db:borrowed",)
