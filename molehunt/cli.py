@@ -543,9 +543,17 @@ def scan(
     missing = [p for p in paths if not p.exists()]
     if missing:
         raise typer.BadParameter(f"no such file or folder: {', '.join(map(str, missing))}")
-    reports, note = scan_with_settings(_ctx(ctx).settings, paths, host=host, detail=detail)
+    settings = _ctx(ctx).settings
+    reports, note = scan_with_settings(settings, paths, host=host, detail=detail)
     if note:
         err.print(f"[yellow]note:[/yellow] {note}")
+    on_hosts = [r for r in reports if r.host is not None]
+    if on_hosts and settings.db.exists():
+        from molehunt.pii.stored import store_scans
+
+        with _ctx(ctx).open_store() as store:
+            stored = store_scans(store, on_hosts)
+        err.print(f"stored {stored} new file scan(s) of {len(on_hosts)} on hosts")
     if fmt is Format.json:
         _print_json([r.as_json(detail) for r in reports])
         return
@@ -610,6 +618,17 @@ def _attribute(ctx: typer.Context, path: Path, fmt: Format, *, complaints: bool)
             with_,
         )
     out.print(table)
+    if result["files"]:
+        files = Table("host", "file on the host", "written", "leaked records held")
+        for f in result["files"]:
+            files.add_row(
+                f["host"] or "?",
+                f["path"],
+                f["written"] or "",
+                f"{f['covered']} ({f['coverage']:.0%})",
+            )
+        out.print("Files found on endpoints holding leaked records:")
+        out.print(files)
 
 
 @app.command()

@@ -11,7 +11,8 @@ Staff (local time Asia/Shanghai; workstations WS-0nn at 10.0.1.nn):
 - E007 Zhou Min: sales, notice 2026-05-10, leaves 2026-06-05
 - ``etl_svc``: service account of the nightly ETL on server ETL-01 (10.0.9.1)
 
-Clients C0nnn are owned by the sales staff (10 each).
+Clients C0nnn are owned by the sales staff (10 each). Files collected from the
+endpoints (``endpoint/<host>/...``) are scanned and stored as ``molehunt scan`` does.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -30,7 +32,10 @@ from molehunt.config import Settings
 from molehunt.detect import DetectionSettings, Finding
 from molehunt.detect.runner import run_detectors, write_findings
 from molehunt.ingest.runner import ingest_paths
-from molehunt.keys import create_key_file
+from molehunt.keys import create_key_file, load_key
+from molehunt.pii.edm import ClientIndex
+from molehunt.pii.scan import scan_paths
+from molehunt.pii.stored import store_scans
 from molehunt.store import Store
 
 CST = ZoneInfo("Asia/Shanghai")
@@ -116,11 +121,22 @@ def own_clients(employee: str) -> list[str]:
     return [f"C{base + i:04d}" for i in range(1, 11)]
 
 
+_SURNAMES = "王李张刘陈杨黄赵吴周"
+_GIVEN = "伟芳娜敏静丽强磊军洋"
+
+
+def client_pii(cid: str) -> tuple[str, str]:
+    """(name, mobile) of client ``cid``: unique mobiles, Chinese names."""
+    n = int(cid[1:])
+    return f"{_SURNAMES[n % 10]}{_GIVEN[(n // 10) % 10]}{_GIVEN[n % 7]}", f"1380013{n:04d}"
+
+
 def _clients() -> str:
     rows = ["client_id,name,mobile,city,owner_employee_id"]
     for emp in SALES:
-        for n, cid in enumerate(own_clients(emp)):
-            rows.append(f"{cid},Client {cid},1380013{n:04d},Shanghai,{emp}")
+        for cid in own_clients(emp):
+            name, mobile = client_pii(cid)
+            rows.append(f"{cid},{name},{mobile},Shanghai,{emp}")
     return "\n".join(rows) + "\n"
 
 
@@ -147,6 +163,8 @@ class World:
     pg_lines: list[str] = field(default_factory=list)
     squid_lines: list[str] = field(default_factory=list)
     win_lines: list[str] = field(default_factory=list)
+    # (host, path on the host, client ids, when written)
+    endpoint_files: list[tuple[str, str, list[str], datetime]] = field(default_factory=list)
     _pid: int = 1000
 
     # -- the application -------------------------------------------------------
@@ -320,6 +338,12 @@ class World:
             },
         )
 
+    def saved(self, when: datetime, employee: str, path: str, client_ids: list[str]) -> None:
+        """``employee`` writes a spreadsheet of these clients on their workstation
+        (Sysmon 11), and the endpoint collection later picks it up."""
+        self.file(when, ws(employee), employee, path)
+        self.endpoint_files.append((ws(employee), path, client_ids, when))
+
     def process(self, when: datetime, host: str, employee: str, image: str) -> None:
         self._win(
             when,
@@ -420,6 +444,24 @@ class World:
             report = ingest_paths(store, settings, [path], kind=file_kind, as_of=when)
             assert not report.errors, report.as_dict()
             assert report.rejected == 0, report.as_dict()
+        self._scan_endpoints(store, settings, folder / "endpoint")
+
+    def _scan_endpoints(self, store: Store, settings: Settings, folder: Path) -> None:
+        files = []
+        for host, on_host, client_ids, when in self.endpoint_files:
+            path = folder / host / on_host.replace(":", "").replace("\\", "/")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("w", encoding="utf-8", newline="") as f:
+                out = csv.writer(f)
+                out.writerow(["姓名", "手机"])
+                out.writerows(client_pii(c) for c in client_ids)
+            os.utime(path, (when.timestamp(), when.timestamp()))
+            files.append(path)
+        if files:
+            reports = scan_paths(
+                files, key=load_key(settings), clients=ClientIndex.from_store(store), workers=1
+            )
+            assert store_scans(store, reports) == len(files)
 
 
 # -- the shared scenario ------------------------------------------------------------
@@ -461,12 +503,14 @@ def scenario_world() -> World:
     """Two months of routine with the insider scenarios and benign look-alikes planted:
 
     - borrowed account ring: E001 on workdays 05-06..05-15, E002 on 05-07 and 05-12
-    - departing E007 (notice 05-10): exports 60 clients of others and uploads, 05-18/19
+    - departing E007 (notice 05-10): exports 50 clients of others (saved as a CSV on
+      WS-007, collected and scanned) and uploads, 05-18/19
     - low and slow E008: 100 rows a day (peers 30) from 05-11
     - privileged dump: DBA E005 at 01:30 on 05-20 from WS-003 (logged on there), COPY,
       then an 8 MB tunnel to a chat site
     - credential sharing: E009's CRM account used at WS-003 (E003 logged on), 05-21
-    - benign: nightly ETL, auditor E006's review of 1,000 records 05-13, campaign week
+    - benign: E003 keeps a list of her own 10 clients on WS-003 (05-08); nightly ETL,
+      auditor E006's review of 1,000 records 05-13, campaign week
       05-25..27 (all sales read 3x), E003's 1 MB review photo 05-14
     """
     w = World()
@@ -478,6 +522,9 @@ def scenario_world() -> World:
     others = [c for e in SALES if e != "E007" for c in own_clients(e)]
     for day in (date(2026, 5, 18), date(2026, 5, 19)):
         w.app(at(day, 16), "E007", others, action="export")
+        w.saved(
+            at(day, 16, 5), "E007", f"C:\\Users\\zhou.min\\Downloads\\export_{day:%m%d}.csv", others
+        )
         w.http(
             at(day, 17),
             ip("E007"),
@@ -511,6 +558,12 @@ def scenario_world() -> World:
     )
     w.http(at(dump, 2), ip("E003"), "chat.example.com:443", method="CONNECT", bytes_out=8_000_000)
     w.app(at(date(2026, 5, 21), 11), "E009", own_clients("E009")[:3], src=ip("E003"))
+    w.saved(
+        at(date(2026, 5, 8), 10),
+        "E003",
+        "C:\\Users\\wang.fang\\Documents\\跟进客户.csv",
+        own_clients("E003"),
+    )
     review = date(2026, 5, 13)
     for k in range(40):
         w.app(

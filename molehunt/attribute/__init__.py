@@ -32,16 +32,20 @@ def attribute(
     found = leaked_set(path, store, key, single_identifier=complaints)
     attributor = attributor or ReadOverlapAttributor(store, settings, timezone)
     suspects = attributor.rank(found.client_ids, limit=limit)
-    return report(found, suspects)
+    return report(found, suspects, attributor.files(found.client_ids))
 
 
-def report(found: LeakedSet, suspects: list[Suspect]) -> dict[str, Any]:
+def report(
+    found: LeakedSet, suspects: list[Suspect], files: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
+    """The JSON report; ``files``: files found on endpoints that hold leaked records."""
     return {
         "records_in_file": found.records_in_file,
         "client_records": found.client_records,
         "non_client_rows": found.non_client_rows,
         "damaged": found.damaged,
         "suspects": [s.as_json() for s in suspects],
+        "files": files or [],
     }
 
 

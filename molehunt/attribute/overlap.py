@@ -268,6 +268,36 @@ class ReadOverlapAttributor:
             s.rank = before.rank if same and before is not None else i + 1
         return suspects[:limit]
 
+    def files(self, client_ids: Sequence[str], limit: int = 50) -> list[dict[str, Any]]:
+        """Files found on endpoints (stored scans) that hold leaked records, most first."""
+        leaked = sorted(set(client_ids))
+        if not leaked:
+            return []
+        con = self.store.con
+        con.register("_leaked_files", pa.table({"client_id": pa.array(leaked, pa.string())}))
+        try:
+            rows = con.execute(
+                """SELECT s.event_id, s.host, s.host_path, s.path, s.time,
+                          count(DISTINCT f.client_id) AS covered
+                   FROM file_clients f JOIN _leaked_files USING (client_id)
+                   JOIN events_scan s USING (event_id)
+                   GROUP BY ALL ORDER BY covered DESC, s.time, s.event_id LIMIT ?""",
+                [limit],
+            ).fetchall()
+        finally:
+            con.unregister("_leaked_files")
+        return [
+            {
+                "event_id": event_id,
+                "host": host,
+                "path": on_host or path,
+                "written": _iso(time),
+                "covered": int(covered),
+                "coverage": round(int(covered) / len(leaked), 4),
+            }
+            for event_id, host, on_host, path, time, covered in rows
+        ]
+
     def _names(self) -> dict[str, str]:
         rows = self.store.con.execute(
             "SELECT employee_id, arg_max(name, coalesce(valid_from, TIMESTAMPTZ '1900-01-01')) "

@@ -10,6 +10,7 @@ from molehunt.detect.base import DetectContext, Detector, Finding
 from molehunt.detect.borrowed_account import BorrowedAccountDetector
 from molehunt.detect.bulk_read import BulkReadDetector
 from molehunt.detect.canary_access import CanaryAccessDetector
+from molehunt.detect.client_file import ClientFileDetector
 from molehunt.detect.departed_account import DepartedAccountDetector
 from molehunt.detect.departing_person import DepartingPersonDetector
 from molehunt.detect.disallowed_category import DisallowedCategoryDetector
@@ -32,6 +33,7 @@ DETECTORS: dict[str, type[Detector]] = {
     "out_of_scope": OutOfScopeDetector,
     "bulk_read": BulkReadDetector,
     "file_write": FileWriteDetector,
+    "client_file": ClientFileDetector,
     "allowed_channel_upload": AllowedChannelUploadDetector,
     "departing_person": DepartingPersonDetector,
     "shared_endpoint": SharedEndpointDetector,

@@ -26,6 +26,8 @@ DETECTION_SETTINGS_DOC: dict[str, str] = {
     "out_of_scope_min_clients": "clients of other portfolios read in a day that make a finding",
     "out_of_scope_min_reads": "separate reads of other portfolios' clients in a day that make "
     "a finding",
+    "file_min_clients": "client records of other portfolios (all, for people without one) in "
+    "one file found on a host that make a finding",
     "spreadsheet_suffixes": "file name endings counted as spreadsheets or data exports",
     "follow_hours": "hours after a bulk read within which a file or upload is linked to it",
     "upload_request_bytes": "request bytes that make one request an upload",
@@ -62,6 +64,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "out_of_scope": 0.6,
     "bulk_read": 0.6,
     "file_write": 0.6,
+    "client_file": 0.8,
     "allowed_channel_upload": 0.7,
     "departing_person": 0.2,
     "shared_endpoint": 0.9,
@@ -88,6 +91,7 @@ class DetectionSettings(BaseModel):
     sustained_min_reads: int = Field(default=30, ge=1)
     out_of_scope_min_clients: int = Field(default=50, ge=1)
     out_of_scope_min_reads: int = Field(default=15, ge=1)
+    file_min_clients: int = Field(default=25, ge=1)
     spreadsheet_suffixes: tuple[str, ...] = (".xlsx", ".xls", ".xlsm", ".csv", ".ods")
     follow_hours: int = Field(default=24, ge=1)
     upload_request_bytes: int = Field(default=256 * 1024, ge=1)

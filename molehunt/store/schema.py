@@ -276,6 +276,37 @@ MIGRATIONS = (
     ),
 )
 
+MIGRATIONS = (
+    *MIGRATIONS,
+    Migration(
+        3,
+        "files scanned on endpoints, with their findings and client records",
+        (
+            # OCSF 1001 File System Activity, activity "scan": one scanned file's
+            # content on a host. ``time`` is when the file was last written (its
+            # modification time as collected); the event id is made of the host,
+            # the path and the content, so scanning a file again stores nothing new.
+            f"""CREATE TABLE events_scan ({_EVENT_COMMON}
+  host VARCHAR,
+  path VARCHAR NOT NULL,        -- where it was scanned
+  host_path VARCHAR,            -- its path on the host, from the endpoint collection layout
+  sha256 VARCHAR NOT NULL,
+  size BIGINT NOT NULL,
+  file_kind VARCHAR,
+  verdict VARCHAR NOT NULL,     -- bulk-client-data, personal-data, clean, error
+  findings JSON,                -- personal data type -> count
+  client_records INTEGER NOT NULL,
+  errors VARCHAR,
+  scanned_at TIMESTAMPTZ NOT NULL
+)""",
+            """CREATE TABLE file_clients (
+  event_id VARCHAR NOT NULL,    -- events_scan
+  client_id VARCHAR NOT NULL
+)""",
+        ),
+    ),
+)
+
 #: Event tables, for status and for the contract tests.
 EVENT_TABLES: tuple[str, ...] = (
     "events_auth",
@@ -285,4 +316,5 @@ EVENT_TABLES: tuple[str, ...] = (
     "events_process",
     "events_network",
     "events_file",
+    "events_scan",
 )

@@ -134,6 +134,7 @@ class Store:
             "clients",
             *EVENT_TABLES,
             "record_access",
+            "file_clients",
             "findings",
             "canaries",
             "quarantine",

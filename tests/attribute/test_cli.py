@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from molehunt.cli import app
 from molehunt.simulate import params_for, simulate
 
-KEYS = {"records_in_file", "client_records", "non_client_rows", "damaged", "suspects"}
+KEYS = {"records_in_file", "client_records", "non_client_rows", "damaged", "suspects", "files"}
 SUSPECT_KEYS = {
     "group",
     "rank",

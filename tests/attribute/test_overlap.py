@@ -21,7 +21,10 @@ from molehunt.attribute.overlap import GroupSearch, likelihood_score
 from molehunt.config import Settings
 from molehunt.ingest.runner import ingest_paths
 from molehunt.keys import create_key_file, load_key
+from molehunt.pii.edm import ClientIndex
 from molehunt.pii.files import decode
+from molehunt.pii.scan import scan_paths
+from molehunt.pii.stored import store_scans
 from molehunt.simulate import params_for, simulate
 from molehunt.store import Store
 
@@ -201,6 +204,25 @@ def test_borrowed_account_names_its_owner_apart_from_the_person(root: Path) -> N
             assert {h["person_id"] for h in s["hosts"]} == {s["person_id"]}
             assert s["evidence"]
             assert s["first_read"] <= s["last_read"]
+
+
+def test_files_on_endpoints_that_hold_the_leak_are_listed(root: Path) -> None:
+    sim = simulated(SEEDS[0], root)
+    dump = next(s for s in sim.truth["scenarios"] if s["kind"] == KINDS["dump"])
+    (_people, path), *_ = _leaks(sim, "dump")
+    reports = scan_paths(
+        [sim.folder / "sim" / "endpoint"], key=sim.key, clients=ClientIndex.from_store(sim.store)
+    )
+    store_scans(sim.store, reports)
+    result = sim.attribute(path)
+    dumped = Path(dump["endpoint_files"][0])
+    held = {(f["host"], f["path"].rsplit("\\", 1)[-1]): f for f in result["files"]}
+    # The tiny preset's dump file holds every client, so all of the leaked sample.
+    assert held[dumped.parts[1], dumped.name]["coverage"] == 1.0
+    assert all(f["covered"] > 0 for f in result["files"])
+    assert [f["covered"] for f in result["files"]] == sorted(
+        (f["covered"] for f in result["files"]), reverse=True
+    )
 
 
 def test_replayed_reads_are_stored_once(root: Path) -> None:
