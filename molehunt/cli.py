@@ -418,15 +418,26 @@ def simulate(
 def evaluate(
     ctx: typer.Context,
     truth: Annotated[Path, typer.Option(help="The simulator's truth.json.")],
+    attribution: Annotated[
+        bool, typer.Option(help="Also attribute the leaked files next to truth.json.")
+    ] = True,
     fmt: FormatOption = Format.table,
 ) -> None:
-    """Detection quality against ground truth: time to detect, recall at K, false alerts."""
+    """Detection quality against ground truth: time to detect, recall at K, false alerts;
+    and where the true people rank when their leaked files are attributed."""
     from molehunt.evaluate import evaluate as run_evaluation
 
     settings = _ctx(ctx).settings
     data = json.loads(truth.read_text(encoding="utf-8"))
     with _ctx(ctx).open_store() as store:
         result = run_evaluation(store, settings.detection, data, settings.timezone)
+        if attribution:
+            from molehunt.attribute.evaluate import evaluate_attribution
+            from molehunt.keys import load_key
+
+            result["attribution"] = evaluate_attribution(
+                store, load_key(settings), truth.parent, data
+            )
     if fmt is Format.json:
         _print_json(result)
         return
@@ -459,6 +470,25 @@ def _print_evaluation(result: dict[str, Any]) -> None:
             "" if d["best_rank"] is None else str(d["best_rank"]),
         )
     out.print(decoys)
+    if result.get("attribution"):
+        table = Table(
+            "scenario", "leaked file", "client records", "true people's rank", "of 50 records"
+        )
+        for a in result["attribution"]:
+            table.add_row(
+                a["scenario"],
+                a["file"],
+                str(a["client_records"]),
+                _rank_text(a["rank"], a["others"]),
+                _rank_text(a["sample_rank"], a["sample_others"]),
+            )
+        out.print(table)
+
+
+def _rank_text(rank: int | None, others: int) -> str:
+    if rank is None:
+        return "[red]not found[/red]"
+    return f"{rank}" + (f" (tied with {others} other)" if others else "")
 
 
 @app.command()
@@ -495,7 +525,7 @@ def demo(
         result = run_demo(folder, seed=seed, step=step, progress=progress, base=_ctx(ctx).settings)
     out.print(
         f"Ingested {result.ingest.stored:,} records ({result.ingest.rejected} rejected); "
-        f"{result.findings:,} findings."
+        f"scanned {result.scanned} endpoint files; {result.findings:,} findings."
     )
     where = scenario_people(result.truth)
     table = Table(

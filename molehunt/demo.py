@@ -1,4 +1,6 @@
-"""The demo: a simulated insurer, ingested, detected on, ranked, and scored against its truth."""
+"""The demo: a simulated insurer, ingested (logs, reference data, scanned endpoint
+files), detected on, ranked, its leaked files attributed, and all of it scored
+against its truth."""
 
 from __future__ import annotations
 
@@ -10,11 +12,15 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from molehunt.attribute.evaluate import evaluate_attribution
 from molehunt.config import Settings
 from molehunt.detect.runner import run_detectors, write_findings
 from molehunt.evaluate import evaluate
 from molehunt.ingest.runner import IngestReport, Progress, ingest_paths
-from molehunt.keys import create_key_file
+from molehunt.keys import create_key_file, load_key
+from molehunt.pii.edm import ClientIndex
+from molehunt.pii.scan import scan_paths
+from molehunt.pii.stored import store_scans
 from molehunt.score import RiskRanker
 from molehunt.simulate import params_for, simulate
 from molehunt.store import Store
@@ -33,6 +39,7 @@ class DemoResult:
     ranking: list[dict[str, Any]]
     evaluation: dict[str, Any]
     truth: dict[str, Any]
+    scanned: int = 0
 
 
 def run_demo(
@@ -67,6 +74,17 @@ def run_demo(
             [folder / "sim" / "reference", folder / "sim" / "logs"],
             progress=progress,
         )
+        endpoint = folder / "sim" / "endpoint"
+        scanned = 0
+        if endpoint.is_dir():
+            if step:
+                step("scan endpoint files", 0, 1)
+            reports = scan_paths(
+                [endpoint], key=load_key(settings), clients=ClientIndex.from_store(store)
+            )
+            scanned = store_scans(store, reports)
+            if step:
+                step("scan endpoint files", 1, 1)
         if step:
             step("detect", 0, 1)
         findings = write_findings(
@@ -76,7 +94,16 @@ def run_demo(
             step("detect", 1, 1)
         ranking = RiskRanker(store, settings.detection, settings.timezone).ranking(last_day)
         evaluation = evaluate(store, settings.detection, truth, settings.timezone)
-    return DemoResult(folder, settings, report, findings, last_day, ranking, evaluation, truth)
+        if step:
+            step("attribute leaked files", 0, 1)
+        evaluation["attribution"] = evaluate_attribution(
+            store, load_key(settings), folder / "sim", truth, seed=seed
+        )
+        if step:
+            step("attribute leaked files", 1, 1)
+    return DemoResult(
+        folder, settings, report, findings, last_day, ranking, evaluation, truth, scanned
+    )
 
 
 def scenario_people(truth: dict[str, Any]) -> dict[str, str]:

@@ -10,7 +10,8 @@ def test_demo_runs_the_whole_pipeline_on_a_tiny_insurer(tmp_path: Path) -> None:
     result = run_demo(
         tmp_path / "demo", preset="tiny", seed=3, step=lambda name, _d, _t: steps.append(name)
     )
-    assert {"simulate", "detect"} <= set(steps)
+    assert {"simulate", "scan endpoint files", "detect", "attribute leaked files"} <= set(steps)
+    assert result.scanned > 0
     assert result.ingest.rejected == 0
     assert not result.ingest.errors
     assert result.findings > 0
@@ -25,3 +26,11 @@ def test_demo_runs_the_whole_pipeline_on_a_tiny_insurer(tmp_path: Path) -> None:
     ring = [s for s in result.evaluation["scenarios"] if s["kind"] == "borrowed_account_ring"]
     assert ring
     assert ring[0]["detected_day"] is not None
+    # Every leaked file the simulator left points to its true people at rank 1, and so
+    # does a sample of 50 of its client records.
+    leaked = [f for s in result.truth["scenarios"] for f in s["leaked_files"]]
+    attributed = result.evaluation["attribution"]
+    assert sorted(a["file"] for a in attributed) == sorted(leaked)
+    for a in attributed:
+        assert a["client_records"] > 0, a
+        assert (a["rank"], a["sample_rank"]) == (1, 1), a
