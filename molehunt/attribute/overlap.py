@@ -51,6 +51,12 @@ MAX_EVIDENCE = 10
 GROUP_SEEDS = 10
 #: Most people in one group.
 MAX_GROUP = 6
+#: What links people (``_attr_links``): the accounts they read through and the hosts
+#: they read from; ``{reads}`` has who, system, account and hostname.
+LINKS_SQL = """CREATE OR REPLACE TEMP TABLE _attr_links AS
+SELECT DISTINCT who, 'account ' || system || ':' || account AS link FROM {reads}
+UNION
+SELECT DISTINCT who, 'host ' || hostname FROM {reads} WHERE hostname IS NOT NULL"""
 
 
 @dataclass(slots=True)
@@ -187,6 +193,12 @@ class ReadOverlapAttributor:
                SELECT r.*, coalesce(r.actor, '~' || r.system || ':' || r.account) AS who,
                       a.client_id, a.how
                FROM _attr_reads r JOIN record_access a USING (event_id)"""
+        )
+        self.store.con.execute(
+            LINKS_SQL.format(
+                reads="(SELECT coalesce(actor, '~' || system || ':' || account) AS who, "
+                "system, account, hostname FROM _attr_reads)"
+            )
         )
         self._prepared = True
 
@@ -396,14 +408,7 @@ class GroupSearch:
         return best
 
     def _links(self) -> dict[str, set[str]]:
-        rows = self.con.execute(
-            """SELECT DISTINCT who, 'account ' || system || ':' || account FROM _attr_access
-               WHERE who IN (SELECT who FROM _attr_access JOIN _leaked USING (client_id))
-               UNION
-               SELECT DISTINCT who, 'host ' || hostname FROM _attr_access
-               WHERE hostname IS NOT NULL
-                 AND who IN (SELECT who FROM _attr_access JOIN _leaked USING (client_id))"""
-        ).fetchall()
+        rows = self.con.execute("SELECT who, link FROM _attr_links").fetchall()
         links: dict[str, set[str]] = defaultdict(set)
         for who, key in rows:
             if who in self.own:
@@ -415,26 +420,27 @@ class GroupSearch:
         todo = [w for w in people if w not in self._reads]
         if not todo:
             return
-        who = pa.array(todo, pa.string())
-        self.con.register("_group_who", pa.table({"who": who}))
+        # Each person's reads as one numpy array of hashes: a ring member may have
+        # read millions of clients, too many for Python objects.
+        self.con.register("_group_who", pa.table({"who": pa.array(todo, pa.string())}))
         try:
             reads = self.con.execute(
-                """SELECT who, list(DISTINCT hash(client_id)) FROM _attr_access
-                   WHERE who IN (SELECT who FROM _group_who) GROUP BY who"""
-            ).fetchall()
+                """SELECT DISTINCT who, hash(client_id) AS h FROM _attr_access
+                   WHERE who IN (SELECT who FROM _group_who) ORDER BY who, h"""
+            ).fetchnumpy()
             covered = self.con.execute(
-                """SELECT who, list(DISTINCT i) FROM _attr_access
+                """SELECT DISTINCT who, i FROM _attr_access
                    JOIN (SELECT client_id, row_number() OVER (ORDER BY client_id) - 1 AS i
                          FROM _leaked) USING (client_id)
-                   WHERE who IN (SELECT who FROM _group_who) GROUP BY who"""
-            ).fetchall()
+                   WHERE who IN (SELECT who FROM _group_who) ORDER BY who"""
+            ).fetchnumpy()
         finally:
             self.con.unregister("_group_who")
-        for w, hashes in reads:
-            self._reads[w] = np.unique(np.array(hashes, dtype=np.uint64))
-        for w, idx in covered:
+        for w, hashes in _split(reads["who"], reads["h"]):
+            self._reads[w] = hashes.astype(np.uint64)
+        for w, idx in _split(covered["who"], covered["i"]):
             mask = np.zeros(self.leaked, dtype=np.bool_)
-            mask[np.array(idx, dtype=np.int64)] = True
+            mask[idx.astype(np.int64)] = True
             self._covered[w] = mask
         for w in todo:
             self._reads.setdefault(w, np.empty(0, dtype=np.uint64))
@@ -494,6 +500,17 @@ class GroupSearch:
             coverage=round(covered / self.leaked, 4),
             score=round(score, 2),
         )
+
+
+def _split(keys: Any, values: Any) -> list[tuple[str, Any]]:
+    """Rows sorted by ``keys`` -> (key, its values) per key."""
+    if len(keys) == 0:
+        return []
+    keys = np.asarray(keys, dtype=object)
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    ends = np.r_[starts[1:], len(keys)]
+    values = np.asarray(values)
+    return [(str(keys[a]), values[a:b]) for a, b in zip(starts, ends, strict=True)]
 
 
 def _iso(value: Any) -> str | None:

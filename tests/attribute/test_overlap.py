@@ -17,7 +17,7 @@ import pytest
 
 from molehunt.attribute import ReadOverlapAttributor, attribute
 from molehunt.attribute.leaked import leaked_set
-from molehunt.attribute.overlap import GroupSearch, likelihood_score
+from molehunt.attribute.overlap import LINKS_SQL, GroupSearch, likelihood_score
 from molehunt.config import Settings
 from molehunt.ingest.runner import ingest_paths
 from molehunt.keys import create_key_file, load_key
@@ -267,14 +267,15 @@ def test_the_narrower_reader_of_the_same_records_ranks_higher() -> None:
 
 
 def _reads(con: duckdb.DuckDBPyConnection, rows: list[tuple[str, str, str, range]]) -> None:
-    """``_attr_access`` as :meth:`ReadOverlapAttributor.prepare` leaves it, from
-    (who, account, host, client numbers read)."""
+    """``_attr_access`` and ``_attr_links`` as :meth:`ReadOverlapAttributor.prepare`
+    leaves them, from (who, account, host, client numbers read)."""
     flat = [(who, "crm-db", acct, host, f"C{c:06d}") for who, acct, host, cs in rows for c in cs]
     con.execute(
         "CREATE TABLE _attr_access (who VARCHAR, system VARCHAR, account VARCHAR, "
         "hostname VARCHAR, client_id VARCHAR)"
     )
     con.executemany("INSERT INTO _attr_access VALUES (?, ?, ?, ?, ?)", flat)
+    con.execute(LINKS_SQL.format(reads="_attr_access"))
 
 
 GROUPS = [
