@@ -78,3 +78,18 @@ def test_a_missing_file_is_a_clear_error(sim: Path) -> None:
     code, output = _run(sim, "attribute", str(sim / "nowhere.xlsx"))
     assert code != 0
     assert "no such file" in output
+
+
+def test_scanned_endpoint_files_holding_the_leak_are_printed(sim: Path) -> None:
+    _run(sim, "init")  # the module's first test may have done it already
+    code, output = _run(sim, "ingest", str(sim / "sim" / "reference"), str(sim / "sim" / "logs"))
+    assert code == 0, output
+    code, output = _run(sim, "scan", str(sim / "sim" / "endpoint"))
+    assert code == 0, output
+    assert "new file scan(s)" in output
+    truth = json.loads((sim / "sim" / "truth.json").read_text(encoding="utf-8"))
+    dump = next(s for s in truth["scenarios"] if s["kind"] == "privileged_dump")
+    code, output = _run(sim, "attribute", str(sim / "sim" / dump["leaked_files"][0]))
+    assert code == 0, output
+    assert "Files found on endpoints holding leaked records" in output
+    assert Path(dump["endpoint_files"][0]).parts[1] in output  # the DBA's host
