@@ -1,26 +1,41 @@
-"""The scanning engine: one Hyperscan database for every recognizer's patterns.
+"""The scanning engine: every recognizer's patterns, Hyperscan and numpy.
 
 The match callback only appends ``(id, from, to)``; everything else is done once
-per scan over arrays: candidate bytes gathered by fancy indexing, validation
-(checksums, region codes, dates, allocated prefixes) vectorised in numpy, context
-words found by the same database and matched to candidates by ``searchsorted``.
-Findings stay arrays (:class:`Found`) until objects are asked for.
+per scan over arrays: candidate bytes copied as rows of a sliding window view,
+validation (checksums, region codes, date table, allocated prefixes) vectorised in
+numpy. Findings stay arrays (:class:`Found`) until objects are asked for.
 
-In block mode the fixed-width digit patterns (ID numbers, phones, cards: most of
-the matches of dense text) are matched over the buffer's digit runs in numpy
-(:class:`_DigitRunPattern`), exactly as Hyperscan would: the binding calls Python
-once per match, about a microsecond each, which capped dense text near 25 MB/s.
-Stream mode keeps them in Hyperscan (it never holds the whole body).
+Block mode (``Engine.find``, files), measured per 15 MB of the benchmark's dense
+text (a finding every 70 bytes) in CPU time of one core, ~70 ms in all:
 
-Context words stay in Hyperscan (dense text has one per finding, so one callback
-per finding): a numpy search for them measured slower, since its pass over every
-byte pair of the buffer alone costs what the callbacks do. Block mode only drops
-the words another word implies (see :meth:`Engine._derive_context`).
+- Fixed-width digit patterns (ID numbers, phones, cards: most matches of dense
+  text) are matched over the buffer's digit runs in numpy (:class:`_DigitRunPattern`),
+  exactly as Hyperscan would; the binding calls Python once per match (~0.3 us),
+  which alone capped dense text near 25 MB/s. Runs are sorted by length once, so
+  each pattern takes a slice; a pattern's candidates are copied once as rows, its
+  checks run on their columns, and validation reuses the rows. About 30 ms, and
+  the fold to ASCII (one compaction into the padded buffer) another 18.
+- One Hyperscan database for the variable patterns: addresses (division words and
+  a tail, joined in numpy), labelled names, email: ~3 ms. Email is compiled
+  without start of match, whose tracking through every run of letters cost 30 ms
+  with no email in the text: its start is found from its end (``Pattern.anchor``).
+- Context words are not looked for until a confidence is: :attr:`Found.level`
+  scans a second database of context words on first use (a callback each, one
+  per finding in dense text: ~60 ms, 40 of them the callbacks). Counts never need
+  them, nor does a verdict once a kind with a checksum (medium by itself) is
+  found. A numpy search for them over the whole buffer (lead bytes narrowed by
+  their first two bytes, then the character, then word by word; ASCII words from
+  the starts of letter runs) was measured at the cost of the callbacks on dense
+  text and two to three times it on sparse text, and not kept. The context
+  database drops the words another word implies (see
+  :meth:`Engine._derive_context`).
+- Validation and settling spans, ~15 ms.
 
-``Engine.scan`` is block mode (files), ``Engine.stream`` stream mode (upload
-bodies arriving in pieces: the findings do not depend on where the body is cut),
-and ``Engine.reference_scan`` runs the same patterns through Python ``re``, the
-reference the tests hold the engine to.
+``Engine.stream`` is stream mode (upload bodies arriving in pieces: the findings do
+not depend on where the body is cut): one database with every pattern and context
+word, start of match tracked by Hyperscan, levels weighed at ``close``.
+``Engine.reference_scan`` runs the same patterns through Python ``re``, the
+reference the tests hold both modes to.
 
 Text is scanned as UTF-8 with full-width ASCII folded to ASCII (what NFKC does to
 those characters), one character for one, so character offsets survive.
@@ -42,11 +57,13 @@ from typing import Any, Literal
 import hyperscan
 import numpy as np
 import numpy.typing as npt
+from numpy.lib.stride_tricks import sliding_window_view
 
 from molehunt.pii.recognizers import RECOGNIZERS, Pattern, Recognizer
 from molehunt.pii.recognizers.base import BOUNDARY_CLASS, BaseRecognizer
 
 Ints = npt.NDArray[np.int64]
+Bools = npt.NDArray[np.bool_]
 Confidence = Literal["low", "medium", "high"]
 CONFIDENCES: tuple[Confidence, ...] = ("low", "medium", "high")
 
@@ -63,8 +80,13 @@ _FOLD_TEXT = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)}
 
 def fold_bytes(data: bytes) -> bytes:
     """Full-width ASCII folded to ASCII in UTF-8 bytes (cheap when there is none)."""
+    return _fold(data, b"")
+
+
+def _fold(data: bytes, pad: bytes) -> bytes:
+    """:func:`fold_bytes` with ``pad`` before and after, in the same copy."""
     if b"\xef\xbc" not in data and b"\xef\xbd" not in data:
-        return data
+        return pad + data + pad if pad else data
     # Chinese text has a full-width comma or colon every few characters: one
     # vectorised pass, not a substitution callback per character.
     a = np.frombuffer(data, dtype=np.uint8)
@@ -74,13 +96,20 @@ def fold_bytes(data: bytes) -> bytes:
     bd = (second == 0xBD) & (third >= 0x80) & (third <= 0x9E)
     lead = lead[bc | bd]
     if len(lead) == 0:
-        return data
-    out = a.copy()
-    out[lead] = a[lead + 2] - np.where(a[lead + 1] == 0xBC, 0x60, 0x20).astype(np.uint8)
+        return pad + data + pad if pad else data
     keep = np.ones(len(a), dtype=np.bool_)
     keep[lead + 1] = False
     keep[lead + 2] = False
-    return out[keep].tobytes()
+    n = len(pad)
+    out = np.empty(len(a) - 2 * len(lead) + 2 * n, dtype=np.uint8)
+    if n:
+        out[:n] = out[len(out) - n :] = np.frombuffer(pad, dtype=np.uint8)
+    # Kept bytes into place between the pads; each folded character then lands where its
+    # lead byte went, two bytes earlier per character folded before it.
+    out[n : len(out) - n] = a[keep]
+    folded = a[lead + 2] - np.where(a[lead + 1] == 0xBC, 0x60, 0x20).astype(np.uint8)
+    out[lead - 2 * np.arange(len(lead)) + n] = folded
+    return out.tobytes()
 
 
 def fold_text(text: str) -> str:
@@ -124,7 +153,7 @@ def mask(value: str, kind: str = "") -> str:
     return value[:1] + "*" * (n - 1)
 
 
-Role = Literal["fixed", "variable", "prefix", "tail", "context"]
+Role = Literal["fixed", "variable", "anchored", "prefix", "tail", "context"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,32 +166,62 @@ class _Expr:
 
 @dataclass(slots=True)
 class Candidates:
-    """Spans (buffer offsets) one pattern proposes, after overlap resolution."""
+    """Spans (buffer offsets) one pattern proposes, after overlap resolution, with
+    their bytes when already copied (an (n, width) matrix, fixed-width patterns)."""
 
     starts: Ints
     ends: Ints
+    values: npt.NDArray[np.uint8] | None = None
 
 
-@dataclass(frozen=True, slots=True, eq=False)
 class Found:
     """The findings of one scan as arrays, one entry per finding in the order of
     (start, end): what counts and verdicts need, without an object per finding.
-    :meth:`findings` makes the :class:`Finding` objects (values, details, exact data
-    match)."""
+    ``level`` and ``context`` are weighed on first use (block mode looks for the
+    context words then: counts never pay for them). :meth:`findings` makes the
+    :class:`Finding` objects (values, details, exact data match)."""
 
-    engine: Engine
-    data: _Bytes
-    kind: Ints  # index into ``engine.names``
-    start: Ints  # byte offsets in the scanned (UTF-8, folded) text
-    end: Ints
-    level: Ints  # index into ``CONFIDENCES``
-    context: npt.NDArray[np.bool_]
-    key: Ints  # buffer offset under which a stream kept the match's bytes
+    __slots__ = ("_contexts", "_weighed", "data", "end", "engine", "key", "kind", "start")
+
+    def __init__(
+        self,
+        engine: Engine,
+        data: _Bytes,
+        kind: Ints,
+        start: Ints,
+        end: Ints,
+        key: Ints,
+        contexts: dict[int, Ints] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.data = data
+        self.kind = kind  # index into ``engine.names``
+        self.start = start  # byte offsets in the scanned (UTF-8, folded) text
+        self.end = end
+        self.key = key  # buffer offset under which a stream kept the match's bytes
+        #: Per recognizer, context word ends (buffer offsets); ``None``: not looked for.
+        self._contexts = contexts
+        self._weighed: tuple[Ints, Bools] | None = None
 
     @classmethod
     def empty(cls, engine: Engine, data: _Bytes) -> Found:
         none = np.zeros(0, dtype=np.int64)
-        return cls(engine, data, none, none, none, none, np.zeros(0, dtype=np.bool_), none)
+        return cls(engine, data, none, none, none, none, {})
+
+    @property
+    def level(self) -> Ints:
+        """Index into ``CONFIDENCES`` per finding."""
+        return self._weigh()[0]
+
+    @property
+    def context(self) -> Bools:
+        """Whether a context word is near each finding."""
+        return self._weigh()[1]
+
+    def _weigh(self) -> tuple[Ints, Bools]:
+        if self._weighed is None:
+            self._weighed = self.engine.weigh(self, self._contexts)
+        return self._weighed
 
     def __len__(self) -> int:
         return len(self.kind)
@@ -171,6 +230,13 @@ class Found:
         """Findings per type (types found only)."""
         per = np.bincount(self.kind, minlength=len(self.engine.names))
         return {n: int(c) for n, c in zip(self.engine.names, per.tolist(), strict=True) if c}
+
+    def confident(self) -> bool:
+        """Whether a finding is above low confidence: context words are looked for
+        only if no kind with a checksum (medium at least) was found."""
+        if len(self) == 0:
+            return False
+        return bool(self.engine.checksum[self.kind].any() or (self.level > 0).any())
 
     def values(self, which: Ints | None = None) -> list[str]:
         """The clear values of the findings ``which`` (all by default)."""
@@ -220,7 +286,9 @@ class _Bytes:
         return self.buf[start:end]
 
     def matrix(self, starts: Ints, width: int) -> npt.NDArray[np.uint8]:
-        out: npt.NDArray[np.uint8] = self.array[starts[:, None] + np.arange(width)]
+        # Rows of a sliding window view: a copy of ``width`` bytes per start, not a
+        # gather through a (starts x width) index matrix.
+        out: npt.NDArray[np.uint8] = sliding_window_view(self.array, width)[starts]
         return out
 
     def before(self, starts: Ints, ends: Ints) -> npt.NDArray[np.uint8]:
@@ -272,10 +340,14 @@ class _StreamBytes(_Bytes):
         return np.frombuffer(joined, dtype=np.uint8).reshape(len(starts), width)
 
     def before(self, starts: Ints, ends: Ints) -> npt.NDArray[np.uint8]:
-        joined = b"".join(
-            self.get(s - 1, s, e) for s, e in zip(starts.tolist(), ends.tolist(), strict=True)
-        )
-        return np.frombuffer(joined, dtype=np.uint8)
+        out = bytearray()
+        for s, e in zip(starts.tolist(), ends.tolist(), strict=True):
+            base, data = self.slices[e]
+            # A match longer than what was kept is dropped later (``MAX_SPAN``) but
+            # still hides those it overlaps: a leftmost start has no left neighbour
+            # of its class, which a newline stands for.
+            out += data[s - 1 - base : s - base] if s > base else b"\n"
+        return np.frombuffer(bytes(out), dtype=np.uint8)
 
     def text_before(self, end: int, width: int) -> tuple[bytes, int]:
         base = max(end - width, 0)
@@ -301,9 +373,19 @@ def _after_last(allowed: Table, window: npt.NDArray[np.uint8], ends: Ints) -> In
     return out
 
 
+def _context_of(ends: list[Ints]) -> Ints:
+    out: Ints = np.sort(np.concatenate(ends)) if ends else np.zeros(0, dtype=np.int64)
+    return out
+
+
 def _on_match(expr_id: int, start: int, end: int, flags: int, hits: list[int]) -> None:
     # Called once per match from C: every statement here costs per match.
     hits += (expr_id, start, end)
+
+
+def _on_end(expr_id: int, start: int, end: int, flags: int, hits: list[int]) -> None:
+    # Context words: no start of match to keep (a smaller list to convert).
+    hits += (expr_id, end)
 
 
 Table = npt.NDArray[np.bool_]  # 256 entries: which bytes a position accepts
@@ -386,6 +468,9 @@ class _DigitRunPattern:
     pairs: tuple[tuple[int, Table], ...]
     #: Wider alternatives: (positions, alternatives x positions x 256).
     branches: tuple[tuple[Ints, npt.NDArray[np.bool_]], ...]
+    #: Whether the digit run itself proves the boundary before / after the match (a
+    #: digit boundary next to the end of a run).
+    bounded: tuple[bool, bool]
 
     @classmethod
     def build(cls, expr: int, pattern: Pattern) -> _DigitRunPattern | None:
@@ -448,6 +533,7 @@ class _DigitRunPattern:
             np.stack(single_tables) if single_tables else np.zeros((0, 256), np.bool_),
         )
         exact = run == len(union) or no_digits[run]
+        digits_only = bool((boundary == _DIGIT).all())
         return cls(
             expr,
             pattern.width,
@@ -458,30 +544,64 @@ class _DigitRunPattern:
             singles,
             tuple(pairs),
             tuple(branches),
+            (digits_only and anchor == 0, digits_only and exact and run == len(union)),
         )
 
-    def ends(self, array: npt.NDArray[np.uint8], run_starts: Ints, run_lengths: Ints) -> Ints:
-        """Hyperscan's end offsets (after the right boundary byte) of every match."""
-        if self.exact:
-            chosen = run_lengths == self.run
-        else:
-            chosen = (run_lengths >= self.run) & (run_lengths <= self.width - self.anchor)
-        starts = run_starts[chosen] - self.anchor
+    def matches(self, array: npt.NDArray[np.uint8], runs: _Runs) -> Candidates:
+        """Every match Hyperscan would find (spans without the boundary bytes), with
+        its bytes for validation."""
+        high = self.run if self.exact else self.width - self.anchor
+        starts = runs.starts(self.run, high) - self.anchor
         starts = starts[(starts >= 1) & (starts + self.width < len(array))]
-        # Most candidates fail at the first position checked (a landline's trunk 0):
-        # narrowing after each check keeps the later ones cheap.
         columns, tables = self.singles
-        for column, table in zip(columns.tolist(), tables, strict=True):
-            starts = starts[table[array[starts + column]]]
+        if len(columns):
+            # Most candidates of some patterns fail at the first position checked (a
+            # landline's trunk 0): narrow on it before copying the rest.
+            starts = starts[tables[0][array[starts + columns[0]]]]
+        if len(starts) == 0:
+            return Candidates(starts, starts, np.zeros((0, self.width), dtype=np.uint8))
+        # One copy of each candidate's bytes with its boundaries, then every check on
+        # its columns: cheaper than an index array and a gather per position.
+        rows = sliding_window_view(array, self.width + 2)[starts - 1]
+        ok = np.ones(len(starts), dtype=np.bool_)
+        if not self.bounded[0]:
+            ok &= ~self.boundary[rows[:, 0]]
+        if not self.bounded[1]:
+            ok &= ~self.boundary[rows[:, -1]]
+        for column, table in zip(columns[1:].tolist(), tables[1:], strict=True):
+            ok &= table[rows[:, column + 1]]
         for column, pair in self.pairs:
-            at = starts + column
-            starts = starts[pair[array[at].astype(np.intp) << 8 | array[at + 1]]]
-        for columns, tables in self.branches:
-            values = array[starts[:, None] + columns]
-            starts = starts[tables[:, np.arange(len(columns)), values].all(axis=2).any(axis=0)]
-        ok = ~self.boundary[array[starts - 1]] & ~self.boundary[array[starts + self.width]]
-        out: Ints = starts[ok] + self.width + 1
-        return out
+            ok &= pair[rows[:, column + 1].astype(np.intp) << 8 | rows[:, column + 2]]
+        for at, alternatives in self.branches:
+            values = rows[:, at + 1]
+            ok &= alternatives[:, np.arange(len(at)), values].all(axis=2).any(axis=0)
+        starts = starts[ok]
+        return Candidates(starts, starts + self.width, rows[ok][:, 1:-1])
+
+
+@dataclass(frozen=True, slots=True)
+class _Runs:
+    """The runs of digits of a buffer, by length (then by position)."""
+
+    lengths: npt.NDArray[np.uint8]  # sorted, at most 255
+    at: Ints  # where each run starts
+
+    @classmethod
+    def of(cls, array: npt.NDArray[np.uint8]) -> _Runs:
+        # The buffer starts and ends with a newline: changes pair up as runs.
+        digit = (array - 0x30) < 10
+        changes = np.flatnonzero(digit[1:] != digit[:-1]) + 1
+        at = changes[0::2]
+        # Lengths past 255 all mean "longer than any pattern": one stable sort on
+        # small keys (radix), then each pattern takes a slice, not a pass over all.
+        lengths = np.minimum(changes[1::2] - at, 255).astype(np.uint8)
+        order = np.argsort(lengths, kind="stable")
+        return cls(lengths[order], at[order])
+
+    def starts(self, low: int, high: int) -> Ints:
+        """Starts of the runs of ``low`` to ``high`` digits."""
+        lo, hi = np.searchsorted(self.lengths, [low, high + 1], "left").tolist()
+        return self.at[lo:hi]
 
 
 def _possible_bytes(regex: bytes) -> Table:
@@ -534,6 +654,8 @@ class Engine:
             [getattr(cls, "value", None) is BaseRecognizer.value for cls in chosen.values()],
             dtype=np.bool_,
         )
+        #: Whether a kind is validated beyond its pattern (medium confidence at least).
+        self.checksum = np.array([int(r.checksum) for r in self.recognizers], dtype=np.int64)
         self._exprs: list[_Expr] = []
         self._hs: list[bytes] = []
         self._flags: list[int] = []
@@ -541,6 +663,10 @@ class Engine:
         #: Bytes a tail may contain (a superset): where its match cannot begin before.
         self._tail_bytes: dict[tuple[int, int], Table] = {}
         self._left: dict[tuple[int, int], npt.NDArray[np.bool_]] = {}
+        #: Anchored patterns: (anchor byte, bytes of the run before it).
+        self._anchors: dict[tuple[int, int], tuple[int, Table]] = {}
+        self._block_only: set[int] = set()
+        self._stream_only: set[int] = set()
         #: Context expression -> the recognizers it serves: a word several kinds share
         #: (电话, phone) is one expression, so one callback per occurrence.
         self._context_recs: dict[int, list[int]] = {}
@@ -560,20 +686,32 @@ class Engine:
                 recs = self._context_recs.setdefault(gid, [])
                 if r not in recs:
                     recs.append(r)
+        self._widths = np.array([e.width for e in self._exprs], dtype=np.int64)
+        #: Per recognizer: which expressions are context words of its.
+        self._serves = [
+            np.isin(
+                np.arange(len(self._exprs)), [g for g, rs in self._context_recs.items() if r in rs]
+            )
+            for r in range(len(self.recognizers))
+        ]
         self._digit_runs = [
             d
             for i, e in enumerate(self._exprs)
             if e.role == "fixed"
             and (d := _DigitRunPattern.build(i, self.recognizers[e.rec].patterns[e.pattern]))
         ]
-        in_numpy = {d.expr for d in self._digit_runs}
+        not_block = {d.expr for d in self._digit_runs} | self._stream_only
         redundant, self._derived = self._derive_context(
             {w.decode(): gid for (w, _), gid in words.items() if not w.startswith(b"[")}
         )
         derived = redundant | {w for pairs in self._derived.values() for w, _ in pairs}
-        self._block = self._compile(
-            hyperscan.HS_MODE_BLOCK,
-            [i for i in range(len(self._hs)) if i not in in_numpy and i not in derived],
+        context = set(self._context_recs)
+        self._block = self._compile_block(
+            [i for i in range(len(self._hs)) if i not in not_block and i not in context]
+        )
+        #: Context words are looked for only when confidences are asked for.
+        self._context_db = self._compile_block(
+            [i for i in sorted(context) if i not in not_block and i not in derived]
         )
         self._stream_db: hyperscan.Database | None = None
 
@@ -620,11 +758,21 @@ class Engine:
             self._tails[(r, p)] = re.compile(pattern.tail_bytes(), re.DOTALL)
             self._tail_bytes[(r, p)] = _possible_bytes(pattern.tail_bytes())
         else:
+            if pattern.anchor is not None and pattern.left is not None:
+                # Block mode finds the start from the end; a stream, which keeps
+                # only the bytes just before each match, has Hyperscan track it.
+                self._block_only.add(len(self._exprs))
+                self._add(_Expr("anchored", r, p, 0), pattern.hyperscan(), 0)
+                self._anchors[(r, p)] = (ord(pattern.anchor), _class_table(pattern.left))
+                self._stream_only.add(len(self._exprs))
             self._add(
                 _Expr("variable", r, p, 0), pattern.hyperscan(), hyperscan.HS_FLAG_SOM_LEFTMOST
             )
             if pattern.left is not None:
                 self._left[(r, p)] = _class_table(pattern.left)
+
+    def _compile_block(self, ids: list[int]) -> hyperscan.Database | None:
+        return self._compile(hyperscan.HS_MODE_BLOCK, ids) if ids else None
 
     def _compile(self, mode: int, ids: list[int] | None = None) -> hyperscan.Database:
         chosen = list(range(len(self._hs))) if ids is None else ids
@@ -645,31 +793,54 @@ class Engine:
         return self.find(raw).findings()
 
     def find(self, data: bytes | str) -> Found:
-        """:meth:`scan` as arrays: counts and verdicts need no object per finding."""
+        """:meth:`scan` as arrays: counts and verdicts need no object per finding, and
+        confidences are weighed (context words looked for) only when asked for."""
         raw = data.encode("utf-8") if isinstance(data, str) else data
-        buf = b"\n" + fold_bytes(raw) + b"\n"
+        buf = _fold(raw, b"\n")
+        array = np.frombuffer(buf, dtype=np.uint8)
         hits: list[int] = []
-        # The context is ``hits`` itself (typed ``object`` in the stubs): a check in
-        # the callback would cost per match.
-        self._block.scan(buf, match_event_handler=_on_match, context=hits)  # type: ignore[arg-type]
-        found = [np.array(hits, dtype=np.int64).reshape(-1, 3)]
+        if self._block is not None:
+            # The context is ``hits`` itself (typed ``object`` in the stubs): a check
+            # in the callback would cost per match.
+            self._block.scan(
+                buf,
+                match_event_handler=_on_match,  # type: ignore[arg-type]
+                context=hits,
+            )
+        scanned = _Bytes(buf)
+        found = self.candidates(np.array(hits, dtype=np.int64).reshape(-1, 3), scanned)
         if self._digit_runs:
-            array = np.frombuffer(buf, dtype=np.uint8)
-            # The buffer starts and ends with a newline: changes pair up as runs.
-            digit = (array - 0x30) < 10
-            changes = np.flatnonzero(digit[1:] != digit[:-1]) + 1
-            run_starts = changes[0::2]
-            run_lengths = changes[1::2] - run_starts
+            runs = _Runs.of(array)
             for d in self._digit_runs:
-                ends = d.ends(array, run_starts, run_lengths)
-                found.append(np.stack([np.full(len(ends), d.expr), np.zeros_like(ends), ends], 1))
-        return self._found(np.concatenate(found), _Bytes(buf), derive=True)
+                expr = self._exprs[d.expr]
+                found[expr.rec].append((expr.pattern, d.matches(array, runs)))
+        return self.finish(found, scanned, lazy=True)
+
+    def _context_ends(self, data: _Bytes) -> dict[int, Ints]:
+        """Per recognizer, the sorted ends of its context words in ``data`` (block mode)."""
+        hits: list[int] = []
+        if self._context_db is not None:
+            self._context_db.scan(
+                data.buf,
+                match_event_handler=_on_end,  # type: ignore[arg-type]
+                context=hits,
+            )
+        found = np.array(hits, dtype=np.int64).reshape(-1, 2)
+        found = np.concatenate([found, self._derive(found, data)])
+        gid = found[:, 0]
+        ends = found[:, 1] - self._widths[gid]
+        # Sorted once (Hyperscan's order, then the derived words): each kind's words
+        # are then a mask away.
+        order = np.argsort(ends, kind="stable")
+        gid, ends = gid[order], ends[order]
+        return {r: ends[serves[gid]] for r, serves in enumerate(self._serves)}
 
     def stream(self) -> StreamScan:
         """A scan fed piece by piece (an upload body): ``feed`` then ``close``."""
         if self._stream_db is None:
             self._stream_db = self._compile(
-                hyperscan.HS_MODE_STREAM | hyperscan.HS_MODE_SOM_HORIZON_LARGE
+                hyperscan.HS_MODE_STREAM | hyperscan.HS_MODE_SOM_HORIZON_LARGE,
+                [i for i in range(len(self._hs)) if i not in self._block_only],
             )
         return StreamScan(self, self._stream_db)
 
@@ -703,6 +874,10 @@ class Engine:
                     ok = ~left[data.before(starts, ends)]
                     starts, ends = starts[ok], ends[ok]
                 out[expr.rec].append((expr.pattern, _leftmost_longest(starts, ends)))
+            elif expr.role == "anchored":
+                ends = np.unique(group[:, 2])
+                starts = self._anchored_starts(key, ends, data)
+                out[expr.rec].append((expr.pattern, _leftmost_longest(starts, ends)))
             elif expr.role == "tail":
                 words = np.concatenate(prefixes.get(key, [np.zeros((0, 2), np.int64)]))
                 starts, ends = self._join_prefixes(words, group[:, 2], key, data)
@@ -711,6 +886,21 @@ class Engine:
                 ends = group[:, 2] - expr.width
                 for r in self._context_recs[gid]:
                     out[r].append((-1, ends))
+        return out
+
+    def _anchored_starts(self, key: tuple[int, int], ends: Ints, data: _Bytes) -> Ints:
+        """Where Hyperscan's leftmost start of match would be: the start of the run
+        of ``left`` bytes before the last anchor byte before each end."""
+        anchor, run = self._anchors[key]
+        anchors = np.flatnonzero(data.array == anchor)
+        at = anchors[np.searchsorted(anchors, ends, "left") - 1]
+        unique, inverse = np.unique(at, return_inverse=True)
+        starts = data.after_last(run, unique, MAX_SPAN)
+        # A run longer than the look-back: its start from the whole buffer before it.
+        for i in np.flatnonzero(starts == unique - MAX_SPAN).tolist():
+            outside = np.flatnonzero(~run[data.array[: starts[i]]])
+            starts[i] = outside[-1] + 1 if len(outside) else 0
+        out: Ints = starts[inverse]
         return out
 
     def _join_prefixes(
@@ -750,47 +940,42 @@ class Engine:
                     break
         return np.array(starts, np.int64), np.array(ends, np.int64)
 
-    def _found(self, hits: npt.NDArray[np.int64], data: _Bytes, *, derive: bool = False) -> Found:
-        if derive:
-            hits = np.concatenate([hits, self._derive(hits, data)])
+    def _found(self, hits: npt.NDArray[np.int64], data: _Bytes) -> Found:
         return self.finish(self.candidates(hits, data), data)
 
     def _derive(self, hits: npt.NDArray[np.int64], data: _Bytes) -> npt.NDArray[np.int64]:
-        """Hits of the context words left out of the block database."""
-        out = [np.zeros((0, 3), dtype=np.int64)]
-        if not self._derived or len(hits) == 0:
-            return out[0]
+        """``(expression, end)`` of the context words left out of the block database,
+        from those of the words they begin with."""
+        out = [np.zeros((0, 2), dtype=np.int64)]
         for gid, words in self._derived.items():
-            ends = hits[hits[:, 0] == gid, 2]
+            ends = hits[hits[:, 0] == gid, 1]
             for word, rest in words:
                 found = ends[ends + len(rest) <= len(data.array)]
                 for i, byte in enumerate(rest):
                     found = found[data.array[found + i] == byte]
                 found = found + len(rest)
-                out.append(np.stack([np.full(len(found), word), np.zeros_like(found), found], 1))
+                out.append(np.stack([np.full(len(found), word), found], 1))
         return np.concatenate(out)
 
-    def finish(self, found: dict[int, list[Any]], data: _Bytes) -> Found:
-        """Validate candidates, weigh context, settle identical spans (the first
-        recognizer in ``RECOGNIZERS`` order wins); offsets lose the leading boundary
-        byte of the buffer."""
+    def finish(self, found: dict[int, list[Any]], data: _Bytes, *, lazy: bool = False) -> Found:
+        """Validate candidates, settle identical spans (the first recognizer in
+        ``RECOGNIZERS`` order wins); offsets lose the leading boundary byte of the
+        buffer. Context word ends come in ``found`` as ``(-1, ends)``; ``lazy`` leaves
+        them to be looked for when confidences are first asked for."""
         kinds: list[Ints] = []
         starts_: list[Ints] = []
         ends_: list[Ints] = []
-        levels: list[Ints] = []
-        nears: list[npt.NDArray[np.bool_]] = []
         fixed: list[npt.NDArray[np.bool_]] = []
         for r, rec in enumerate(self.recognizers):
-            context = np.sort(
-                np.concatenate([c for p, c in found[r] if p == -1] or [np.zeros(0, dtype=np.int64)])
-            )
             for p, cand in found[r]:
                 if p == -1 or len(cand.starts) == 0:
                     continue
                 pattern = rec.patterns[p]
                 starts, ends = cand.starts, cand.ends
-                if pattern.width is not None:
-                    values: Any = data.matrix(starts, pattern.width)
+                if cand.values is not None:
+                    values: Any = cand.values
+                elif pattern.width is not None:
+                    values = data.matrix(starts, pattern.width)
                 else:
                     short = (ends - starts) <= MAX_SPAN
                     starts, ends = starts[short], ends[short]
@@ -799,17 +984,13 @@ class Engine:
                         for s, e in zip(starts.tolist(), ends.tolist(), strict=True)
                     ]
                 ok = rec.validate(p, values)
-                starts, ends = starts[ok], ends[ok]
-                # A context word ending within reach before, inside or after the match.
-                lo = np.searchsorted(context, starts - CONTEXT_BYTES, "left")
-                near = lo < len(context)
-                near[near] = context[lo[near]] <= ends[near] + CONTEXT_BYTES
-                kinds.append(np.full(len(starts), r, dtype=np.int64))
-                starts_.append(starts)
-                ends_.append(ends)
-                levels.append(np.minimum(int(rec.checksum) + near.astype(np.int64), 2))
-                nears.append(near)
-                fixed.append(np.full(len(starts), pattern.width is not None))
+                kinds.append(np.full(int(np.count_nonzero(ok)), r, dtype=np.int64))
+                starts_.append(starts[ok])
+                ends_.append(ends[ok])
+                fixed.append(np.full(len(kinds[-1]), pattern.width is not None))
+        contexts = (
+            None if lazy else {r: _context_of([c for p, c in found[r] if p == -1]) for r in found}
+        )
         if not kinds:
             return Found.empty(self, data)
         kind, start, end = np.concatenate(kinds), np.concatenate(starts_), np.concatenate(ends_)
@@ -820,16 +1001,26 @@ class Engine:
         first[1:] = (s_start[1:] != s_start[:-1]) | (s_end[1:] != s_end[:-1])
         keep = order[first]
         key = np.where(np.concatenate(fixed)[keep], end[keep] + 1, end[keep])
-        return Found(
-            engine=self,
-            data=data,
-            kind=kind[keep],
-            start=start[keep] - 1,
-            end=end[keep] - 1,
-            level=np.concatenate(levels)[keep],
-            context=np.concatenate(nears)[keep],
-            key=key,
-        )
+        return Found(self, data, kind[keep], start[keep] - 1, end[keep] - 1, key, contexts)
+
+    def weigh(self, found: Found, contexts: dict[int, Ints] | None) -> tuple[Ints, Bools]:
+        """Confidence levels of ``found`` and whether a context word is near each: one
+        ending within reach before, inside or after the match."""
+        if contexts is None:
+            contexts = self._context_ends(found.data)
+        near = np.zeros(len(found), dtype=np.bool_)
+        for r, context in contexts.items():
+            if len(context) == 0:
+                continue
+            rows = np.flatnonzero(found.kind == r)
+            # Buffer offsets: the findings' plus the leading boundary byte.
+            starts, ends = found.start[rows] + 1, found.end[rows] + 1
+            lo = np.searchsorted(context, starts - CONTEXT_BYTES, "left")
+            ok = lo < len(context)
+            ok[ok] = context[lo[ok]] <= ends[ok] + CONTEXT_BYTES
+            near[rows] = ok
+        level: Ints = np.minimum(self.checksum[found.kind] + near, 2)
+        return level, near
 
     # -- the reference ----------------------------------------------------------
 

@@ -106,9 +106,13 @@ class FileScan:
     details: list[Detail] = field(default_factory=list)
     records: list[Record] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    #: Whether a finding is above low confidence (what the verdict weighs): known
+    #: without ``details``, which only a detailed scan lists.
+    confident: bool = False
 
     def add(self, other: FileScan, member: str) -> None:
         self.findings.update(other.findings)
+        self.confident |= other.confident
         for d in other.details:
             inner = d.location.get("member")
             location = {**d.location, "member": f"{member}!{inner}" if inner else member}
@@ -223,6 +227,7 @@ def _scan_text(job: _Job, text: str, result: FileScan) -> None:
     buf = fold_bytes(text.encode("utf-8"))
     found = job.engine.find(buf)
     result.findings.update(found.counts())
+    result.confident |= found.confident()
     if len(found) == 0 or (job.hasher is None and not job.detail):
         return
     names = [job.engine.names[k] for k in found.kind.tolist()]
@@ -340,8 +345,13 @@ def _scan_table(job: _Job, sheet: str, rows: list[list[Any]], result: FileScan) 
             ],
             dtype=np.bool_,
         )
-        # In a column of the type the column is the context.
-        level = np.where(typed[found.kind] & ~found.context, 1 + checksum[found.kind], found.level)
+        # In a column of the type the column is the context (at least medium).
+        result.confident |= bool(typed[found.kind].any()) or found.confident()
+        level = (
+            np.where(typed[found.kind] & ~found.context, 1 + checksum[found.kind], found.level)
+            if job.detail
+            else None
+        )
         _cell_findings(job, result, found, level, cell, sheet, j, row_values)
         # Names: a name column by header, or one mostly of surname + one or two characters.
         # (A name is two to four characters: the length rules out most cells cheaply.)
@@ -354,22 +364,43 @@ def _scan_table(job: _Job, sheet: str, rows: list[list[Any]], result: FileScan) 
         name_header = "chinese_name" in typed_names
         if name_header or names.sum() >= 0.8 * filled:
             confidence = "high" if name_header else "medium"
-            for i in np.flatnonzero(names).tolist():
-                _cell_finding(
-                    job, result, "chinese_name", confidence, stripped[i], sheet, i, j, row_values
-                )
-        # A whole address column: the cell is the address even without a street number.
-        if "china_address" in typed_names and any(
-            w in header[j] for w in ("地址", "住址", "address")
+            chosen = np.flatnonzero(names).tolist()
+            if job.hasher is not None or job.detail:
+                for i in chosen:
+                    _cell_finding(
+                        job,
+                        result,
+                        "chinese_name",
+                        confidence,
+                        stripped[i],
+                        sheet,
+                        i,
+                        j,
+                        row_values,
+                    )
+            elif chosen:  # counts only: no call per name cell
+                result.findings["chinese_name"] += len(chosen)
+                result.confident = True
+        # A whole address column: the cell is the address even without a street number
+        # (for exact data match only).
+        if (
+            job.hasher is not None
+            and "china_address" in typed_names
+            and any(w in header[j] for w in ("地址", "住址", "address"))
         ):
             for i, t in enumerate(texts):
                 if t.strip():
                     row_values[i].append(("china_address", t))
         floats = any(issubclass(t, float) for t in set(map(type, raw)))
-        for i, v in enumerate(raw if floats else ()):
-            if isinstance(v, float) and damaged_id(v):
+        # Only 18-digit magnitudes can be damaged IDs: no call per number cell.
+        for i in [
+            i
+            for i, v in enumerate(raw if floats else ())
+            if isinstance(v, float) and 1e17 <= v < 1e18
+        ]:
+            if damaged_id(raw[i]):
                 _cell_finding(
-                    job, result, DAMAGED_ID, "medium", cell_text(v), sheet, i, j, row_values
+                    job, result, DAMAGED_ID, "medium", cell_text(raw[i]), sheet, i, j, row_values
                 )
     _records(job, row_values, result)
 
@@ -378,7 +409,7 @@ def _cell_findings(
     job: _Job,
     result: FileScan,
     found: Found,
-    level: npt.NDArray[np.int64],
+    level: npt.NDArray[np.int64] | None,
     cells: npt.NDArray[np.int64],
     sheet: str,
     column: int,
@@ -389,8 +420,9 @@ def _cell_findings(
     if len(found) == 0 or (job.hasher is None and not job.detail):
         return
     names = job.engine.names
+    levels = level.tolist() if level is not None else [0] * len(found)
     for k, lv, value, i in zip(
-        found.kind.tolist(), level.tolist(), found.values(), cells.tolist(), strict=True
+        found.kind.tolist(), levels, found.values(), cells.tolist(), strict=True
     ):
         kind = names[k]
         row_values[i].append((kind, value))
@@ -411,6 +443,7 @@ def _cell_finding(
     row_values: list[list[tuple[str, str]]],
 ) -> None:
     result.findings[kind] += 1
+    result.confident |= confidence != "low"
     if kind != DAMAGED_ID:
         row_values[row].append((kind, value))
     if job.detail:

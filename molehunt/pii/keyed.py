@@ -23,7 +23,8 @@ _FULLWIDTH_TO = "0123456789+Xx"
 _FULLWIDTH = str.maketrans(_FULLWIDTH_FROM, _FULLWIDTH_TO)
 # Whitespace, as RE2 and Python agree on it, plus ideographic and no-break space.
 _SPACE_CLASS = r"[\t\n\v\f\r \x{00A0}\x{3000}]"
-_SPACE_RE = re.compile(r"[\t\n\v\f\r \u00a0\u3000]+")
+_SPACES = "\t\n\v\f\r \u00a0\u3000"
+_SPACE_RE = re.compile(f"[{_SPACES}]+")
 _NOT_ID = re.compile(r"[^0-9X]")
 _NOT_DIGIT = re.compile(r"[^0-9]")
 
@@ -35,7 +36,7 @@ def normalize_id_number(value: str) -> str:
 
 def normalize_phone(value: str) -> str:
     """Phones to E.164 (China by default): ``138 0013 8000`` -> ``+8613800138000``."""
-    folded = value.translate(_FULLWIDTH).strip()
+    folded = value.translate(_FULLWIDTH).lstrip(_SPACES)
     digits = _NOT_DIGIT.sub("", folded)
     if not digits:
         return ""
@@ -86,7 +87,8 @@ def sql_phone_parts(column: str) -> tuple[str, str]:
     """The digits of a phone and whether it starts with ``+``: computed once per
     value in an inner query, since DuckDB would otherwise rerun the regex per use."""
     folded = sql_fold(column)
-    return f"regexp_replace({folded}, '[^0-9]', '', 'g')", f"starts_with(trim({folded}), '+')"
+    plus = f"regexp_matches({folded}, '^{_SPACE_CLASS}*[+]')"
+    return f"regexp_replace({folded}, '[^0-9]', '', 'g')", plus
 
 
 def sql_phone_from_parts(digits: str, plus: str) -> str:

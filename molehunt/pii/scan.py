@@ -81,7 +81,7 @@ def host_of(path: Path) -> str | None:
 def verdict(scan: FileScan, client_records: int, bulk_records: int = BULK_RECORDS) -> str:
     if client_records >= bulk_records:
         return "bulk-client-data"
-    if client_records or any(d.confidence != "low" for d in scan.details):
+    if client_records or scan.confident:
         return "personal-data"
     if scan.errors and not scan.findings:
         return "error"
@@ -106,9 +106,13 @@ def scan_paths(
     client master (:meth:`ClientIndex.from_store`).
     """
     files = expand(paths)
-    # Details are always gathered: the verdict weighs confidence; output drops them.
+    # The verdict weighs confidence without details (FileScan.confident).
     scans = scan_files(
-        files, key=key if clients is not None else None, limits=limits, detail=True, workers=workers
+        files,
+        key=key if clients is not None else None,
+        limits=limits,
+        detail=detail,
+        workers=workers,
     )
     reports: list[FileReport] = []
     for path, scan in zip(files, scans, strict=True):

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from molehunt.pii.engine import (
+    CONFIDENCES,
     CONTEXT_BYTES,
     Engine,
     char_offsets,
@@ -187,3 +188,54 @@ def test_a_column_of_addresses_joined_by_newlines_matches_the_reference() -> Non
     found = engine.scan(text)
     assert [f.type for f in found] == ["china_address"] * len(cells)
     assert found == engine.reference_scan(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Email starts are found from the match's end (block mode): long local parts,
+        # several @, adjacent and nested candidates.
+        "x" * 300 + "@example.com",
+        "y" * (254) + "@a.bc " + "z" * 255 + "@a.bc",
+        "a@b.com@c.org, wang.xm@example.com.cn; @x.y a.b@c.d.e f@g.hi",
+        "客户邮箱：u1@example.com，u2@example.com\nmail:u3@ex-ample.co",
+        # Digit runs past 255 digits beside real numbers.
+        "1" * 300 + " 13800138000 " + "2" * 256 + "\n11010519491231002X" + "3" * 255,
+        "5" * 255 + "," + "6" * 254 + " 021-62345678 " + VALID_ID,
+    ],
+)
+def test_edge_texts_match_the_reference(text: str) -> None:
+    engine = default_engine()
+    assert engine.scan(text) == engine.reference_scan(text)
+    body = text.encode()
+    stream = engine.stream()
+    for i in range(0, len(body), 97):
+        stream.feed(body[i : i + 97])
+    assert stream.close() == engine.scan(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "confident"),
+    [
+        ("", False),
+        ("上海市浦东新区张杨路500号", False),  # address alone: low
+        ("住址：上海市浦东新区张杨路500号", True),  # with a context word: medium
+        ("13800138000", True),  # a checksum kind: medium without looking further
+        ("E12345678", False),  # passport alone: low
+        ("护照号 E12345678", True),
+    ],
+)
+def test_confident_weighs_context_only_when_needed(text: str, confident: bool) -> None:
+    found = default_engine().find(text)
+    assert found.confident() is confident
+    assert bool((found.level > 0).any()) is confident
+
+
+def test_levels_weighed_later_equal_those_of_objects() -> None:
+    text = _corpus(5)
+    engine = default_engine()
+    found = engine.find(text)
+    assert found.counts() == engine.find(text).counts()
+    levels = [f.confidence for f in engine.scan(text)]
+    assert [CONFIDENCES[lv] for lv in found.level.tolist()] == levels
+    assert "high" in levels

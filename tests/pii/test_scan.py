@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from molehunt.cli import app
-from molehunt.pii.scan import VERDICTS, host_of, scan_upload
+from molehunt.pii.scan import VERDICTS, host_of, scan_paths, scan_upload
 from molehunt.simulate.clients import make_people
 
 KEYS = {"path", "host", "kind", "findings", "client_records", "client_ids", "verdict", "errors"}
@@ -98,3 +98,22 @@ def test_upload_body_in_pieces_gives_the_findings_of_the_whole() -> None:
     whole = scan_upload([body])
     assert [f.type for f in whole] == ["china_resident_id", "china_mobile"]
     assert scan_upload(body[i : i + 5] for i in range(0, len(body), 5)) == whole
+
+
+@pytest.mark.parametrize(
+    ("text", "verdict"),
+    [
+        ("上海市浦东新区张杨路500号", "clean"),  # an address alone is low confidence
+        ("住址：上海市浦东新区张杨路500号", "personal-data"),  # a context word raises it
+        ("备注 13800138000", "personal-data"),  # a checksum kind is medium by itself
+        ("今天开会", "clean"),
+    ],
+)
+def test_verdict_is_the_same_with_or_without_details(
+    tmp_path: Path, text: str, verdict: str
+) -> None:
+    path = tmp_path / "note.txt"
+    path.write_text(text, encoding="utf-8")
+    bare, detailed = scan_paths([path]), scan_paths([path], detail=True)
+    assert bare[0].verdict == detailed[0].verdict == verdict
+    assert bare[0].details is None

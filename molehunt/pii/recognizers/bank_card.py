@@ -47,5 +47,7 @@ class BankCardRecognizer(BaseRecognizer):
             issuer = (two == 62) | (first == 4)
         else:
             issuer = two == 62
-        out: Mask = issuer & luhn(digits)
+        # Luhn only where the issuer fits: most long digit runs are not cards.
+        out: Mask = issuer
+        out[issuer] = luhn(digits[issuer])
         return out

@@ -51,6 +51,11 @@ class Pattern:
     #: Literal words one of which must come first (too many for one Hyperscan
     #: expression with start-of-match: the engine finds them apart and joins).
     prefixes: tuple[str, ...] = ()
+    #: A byte every match holds exactly once, right after a run of ``left``
+    #: characters that begins the match (the ``@`` of an email): the start of a
+    #: match is then found from its end, without Hyperscan tracking the start of
+    #: match through every run of ``left`` characters of the text (costly).
+    anchor: str | None = None
 
     def python(self) -> str:
         body = self.regex.replace("{HAN}", HAN_TEXT)

@@ -39,10 +39,43 @@ def region_table() -> Mask:
     return table
 
 
+#: Years of birth the date table covers (others are computed).
+_YEARS = (1800, 2100)
+
+
+@cache
+def _date_table(today: date) -> Mask:
+    """``valid_dates`` of every (year, month 1-12, day 1-31) in ``_YEARS``."""
+    year, month, day = np.meshgrid(
+        np.arange(*_YEARS), np.arange(1, 13), np.arange(1, 32), indexing="ij"
+    )
+    out: Mask = _compute_dates(year.ravel(), month.ravel(), day.ravel(), today)
+    return out
+
+
 def valid_dates(
     year: npt.NDArray[np.int64], month: npt.NDArray[np.int64], day: npt.NDArray[np.int64]
 ) -> Mask:
     """Real calendar dates, not in the future."""
+    today = date.today()
+    years = (year >= _YEARS[0]) & (year < _YEARS[1])
+    shape = (month >= 1) & (month <= 12) & (day >= 1) & (day <= 31)
+    # One lookup instead of datetime arithmetic per candidate.
+    out: Mask = years & shape
+    index = ((year[out] - _YEARS[0]) * 12 + month[out] - 1) * 31 + day[out] - 1
+    out[out] = _date_table(today)[index]
+    other = shape & ~years
+    if other.any():
+        out[other] = _compute_dates(year[other], month[other], day[other], today)
+    return out
+
+
+def _compute_dates(
+    year: npt.NDArray[np.int64],
+    month: npt.NDArray[np.int64],
+    day: npt.NDArray[np.int64],
+    today: date,
+) -> Mask:
     ok = (month >= 1) & (month <= 12) & (day >= 1)
     safe_month = np.where(ok, month, 1)
     first = (year - 1970).astype("datetime64[Y]").astype("datetime64[M]") + (safe_month - 1)
@@ -50,8 +83,7 @@ def valid_dates(
         np.int64
     )
     born = first.astype("datetime64[D]") + (np.minimum(day, 31) - 1)
-    today = np.datetime64(date.today(), "D")
-    out: Mask = ok & (day <= days_in_month) & (born <= today)
+    out: Mask = ok & (day <= days_in_month) & (born <= np.datetime64(today, "D"))
     return out
 
 

@@ -17,7 +17,7 @@ class EmailRecognizer(BaseRecognizer):
     name: ClassVar[str] = "email"
     description: ClassVar[str] = "email address"
     patterns: ClassVar[tuple[Pattern, ...]] = (
-        Pattern(f"[{_LOCAL}]+@[A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)+", left=_LOCAL),
+        Pattern(f"[{_LOCAL}]+@[A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)+", left=_LOCAL, anchor="@"),
     )
     context: ClassVar[tuple[str, ...]] = ("邮箱", "电子邮件", "email", "e-mail", "mail")
     header_words: ClassVar[tuple[str, ...]] = ("邮箱", "email", "e-mail", "mail")
