@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from molehunt.config import Settings
 from molehunt.keys import create_key_file
@@ -23,3 +25,13 @@ def settings(tmp_path: Path) -> Settings:
 def store(settings: Settings) -> Iterator[Store]:
     with Store.open(settings.db) as opened:
         yield opened
+
+
+@pytest.fixture
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """A CLI runner in ``tmp_path`` with no MOLEHUNT_* setting from the environment."""
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith("MOLEHUNT_"):
+            monkeypatch.delenv(name)
+    return CliRunner()

@@ -1,11 +1,9 @@
 from __future__ import annotations
 
 import json
-import os
 import stat
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from molehunt.cli import app
@@ -19,15 +17,6 @@ HR = (
 ACCOUNTS = (
     "account,system,owner_employee_id,kind,created,disabled\nli_na,crm-db,E002,human,2019-03-01,\n"
 )
-
-
-@pytest.fixture
-def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.chdir(tmp_path)
-    for name in list(os.environ):
-        if name.startswith("MOLEHUNT_"):
-            monkeypatch.delenv(name)
-    return CliRunner()
 
 
 def test_help_lists_every_verb_with_one_line(run: CliRunner) -> None:

@@ -31,15 +31,6 @@ def test_the_path_on_the_host_comes_from_the_collection_layout(
     assert host_path(path) == expected
 
 
-@pytest.fixture
-def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.chdir(tmp_path)
-    for name in list(os.environ):
-        if name.startswith("MOLEHUNT_"):
-            monkeypatch.delenv(name)
-    return CliRunner()
-
-
 def test_scanning_an_endpoint_folder_stores_each_file_once_without_values(
     run: CliRunner, tmp_path: Path
 ) -> None:
