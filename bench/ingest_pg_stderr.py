@@ -10,9 +10,7 @@ column a line, on one thread.
 
 from __future__ import annotations
 
-import argparse
-
-from bench.ingest_pg_csvlog import Record, compare
+from bench.ingest_pg_csvlog import Record, cli, compare
 
 # No byte of the log is a delimiter or a quote, so every line is one field.
 LINE_OPTIONS = (
@@ -31,17 +29,17 @@ def stderr_line(r: Record) -> str:
     return f"{r.time} [{r.pid}] {user}@{database} {r.host} app={app} LOG:  {message}\n"
 
 
-def main(sessions_count: int = 30_000) -> None:
+def main(sessions_count: int = 30_000, *, tune_malloc: bool = False) -> None:
     compare(
         "pg-stderr",
         ("molehunt.ingest.pg_stderr", "PgStderrParser"),
         stderr_line,
         LINE_OPTIONS,
         sessions_count,
+        tune_malloc=tune_malloc,
     )
 
 
 if __name__ == "__main__":
-    cli = argparse.ArgumentParser(description=__doc__)
-    cli.add_argument("--sessions", type=int, default=30_000)
-    main(cli.parse_args().sessions)
+    args = cli(__doc__).parse_args()
+    main(args.sessions, tune_malloc=args.tune_malloc)

@@ -300,6 +300,14 @@ def _located(
 ) -> list[Rejected]:
     if not problems:
         return []
+    # Only the records with a problem are looked at, however many the batch holds.
+    wanted = np.asarray([offset - base_offset for offset, _ in problems], dtype=np.int64)
+    i = np.clip(np.searchsorted(starts, wanted), 0, len(starts) - 1)
+    which = np.sort(i[starts[i] == wanted])
+    first = np.ones(len(which), dtype=bool)
+    first[1:] = which[1:] != which[:-1]
+    which = which[first]
+    starts, ends, first_lines = starts[which], ends[which], first_lines[which]
     lines: list[int | None] = (
         (first_lines + 1).tolist() if base_offset == 0 else [None] * len(starts)
     )

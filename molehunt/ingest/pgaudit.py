@@ -197,10 +197,39 @@ PlanMessages = Callable[[npt.NDArray[np.int64]], "pa.Array[Any]"]
 Mask = npt.NDArray[np.bool_]
 
 
+@dataclass(frozen=True, slots=True)
+class SplitPayloads:
+    """AUDIT payloads a format parser has split itself (:func:`audit_fields`).
+
+    ``fields`` holds the payloads the numpy split vouches for, ``offset``
+    being their position among the AUDIT records; ``text`` gives the payloads
+    at some positions, for the regex to read the others.
+    """
+
+    fields: pa.Table
+    text: Callable[[Offsets], pa.Array[Any]]
+
+
+def _keep_payloads(
+    payloads: pa.Array[Any] | SplitPayloads, keep: Mask
+) -> pa.Array[Any] | SplitPayloads:
+    """The payloads of the AUDIT records ``keep`` holds for, renumbered."""
+    if not isinstance(payloads, SplitPayloads):
+        return payloads.filter(pa.array(keep))
+    kept = np.flatnonzero(keep)
+    renumber = np.cumsum(keep) - 1
+    position = np.asarray(payloads.fields["offset"].to_numpy(), dtype=np.int64)
+    still = keep[position]
+    fields = payloads.fields.filter(pa.array(still))
+    fields = fields.set_column(0, "offset", pa.array(renumber[position[still]], pa.int64()))
+    text = payloads.text
+    return SplitPayloads(fields, lambda at: text(kept[at]))
+
+
 def build_events(
     records: pa.Table,
     *,
-    payloads: pa.Array[Any],
+    payloads: pa.Array[Any] | SplitPayloads,
     plan_messages: PlanMessages,
     kind: str,
     source_id: str,
@@ -212,8 +241,9 @@ def build_events(
     """Events from ``records`` (interesting records of one batch, in file order).
 
     AUDIT records come without their message (NULL): ``payloads`` holds them,
-    in the same order (one array, as the format parser cut them). Plan records
-    come without their message too: plans are most of a log's bytes and only
+    in the same order (one array, as the format parser cut them, or already
+    split: :class:`SplitPayloads`). Plan records come without their message
+    too: plans are most of a log's bytes and only
     those of sessions with a statement waiting for a count are read, through
     ``plan_messages``. ``data_end`` is the file offset just past
     the last whole record of the batch; ``final`` says the file will not grow,
@@ -238,7 +268,7 @@ def build_events(
         timed = np.ones(len(offsets), dtype=bool)
         timed[[i for i, _ in time_problems]] = False
         audit_rows = as_mask(pc.equal(what, pa.scalar("audit")))
-        payloads = payloads.filter(pa.array(timed[audit_rows]))
+        payloads = _keep_payloads(payloads, timed[audit_rows])
         records = records.filter(pa.array(timed))
         what, offsets, micros = what.filter(pa.array(timed)), offsets[timed], micros[timed]
     recs = _Records(records, what, offsets, micros)
@@ -460,23 +490,30 @@ class _Audits:
     needs_plan: Mask
 
 
-def _read_audits(recs: _Records, messages: pa.Array[Any]) -> _Audits:
+def _read_audits(recs: _Records, payloads: pa.Array[Any] | SplitPayloads) -> _Audits:
     rows = recs.rows("audit")
     offsets = recs.offsets[rows]
-    if isinstance(messages, pa.ChunkedArray):
-        messages = messages.combine_chunks()
-    fast = audit_fields(pa.array(rows, pa.int64()), messages)
+    if isinstance(payloads, SplitPayloads):
+        fast, text = payloads.fields, payloads.text
+    else:
+        messages = payloads
+        if isinstance(messages, pa.ChunkedArray):
+            messages = messages.combine_chunks()
+        fast = audit_fields(pa.array(np.arange(len(rows)), pa.int64()), messages)
+
+        def text(at: Offsets) -> pa.Array[Any]:
+            return messages.take(pa.array(at, pa.int64()))
+
     names = _AUDIT_FIELDS.names[2:]
-    fast_rows = np.asarray(fast["offset"].to_numpy(), dtype=np.int64)
+    position = np.asarray(fast["offset"].to_numpy(), dtype=np.int64)
     ok = np.zeros(len(rows), dtype=bool)
     bad = np.zeros(len(rows), dtype=bool)
-    position = np.searchsorted(rows, fast_rows)
     ok[position] = True
-    if len(fast_rows) == len(rows):
+    if len(position) == len(rows):
         fields = fast.select(names)
     else:
         slow = np.flatnonzero(~ok)
-        parsed, slow_ok = _slow_audit_fields(messages.take(pa.array(slow, pa.int64())))
+        parsed, slow_ok = _slow_audit_fields(text(slow))
         ok[slow] = as_mask(slow_ok)
         bad[slow] = as_mask(pc.invert(slow_ok))
         both = pa.concat_tables([fast.select(names), parsed.select(names)])
@@ -998,10 +1035,10 @@ def find_bytes(data: npt.NDArray[np.uint8], chars: bytes) -> Offsets:
     found: list[Offsets] = []
     for lo in range(0, len(data), _CHUNK):
         part = data[lo : lo + _CHUNK]
-        hits = np.flatnonzero(part == chars[0])
+        wanted = part == chars[0]
         for c in chars[1:]:
-            hits = np.union1d(hits, np.flatnonzero(part == c))
-        found.append(hits + lo)
+            wanted |= part == c
+        found.append(np.flatnonzero(wanted) + lo)
     return np.concatenate(found) if found else np.empty(0, dtype=np.int64)
 
 
@@ -1354,7 +1391,9 @@ __all__ = [
     "RECORD_SCHEMA",
     "Built",
     "PlanMessages",
+    "SplitPayloads",
     "as_mask",
+    "audit_fields",
     "blank_to_null",
     "build_events",
     "empty_tables",

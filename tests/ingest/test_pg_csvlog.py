@@ -137,6 +137,45 @@ def test_sample_events_do_not_depend_on_where_the_file_is_cut(sample: bytes) -> 
             assert joined == whole.tables[table].to_pylist(), (table, cut)
 
 
+@pytest.mark.parametrize("slice_bytes", [1, 250, 700, 1 << 30])
+def test_records_read_slice_by_slice_give_the_events_of_one_pass(
+    slice_bytes: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Slices of the batch are read one by one: AUDIT positions, the payloads
+    # left to the regex and the plans must still line up across slices.
+    other = '"bob","crm",5726,"10.20.3.18:35529",6b082657.165e'
+    data = "".join(
+        [
+            audit('SESSION,1,1,READ,SELECT,TABLE,public.clients,"SELECT a, b FROM t",<none>,2'),
+            audit("SESSION,2,1,READ,DECLARE CURSOR,,,DECLARE c CURSOR FOR SELECT 1,<none>,0"),
+            audit("SESSION,123456789012345678901,1,READ,SELECT,,,SELECT 2,<none>,1", session=other),
+            audit("SESSION,x,1,READ,SELECT"),
+            plan("DECLARE c CURSOR FOR SELECT 1", 40),
+            audit('SESSION,3,1,WRITE,UPDATE,TABLE,public.clients,UPDATE t SET a = 1,"x,""y""",1'),
+            audit('SESSION,4,1,READ,SEL"ECT,TABLE,t,SELECT 3,<none>,1', session=other),
+            DISCONNECT,
+        ]
+    ).encode()
+    whole = parse(data, final=True)
+    monkeypatch.setattr("molehunt.ingest.pg_csvlog._SLICE", slice_bytes)
+    sliced = parse(data, final=True)
+    assert [(e["command"], e["rows"]) for e in db_events(whole)] == [
+        ("SELECT", 2),
+        ("DECLARE CURSOR", 40),
+        ("SELECT", 1),
+        ("UPDATE", 1),
+        ('SEL"ECT', 1),
+    ]
+    broken = data.rindex(b"\n", 0, data.index(b"SESSION,x")) + 1
+    assert [(r.offset, r.reason) for r in whole.rejected] == [(broken, "unparseable AUDIT payload")]
+    assert [(r.offset, r.reason) for r in sliced.rejected] == [
+        (broken, "unparseable AUDIT payload")
+    ]
+    assert (sliced.consumed, sliced.records) == (whole.consumed, whole.records)
+    for table in ("events_db", "events_auth"):
+        assert sliced.tables[table].to_pylist() == whole.tables[table].to_pylist(), table
+
+
 def test_sniff_accepts_csvlog_and_refuses_other_text(sample: bytes) -> None:
     assert PgCsvlogParser.sniff(sample[:65536])
     assert not PgCsvlogParser.sniff(b"2026-11-26 12:30:14.021 UTC [5725] LOG:  hello\n")
