@@ -14,9 +14,12 @@ text (a finding every 70 bytes) in CPU time of one core, ~70 ms in all:
   which alone capped dense text near 25 MB/s. Runs are sorted by length once, so
   each pattern takes a slice; a pattern's candidates are copied once as rows, its
   checks run on their columns, and validation reuses the rows. About 30 ms, and
-  the fold to ASCII (one compaction into the padded buffer) another 18.
+  the fold to ASCII (one compaction into the padded buffer) another 18 when the
+  text needs it (below).
 - One Hyperscan database for the variable patterns: addresses (division words and
-  a tail, joined in numpy), labelled names, email: ~3 ms. Email is compiled
+  a tail, joined in numpy: pairs of a tail match and the words in reach before it,
+  each tail's leftmost word tried first, the tail's ``fullmatch`` called through
+  ``map``), labelled names, email: ~3 ms. Email is compiled
   without start of match, whose tracking through every run of letters cost 30 ms
   with no email in the text: its start is found from its end (``Pattern.anchor``).
 - Context words are not looked for until a confidence is: :attr:`Found.level`
@@ -37,12 +40,24 @@ word, start of match tracked by Hyperscan, levels weighed at ``close``.
 ``Engine.reference_scan`` runs the same patterns through Python ``re``, the
 reference the tests hold both modes to.
 
-Text is scanned as UTF-8 with full-width ASCII folded to ASCII (what NFKC does to
-those characters), one character for one, so character offsets survive.
+Text is matched as UTF-8 with full-width ASCII folded to ASCII (what NFKC does to
+those characters), one character for one, so character offsets survive; findings'
+byte offsets (:attr:`Found.start`) are those of the folded text. Block mode folds
+only when folding can change a finding (:meth:`Engine._buffer`): when a full-width
+character folds to one that a pattern, a boundary, a left class or a context word
+uses (digits, letters, ``@ . + - _ %``: :meth:`Engine._significant`, derived from the
+recognizers). Chinese text's full-width commas, colons and parentheses are not
+among them (a name label spells out both colons), so such text is scanned as it
+is: the full-width characters' offsets (one pass, ~0.4 ms per 2 MB) move findings
+and context words to the folded text's offsets, and the compaction (half of sparse
+text's time) is skipped. Sparse text (a finding every 600 bytes) then costs, per
+2 MB: ~0.4 ms for that pass, 0.4 Hyperscan, 0.4 the digit runs, ~1 the digit-run
+patterns (most of it numpy's per-call overhead: 21 patterns), 0.4 validation.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
 
 # re's own parser reads a fixed-width regex into classes (no stubs: private, but
@@ -75,7 +90,8 @@ CONTEXT_BYTES = 48
 _KEEP = MAX_SPAN + 8
 
 # Full-width ASCII (U+FF01..U+FF5E) to ASCII, in UTF-8: EF BC 81..BF and EF BD 80..9E.
-_FOLD_TEXT = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)}
+_FULL_WIDTH_SHIFT = 0xFEE0
+_FOLD_TEXT = {cp: cp - _FULL_WIDTH_SHIFT for cp in range(0xFF01, 0xFF5F)}
 
 
 def fold_bytes(data: bytes) -> bytes:
@@ -87,16 +103,17 @@ def _fold(data: bytes, pad: bytes) -> bytes:
     """:func:`fold_bytes` with ``pad`` before and after, in the same copy."""
     if b"\xef\xbc" not in data and b"\xef\xbd" not in data:
         return pad + data + pad if pad else data
-    # Chinese text has a full-width comma or colon every few characters: one
-    # vectorised pass, not a substitution callback per character.
     a = np.frombuffer(data, dtype=np.uint8)
-    lead = np.flatnonzero(a[:-2] == 0xEF)
-    second, third = a[lead + 1], a[lead + 2]
-    bc = (second == 0xBC) & (third >= 0x81) & (third <= 0xBF)
-    bd = (second == 0xBD) & (third >= 0x80) & (third <= 0x9E)
-    lead = lead[bc | bd]
+    lead, _ = _full_width(a)
     if len(lead) == 0:
         return pad + data + pad if pad else data
+    return _compact(a, lead, pad)
+
+
+def _compact(a: npt.NDArray[np.uint8], lead: Ints, pad: bytes) -> bytes:
+    """``a`` with the full-width characters at ``lead`` folded, ``pad`` around."""
+    # Chinese text has a full-width comma or colon every few characters: one
+    # vectorised pass, not a substitution callback per character.
     keep = np.ones(len(a), dtype=np.bool_)
     keep[lead + 1] = False
     keep[lead + 2] = False
@@ -110,6 +127,30 @@ def _fold(data: bytes, pad: bytes) -> bytes:
     folded = a[lead + 2] - np.where(a[lead + 1] == 0xBC, 0x60, 0x20).astype(np.uint8)
     out[lead - 2 * np.arange(len(lead)) + n] = folded
     return out.tobytes()
+
+
+def _full_width(a: npt.NDArray[np.uint8], folds: Table | None = None) -> tuple[Ints, bool]:
+    """Offsets of the full-width ASCII characters (their lead bytes) in UTF-8 bytes,
+    and whether one of them folds to a character ``folds`` holds (ASCII table)."""
+    lead = np.flatnonzero(a[:-2] == 0xEF)
+    second, third = a[lead + 1], a[lead + 2]
+    bc = (second == 0xBC) & (third >= 0x81) & (third <= 0xBF)
+    bd = (second == 0xBD) & (third >= 0x80) & (third <= 0x9E)
+    ok = bc | bd
+    out: Ints = lead[ok]
+    if folds is None or len(out) == 0:
+        return out, False
+    ascii_ = third[ok] - np.where(second[ok] == 0xBC, 0x60, 0x20).astype(np.uint8)
+    return out, bool(folds[ascii_].any())
+
+
+def _folded(offsets: Ints, lead: Ints | None) -> Ints:
+    """Offsets in unfolded bytes moved to the folded bytes: two bytes fewer per
+    full-width character (at ``lead``) before each."""
+    if lead is None:
+        return offsets
+    out: Ints = offsets - 2 * np.searchsorted(lead, offsets, "left")
+    return out
 
 
 def fold_text(text: str) -> str:
@@ -181,7 +222,19 @@ class Found:
     context words then: counts never pay for them). :meth:`findings` makes the
     :class:`Finding` objects (values, details, exact data match)."""
 
-    __slots__ = ("_contexts", "_weighed", "data", "end", "engine", "key", "kind", "start")
+    __slots__ = (
+        "_contexts",
+        "_weighed",
+        "data",
+        "end",
+        "engine",
+        "key",
+        "kind",
+        "lead",
+        "scanned_end",
+        "scanned_start",
+        "start",
+    )
 
     def __init__(
         self,
@@ -192,21 +245,36 @@ class Found:
         end: Ints,
         key: Ints,
         contexts: dict[int, Ints] | None = None,
+        lead: Ints | None = None,
     ) -> None:
         self.engine = engine
         self.data = data
         self.kind = kind  # index into ``engine.names``
-        self.start = start  # byte offsets in the scanned (UTF-8, folded) text
-        self.end = end
+        #: Byte offsets in :attr:`scanned` (folded or not: see :meth:`Engine.find`).
+        self.scanned_start = start
+        self.scanned_end = end
+        #: Full-width characters left unfolded in the scanned buffer (their lead
+        #: bytes, buffer offsets); ``None``: the buffer is folded text.
+        self.lead = lead
+        # Byte offsets in the folded UTF-8 text, whether or not it was scanned folded.
+        self.start = start if lead is None else _folded(start + 1, lead) - 1
+        self.end = end if lead is None else _folded(end + 1, lead) - 1
         self.key = key  # buffer offset under which a stream kept the match's bytes
         #: Per recognizer, context word ends (buffer offsets); ``None``: not looked for.
         self._contexts = contexts
         self._weighed: tuple[Ints, Bools] | None = None
 
     @classmethod
-    def empty(cls, engine: Engine, data: _Bytes) -> Found:
+    def empty(cls, engine: Engine, data: _Bytes, lead: Ints | None = None) -> Found:
         none = np.zeros(0, dtype=np.int64)
-        return cls(engine, data, none, none, none, none, {})
+        return cls(engine, data, none, none, none, none, {}, lead)
+
+    @property
+    def scanned(self) -> memoryview:
+        """The bytes scanned (block mode): the text, folded when folding could change
+        a finding. :attr:`scanned_start` and :attr:`scanned_end` are offsets in it;
+        character offsets are the same in it as in the folded text."""
+        return memoryview(self.data.buf)[1:-1]
 
     @property
     def level(self) -> Ints:
@@ -242,7 +310,8 @@ class Found:
         """The clear values of the findings ``which`` (all by default)."""
         rows = np.arange(len(self)) if which is None else which
         kinds = self.kind[rows]
-        starts, ends = (self.start[rows] + 1).tolist(), (self.end[rows] + 1).tolist()
+        starts = (self.scanned_start[rows] + 1).tolist()
+        ends = (self.scanned_end[rows] + 1).tolist()
         if type(self.data) is _Bytes:
             buf = self.data.buf
             raw = [buf[s:e] for s, e in zip(starts, ends, strict=True)]
@@ -551,7 +620,10 @@ class _DigitRunPattern:
         """Every match Hyperscan would find (spans without the boundary bytes), with
         its bytes for validation."""
         high = self.run if self.exact else self.width - self.anchor
-        starts = runs.starts(self.run, high) - self.anchor
+        starts = runs.starts(self.run, high)
+        if len(starts) == 0:  # most patterns in sparse text: no numpy work past here
+            return Candidates(starts, starts, np.zeros((0, self.width), dtype=np.uint8))
+        starts = starts - self.anchor
         starts = starts[(starts >= 1) & (starts + self.width < len(array))]
         columns, tables = self.singles
         if len(columns):
@@ -585,6 +657,9 @@ class _Runs:
 
     lengths: npt.NDArray[np.uint8]  # sorted, at most 255
     at: Ints  # where each run starts
+    #: Where the runs of each length (0 to 256) begin in ``at``: a slice per pattern
+    #: without a numpy call each (sparse text: most patterns find nothing).
+    bounds: list[int]
 
     @classmethod
     def of(cls, array: npt.NDArray[np.uint8]) -> _Runs:
@@ -596,12 +671,13 @@ class _Runs:
         # small keys (radix), then each pattern takes a slice, not a pass over all.
         lengths = np.minimum(changes[1::2] - at, 255).astype(np.uint8)
         order = np.argsort(lengths, kind="stable")
-        return cls(lengths[order], at[order])
+        lengths = lengths[order]
+        bounds = np.searchsorted(lengths, np.arange(257), "left").tolist()
+        return cls(lengths, at[order], bounds)
 
     def starts(self, low: int, high: int) -> Ints:
         """Starts of the runs of ``low`` to ``high`` digits."""
-        lo, hi = np.searchsorted(self.lengths, [low, high + 1], "left").tolist()
-        return self.at[lo:hi]
+        return self.at[self.bounds[low] : self.bounds[min(high + 1, 256)]]
 
 
 def _possible_bytes(regex: bytes) -> Table:
@@ -714,6 +790,34 @@ class Engine:
             [i for i in sorted(context) if i not in not_block and i not in derived]
         )
         self._stream_db: hyperscan.Database | None = None
+        #: ASCII characters whose full-width forms must be folded (see :meth:`_buffer`).
+        self._folds = _class_table(re.escape(self._significant()))
+
+    def _significant(self) -> str:
+        """The ASCII characters whose full-width forms folding must turn into them:
+        those any pattern, boundary, left class, prefix or context word (or its
+        boundary: letters) can use. A pattern that spells out both forms of a
+        character (``(?::|：)``, a label's colon) does not need it folded."""
+        table = np.zeros(256, dtype=np.bool_)
+        for rec in self.recognizers:
+            for pattern in rec.patterns:
+                regex = pattern.tail_bytes().decode("utf-8")
+                for code in range(0x21, 0x7F):
+                    both = f"(?:{re.escape(chr(code))}|{chr(code + _FULL_WIDTH_SHIFT)})"
+                    regex = regex.replace(both, "")
+                table |= _possible_bytes(regex.encode("utf-8"))
+                if pattern.width is not None:
+                    table |= _class_table(BOUNDARY_CLASS[pattern.boundary])
+                if pattern.left is not None:
+                    table |= _class_table(pattern.left)
+                for word in pattern.prefixes:
+                    table[list(word.encode("utf-8"))] = True
+            for word in rec.context:
+                if word.isascii():
+                    table |= _class_table("A-Za-z")
+                table[list(word.lower().encode("utf-8"))] = True
+                table[list(word.upper().encode("utf-8"))] = True
+        return "".join(chr(c) for c in range(0x21, 0x7F) if table[c])
 
     def _derive_context(
         self, words: dict[str, int]
@@ -796,7 +900,7 @@ class Engine:
         """:meth:`scan` as arrays: counts and verdicts need no object per finding, and
         confidences are weighed (context words looked for) only when asked for."""
         raw = data.encode("utf-8") if isinstance(data, str) else data
-        buf = _fold(raw, b"\n")
+        buf, lead = self._buffer(raw)
         array = np.frombuffer(buf, dtype=np.uint8)
         hits: list[int] = []
         if self._block is not None:
@@ -814,7 +918,23 @@ class Engine:
             for d in self._digit_runs:
                 expr = self._exprs[d.expr]
                 found[expr.rec].append((expr.pattern, d.matches(array, runs)))
-        return self.finish(found, scanned, lazy=True)
+        return self.finish(found, scanned, lazy=True, lead=lead)
+
+    def _buffer(self, raw: bytes) -> tuple[bytes, Ints | None]:
+        """The buffer to scan, between newlines, and the offsets of the full-width
+        characters left in it. Folding (a compaction of the whole buffer) is only
+        done when a full-width character could change a finding: one that folds to
+        a character some pattern, boundary, context word or label uses
+        (:meth:`_significant`). Chinese text's full-width commas, colons and
+        parentheses otherwise stay, and offsets are moved to the folded text's."""
+        if b"\xef\xbc" not in raw and b"\xef\xbd" not in raw:
+            return b"".join((b"\n", raw, b"\n")), None
+        array = np.frombuffer(raw, dtype=np.uint8)
+        lead, fold = _full_width(array, self._folds)
+        if fold:
+            return _compact(array, lead, b"\n"), None
+        # Buffer offsets: one past the leading newline.
+        return b"".join((b"\n", raw, b"\n")), lead + 1 if len(lead) else None
 
     def _context_ends(self, data: _Bytes) -> dict[int, Ints]:
         """Per recognizer, the sorted ends of its context words in ``data`` (block mode)."""
@@ -920,25 +1040,50 @@ class Engine:
         floor = data.after_last(self._tail_bytes[key], tail_ends, MAX_SPAN)
         lo_all = np.searchsorted(word_ends, np.maximum(tail_ends - MAX_SPAN, floor), "left")
         hi_all = np.searchsorted(word_ends, tail_ends, "right")
-        starts: list[int] = []
-        ends: list[int] = []
-        w_starts, w_ends, order = words[:, 0].tolist(), words[:, 1].tolist(), by_end.tolist()
+        # Every (tail match, word) pair in reach, by tail then word start.
         chosen = np.flatnonzero(hi_all > lo_all)
-        for end, lo, hi in zip(
-            tail_ends[chosen].tolist(),
-            lo_all[chosen].tolist(),
-            hi_all[chosen].tolist(),
-            strict=True,
-        ):
-            text, base = data.text_before(end, MAX_SPAN + 1)
-            for w in order[lo:hi] if hi - lo == 1 else sorted(order[lo:hi]):
-                if w_starts[w] >= end - MAX_SPAN - 1 and tail.fullmatch(
-                    text, w_ends[w] - base, end - base
-                ):
-                    starts.append(w_starts[w])
-                    ends.append(end)
-                    break
-        return np.array(starts, np.int64), np.array(ends, np.int64)
+        counts = hi_all[chosen] - lo_all[chosen]
+        pair_tail = np.repeat(chosen, counts)
+        first_pair = np.cumsum(counts) - counts
+        pair_word = by_end[
+            np.arange(len(pair_tail)) - np.repeat(first_pair - lo_all[chosen], counts)
+        ]
+        pair_end = tail_ends[pair_tail]
+        near = words[pair_word, 0] >= pair_end - MAX_SPAN - 1
+        pair_tail, pair_word, pair_end = pair_tail[near], pair_word[near], pair_end[near]
+        order = np.lexsort((pair_word, pair_tail))
+        pair_tail, pair_word, pair_end = pair_tail[order], pair_word[order], pair_end[order]
+        new_tail = np.ones(len(pair_tail), dtype=np.bool_)
+        new_tail[1:] = pair_tail[1:] != pair_tail[:-1]
+        group = np.flatnonzero(new_tail)
+        rank = np.arange(len(pair_tail)) - np.repeat(
+            group, np.diff(np.append(group, len(pair_tail)))
+        )
+        # Rounds: each tail's leftmost word first, the next only where it failed (a
+        # call of the tail's ``fullmatch`` per pair, from C through ``map``).
+        word_of = np.full(len(tail_ends), -1, dtype=np.int64)
+        for k in range(int(rank.max()) + 1 if len(rank) else 0):
+            sel = np.flatnonzero((rank == k) & (word_of[pair_tail] < 0))
+            if len(sel) == 0:
+                break
+            w_end, end = words[pair_word[sel], 1], pair_end[sel]
+            if type(data) is _Bytes:
+                texts: Any = itertools.repeat(data.buf)
+                base: Any = 0
+            else:
+                kept = [data.text_before(e, MAX_SPAN + 1) for e in end.tolist()]
+                texts = [t for t, _ in kept]
+                base = np.array([b for _, b in kept], dtype=np.int64)
+            ok = np.fromiter(
+                map(
+                    bool, map(tail.fullmatch, texts, (w_end - base).tolist(), (end - base).tolist())
+                ),
+                dtype=np.bool_,
+                count=len(sel),
+            )
+            word_of[pair_tail[sel[ok]]] = pair_word[sel[ok]]
+        hit = np.flatnonzero(word_of >= 0)
+        return words[word_of[hit], 0], tail_ends[hit]
 
     def _found(self, hits: npt.NDArray[np.int64], data: _Bytes) -> Found:
         return self.finish(self.candidates(hits, data), data)
@@ -957,11 +1102,19 @@ class Engine:
                 out.append(np.stack([np.full(len(found), word), found], 1))
         return np.concatenate(out)
 
-    def finish(self, found: dict[int, list[Any]], data: _Bytes, *, lazy: bool = False) -> Found:
+    def finish(
+        self,
+        found: dict[int, list[Any]],
+        data: _Bytes,
+        *,
+        lazy: bool = False,
+        lead: Ints | None = None,
+    ) -> Found:
         """Validate candidates, settle identical spans (the first recognizer in
         ``RECOGNIZERS`` order wins); offsets lose the leading boundary byte of the
         buffer. Context word ends come in ``found`` as ``(-1, ends)``; ``lazy`` leaves
-        them to be looked for when confidences are first asked for."""
+        them to be looked for when confidences are first asked for. ``lead``: the
+        full-width characters ``data`` holds unfolded."""
         kinds: list[Ints] = []
         starts_: list[Ints] = []
         ends_: list[Ints] = []
@@ -992,7 +1145,7 @@ class Engine:
             None if lazy else {r: _context_of([c for p, c in found[r] if p == -1]) for r in found}
         )
         if not kinds:
-            return Found.empty(self, data)
+            return Found.empty(self, data, lead)
         kind, start, end = np.concatenate(kinds), np.concatenate(starts_), np.concatenate(ends_)
         # Stable sort by span keeps candidates in claim order within a span: keep the first.
         order = np.lexsort((end, start))
@@ -1001,7 +1154,7 @@ class Engine:
         first[1:] = (s_start[1:] != s_start[:-1]) | (s_end[1:] != s_end[:-1])
         keep = order[first]
         key = np.where(np.concatenate(fixed)[keep], end[keep] + 1, end[keep])
-        return Found(self, data, kind[keep], start[keep] - 1, end[keep] - 1, key, contexts)
+        return Found(self, data, kind[keep], start[keep] - 1, end[keep] - 1, key, contexts, lead)
 
     def weigh(self, found: Found, contexts: dict[int, Ints] | None) -> tuple[Ints, Bools]:
         """Confidence levels of ``found`` and whether a context word is near each: one
@@ -1012,6 +1165,8 @@ class Engine:
         for r, context in contexts.items():
             if len(context) == 0:
                 continue
+            # Distances are the folded text's, whatever was scanned.
+            context = _folded(context, found.lead)
             rows = np.flatnonzero(found.kind == r)
             # Buffer offsets: the findings' plus the leading boundary byte.
             starts, ends = found.start[rows] + 1, found.end[rows] + 1
@@ -1064,7 +1219,7 @@ def _byte_offsets(text: str) -> Ints:
     return np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
 
 
-def char_offsets(data: bytes, offsets: Ints) -> Ints:
+def char_offsets(data: bytes | memoryview, offsets: Ints) -> Ints:
     """Character offsets of UTF-8 byte offsets into ``data``: bytes before minus
     continuation bytes before."""
     if len(offsets) == 0:

@@ -34,7 +34,6 @@ from molehunt.pii.engine import (
     Found,
     char_offsets,
     default_engine,
-    fold_bytes,
     mask,
 )
 from molehunt.pii.keyed import KeyedHasher
@@ -224,24 +223,26 @@ def decode(data: bytes) -> str:
 
 
 def _scan_text(job: _Job, text: str, result: FileScan) -> None:
-    buf = fold_bytes(text.encode("utf-8"))
-    found = job.engine.find(buf)
+    found = job.engine.find(text.encode("utf-8"))
     result.findings.update(found.counts())
     result.confident |= found.confident()
     if len(found) == 0 or (job.hasher is None and not job.detail):
         return
     names = [job.engine.names[k] for k in found.kind.tolist()]
     values = found.values()
+    # What was scanned (folded only if folding could change a finding): offsets in
+    # it give the same character offsets as in the folded text.
+    buf = found.scanned
     if job.detail:
-        c_start = char_offsets(buf, found.start).tolist()
-        c_end = char_offsets(buf, found.end).tolist()
+        c_start = char_offsets(buf, found.scanned_start).tolist()
+        c_end = char_offsets(buf, found.scanned_end).tolist()
         for kind, level, value, s, e in zip(
             names, found.level.tolist(), values, c_start, c_end, strict=True
         ):
             location = {"offset": s, "length": e - s}
             result.details.append(Detail(kind, CONFIDENCES[level], mask(value, kind), location))
     newlines = np.flatnonzero(np.frombuffer(buf, dtype=np.uint8) == 0x0A)
-    lines = np.searchsorted(newlines, found.start, "right")
+    lines = np.searchsorted(newlines, found.scanned_start, "right")
     by_line: dict[int, list[tuple[str, str]]] = {}
     for kind, value, line in zip(names, values, lines.tolist(), strict=True):
         by_line.setdefault(line, []).append((kind, value))
@@ -281,8 +282,15 @@ def cell_text(value: object) -> str:
 
 def _column_texts(column: tuple[Any, ...]) -> list[str]:
     """:func:`cell_text` of each cell of a column (a column of text as it is)."""
-    if set(map(type, column)) == {str} and not any("\n" in c or "\r" in c for c in column):
+    types = set(map(type, column))
+    if types == {str} and not any("\n" in c or "\r" in c for c in column):
         return list(column)
+    if types == {float}:
+        # A column of numbers (phones, amounts): whole numbers in int64 converted at
+        # C speed, what ``cell_text`` gives them one call each.
+        numbers = np.array(column, dtype=np.float64)
+        if bool(((numbers == np.floor(numbers)) & (np.abs(numbers) < 2.0**62)).all()):
+            return list(map(str, numbers.astype(np.int64).tolist()))
     return list(map(cell_text, column))
 
 
@@ -326,17 +334,20 @@ def _scan_table(job: _Job, sheet: str, rows: list[list[Any]], result: FileScan) 
         filled = sum(map(bool, map(str.strip, texts)))
         if filled == 0:
             continue
-        joined = fold_bytes("\n".join(texts).encode("utf-8"))
-        found = engine.find(joined)
-        array = np.frombuffer(joined, dtype=np.uint8)
+        found = engine.find("\n".join(texts).encode("utf-8"))
+        array = np.frombuffer(found.scanned, dtype=np.uint8)
+        start, end = found.scanned_start, found.scanned_end
         newlines = np.flatnonzero(array == 0x0A)
-        cell = np.searchsorted(newlines, found.start, "right")
+        cell = np.searchsorted(newlines, start, "right")
         cell_start = np.concatenate([[0], newlines + 1])[cell]
-        cell_end = np.concatenate([newlines, [len(joined)]])[cell]
+        cell_end = np.concatenate([newlines, [len(array)]])[cell]
         # A finding is the whole cell when only whitespace (what strip removes)
-        # surrounds it there: count the other bytes before each offset.
-        ink = np.concatenate([[0], np.cumsum(~_SPACE[array], dtype=np.int64)])
-        whole = (ink[found.start] == ink[cell_start]) & (ink[cell_end] == ink[found.end])
+        # surrounds it there. Most are the cell exactly; for the others count the
+        # other bytes before each offset (a pass over the column).
+        whole = (start == cell_start) & (end == cell_end)
+        if not whole.all():
+            ink = np.concatenate([[0], np.cumsum(~_SPACE[array], dtype=np.int64)])
+            whole = (ink[start] == ink[cell_start]) & (ink[cell_end] == ink[end])
         per_type = np.bincount(found.kind[whole], minlength=len(engine.names))
         typed = np.array(
             [

@@ -30,7 +30,7 @@ PIECES = [
     "wang.xm@example.com", "@", ".", "a", "Z", "x", "-", " ", "\n", "：", "0", "1", "9", "X",
     "１３８", "Ｘ", "身份证号", "手机", "电话", "ID", "mobile", "住址", "上海市", "浦东新区",
     "张杨路", "123", "弄", "4号", "1203室", "姓名", "王", "小明", "欧阳", "，", "。", "中",
-    "é", "😀",
+    "é", "😀", "（", "）", "＠", "．", "－", "０２１", "ｅ", "＿",
 ]  # fmt: skip
 
 
@@ -239,3 +239,44 @@ def test_levels_weighed_later_equal_those_of_objects() -> None:
     levels = [f.confidence for f in engine.scan(text)]
     assert [CONFIDENCES[lv] for lv in found.level.tolist()] == levels
     assert "high" in levels
+
+
+#: (text, whether the scan may leave it unfolded: only full-width characters no
+#: pattern, boundary or context word needs folded).
+FULL_WIDTH_CASES = [
+    ("姓名：王小明，身份证号：" + VALID_ID, True),
+    ("联系人： 欧阳娜娜；电话（021）62345678", True),
+    ("电话：（021）62345678，手机：13800138000！", True),
+    ("电话：（０２１）６２３４５６７８，０２１－６２３４５６７８", False),
+    ("手机１３８００１３８０００，姓名：张伟", False),
+    ("身份证 " + VALID_ID[:-1] + "Ｘ", False),
+    ("邮箱：ｗａｎｇ＠ｅｘａｍｐｌｅ．ｃｏｍ，", False),
+    ("邮箱：wang＠example.com；wang@example．com", False),
+    ("wang.xm@example.com，（备注）ID：" + VALID_ID, True),
+    ("ｉｄ：" + VALID_ID + " ｅ－ｍａｉｌ：a@b.cn", False),
+]
+
+
+@pytest.mark.parametrize(("text", "unfolded"), FULL_WIDTH_CASES)
+def test_full_width_text_matches_the_reference_folded_or_not(text: str, unfolded: bool) -> None:
+    engine = default_engine()
+    data = text.encode()
+    assert (engine._buffer(data)[1] is not None) is unfolded
+    assert engine.scan(text) == engine.reference_scan(text)
+    found = engine.find(data)
+    assert len(found) > 0
+    # Character offsets from what was scanned are those of the folded text.
+    folded = fold_bytes(data)
+    assert char_offsets(found.scanned, found.scanned_start).tolist() == (
+        char_offsets(folded, found.start).tolist()
+    )
+    assert [CONFIDENCES[lv] for lv in found.level.tolist()] == [
+        f.confidence for f in engine.reference_scan(text)
+    ]
+
+
+def test_only_characters_patterns_use_are_folded() -> None:
+    significant = default_engine()._significant()
+    assert set("0123456789@.+-_%XxEe") <= set(significant)
+    # The label colon is spelled out in both forms; Chinese punctuation is never used.
+    assert not set(":,;()!?") & set(significant)

@@ -11,6 +11,11 @@ text serve both:
 - Digit boundaries are lookarounds in ``re`` and one boundary byte on each side in
   Hyperscan (which has no lookaround); ``\\b`` is never used, since it fails next
   to Chinese characters.
+- Text is matched with full-width ASCII folded (``１３８`` as ``138``), but block mode
+  folds a text only if it holds the full-width form of a character some pattern,
+  boundary or context word uses. A pattern that writes both forms of a character
+  as ``(?::|：)`` (exactly that spelling) does not count as using it: the label
+  colon of names, so Chinese text with only full-width punctuation needs no fold.
 """
 
 from __future__ import annotations

@@ -35,7 +35,8 @@ class ChineseNameRecognizer(BaseRecognizer):
     name: ClassVar[str] = "chinese_name"
     description: ClassVar[str] = "Chinese personal name (after a label, or in a name column)"
     patterns: ClassVar[tuple[Pattern, ...]] = (
-        Pattern(f"(?:{'|'.join(LABELS)})[:]?[ ]?{_SURNAME}(?:{{HAN}}){{1,2}}"),
+        # Both colons spelled out: text need not be folded for a label's colon.
+        Pattern(f"(?:{'|'.join(LABELS)})(?::|：)?[ ]?{_SURNAME}(?:{{HAN}}){{1,2}}"),
     )
     context: ClassVar[tuple[str, ...]] = LABELS
     header_words: ClassVar[tuple[str, ...]] = (
@@ -47,5 +48,5 @@ class ChineseNameRecognizer(BaseRecognizer):
     def value(self, matched: str) -> str:
         for label in sorted(LABELS, key=len, reverse=True):
             if matched.startswith(label):
-                return matched[len(label) :].lstrip(": ")
+                return matched[len(label) :].lstrip(":： ")
         return matched
