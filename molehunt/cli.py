@@ -77,6 +77,21 @@ def _ctx(ctx: typer.Context) -> Context:
     return obj
 
 
+def _audit(store: Store, action: str, target: str | None, rows: int | None) -> None:
+    """One row of the investigators' audit trail (see molehunt.audit)."""
+    from molehunt.audit import record
+
+    record(store, action, target, rows)
+
+
+def _file_target(path: Path) -> str:
+    """A file named by its content, not its name (names may hold personal data)."""
+    import hashlib
+
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    return f"file sha256:{digest} ({path.stat().st_size} bytes)"
+
+
 def _print_json(data: Any) -> None:
     out.print_json(json.dumps(data, default=str, ensure_ascii=False))
 
@@ -216,6 +231,8 @@ def who(
     when = _parse_time(at, settings.timezone)
     with _ctx(ctx).open_store() as store:
         answer = Identity(store, settings.timezone).who(when, ip=ip, account=account, hostname=host)
+        asked = f"ip={ip}" if ip else f"account={account}" if account else f"host={host}"
+        _audit(store, "who", f"{asked} at {when.isoformat()}", 1)
     if fmt is Format.json:
         _print_json(answer)
     else:
@@ -239,6 +256,7 @@ def accounts(
             rows = Identity(store, settings.timezone).orphaned_accounts(when)
         else:
             rows = store.query("SELECT * FROM accounts ORDER BY account, system")
+        _audit(store, "accounts", "orphaned" if orphaned else "all", len(rows))
     if fmt is Format.json:
         _print_json(rows)
         return
@@ -334,6 +352,8 @@ def risk(
                     "ranking": ranker.ranking(day, top=top, include_all=show_all),
                 }
             ]
+        shown = sum(len(d["ranking"]) for d in days)
+        _audit(store, "risk", f"as of {as_of or 'today'}" + (" history" if history else ""), shown)
     if fmt is Format.json:
         _print_json(days if history else days[0]["ranking"])
         return
@@ -369,6 +389,7 @@ def timeline(
     until = _parse_day(as_of, settings.timezone) if as_of else None
     with _ctx(ctx).open_store() as store:
         entries = person_timeline(store, person, until=until, timezone=settings.timezone)
+        _audit(store, "timeline", person, len(entries))
     if fmt is Format.json:
         _print_json(entries)
         return
@@ -584,6 +605,10 @@ def scan(
         with _ctx(ctx).open_store() as store:
             stored = store_scans(store, on_hosts)
         err.print(f"stored {stored} new file scan(s) of {len(on_hosts)} on hosts")
+    if settings.db.exists():
+        with _ctx(ctx).open_store() as store:
+            hosts = sorted({r.host for r in reports if r.host})
+            _audit(store, "scan", f"{len(reports)} files on {len(hosts)} hosts", len(reports))
     if fmt is Format.json:
         _print_json([r.as_json(detail) for r in reports])
         return
@@ -613,6 +638,12 @@ def _attribute(ctx: typer.Context, path: Path, fmt: Format, *, complaints: bool)
             complaints=complaints,
             settings=detection_settings(settings),
             timezone=settings.timezone,
+        )
+        _audit(
+            store,
+            "complaints" if complaints else "attribute",
+            _file_target(path),
+            len(result["suspects"]),
         )
     if fmt is Format.json:
         _print_json(result)
@@ -700,9 +731,57 @@ def canary_plant(
     settings = _ctx(ctx).settings
     with _ctx(ctx).open_store() as store:
         planted = plant(store, load_key(settings), count, out_path)
+        _audit(store, "canary plant", f"{planted.count} canaries", planted.count)
     out.print(
         f"{planted.count} canaries registered; insert {planted.sql_path} or {planted.csv_path}"
     )
+
+
+@app.command()
+def audit(
+    ctx: typer.Context,
+    verify: Annotated[
+        bool, typer.Option("--verify", help="Check the hash chain; exit 1 if it is broken.")
+    ] = False,
+    limit: Annotated[int, typer.Option(help="Show the N newest rows.", min=1)] = 50,
+    fmt: FormatOption = Format.table,
+) -> None:
+    """The investigators' audit trail: who looked at what, when (hash-chained)."""
+    from molehunt.audit import entries
+    from molehunt.audit import verify as verify_chain
+
+    with _ctx(ctx).open_store() as store:
+        rows = entries(store, limit)
+        checked = verify_chain(store) if verify else None
+        _audit(store, "audit", "verify" if verify else None, len(rows))
+    if fmt is Format.json:
+        _print_json(
+            {
+                "entries": rows,
+                "verified": None
+                if checked is None
+                else {"rows": checked.rows, "head": checked.head, "broken_at": checked.broken_at},
+            }
+        )
+    else:
+        table = Table("seq", "time", "actor", "action", "target", "rows")
+        for r in rows:
+            table.add_row(
+                str(r["seq"]),
+                str(r["time"]),
+                r["actor"],
+                r["action"],
+                r["target"] or "",
+                "" if r["rows"] is None else str(r["rows"]),
+            )
+        out.print(table)
+        if checked is not None:
+            if checked.broken_at is None:
+                out.print(f"chain intact: {checked.rows} rows, head {checked.head}")
+            else:
+                out.print(f"[red]chain broken at row {checked.broken_at}[/red]")
+    if checked is not None and checked.broken_at is not None:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -307,6 +307,28 @@ MIGRATIONS = (
     ),
 )
 
+MIGRATIONS = (
+    *MIGRATIONS,
+    Migration(
+        4,
+        "investigators' audit trail (append-only, hash-chained)",
+        (
+            # Each row's hash covers the row and the previous row's hash, so a row
+            # changed or removed breaks the chain from there on (molehunt audit --verify).
+            """CREATE TABLE audit_log (
+  seq BIGINT NOT NULL PRIMARY KEY,
+  time TIMESTAMPTZ NOT NULL,
+  actor VARCHAR NOT NULL,       -- who ran it (the operating-system user)
+  action VARCHAR NOT NULL,      -- the verb: who, risk, timeline, attribute...
+  target VARCHAR,               -- what it was asked about (no personal data)
+  rows BIGINT,                  -- how many rows the answer held
+  prev_hash VARCHAR NOT NULL,
+  hash VARCHAR NOT NULL
+)""",
+        ),
+    ),
+)
+
 #: Event tables, for status and for the contract tests.
 EVENT_TABLES: tuple[str, ...] = (
     "events_auth",
