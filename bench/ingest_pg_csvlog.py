@@ -17,19 +17,16 @@ is shown), times only its own work and reports its own peak RSS. The ceiling is
 thread (the parser uses one core); the parser's one-time start-up (imports,
 its DuckDB connection) is left out as DuckDB's is.
 
-``--tune-malloc`` runs both sides with glibc's malloc told to keep freed memory
-(``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_``) and Arrow's mimalloc
-not to hand it back (``MIMALLOC_PURGE_DELAY=-1``): a batch's large numpy and
-Arrow temporaries are then reused instead of mapped, faulted in and unmapped
-again, which is much of the parser's system time. It measures what a process
-that set these before starting would gain; the runner sets nothing of the kind.
+The parser's process tunes its allocator exactly as ``molehunt ingest`` does
+(:func:`molehunt.ingest.memory.tune_allocator`, called by the runner before the
+first batch); the ceiling's process is left as it is (DuckDB has its own
+allocator).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -38,19 +35,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 BATCH_BYTES = 64 * 2**20
-TUNED_MALLOC = {
-    "MALLOC_MMAP_THRESHOLD_": str(2**30),
-    "MALLOC_TRIM_THRESHOLD_": str(2**32),
-    "MIMALLOC_PURGE_DELAY": "-1",
-}
 REPEAT = 3
 STATEMENTS = 20  # per session
 
 # Runs in a child process: argv = module, class, path, batch bytes.
 PARSE = """
 import importlib, json, resource, sys, time
-parser = getattr(importlib.import_module(sys.argv[1]), sys.argv[2])()
+from molehunt.ingest.memory import tune_allocator
 batch = int(sys.argv[4])
+tune_allocator(batch)  # as the runner does before the first batch
+parser = getattr(importlib.import_module(sys.argv[1]), sys.argv[2])()
 events = rejected = 0
 # Start-up (imports pyarrow makes on first use, the DuckDB connection) is paid
 # once per process, as DuckDB's own is outside the ceiling: warm up on a copy.
@@ -219,10 +213,9 @@ def write_log(
     return total
 
 
-def run(code: str, *args: str, tune_malloc: bool = False) -> dict[str, float]:
-    env = {**os.environ, **TUNED_MALLOC} if tune_malloc else None
+def run(code: str, *args: str) -> dict[str, float]:
     proc = subprocess.run(
-        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=True, env=env
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, check=True
     )
     result: dict[str, float] = json.loads(proc.stdout.strip().splitlines()[-1])
     return result
@@ -234,8 +227,6 @@ def compare(
     line: Callable[[Record], str],
     ceiling_options: str,
     count: int,
-    *,
-    tune_malloc: bool = False,
 ) -> None:
     """Generate both logs of ``kind``, measure the parser and the ceiling, print a table.
 
@@ -253,10 +244,8 @@ def compare(
             # The machine is shared: each side's best of REPEAT runs, interleaved.
             ceilings, parses = [], []
             for _ in range(REPEAT):
-                ceilings.append(run(CEILING, str(path), ceiling_options, tune_malloc=tune_malloc))
-                parses.append(
-                    run(PARSE, *parser, str(path), str(BATCH_BYTES), tune_malloc=tune_malloc)
-                )
+                ceilings.append(run(CEILING, str(path), ceiling_options))
+                parses.append(run(PARSE, *parser, str(path), str(BATCH_BYTES)))
             ceiling = min(ceilings, key=lambda r: r["seconds"])
             ours = min(parses, key=lambda r: r["seconds"])
             label = f"{kind} {name}"
@@ -274,14 +263,13 @@ def compare(
                 print(f"  WARNING: {ours['events']:,.0f} events, {ours['rejected']:,.0f} rejected")
 
 
-def main(sessions_count: int = 30_000, *, tune_malloc: bool = False) -> None:
+def main(sessions_count: int = 30_000) -> None:
     compare(
         "pg-csvlog",
         ("molehunt.ingest.pg_csvlog", "PgCsvlogParser"),
         csv_line,
         CSV_OPTIONS,
         sessions_count,
-        tune_malloc=tune_malloc,
     )
 
 
@@ -289,12 +277,9 @@ def cli(description: str | None = __doc__) -> argparse.ArgumentParser:
     """The command line of the PostgreSQL benchmarks."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--sessions", type=int, default=30_000)
-    parser.add_argument(
-        "--tune-malloc", action="store_true", help="keep freed memory in both processes"
-    )
     return parser
 
 
 if __name__ == "__main__":
     args = cli().parse_args()
-    main(args.sessions, tune_malloc=args.tune_malloc)
+    main(args.sessions)

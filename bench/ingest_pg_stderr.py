@@ -29,17 +29,16 @@ def stderr_line(r: Record) -> str:
     return f"{r.time} [{r.pid}] {user}@{database} {r.host} app={app} LOG:  {message}\n"
 
 
-def main(sessions_count: int = 30_000, *, tune_malloc: bool = False) -> None:
+def main(sessions_count: int = 30_000) -> None:
     compare(
         "pg-stderr",
         ("molehunt.ingest.pg_stderr", "PgStderrParser"),
         stderr_line,
         LINE_OPTIONS,
         sessions_count,
-        tune_malloc=tune_malloc,
     )
 
 
 if __name__ == "__main__":
     args = cli(__doc__).parse_args()
-    main(args.sessions, tune_malloc=args.tune_malloc)
+    main(args.sessions)

@@ -35,10 +35,13 @@ from molehunt.ingest.pgaudit import (
     blank_to_null,
     build_events,
     empty_tables,
+    ints_at,
     invalid_utf8,
+    log_times_at,
     message_kinds,
     rejected_records,
     strings_at,
+    to_int32,
     windows,
     with_nulls,
 )
@@ -122,7 +125,9 @@ class PgCsvlogParser:
         pieces: list[_Piece] = []
         audits = 0
         for part in [p for p in np.split(good_rows, cuts) if len(p)] or [good_rows]:
-            piece = _read_piece(buf, buffer, commas, lo, starts, ends, part, base_offset, audits)
+            piece = _read_piece(
+                buf, buffer, commas, lo, starts, ends, part, base_offset, audits, self.zones
+            )
             audits += piece.audits
             pieces.append(piece)
         records = pa.concat_tables([piece.records for piece in pieces]).combine_chunks()
@@ -194,6 +199,7 @@ def _read_piece(
     rows: Offsets,
     base_offset: int,
     first_audit: int,
+    zones: Mapping[str, str],
 ) -> _Piece:
     """The records ``rows`` (well formed) whose message matters, as :data:`RECORD_SCHEMA`."""
     fields = _Fields(buf, commas, lo[rows], starts[rows], ends[rows])
@@ -221,16 +227,24 @@ def _read_piece(
     audits = len(payloads)
     split = audit_fields(pa.array(np.arange(audits) + first_audit, pa.int64()), payloads)
     host, port = _split_connection_from(buf, buffer, *at[CONNECTION_FROM])
+    # Times and the pid are read as numbers from the bytes: only a time the
+    # digits cannot settle is made text, for build_events to read.
+    micros, timed = log_times_at(buf, *at[LOG_TIME], zones)
+    log_time: pa.Array[Any] = pa.nulls(len(rows), pa.string())
+    if not timed.all():
+        s, e = at[LOG_TIME]
+        log_time = _unescape(strings_at(buffer, s, e, valid=~timed))
     session_key = text(SESSION_ID)
     session_id = with_nulls(session_key, at[SESSION_ID][1] > at[SESSION_ID][0])
     records = pa.table(
         {
             "offset": pa.array(starts[rows] + base_offset, pa.int64()),
             "line": pa.nulls(len(rows), pa.int64()),
-            "log_time": text(LOG_TIME),
+            "log_time": log_time,
+            "time_us": pa.array(micros, pa.int64(), mask=~timed),
             "user_name": text(USER_NAME, blank_is_null=True),
             "database": text(DATABASE, blank_is_null=True),
-            "pid": text(PID),
+            "pid": ints_at(buf, buffer, *at[PID]),
             "host": host,
             "port": port,
             "session_id": session_id,
@@ -384,7 +398,8 @@ _PORT_DIGITS = 8  # a longer run of trailing digits is read by the regex
 def _split_connection_from(
     buf: np.ndarray, buffer: pa.Buffer, start: Offsets, stop: Offsets
 ) -> tuple[pa.Array[Any], pa.Array[Any]]:
-    """``host:port`` (port after the last colon, so IPv6 works) or ``[local]``.
+    """``host:port`` (port after the last colon, so IPv6 works) or ``[local]``;
+    the port as a number.
 
     The port is the run of digits at the end after a colon, found scanning
     back in numpy; what the scan cannot settle goes to the regex.
@@ -407,7 +422,7 @@ def _split_connection_from(
         has_port &= buf[np.clip(colon_at, 0, len(buf) - 1)] == ord(":")
     host_stop = np.where(has_port, colon_at, stop)
     host = _unescape(strings_at(buffer, start, host_stop))
-    port = strings_at(buffer, np.where(has_port, stop - trailing, stop), stop)
+    port = ints_at(buf, buffer, np.where(has_port, stop - trailing, stop), stop)
     # A long run of digits may hold a colon further back; in a field with a
     # newline the regex matches nothing.
     odd = np.flatnonzero(going | as_mask(pc.match_substring(host, "\n")))
@@ -417,8 +432,9 @@ def _split_connection_from(
         fix = np.zeros(n, dtype=bool)
         fix[odd] = True
         host = pc.replace_with_mask(host, pa.array(fix), pc.struct_field(parts, "host"))
-        port = pc.replace_with_mask(port, pa.array(fix), pc.struct_field(parts, "port"))
-    return _null_if_empty(host), _null_if_empty(port)
+        given = to_int32(pc.struct_field(parts, "port"))
+        port = pc.replace_with_mask(port, pa.array(fix), given)
+    return _null_if_empty(host), port
 
 
 def _null_if_empty(values: pa.Array[Any]) -> pa.Array[Any]:

@@ -37,6 +37,7 @@ from molehunt.ingest.pgaudit import (
     message_kinds,
     rejected_records,
     strings_at,
+    to_int32,
 )
 
 DEFAULT_PREFIX = "%m [%p] %q%u@%d %h app=%a "
@@ -251,11 +252,12 @@ class PgStderrParser:
                 "offset": pa.array(rec_starts[recs] + base_offset, pa.int64()),
                 "line": pa.nulls(len(recs), pa.int64()),
                 "log_time": text("log_time"),
+                "time_us": pa.nulls(len(recs), pa.int64()),
                 "user_name": _unknown_to_null(text("user_name")),
                 "database": _unknown_to_null(text("database")),
-                "pid": pid,
+                "pid": to_int32(pid),
                 "host": _unknown_to_null(text("host")),
-                "port": text("port"),
+                "port": to_int32(text("port")),
                 "session_id": session_id,
                 "session_key": pc.coalesce(session_id, pid),
                 "app_name": _unknown_to_null(text("app_name")),

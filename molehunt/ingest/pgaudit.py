@@ -52,15 +52,19 @@ from molehunt.ingest.base import Rejected, event_id
 
 #: Columns of the records a format parser hands over; ``open`` marks a last
 #: record that more bytes could still extend (its payload may be cut short).
+#: ``time_us`` is the log time in UTC microseconds where the format parser read
+#: it itself (:func:`log_times_at`); where it is NULL, ``log_time`` is read.
+#: ``pid`` and ``port`` are ``try_cast(... AS INTEGER)`` of the text.
 _RECORD_COLUMNS: list[tuple[str, pa.DataType]] = [
     ("offset", pa.int64()),
     ("line", pa.int64()),
     ("log_time", pa.string()),
+    ("time_us", pa.int64()),
     ("user_name", pa.string()),
     ("database", pa.string()),
-    ("pid", pa.string()),
+    ("pid", pa.int32()),
     ("host", pa.string()),
-    ("port", pa.string()),
+    ("port", pa.int32()),
     ("session_id", pa.string()),
     ("session_key", pa.string()),
     ("app_name", pa.string()),
@@ -262,7 +266,7 @@ def build_events(
         records = records.filter(pa.array(~shutdown | said))
         what = records["what"].combine_chunks()
     offsets = np.asarray(records["offset"].to_numpy(), dtype=np.int64)
-    micros, time_problems = _log_times(records["log_time"].combine_chunks(), zones)
+    micros, time_problems = _record_times(records, zones)
     if time_problems:
         out.rejected.extend((int(offsets[i]), reason) for i, reason in time_problems)
         timed = np.ones(len(offsets), dtype=bool)
@@ -347,33 +351,132 @@ _MS_LAYOUT = b"dddd-dd-dd dd:dd:dd.ddd "  # %m; %t has a space where the dot is
 _DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31], dtype=np.int64)
 
 
+def _record_times(
+    records: pa.Table, zones: Mapping[str, str]
+) -> tuple[Offsets, list[tuple[int, str]]]:
+    """UTC microseconds of each record, and the records whose time cannot be read (why)."""
+    given = records["time_us"].combine_chunks()
+    if not given.null_count:
+        return np.asarray(given.to_numpy(), dtype=np.int64), []
+    if given.null_count == len(given):
+        return _log_times(records["log_time"].combine_chunks(), zones)
+    missing = np.flatnonzero(as_mask(given.is_null()))
+    micros = np.array(given.fill_null(0).to_numpy(), dtype=np.int64)
+    texts = records["log_time"].combine_chunks().take(pa.array(missing, pa.int64()))
+    times, problems = _log_times(texts, zones)
+    micros[missing] = times
+    return micros, [(int(missing[i]), reason) for i, reason in problems]
+
+
 def _log_times(
     log_time: pa.Array[Any], zones: Mapping[str, str]
 ) -> tuple[Offsets, list[tuple[int, str]]]:
     """UTC microseconds of each log time, and the rows whose time cannot be read (why).
 
     ``%m``/``%t`` times in a zone that means UTC are read from their digits in
-    numpy; any other (an offset, a named zone, something odd) goes through
-    DuckDB, which has the last word on what a time is.
+    numpy (:func:`log_times_at`); any other (an offset, a named zone, something
+    odd) goes through DuckDB, which has the last word on what a time is.
     """
     n = len(log_time)
-    micros = np.zeros(n, dtype=np.int64)
     if n == 0:
-        return micros, []
+        return np.zeros(0, dtype=np.int64), []
     starts, stops, data = _string_ranges(log_time)
+    micros, fast = log_times_at(data, starts, stops, zones)
+    slow = np.flatnonzero(~fast)
+    problems: list[tuple[int, str]] = []
+    if len(slow):
+        times, reasons = _slow_log_times(log_time.take(pa.array(slow, pa.int64())), zones)
+        micros[slow] = times
+        problems = [(int(slow[i]), r) for i, r in enumerate(reasons) if r is not None]
+    return micros, problems
+
+
+def log_times_at(
+    data: npt.NDArray[np.uint8], starts: Offsets, stops: Offsets, zones: Mapping[str, str]
+) -> tuple[Offsets, Mask]:
+    """UTC microseconds of the log times ``data[starts:stops]`` that are plainly
+    ``%m``/``%t`` in a zone meaning UTC, and which those are (the others: 0).
+
+    Read straight from the digits, wherever they lie: a format parser can read
+    its records' times from the bytes of the file, no string column made.
+    """
+    n = len(starts)
+    micros = np.zeros(n, dtype=np.int64)
     fast = np.zeros(n, dtype=bool)
     utc_zones = sorted(a.encode() for a, z in zones.items() if z == "UTC")
+    if len(data) and n:
+        micros, fast = _ms_times_utc(data, starts, stops, utc_zones)
+        if fast.all():
+            return micros, fast
+        # What the word-wise read does not vouch for (%t, a long zone) is read byte-wise.
+        rest = np.flatnonzero(~fast)
+        micros[rest], fast[rest] = _log_times_bytewise(data, starts[rest], stops[rest], utc_zones)
+    return micros, fast
+
+
+def _word(text: bytes) -> np.uint64:
+    return np.uint64(np.frombuffer(text.ljust(8, b"\0"), dtype="<u8")[0])
+
+
+# A %m time is three 8-byte words: "YYYY-MM-", "DD HH:MM", ":SS.mmm ". XORed
+# with their layout, a digit becomes its value and any other byte 0; adding
+# 0x76 to a digit's byte (0x7f to any other) keeps bit 7 clear only if it was
+# 0-9 (0): a carry out of a byte comes only from one with bit 7 set already.
+_MS_WORDS = [_word(b"0000-00-"), _word(b"00 00:00"), _word(b":00.000 ")]
+_MS_ADD = [_word(b"\x76\x76\x76\x76\x7f\x76\x76\x7f"), _word(b"\x76\x76\x7f\x76\x76\x7f\x76\x76")]
+_MS_ADD.append(_word(b"\x7f\x76\x76\x7f\x76\x76\x76\x7f"))
+_HIGH = np.uint64(0x8080808080808080)
+_BYTE = np.uint64(0xFF)
+
+
+def _ms_times_utc(
+    data: npt.NDArray[np.uint8], starts: Offsets, stops: Offsets, utc_zones: list[bytes]
+) -> tuple[Offsets, Mask]:
+    """:func:`log_times_at` of the ``%m`` times with a UTC zone of at most 8 bytes,
+    read a word at a time."""
+    n = len(starts)
+    words = windows(data, starts, 32).view("<u8")
+    length = stops - starts
+    ok = np.zeros(n, dtype=bool)
+    zone = words[:, 3]
+    for abbrev in utc_zones:
+        if len(abbrev) <= 8:
+            keep = np.uint64((1 << (8 * len(abbrev))) - 1)
+            ok |= (length == 24 + len(abbrev)) & ((zone & keep) == _word(abbrev))
+    digits = []
+    for k in range(3):
+        x = words[:, k] ^ _MS_WORDS[k]
+        ok &= (((x + _MS_ADD[k]) | x) & _HIGH) == 0
+        # Byte i of x * 10 + x >> 8 is the two-digit number at bytes i, i + 1.
+        digits.append((x, x * np.uint64(10) + (x >> np.uint64(8))))
+
+    def at(k: int, byte: int, pairs: bool = True) -> Offsets:
+        word = digits[k][1 if pairs else 0]
+        return np.asarray((word >> np.uint64(8 * byte)) & _BYTE, dtype=np.int64)
+
+    year = at(0, 0) * 100 + at(0, 2)
+    month, day, hour, minute, second = at(0, 5), at(1, 0), at(1, 3), at(1, 6), at(2, 1)
+    millis = at(2, 4) * 10 + at(2, 6, pairs=False)
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    month_days = _DAYS_IN_MONTH[np.clip(month, 0, 12)] + (leap & (month == 2))
+    ok &= (year >= 1000) & (month >= 1) & (month <= 12) & (day >= 1)
+    ok &= (day <= month_days) & (hour <= 23) & (minute <= 59) & (second <= 59)
+    days = _days_from_civil(year, month, day)
+    micros = (((days * 24 + hour) * 60 + minute) * 60 + second) * 1_000_000 + millis * 1000
+    micros[~ok] = 0
+    return micros, ok
+
+
+def _log_times_bytewise(
+    data: npt.NDArray[np.uint8], starts: Offsets, stops: Offsets, utc_zones: list[bytes]
+) -> tuple[Offsets, Mask]:
+    n = len(starts)
+    micros = np.zeros(n, dtype=np.int64)
+    fast = np.zeros(n, dtype=bool)
     if len(data):
         width = len(_MS_LAYOUT) + max((len(a) for a in utc_zones), default=0)
         window = windows(data, starts, width)
         digit = window - np.uint8(ord("0"))  # anything but a digit wraps above 9
-
-        def number(first: int, count: int) -> Offsets:
-            value = np.zeros(n, dtype=np.int64)
-            for k in range(first, first + count):
-                value = value * 10 + digit[:, k]
-            return value
-
         layout = np.frombuffer(_MS_LAYOUT, dtype=np.uint8)
         head = np.arange(len(layout)) < 19  # what %m and %t share
         is_digit = layout == ord("d")
@@ -392,9 +495,12 @@ def _log_times(
             utc |= with_ms & (length == 24 + size) & (window[:, 24 : 24 + size] == word).all(axis=1)
             utc |= without & (length == 20 + size) & (window[:, 20 : 20 + size] == word).all(axis=1)
         shape &= utc
-        year, month, day = number(0, 4), number(5, 2), number(8, 2)
-        hour, minute, second = number(11, 2), number(14, 2), number(17, 2)
-        millis = np.where(with_ms, number(20, 3), 0)
+        # The five two-digit numbers in one pass over their tens and units.
+        d = digit.astype(np.int64)
+        pairs = d[:, _TENS] * 10 + d[:, _TENS + 1]
+        month, day, hour, minute, second = pairs.T
+        year = ((d[:, 0] * 10 + d[:, 1]) * 10 + d[:, 2]) * 10 + d[:, 3]
+        millis = np.where(with_ms, (d[:, 20] * 10 + d[:, 21]) * 10 + d[:, 22], 0)
         leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
         month_days = _DAYS_IN_MONTH[np.clip(month, 0, 12)] + (leap & (month == 2))
         shape &= (year >= 1000) & (month >= 1) & (month <= 12) & (day >= 1)
@@ -402,13 +508,12 @@ def _log_times(
         fast = shape
         days = _days_from_civil(year, month, day)
         micros = (((days * 24 + hour) * 60 + minute) * 60 + second) * 1_000_000 + millis * 1000
-    slow = np.flatnonzero(~fast)
-    problems: list[tuple[int, str]] = []
-    if len(slow):
-        times, reasons = _slow_log_times(log_time.take(pa.array(slow, pa.int64())), zones)
-        micros[slow] = times
-        problems = [(int(slow[i]), r) for i, r in enumerate(reasons) if r is not None]
-    return micros, problems
+        micros[~fast] = 0
+    return micros, fast
+
+
+#: Where the tens of month, day, hour, minute and second are in a ``%m`` time.
+_TENS = np.array([5, 8, 11, 14, 17])
 
 
 def _days_from_civil(year: Offsets, month: Offsets, day: Offsets) -> Offsets:
@@ -781,9 +886,9 @@ def _db_table(
         "database": recs.column("database", rows),
         "db_user": recs.column("user_name", rows),
         "src_ip": recs.column("host", rows),
-        "src_port": _to_int32(recs.column("port", rows)),
+        "src_port": recs.column("port", rows),
         "session_id": recs.column("session_id", rows),
-        "pid": _to_int32(recs.column("pid", rows)),
+        "pid": recs.column("pid", rows),
         "app_name": recs.column("app_name", rows),
         "audit_class": fields["audit_class"],
         "command": fields["command"],
@@ -832,9 +937,9 @@ def _auth_table(recs: _Records, *, kind: str, source_id: str, limit: int) -> pa.
             return values
         return pc.coalesce(values, said(pattern, values.is_null()))
 
-    port = _to_int32(recs.column("port", rows))
+    port = recs.column("port", rows)
     if port.null_count:
-        port = pc.coalesce(port, _to_int32(said(r" port=(?P<v>\d+)", port.is_null())))
+        port = pc.coalesce(port, to_int32(said(r" port=(?P<v>\d+)", port.is_null())))
     columns: dict[str, Any] = {
         "event_id": event_ids(source_id, recs.offsets[rows]),
         "time": _timestamps(recs.micros[rows]),
@@ -894,7 +999,7 @@ def _repeat(value: str, n: int) -> pa.Array[Any]:
     ).cast(pa.string())
 
 
-def _to_int32(values: pa.Array[Any]) -> pa.Array[Any]:
+def to_int32(values: pa.Array[Any]) -> pa.Array[Any]:
     """``try_cast(values AS INTEGER)``: digits read in numpy, anything else asked of DuckDB."""
     n = len(values)
     if n == 0:
@@ -932,6 +1037,58 @@ def _to_int32(values: pa.Array[Any]) -> pa.Array[Any]:
         number[got["i"]] = got["n"]
         missing[got["i"]] = False
     return pa.array(number.astype(np.int32), mask=missing)
+
+
+def ints_at(
+    data: npt.NDArray[np.uint8], buffer: pa.Buffer, begin: Offsets, end: Offsets
+) -> pa.Array[Any]:
+    """:func:`to_int32` of the text ``data[begin:end]`` (``buffer`` holds ``data``;
+    ranges in order, not overlapping), read straight from the bytes.
+
+    Plain digits (up to 9, so they fit) are read in numpy; an empty range is
+    NULL; only what else there is becomes text for :func:`to_int32`.
+    """
+    number, plain = _eight_digits(data, begin, end)
+    values = pa.array(number.astype(np.int32), mask=~plain)
+    odd = ~plain & (end > begin)
+    if not odd.any():
+        return values
+    which = np.flatnonzero(odd)
+    slow = to_int32(strings_at(buffer, begin[which], end[which]))
+    if slow.null_count == len(slow):
+        return values
+    return cast("pa.Array[Any]", pc.replace_with_mask(values, pa.array(odd), slow))
+
+
+_SWAR_LOW = np.uint64(0x0F0F0F0F0F0F0F0F)
+_SWAR_PAIRS = (
+    (np.uint64(2561), np.uint64(8), np.uint64(0x00FF00FF00FF00FF)),
+    (np.uint64(6553601), np.uint64(16), np.uint64(0x0000FFFF0000FFFF)),
+    (np.uint64(42949672960001), np.uint64(32), np.uint64(0xFFFFFFFF)),
+)
+
+
+def _eight_digits(
+    data: npt.NDArray[np.uint8], begin: Offsets, end: Offsets
+) -> tuple[Offsets, Mask]:
+    """The number each ``data[begin:end]`` spells where it is 1-8 digits, and where.
+
+    The 8 bytes ending at ``end`` are one word: the bytes before the field are
+    zeroed and the digits combined pairwise in three multiplies (two digits,
+    four, eight), not one pass per digit.
+    """
+    width = 8
+    length = end - begin
+    ok = (length >= 1) & (length <= width) & (end >= width)
+    window = windows(data, np.maximum(end - width, 0), width)
+    digit = window - np.uint8(ord("0"))  # anything but a digit wraps above 9
+    inside = np.arange(width) >= (width - length)[:, None]
+    ok &= ((digit <= 9) | ~inside).all(axis=1)
+    digit *= inside
+    word = np.ascontiguousarray(digit).view("<u8")[:, 0] & _SWAR_LOW
+    for factor, shift, mask in _SWAR_PAIRS:
+        word = ((word * factor) >> shift) & mask
+    return np.asarray(word, dtype=np.int64), np.asarray(ok)
 
 
 def _string_ranges(values: pa.Array[Any]) -> tuple[Offsets, Offsets, npt.NDArray[np.uint8]]:
@@ -1399,7 +1556,10 @@ __all__ = [
     "empty_tables",
     "event_id",
     "find_bytes",
+    "ints_at",
+    "log_times_at",
     "message_kinds",
     "rejected_records",
+    "to_int32",
     "with_nulls",
 ]

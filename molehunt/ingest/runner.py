@@ -25,6 +25,7 @@ from molehunt.errors import InputError, Location, MolehuntError, UnknownKindErro
 from molehunt.ingest import CLIENTS_KIND, FILE_PARSERS, LOG_PARSERS, REFERENCE_PARSERS, all_kinds
 from molehunt.ingest.base import FileParser, LogParser, ParseResult, Rejected
 from molehunt.ingest.clients import ClientsParser, load_clients, swap_in_clients
+from molehunt.ingest.memory import tune_allocator
 from molehunt.ingest.reference import read_header
 from molehunt.keys import load_key
 from molehunt.pii.keyed import KeyedHasher
@@ -152,6 +153,7 @@ def ingest_paths(
     progress: Progress | None = None,
 ) -> IngestReport:
     """Ingest every file (and every file under every folder) in ``paths``."""
+    tune_allocator(settings.batch_bytes)
     report = IngestReport()
     hasher: KeyedHasher | None = None
     # Never read molehunt's own files as input (a folder named may hold them).

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from molehunt.ingest.pgaudit import _AUDIT_GROUPS, AUDIT_PAYLOAD, _unquote, audit_fields
+from molehunt.ingest.pgaudit import (
+    _AUDIT_GROUPS,
+    AUDIT_PAYLOAD,
+    DEFAULT_ZONES,
+    _unquote,
+    audit_fields,
+    ints_at,
+    log_times_at,
+)
 
 FIELDS = [
     "audit_class",
@@ -143,3 +153,63 @@ def test_every_row_split_in_numpy_is_what_the_regex_reads(
     for i in plain:
         if i and truth[i] is not None:
             assert i in split, messages[i]
+
+
+def _laid_out(texts: list[str]) -> tuple[Any, Any, Any, pa.Buffer]:
+    """``texts`` end to end in one buffer (a byte between each), and where each lies."""
+    blob = "\x1f".join(texts).encode()
+    sizes = np.array([len(t.encode()) for t in texts], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(sizes + 1)[:-1]]).astype(np.int64)
+    return np.frombuffer(blob, dtype=np.uint8), starts, starts + sizes, pa.py_buffer(blob)
+
+
+_TIMES = st.one_of(
+    st.datetimes(min_value=datetime(1000, 1, 1), max_value=datetime(9999, 12, 31)).map(
+        lambda d: d.strftime("%Y-%m-%d %H:%M:%S.") + f"{d.microsecond // 1000:03d}"
+    ),
+    st.datetimes().map(lambda d: d.strftime("%Y-%m-%d %H:%M:%S")),
+    st.text(alphabet="0123456789-: .T", min_size=10, max_size=26),
+).flatmap(
+    lambda t: st.sampled_from(["UTC", "GMT", "Z", "CST", "+08", "UTCX", ""]).map(
+        lambda z: f"{t} {z}" if z else t
+    )
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_TIMES, min_size=1, max_size=40))
+def test_log_times_read_from_bytes_are_what_duckdb_reads(texts: list[str]) -> None:
+    data, starts, stops, _ = _laid_out(texts)
+    micros, read = log_times_at(data, starts, stops, DEFAULT_ZONES)
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    for text, value, ok in zip(texts, micros.tolist(), read.tolist(), strict=True):
+        if not ok:
+            continue
+        local, _, zone = text.rpartition(" ")
+        assert zone in DEFAULT_ZONES
+        fmt = "%Y-%m-%d %H:%M:%S.%g" if "." in local else "%Y-%m-%d %H:%M:%S"
+        ((expected,),) = con.execute("SELECT epoch_us(strptime(?, ?))", [local, fmt]).fetchall()
+        assert value == expected, text
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("5725", 5725),
+        ("0", 0),
+        ("00042", 42),
+        ("12345678", 12345678),
+        ("123456789", 123456789),  # past the word: read as text
+        ("99999999999", None),  # does not fit an INTEGER
+        ("", None),
+        ("12a", None),
+        (" 7", 7),  # try_cast trims spaces
+        ("-3", -3),
+    ],
+)
+def test_ints_read_from_bytes_are_try_cast_as_integer(text: str, value: int | None) -> None:
+    # A long prefix: the 8-byte word that ends each number lies inside the buffer.
+    data, starts, stops, buffer = _laid_out(["prefix-of-the-buffer", text, "x"])
+    got = ints_at(data, buffer, starts[1:2], stops[1:2]).to_pylist()
+    assert got == [value]
