@@ -231,13 +231,19 @@ def event_ids(source_id: str, offsets: np.ndarray) -> pa.Array[Any]:
 
 
 def _result(data: bytes, parsed: pa.Table, base: int, source_id: str, end: int) -> ParseResult:
-    reason = pc.field("reason")
-    parsed = parsed.filter(reason.is_null() | ~reason.isin([_BLANK]))
-    good = parsed.filter(reason.is_null())
-    rejected = [
-        _rejected(data, row["off"] - base, base, row["reason"])
-        for row in parsed.filter(~reason.is_null()).select(["off", "reason"]).to_pylist()
-    ]
+    reasons = parsed["reason"]
+    if reasons.null_count == parsed.num_rows:
+        # The common chunk has no bad or blank line: filtering would copy every
+        # column (and every listed id) for nothing.
+        good, rejected = parsed, []
+    else:
+        reason = pc.field("reason")
+        parsed = parsed.filter(reason.is_null() | ~reason.isin([_BLANK]))
+        good = parsed.filter(reason.is_null())
+        rejected = [
+            _rejected(data, row["off"] - base, base, row["reason"])
+            for row in parsed.filter(~reason.is_null()).select(["off", "reason"]).to_pylist()
+        ]
     ids = good["ids"]
     good_ids = event_ids(source_id, good["off"].to_numpy())
     events = (
