@@ -145,11 +145,15 @@ specs = json.loads(sys.argv[2])
 recs = [PatternRecognizer(supported_entity=k, patterns=[Pattern(k, p, 0.5) for p in v])
         for k, v in specs.items()]
 text = open(sys.argv[1], encoding="utf-8").read()
-started = time.process_time()
-n = 0
-for r in recs:
-    n += len(r.analyze(text, entities=[r.supported_entities[0]], nlp_artifacts=None))
-print(json.dumps({"seconds": time.process_time() - started, "results": n}))
+best = None
+for _ in range(3):  # best of 3, as molehunt's side is best of several
+    started = time.process_time()
+    n = 0
+    for r in recs:
+        n += len(r.analyze(text, entities=[r.supported_entities[0]], nlp_artifacts=None))
+    took = time.process_time() - started
+    best = took if best is None else min(best, took)
+print(json.dumps({"seconds": best, "results": n}))
 """
 
 

@@ -6,16 +6,26 @@ validation (checksums, region codes, date table, allocated prefixes) vectorised 
 numpy. Findings stay arrays (:class:`Found`) until objects are asked for.
 
 Block mode (``Engine.find``, files), measured per 15 MB of the benchmark's dense
-text (a finding every 70 bytes) in CPU time of one core, ~70 ms in all:
+text (a finding every 70 bytes) in CPU time of one core, ~60 ms in all:
 
 - Fixed-width digit patterns (ID numbers, phones, cards: most matches of dense
   text) are matched over the buffer's digit runs in numpy (:class:`_DigitRunPattern`),
   exactly as Hyperscan would; the binding calls Python once per match (~0.3 us),
   which alone capped dense text near 25 MB/s. Runs are sorted by length once, so
-  each pattern takes a slice; a pattern's candidates are copied once as rows, its
-  checks run on their columns, and validation reuses the rows. About 30 ms, and
-  the fold to ASCII (one compaction into the padded buffer) another 18 when the
-  text needs it (below).
+  each pattern takes a slice; a pattern's candidates are narrowed on their first
+  checked position, then copied once as rows (a strided view built in one C call:
+  ``sliding_window_view`` cost ~20 us of Python per call), and every other single
+  position and both boundaries are checked in one gather through a flattened
+  (position, byte) table, the two-position alternatives (month and day) in one
+  through a flattened (pair, byte pair) table, not numpy calls per position;
+  validation reuses the rows. About 25 ms, and the fold to ASCII (one compaction
+  into the padded buffer) another 18 when the text needs it (below). Tried and not
+  kept (no faster on sparse text, 20-25% slower on dense): all patterns at once, as
+  pattern bits in a (column, byte) table over one matrix of every admitted run
+  (dense text has ~20,000 runs per MB: a 27-column gather each), or per class of
+  run length (a dozen classes: their numpy calls cost what the patterns' did); and
+  the full-width lead bytes found in the digit runs' ``flatnonzero`` (telling the
+  two apart cost what the second pass saved).
 - One Hyperscan database for the variable patterns: addresses (division words and
   a tail, joined in numpy: pairs of a tail match and the words in reach before it,
   each tail's leftmost word tried first, the tail's ``fullmatch`` called through
@@ -49,10 +59,15 @@ uses (digits, letters, ``@ . + - _ %``: :meth:`Engine._significant`, derived fro
 recognizers). Chinese text's full-width commas, colons and parentheses are not
 among them (a name label spells out both colons), so such text is scanned as it
 is: the full-width characters' offsets (one pass, ~0.4 ms per 2 MB) move findings
-and context words to the folded text's offsets, and the compaction (half of sparse
-text's time) is skipped. Sparse text (a finding every 600 bytes) then costs, per
-2 MB: ~0.4 ms for that pass, 0.4 Hyperscan, 0.4 the digit runs, ~1 the digit-run
-patterns (most of it numpy's per-call overhead: 21 patterns), 0.4 validation.
+and context words to the folded text's offsets when those are first asked for
+(:attr:`Found.start`: counts, verdicts and exact data match never ask), and the
+compaction (half of sparse text's time) is skipped. The pass itself stays: it
+decides whether to fold (a Hyperscan expression for the significant full-width
+characters, or Python ``re``, took twice as long on Chinese text, whose
+full-width commas share those characters' first two bytes). Sparse text (a
+finding every 600 bytes) then costs, per 1.8 MB: ~0.4 ms for that pass, 0.4
+Hyperscan, 0.4 the digit runs (a ``flatnonzero`` over the buffer is most of it),
+~0.4 the 21 digit-run patterns (most match no run: ~1 us each), 0.4 validation.
 """
 
 from __future__ import annotations
@@ -72,7 +87,6 @@ from typing import Any, Literal
 import hyperscan
 import numpy as np
 import numpy.typing as npt
-from numpy.lib.stride_tricks import sliding_window_view
 
 from molehunt.pii.recognizers import RECOGNIZERS, Pattern, Recognizer
 from molehunt.pii.recognizers.base import BOUNDARY_CLASS, BaseRecognizer
@@ -224,16 +238,15 @@ class Found:
 
     __slots__ = (
         "_contexts",
+        "_spans",
         "_weighed",
         "data",
-        "end",
         "engine",
         "key",
         "kind",
         "lead",
         "scanned_end",
         "scanned_start",
-        "start",
     )
 
     def __init__(
@@ -256,13 +269,29 @@ class Found:
         #: Full-width characters left unfolded in the scanned buffer (their lead
         #: bytes, buffer offsets); ``None``: the buffer is folded text.
         self.lead = lead
-        # Byte offsets in the folded UTF-8 text, whether or not it was scanned folded.
-        self.start = start if lead is None else _folded(start + 1, lead) - 1
-        self.end = end if lead is None else _folded(end + 1, lead) - 1
+        # Moved to the folded text's offsets on first use (counts, verdicts and
+        # exact data match never need them: ~0.1 ms per 2 MB of Chinese text).
+        self._spans: tuple[Ints, Ints] | None = None if lead is not None else (start, end)
         self.key = key  # buffer offset under which a stream kept the match's bytes
         #: Per recognizer, context word ends (buffer offsets); ``None``: not looked for.
         self._contexts = contexts
         self._weighed: tuple[Ints, Bools] | None = None
+
+    @property
+    def start(self) -> Ints:
+        """Byte offsets in the folded UTF-8 text, whether or not it was scanned folded."""
+        return self._folded_spans()[0]
+
+    @property
+    def end(self) -> Ints:
+        return self._folded_spans()[1]
+
+    def _folded_spans(self) -> tuple[Ints, Ints]:
+        if self._spans is None:
+            lead = self.lead
+            start, end = self.scanned_start, self.scanned_end
+            self._spans = (_folded(start + 1, lead) - 1, _folded(end + 1, lead) - 1)
+        return self._spans
 
     @classmethod
     def empty(cls, engine: Engine, data: _Bytes, lead: Ints | None = None) -> Found:
@@ -357,7 +386,7 @@ class _Bytes:
     def matrix(self, starts: Ints, width: int) -> npt.NDArray[np.uint8]:
         # Rows of a sliding window view: a copy of ``width`` bytes per start, not a
         # gather through a (starts x width) index matrix.
-        out: npt.NDArray[np.uint8] = sliding_window_view(self.array, width)[starts]
+        out: npt.NDArray[np.uint8] = _windows(self.buf, width)[starts]
         return out
 
     def before(self, starts: Ints, ends: Ints) -> npt.NDArray[np.uint8]:
@@ -533,13 +562,22 @@ class _DigitRunPattern:
     exact: bool  # the run must be exactly ``run`` long (else at least)
     #: Positions checked one by one: (positions in the match, a table per position).
     singles: tuple[Ints, npt.NDArray[np.bool_]]
-    #: Alternatives over two positions: (first position, table of byte pairs).
-    pairs: tuple[tuple[int, Table], ...]
+    #: Alternatives over two positions, all at once: (the first position's column in
+    #: a row with its boundaries, each pair's first entry in ``pairs[2]``, which byte
+    #: pairs each accepts, flattened).
+    pairs: tuple[Ints, Ints, Table]
     #: Wider alternatives: (positions, alternatives x positions x 256).
     branches: tuple[tuple[Ints, npt.NDArray[np.bool_]], ...]
     #: Whether the digit run itself proves the boundary before / after the match (a
     #: digit boundary next to the end of a run).
     bounded: tuple[bool, bool]
+    #: The checks after the first single position, all at once: (columns of a row
+    #: with its boundaries, their first entries in ``checks[2]``, which bytes each
+    #: accepts, flattened). One gather for all, not one per position.
+    checks: tuple[Ints, Ints, Table]
+    #: Whether every match lies inside the buffer with its boundaries once its run
+    #: does (the run is the whole match): no bounds check.
+    inside: bool
 
     @classmethod
     def build(cls, expr: int, pattern: Pattern) -> _DigitRunPattern | None:
@@ -603,6 +641,24 @@ class _DigitRunPattern:
         )
         exact = run == len(union) or no_digits[run]
         digits_only = bool((boundary == _DIGIT).all())
+        bounded = (digits_only and anchor == 0, digits_only and exact and run == len(union))
+        pair_at = np.array([c + 1 for c, _ in pairs], dtype=np.int64)
+        merged_pairs = (
+            pair_at,
+            np.arange(len(pairs), dtype=np.int64) << 16,
+            np.concatenate([t for _, t in pairs]) if pairs else np.zeros(0, np.bool_),
+        )
+        check_at = [c + 1 for c in single_at[1:]]
+        check_tables = single_tables[1:]
+        for side, column in enumerate((0, pattern.width + 1)):
+            if not bounded[side]:
+                check_at.append(column)
+                check_tables.append(~boundary)
+        checks = (
+            np.array(check_at, dtype=np.int64),
+            np.arange(len(check_at), dtype=np.int64) * 256,
+            np.concatenate(check_tables) if check_tables else np.zeros(0, np.bool_),
+        )
         return cls(
             expr,
             pattern.width,
@@ -611,9 +667,11 @@ class _DigitRunPattern:
             run - anchor,
             exact,
             singles,
-            tuple(pairs),
+            merged_pairs,
             tuple(branches),
-            (digits_only and anchor == 0, digits_only and exact and run == len(union)),
+            bounded,
+            checks,
+            anchor == 0 and exact and run == len(union),
         )
 
     def matches(self, array: npt.NDArray[np.uint8], runs: _Runs) -> Candidates:
@@ -623,8 +681,9 @@ class _DigitRunPattern:
         starts = runs.starts(self.run, high)
         if len(starts) == 0:  # most patterns in sparse text: no numpy work past here
             return Candidates(starts, starts, np.zeros((0, self.width), dtype=np.uint8))
-        starts = starts - self.anchor
-        starts = starts[(starts >= 1) & (starts + self.width < len(array))]
+        if not self.inside:
+            starts = starts - self.anchor
+            starts = starts[(starts >= 1) & (starts + self.width < len(array))]
         columns, tables = self.singles
         if len(columns):
             # Most candidates of some patterns fail at the first position checked (a
@@ -634,21 +693,31 @@ class _DigitRunPattern:
             return Candidates(starts, starts, np.zeros((0, self.width), dtype=np.uint8))
         # One copy of each candidate's bytes with its boundaries, then every check on
         # its columns: cheaper than an index array and a gather per position.
-        rows = sliding_window_view(array, self.width + 2)[starts - 1]
-        ok = np.ones(len(starts), dtype=np.bool_)
-        if not self.bounded[0]:
-            ok &= ~self.boundary[rows[:, 0]]
-        if not self.bounded[1]:
-            ok &= ~self.boundary[rows[:, -1]]
-        for column, table in zip(columns[1:].tolist(), tables[1:], strict=True):
-            ok &= table[rows[:, column + 1]]
-        for column, pair in self.pairs:
-            ok &= pair[rows[:, column + 1].astype(np.intp) << 8 | rows[:, column + 2]]
+        rows = _windows(array, self.width + 2)[starts - 1]
+        at, first, accepts = self.checks
+        if len(at):
+            ok = accepts[rows[:, at] + first].all(axis=1)
+        else:
+            ok = np.ones(len(starts), dtype=np.bool_)
+        at, first, accepts = self.pairs
+        if len(at):
+            pairs = (rows[:, at].astype(np.intp) << 8 | rows[:, at + 1]) + first
+            ok &= accepts[pairs].all(axis=1)
         for at, alternatives in self.branches:
             values = rows[:, at + 1]
             ok &= alternatives[:, np.arange(len(at)), values].all(axis=2).any(axis=0)
         starts = starts[ok]
-        return Candidates(starts, starts + self.width, rows[ok][:, 1:-1])
+        return Candidates(starts, starts + self.width, rows[ok, 1:-1])
+
+
+def _windows(data: Any, width: int) -> npt.NDArray[np.uint8]:
+    """Every ``width`` consecutive bytes of ``data`` (bytes or a uint8 array) as
+    the rows of a read-only view: what ``sliding_window_view`` returns, in one C
+    call instead of its ~20 us of Python checks (a call per pattern per scan)."""
+    n = len(data) - width + 1
+    if n <= 0:
+        return np.zeros((0, width), dtype=np.uint8)
+    return np.ndarray((n, width), np.uint8, buffer=data, strides=(1, 1))
 
 
 @dataclass(frozen=True, slots=True)
