@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import pyarrow as pa
@@ -277,6 +277,7 @@ def _spread(values: pa.Array[Any], where: Mask) -> pa.Array[Any]:
 
 
 _ONES = np.uint64(0x0101010101010101)
+_TOP_BYTE = np.uint64(56)
 _CHUNK = 1 << 20
 # Comma positions are the largest array kept: 32 bits hold a batch under 2 GiB.
 _POSITION = np.int32
@@ -290,15 +291,20 @@ def _records(data: bytes) -> tuple[Offsets, Offsets, Offsets] | None:
     buffer is read in cache-sized chunks, each in a few numpy passes: a
     running quote count within each 8-byte word takes one multiply (byte ``i``
     of ``word * 0x0101..01`` sums bytes ``0..i``, at most 8, so no byte
-    overflows) and only the word totals need a running sum.
+    overflows); the parity of the words before (a running XOR over one byte a
+    word) is added to every byte of its word, so each byte then says whether it
+    lies inside quotes, and a newline or comma outside them is found in the
+    same pass that finds it at all (no gather of counts at every comma).
     """
     buf = np.frombuffer(data, dtype=np.uint8)
     position = _POSITION if len(buf) < 2**31 else np.int64
     ends: list[Offsets] = []
     commas: list[Offsets] = []
     before: list[Offsets] = []
-    scratch = np.empty(min(len(buf), _CHUNK) + 8, dtype=np.uint8)
-    parity = np.uint8(0)
+    chunk = min(len(buf), _CHUNK)
+    scratch = np.empty(chunk + 8, dtype=np.uint8)
+    hits = np.empty(chunk, dtype=bool)
+    parity = 0
     seen = 0
     for lo in range(0, len(buf), _CHUNK):
         part = buf[lo : lo + _CHUNK]
@@ -308,19 +314,29 @@ def _records(data: bytes) -> tuple[Offsets, Offsets, Offsets] | None:
         np.equal(part, ord('"'), out=within[:size].view(bool))
         words = within.view("<u8")
         np.multiply(words, _ONES, out=words)
-        totals = within[7::8]
-        carry = np.cumsum(totals, dtype=np.uint8)
-        carry -= totals
-        carry += parity
-        newlines = np.flatnonzero(part == ord("\n"))
-        newlines = newlines[((within[newlines] + carry[newlines >> 3]) & 1) == 0]
-        found = np.flatnonzero(part == ord(","))
-        found = found[((within[found] + carry[found >> 3]) & 1) == 0]
+        odd = (words >> _TOP_BYTE).astype(np.uint8)
+        odd &= 1
+        carry = np.bitwise_xor.accumulate(odd)
+        carry ^= odd
+        if parity:
+            carry ^= 1
+        words += carry.astype(np.uint64) * _ONES
+        words &= _ONES  # each byte: 1 if an odd number of quotes precede or are it
+        inside = within[:size]
+        found_at = hits[:size]
+        np.equal(part, ord("\n"), out=found_at)
+        np.less(inside, found_at.view(np.uint8), out=found_at)
+        newlines = np.flatnonzero(found_at)
+        np.equal(part, ord(","), out=found_at)
+        np.less(inside, found_at.view(np.uint8), out=found_at)
+        found = np.flatnonzero(found_at)
         before.append(np.searchsorted(found, newlines) + seen)
         ends.append(newlines + lo)
-        commas.append((found + lo).astype(position))
+        at = cast("Offsets", found.astype(position))
+        at += lo
+        commas.append(at)
         seen += len(found)
-        parity = np.uint8((int(carry[-1]) + int(totals[-1])) & 1)
+        parity = int(within[-1])
     if not ends:
         return None
     record_ends = np.concatenate(ends)
@@ -425,7 +441,13 @@ def _split_connection_from(
     port = ints_at(buf, buffer, np.where(has_port, stop - trailing, stop), stop)
     # A long run of digits may hold a colon further back; in a field with a
     # newline the regex matches nothing.
-    odd = np.flatnonzero(going | as_mask(pc.match_substring(host, "\n")))
+    odd_rows = going
+    text_bytes = host.buffers()[2]
+    # Hosts seldom hold a newline: one pass over their bytes spares the per-host search.
+    host_bytes = np.frombuffer(memoryview(text_bytes or b""), dtype=np.uint8)
+    if (host_bytes == ord("\n")).any():
+        odd_rows = going | as_mask(pc.match_substring(host, "\n"))
+    odd = np.flatnonzero(odd_rows)
     if len(odd):
         text = _unescape(strings_at(buffer, start[odd], stop[odd]))
         parts = pc.extract_regex(text, r"^(?P<host>.*?)(?::(?P<port>\d+))?$")

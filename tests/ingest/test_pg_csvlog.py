@@ -12,8 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from molehunt_testing import shared_fixtures
 
+from molehunt.ingest import pg_csvlog
 from molehunt.ingest.base import ParseResult, event_id
-from molehunt.ingest.pg_csvlog import PgCsvlogParser
+from molehunt.ingest.pg_csvlog import PgCsvlogParser, _records
 
 SESSION = '"alice","crm",5725,"10.20.3.17:35528",6b082656.165d'
 
@@ -437,3 +438,42 @@ def test_any_truncation_of_the_sample_is_a_prefix_of_its_events(cut: int) -> Non
     assert part.rejected == []
     for event in db_events(part):
         assert event == whole[event["event_id"]]
+
+
+def _records_one_byte_at_a_time(data: bytes) -> tuple[list[int], list[int]]:
+    """Record ends and field commas, the plain way: a comma or newline counts
+    outside quotes."""
+    ends: list[int] = []
+    commas: list[int] = []
+    quoted = False
+    for i, byte in enumerate(data):
+        if byte == ord('"'):
+            quoted = not quoted
+        elif not quoted and byte == ord("\n"):
+            ends.append(i)
+        elif not quoted and byte == ord(","):
+            commas.append(i)
+    return ends, [c for c in commas if ends and c < ends[-1]]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([b"a", b",", b'"', b"\n", b'""', b"xyz,"]), max_size=400))
+def test_records_are_cut_where_the_quotes_allow(parts: list[bytes]) -> None:
+    data = b"".join(parts)
+    ends, commas = _records_one_byte_at_a_time(data)
+    chunk = pg_csvlog._CHUNK
+    # Tiny chunks carry the quote parity across many chunk edges, in mid-word too.
+    for size in (chunk, 8, 13):
+        pg_csvlog._CHUNK = size
+        try:
+            cut = _records(data)
+        finally:
+            pg_csvlog._CHUNK = chunk
+        if not ends:
+            assert cut is None
+            continue
+        assert cut is not None
+        got_ends, got_commas, before = cut
+        assert got_ends.tolist() == ends
+        assert got_commas.tolist() == commas
+        assert before.tolist() == [sum(c < e for c in commas) for e in ends]

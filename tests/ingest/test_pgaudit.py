@@ -20,6 +20,7 @@ from molehunt.ingest.pgaudit import (
     audit_fields,
     ints_at,
     log_times_at,
+    windows,
 )
 
 FIELDS = [
@@ -213,3 +214,21 @@ def test_ints_read_from_bytes_are_try_cast_as_integer(text: str, value: int | No
     data, starts, stops, buffer = _laid_out(["prefix-of-the-buffer", text, "x"])
     got = ints_at(data, buffer, starts[1:2], stops[1:2]).to_pylist()
     assert got == [value]
+
+
+@given(
+    data=st.binary(max_size=64),
+    width=st.integers(1, 40),
+    picks=st.lists(st.integers(0, 63), max_size=12),
+)
+def test_windows_hold_the_bytes_at_each_start_even_near_the_end(
+    data: bytes, width: int, picks: list[int]
+) -> None:
+    # A view that starts one byte in: the word reads must not assume alignment.
+    buf = np.frombuffer(b"\0" + data, dtype=np.uint8)[1:]
+    begin = np.array([p for p in picks if p < len(data)], dtype=np.int64)
+    rows = windows(buf, begin, width)
+    assert rows.shape == (len(begin), width)
+    for row, start in zip(rows, begin.tolist(), strict=True):
+        inside = data[start : start + width]
+        assert row[: len(inside)].tobytes() == inside
