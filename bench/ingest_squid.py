@@ -3,7 +3,8 @@
 Run: ``python -m bench.ingest_squid [--lines N] [--repeats R]`` (default 1,500,000
 per format, best of 3). Both formats are generated into a temporary folder; each
 measured step runs in its own process, times only its own work and reports its
-own peak RSS.
+own peak RSS. The parser's process tunes its allocator as ``molehunt ingest``
+does (:func:`molehunt.ingest.memory.tune_allocator`).
 
 Times are CPU seconds of the working process (all its threads: DuckDB uses every
 core on both sides), best of the interleaved repeats: the machine is shared, and
@@ -27,6 +28,8 @@ PARSE = """
 import json, resource, sys, time
 from molehunt.ingest.squid import SquidParser
 from molehunt.ingest.squid_native import SquidNativeParser
+from molehunt.ingest.memory import tune_allocator
+tune_allocator(int(sys.argv[3]))
 parser = {"squid": SquidParser, "squid-native": SquidNativeParser}[sys.argv[1]]()
 batch = int(sys.argv[3])
 events = rejected = 0

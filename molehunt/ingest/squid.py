@@ -7,10 +7,11 @@ invisible in it. Proxies that molehunt watches log with this format instead
     logformat molehunt %ts.%03tu %>a %un %rm %>rs %>rd %>rP %>Hs %Ss/%Sh %>st %>sh %<st %<sh "%mt" %tr "%{User-Agent}>h" "%{Content-Type}>h" %{Content-Length}>h "%ru"
     access_log /var/log/squid/access.log molehunt
 
-Lines are parsed in bulk by DuckDB: a regular expression without captures (a
-DFA, fast) checks each line, plain string splits cut the lines it accepts, and
-only lines it refuses (a header holding an escaped quote, a user name holding a
-space: Squid 5 writes both unescaped) go through a slower capturing expression.
+Lines are parsed in bulk by DuckDB: plain string splits cut each line at its
+quotes and spaces, its shape is checked from the pieces (a pattern without
+captures over the short unquoted ones only), and only lines it refuses (a header holding an escaped
+quote, a user name holding a space: Squid 5 writes both unescaped) go through a
+slower capturing expression, which also rejects the bad ones with a reason.
 Byte offsets of lines, for event ids, come from numpy over the buffer.
 
 The helpers here are shared with :mod:`molehunt.ingest.squid_native`.
@@ -27,6 +28,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from molehunt.ingest.app_access import event_ids
 from molehunt.ingest.base import ParseResult, Rejected
 
 TABLE = "events_http"
@@ -81,16 +83,9 @@ TIME = r"[0-9]+\.[0-9]{3}"
 EOL = r"\r?\n"
 # Squid writes a header inside quotes with \" and \\ escaped, tab as \t, and
 # other control characters raw.
-_QUOTED_FAST = r'"[^"\\]*"'
 _QUOTED = r'"((?:[^"\\]|\\.)*)"'
-
-# The fast path cuts lines at quotes, so its unquoted fields may hold none.
 _PLAIN = r'[^ "]+'
-_FAST = (
-    rf"{TIME} {_PLAIN} {_PLAIN} {_PLAIN} {_PLAIN} {_PLAIN} {NUM} {NUM} [^ /\"]+/{_PLAIN}"
-    rf" [0-9]+ {NUM} [0-9]+ {NUM} {_QUOTED_FAST} {NUM} {_QUOTED_FAST} {_QUOTED_FAST} {NUM}"
-    rf' "[^"]*"{EOL}'
-)
+
 # Group names, in order, of the capturing pattern (the slow path).
 _FIELDS = (
     "ts",
@@ -213,15 +208,14 @@ def typed_select(format_name: str) -> str:
 typed AS (
   SELECT o, line, ok, src_ip, user_name, method, url, host, path, squid_result, hierarchy,
     request_content_type, content_type, user_agent,
-    CASE WHEN millis = '' THEN 0 WHEN TRY_CAST(millis AS BIGINT) < {_MAX_MS}
-      THEN CAST(millis AS BIGINT) * 1000 END AS us,
+    CASE WHEN TRY_CAST(millis AS BIGINT) < {_MAX_MS} THEN CAST(millis AS BIGINT) * 1000 END AS us,
     port AS port_text,
     CASE WHEN regexp_full_match(port, '[0-9]+') THEN TRY_CAST(port AS USMALLINT) END AS port,
     status AS status_text, TRY_CAST(status AS USMALLINT) AS status,
     bytes_out AS bytes_out_text, TRY_CAST(bytes_out AS BIGINT) AS bytes_out,
     bytes_in AS bytes_in_text, TRY_CAST(bytes_in AS BIGINT) AS bytes_in,
     duration_ms AS duration_text, TRY_CAST(duration_ms AS BIGINT) AS duration_ms
-  FROM (SELECT *, ltrim(replace(ts, '.', ''), '0') AS millis FROM fields)
+  FROM (SELECT *, replace(ts, '.', '') AS millis FROM fields)
 )
 SELECT o,
   CASE
@@ -274,20 +268,31 @@ fields AS (
 
 _DECODED = "decoded AS (SELECT o, try(decode(b)) AS line FROM lines)"
 
+
+# The fast path checks a line from its pieces rather than running a pattern over
+# all of it (the pattern's cost is per byte, and the quoted headers and the URL
+# are most of a line): cut at the quotes, only the short unquoted pieces need a
+# pattern; the quoted ones need only no backslash. A line it refuses is retried
+# with the capturing pattern, so it may refuse more than it must.
+_UNQUOTED = (
+    rf'{TIME} {_PLAIN} {_PLAIN} {_PLAIN} {_PLAIN} {_PLAIN} {NUM} {NUM} [^ /"]+/{_PLAIN}'
+    rf' [0-9]+ {NUM} [0-9]+ {NUM} " {NUM} " " {NUM} '
+)
+_FAST_SHAPE = f"""len(q) = 9 AND q[9] IN (chr(10), chr(13) || chr(10))
+    AND NOT contains(q[2], '\\') AND NOT contains(q[4], '\\') AND NOT contains(q[6], '\\')
+    AND regexp_full_match(concat_ws('"', q[1], q[3], q[5], q[7]), {sql_literal(_UNQUOTED)})"""
+
 _FAST_SQL = f"""
 WITH {_DECODED},
-matched AS (
-  SELECT o, line, CASE WHEN regexp_full_match(line, {sql_literal(_FAST)}) THEN true END AS ok
-  FROM decoded
-),
-quoted AS (SELECT o, line, ok, CASE WHEN ok THEN string_split(line, '"') END AS q FROM matched),
-split AS (SELECT o, line, ok, q, string_split(q[1], ' ') AS p FROM quoted),
+quoted AS (SELECT o, line, string_split(line, '"') AS q FROM decoded),
+checked AS (SELECT *, CASE WHEN {_FAST_SHAPE} THEN true END AS ok FROM quoted),
+split AS (SELECT o, line, ok, q, string_split(q[1], ' ') AS p FROM checked),
 texts AS (
   SELECT o, line, ok, p[1] AS ts, p[2] AS src_ip, p[3] AS user_name, nullif(p[4], '-') AS method,
     p[6] AS domain, p[7] AS port_field, p[8] AS status,
     split_part(p[9], '/', 1) AS squid_result, substr(p[9], strpos(p[9], '/') + 1) AS hierarchy,
     p[10] AS bytes_out, p[12] AS bytes_in, q[2] AS content_type,
-    nullif(trim(q[3]), '-') AS duration_ms, q[4] AS user_agent, q[6] AS request_content_type,
+    nullif(q[3][2:-2], '-') AS duration_ms, q[4] AS user_agent, q[6] AS request_content_type,
     q[8] AS url
   FROM split
 ),
@@ -424,15 +429,8 @@ def _rejected(
 
 def _shape(good: pa.Table, *, kind: str, source_id: str) -> pa.Table:
     n = good.num_rows
-    # event_id(source_id, offset), built column-wise: "<source>:<offset, 12 digits>".
-    offsets = pc.utf8_lpad(pc.cast(good.column("o"), pa.string()), width=12, padding="0")
-    event_ids = pc.binary_join_element_wise(
-        pa.repeat(pa.scalar(source_id, pa.string()), n),
-        offsets.combine_chunks(),
-        pa.repeat(pa.scalar(":", pa.string()), n),
-    )
     arrays: list[pa.Array[Any] | pa.ChunkedArray[Any]] = [
-        event_ids,
+        event_ids(source_id, good.column("o").to_numpy()),
         pc.cast(good.column("us"), pa.timestamp("us", tz="UTC")),
         pa.repeat(pa.scalar(source_id, pa.string()), n),
         pa.repeat(pa.scalar(kind, pa.string()), n),
