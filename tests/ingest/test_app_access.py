@@ -78,6 +78,9 @@ def test_export_of_5000_ids_lists_every_one() -> None:
         pytest.param(line(app=None, src_ip=None, detail=None, rows=None), {}, id="only-required"),
         pytest.param(line(client_ids=None), {"n_client_ids": None}, id="no-client-ids"),
         pytest.param(line(client_ids=[]), {"n_client_ids": 0}, id="empty-client-ids"),
+        pytest.param(
+            line(src_ip=None, client_ids=None), {"src_ip": None}, id="no-src-ip-nor-client-ids"
+        ),
         pytest.param(line().replace('"rows": 1', '"rows": null'), {"rows": None}, id="null-rows"),
         pytest.param(
             line(ts="2026-05-03 09:15:22Z"),
@@ -157,6 +160,32 @@ def test_bad_line_is_rejected_where_it_is_and_neighbours_kept(text: str, reason:
     users = result.tables["events_app"]["user_name"].to_pylist()
     assert users == ["liu.wei", "wang.fang"]
     assert result.records == 3
+
+
+# Strings whose text is also what a number, a literal, an object or a list
+# would read as: the parser must look at the JSON types to keep them.
+LOOKALIKES = [
+    line(user="nina", app="true", detail="1.5", src_ip="10"),
+    line(user="12345", app="NaN", detail="-Infinity", src_ip="[1]"),
+    line(client_ids=["12345", "null", "{}", "1e5", "10.20.3.17", "fe80::1"]),
+    line(src_ip="1.2", rows=0),
+]
+
+
+def test_values_that_read_like_other_json_types_are_kept_in_order() -> None:
+    lines = [LOOKALIKES[0], VIEW, line(user=5), LOOKALIKES[1], VIEW, *LOOKALIKES[2:], VIEW]
+    result = parse("".join(f"{text}\n" for text in lines))
+
+    assert [r.reason for r in result.rejected] == ["user is not a non-empty string"]
+    rows = result.tables["events_app"].to_pylist()
+    kept = [json.loads(text) for text in lines if text != line(user=5)]
+    assert [(r["user_name"], r["app"], r["src_ip"], r["detail"], r["rows"]) for r in rows] == [
+        (d["user"], d["app"], d["src_ip"], d["detail"], d["rows"]) for d in kept
+    ]
+    offsets = [int(r["event_id"].split(":")[1]) for r in rows]
+    assert offsets == sorted(offsets)
+    access = result.tables["record_access"]["client_id"].to_pylist()
+    assert access == [i for d in kept for i in d["client_ids"]]
 
 
 def test_invalid_utf8_is_rejected_and_raw_kept_readable() -> None:
