@@ -34,7 +34,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from molehunt.ingest.base import ParseResult, Rejected, event_id
+from molehunt.ingest.base import ParseResult, Rejected, event_ids
 
 ACTIONS = ("view", "search", "export", "print")
 RAW_LIMIT = 64 * 1024
@@ -347,23 +347,6 @@ def line_bounds(data: bytes, end: int) -> np.ndarray:
     for start in range(0, end, block):
         parts.append(np.flatnonzero(buffer[start : start + block] == 10) + (start + 1))
     return np.concatenate(parts)
-
-
-def event_ids(source_id: str, offsets: np.ndarray) -> pa.Array[Any]:
-    """``event_id(source_id, offset)`` for each offset, without a Python loop."""
-    if len(offsets) == 0 or int(offsets.max()) >= 10**12:
-        return pa.array([event_id(source_id, int(o)) for o in offsets], pa.string())
-    prefix = np.frombuffer(f"{source_id}:".encode(), dtype=np.uint8)
-    width = len(prefix) + 12
-    text = np.empty((len(offsets), width), dtype=np.uint8)
-    text[:, : len(prefix)] = prefix
-    rest = offsets.astype(np.int64)
-    for column in range(width - 1, len(prefix) - 1, -1):
-        rest, digit = np.divmod(rest, 10)
-        text[:, column] = digit + ord("0")
-    value_offsets = np.arange(len(offsets) + 1, dtype=np.int64) * width
-    strings = pa.LargeStringArray.from_buffers(len(offsets), _buffer(value_offsets), _buffer(text))
-    return strings.cast(pa.string())
 
 
 def _result(data: bytes, parsed: pa.Table, base: int, source_id: str, end: int) -> ParseResult:

@@ -28,8 +28,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from molehunt.ingest.app_access import event_ids
-from molehunt.ingest.base import ParseResult, Rejected
+from molehunt.ingest.base import ParseResult, Rejected, event_ids
 
 TABLE = "events_http"
 

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from molehunt.ingest.app_access import AppAccessParser, event_ids
-from molehunt.ingest.base import ParseResult, event_id
+from molehunt.ingest.app_access import AppAccessParser
+from molehunt.ingest.base import ParseResult, event_id, event_ids
 from molehunt.store.schema import MIGRATIONS
 
 VIEW = (
