@@ -151,12 +151,19 @@ def url_authority(rest: str) -> str:
     return f"regexp_extract({rest}, '^[^/?#]*')"
 
 
-def url_path(rest: str, authority: str) -> str:
-    """SQL: the path of an absolute URL (query and fragment cut), given
-    :func:`after_scheme` and :func:`url_authority` of it; '/' when it names none."""
+def without_query(rest: str) -> str:
+    """SQL: :func:`after_scheme` of a URL with its query and fragment cut."""
+    return f"split_part(split_part({rest}, '?', 1), '#', 1)"
+
+
+# Plain string functions, not patterns: on a 66 MiB batch the two anchored
+# extractions this replaces cost 0.05-0.06 s of the query's 0.57 (one thread).
+def path_of(cut: str) -> str:
+    """SQL: the path of an absolute URL given :func:`without_query` of it (the
+    authority holds no '/'); '/' when it names none, NULL if it is not one."""
     return (
-        f"CASE WHEN {rest} IS NOT NULL THEN coalesce(nullif(regexp_extract("
-        f"substr({rest}, length({authority}) + 1), '^[^?#]*'), ''), '/') END"
+        f"CASE WHEN strpos({cut}, '/') > 0 THEN substr({cut}, strpos({cut}, '/'))"
+        f" WHEN {cut} IS NOT NULL THEN '/' END"
     )
 
 
@@ -207,14 +214,14 @@ def typed_select(format_name: str) -> str:
 typed AS (
   SELECT o, line, ok, src_ip, user_name, method, url, host, path, squid_result, hierarchy,
     request_content_type, content_type, user_agent,
-    CASE WHEN TRY_CAST(millis AS BIGINT) < {_MAX_MS} THEN CAST(millis AS BIGINT) * 1000 END AS us,
+    CASE WHEN millis < {_MAX_MS} THEN millis * 1000 END AS us,
     port AS port_text,
     CASE WHEN regexp_full_match(port, '[0-9]+') THEN TRY_CAST(port AS USMALLINT) END AS port,
     status AS status_text, TRY_CAST(status AS USMALLINT) AS status,
     bytes_out AS bytes_out_text, TRY_CAST(bytes_out AS BIGINT) AS bytes_out,
     bytes_in AS bytes_in_text, TRY_CAST(bytes_in AS BIGINT) AS bytes_in,
     duration_ms AS duration_text, TRY_CAST(duration_ms AS BIGINT) AS duration_ms
-  FROM (SELECT *, replace(ts, '.', '') AS millis FROM fields)
+  FROM (SELECT *, TRY_CAST(replace(ts, '.', '') AS BIGINT) AS millis FROM fields)
 )
 SELECT o,
   CASE
@@ -243,15 +250,15 @@ rested AS (
   SELECT *, CASE WHEN method = 'CONNECT' THEN NULL ELSE {after_scheme("url")} END AS rest
   FROM texts
 ),
-authorities AS (SELECT *, {url_authority("rest")} AS authority FROM rested),
+cut AS (SELECT *, {without_query("rest")} AS cut FROM rested),
 hosted AS (
   SELECT *,
     CASE WHEN method = 'CONNECT' THEN {authority_host("url")}
       ELSE replace(replace(domain, '%5B', '['), '%5D', ']') END AS host_text,
     CASE WHEN method = 'CONNECT' THEN {port_of("url")} ELSE nullif(port_field, '-') END
       AS port_text,
-    {url_path("rest", "authority")} AS path
-  FROM authorities
+    {path_of("cut")} AS path
+  FROM cut
 ),
 fields AS (
   SELECT o, line, ok, ts, src_ip, nullif(user_name, '-') AS user_name, method, url,

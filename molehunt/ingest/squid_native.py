@@ -28,12 +28,13 @@ from molehunt.ingest.squid import (
     bare_host,
     default_port,
     parse_lines,
+    path_of,
     port_of,
     sniff_lines,
     sql_literal,
     typed_select,
     url_authority,
-    url_path,
+    without_query,
     without_userinfo,
 )
 
@@ -74,7 +75,9 @@ rested AS (
   SELECT *, CASE WHEN method = 'CONNECT' THEN NULL ELSE {after_scheme("url")} END AS rest
   FROM texts
 ),
-authorities AS (SELECT *, {url_authority("rest")} AS authority FROM rested),
+authorities AS (
+  SELECT *, {url_authority("rest")} AS authority, {without_query("rest")} AS cut FROM rested
+),
 targeted AS (
   SELECT *,
     CASE WHEN method = 'CONNECT' THEN url ELSE {without_userinfo("authority")} END AS target
@@ -82,7 +85,7 @@ targeted AS (
 ),
 hosted AS (
   SELECT *, {authority_host("target")} AS host_text, {port_of("target")} AS port_text,
-    {url_path("rest", "authority")} AS path
+    {path_of("cut")} AS path
   FROM targeted
 ),
 fields AS (
