@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from datetime import date
 from pathlib import Path
 
@@ -17,15 +16,6 @@ from molehunt.pii.scan import VERDICTS, host_of, scan_paths, scan_upload
 from molehunt.simulate.clients import make_people
 
 KEYS = {"path", "host", "kind", "findings", "client_records", "client_ids", "verdict", "errors"}
-
-
-@pytest.fixture
-def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.chdir(tmp_path)
-    for name in list(os.environ):
-        if name.startswith("MOLEHUNT_"):
-            monkeypatch.delenv(name)
-    return CliRunner()
 
 
 def test_scan_prints_the_issue_json_with_masked_details_only(
