@@ -86,10 +86,9 @@ def _audit(store: Store, action: str, target: str | None, rows: int | None) -> N
 
 def _file_target(path: Path) -> str:
     """A file named by its content, not its name (names may hold personal data)."""
-    import hashlib
+    from molehunt.pii.stored import file_sha256
 
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-    return f"file sha256:{digest} ({path.stat().st_size} bytes)"
+    return f"file sha256:{file_sha256(path)[:16]} ({path.stat().st_size} bytes)"
 
 
 def _print_json(data: Any) -> None:
@@ -599,15 +598,14 @@ def scan(
     if note:
         err.print(f"[yellow]note:[/yellow] {note}")
     on_hosts = [r for r in reports if r.host is not None]
-    if on_hosts and settings.db.exists():
+    if settings.db.exists():
         from molehunt.pii.stored import store_scans
 
         with _ctx(ctx).open_store() as store:
-            stored = store_scans(store, on_hosts)
-        err.print(f"stored {stored} new file scan(s) of {len(on_hosts)} on hosts")
-    if settings.db.exists():
-        with _ctx(ctx).open_store() as store:
-            hosts = sorted({r.host for r in reports if r.host})
+            if on_hosts:
+                stored = store_scans(store, on_hosts)
+                err.print(f"stored {stored} new file scan(s) of {len(on_hosts)} on hosts")
+            hosts = {r.host for r in on_hosts}
             _audit(store, "scan", f"{len(reports)} files on {len(hosts)} hosts", len(reports))
     if fmt is Format.json:
         _print_json([r.as_json(detail) for r in reports])

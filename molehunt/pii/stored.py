@@ -38,7 +38,8 @@ def host_path(path: Path | str) -> str | None:
     return None
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's content, read in 1 MiB pieces."""
     h = hashlib.sha256()
     with path.open("rb") as f:
         while chunk := f.read(_CHUNK):
@@ -64,7 +65,7 @@ def store_scans(
         if r.host is None or not path.is_file():
             continue
         stat = path.stat()
-        digest = _sha256(path)
+        digest = file_sha256(path)
         on_host = host_path(path)
         event_id = scan_event_id(r.host.lower(), (on_host or path.name).lower(), digest)
         rows.append(
