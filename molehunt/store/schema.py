@@ -329,6 +329,53 @@ MIGRATIONS = (
     ),
 )
 
+MIGRATIONS = (
+    *MIGRATIONS,
+    Migration(
+        5,
+        "investigators' sign-in, sessions and case files",
+        (
+            """CREATE TABLE web_users (
+  username VARCHAR NOT NULL PRIMARY KEY,
+  role VARCHAR NOT NULL,        -- analyst, investigator, auditor, admin
+  team VARCHAR NOT NULL,        -- cases are visible to their team only
+  password_hash VARCHAR NOT NULL,  -- argon2id
+  disabled BOOLEAN NOT NULL,
+  created_at TIMESTAMPTZ NOT NULL
+)""",
+            # The cookie or bearer token itself is never stored, only its SHA-256.
+            """CREATE TABLE web_sessions (
+  token_hash VARCHAR NOT NULL PRIMARY KEY,
+  username VARCHAR NOT NULL,
+  csrf VARCHAR NOT NULL,
+  created_at TIMESTAMPTZ NOT NULL,
+  expires_at TIMESTAMPTZ NOT NULL
+)""",
+            """CREATE TABLE cases (
+  case_id VARCHAR NOT NULL PRIMARY KEY,
+  title VARCHAR NOT NULL,
+  team VARCHAR NOT NULL,
+  status VARCHAR NOT NULL,      -- open, closed
+  created_by VARCHAR NOT NULL,
+  created_at TIMESTAMPTZ NOT NULL
+)""",
+            # One piece of evidence: a person, a finding, an event or an attribution,
+            # with the investigator's note; ``data`` holds what was seen then (masked).
+            """CREATE TABLE case_items (
+  case_id VARCHAR NOT NULL,
+  seq INTEGER NOT NULL,
+  kind VARCHAR NOT NULL,
+  ref VARCHAR NOT NULL,
+  note VARCHAR,
+  data JSON,
+  added_by VARCHAR NOT NULL,
+  added_at TIMESTAMPTZ NOT NULL,
+  PRIMARY KEY (case_id, seq)
+)""",
+        ),
+    ),
+)
+
 #: Event tables, for status and for the contract tests.
 EVENT_TABLES: tuple[str, ...] = (
     "events_auth",
