@@ -1,0 +1,112 @@
+"""Run continuously: ingest what was appended, detect on the days it touched, say who is new.
+
+Each round ingests the same paths again (exactly once: only new bytes, rotated files
+recognised, an unchanged reference export skipped), and when anything was stored it
+re-runs every detector from the last day the store held before the round up to the
+newest day it holds now. Days before that keep their findings, so a round costs about
+one day of detection, not the whole history. People at or above the alert threshold
+on the newest day who were not flagged at the end of the round before are reported
+as newly flagged: an investigator is told once, when it happens.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from molehunt.config import Settings
+from molehunt.detect.runner import run_detectors, write_findings
+from molehunt.detect.settings import detection_settings
+from molehunt.ingest.runner import IngestReport, Progress, ingest_paths
+from molehunt.score import RiskRanker
+from molehunt.store import Store
+
+
+@dataclass(slots=True)
+class Round:
+    """What one round did."""
+
+    started: datetime
+    ingest: IngestReport
+    as_of: date | None = None  # the newest day detected on (None: nothing new)
+    since: date | None = None  # the first day whose findings were recomputed
+    findings: int = 0
+    newly_flagged: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "started": self.started.isoformat(),
+            "stored": self.ingest.stored,
+            "rejected": self.ingest.rejected,
+            "errors": [f.error for f in self.ingest.errors],
+            "as_of": self.as_of,
+            "since": self.since,
+            "findings": self.findings,
+            "newly_flagged": self.newly_flagged,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+class Watcher:
+    """Ingest and detect, round after round, remembering who was already flagged."""
+
+    def __init__(self, store: Store, settings: Settings, paths: Sequence[Path]) -> None:
+        self.store = store
+        self.settings = settings
+        self.paths = list(paths)
+        ranker = self._ranker()
+        last = ranker.last_day()
+        self.flagged = {str(r["person_id"]) for r in ranker.ranking(last)} if last else set()
+
+    def _ranker(self) -> RiskRanker:
+        # A fresh one each round: it caches people per day, and HR exports may have changed.
+        return RiskRanker(self.store, detection_settings(self.settings), self.settings.timezone)
+
+    def round(self, progress: Progress | None = None) -> Round:
+        started = datetime.now(UTC)
+        clock = time.perf_counter()
+        before = self._ranker().last_day()
+        report = ingest_paths(self.store, self.settings, self.paths, progress=progress)
+        result = Round(started, report)
+        ranker = self._ranker()
+        after = ranker.last_day() if report.stored else None
+        if after is not None:
+            detected = run_detectors(
+                self.store,
+                detection_settings(self.settings),
+                after,
+                since=min(before, after) if before else None,
+                timezone=self.settings.timezone,
+            )
+            result.as_of, result.since = after, detected.since
+            result.findings = write_findings(self.store, detected)
+            ranking = ranker.ranking(after)
+            result.newly_flagged = [r for r in ranking if r["person_id"] not in self.flagged]
+            self.flagged = {str(r["person_id"]) for r in ranking}
+        result.seconds = time.perf_counter() - clock
+        return result
+
+
+def watch(
+    store: Store,
+    settings: Settings,
+    paths: Sequence[Path],
+    *,
+    interval: float,
+    rounds: int | None = None,
+    on_round: Callable[[Round], None],
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """Run rounds every ``interval`` seconds (``rounds`` of them, or until interrupted)."""
+    watcher = Watcher(store, settings, paths)
+    done = 0
+    while rounds is None or done < rounds:
+        on_round(watcher.round())
+        done += 1
+        if rounds is None or done < rounds:
+            sleep(interval)

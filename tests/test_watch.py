@@ -1,0 +1,116 @@
+"""Running continuously: appended lines are ingested once, detection covers the new days,
+and a person is reported as newly flagged once, on the round their evidence arrives."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+from insurer import START, World, borrowed_day
+from typer.testing import CliRunner
+
+from molehunt.cli import app
+from molehunt.config import Settings
+from molehunt.store import Store
+from molehunt.watch import Round, Watcher, watch
+
+LOGS = {
+    "app-access.jsonl": "app_lines",
+    "postgresql.csv": "pg_lines",
+    "access.log": "squid_lines",
+    "winlogbeat.ndjson": "win_lines",
+}
+
+
+def _append(world: World, folder: Path) -> None:
+    for name, attr in LOGS.items():
+        lines: list[str] = getattr(world, attr)
+        if lines:
+            with (folder / name).open("a", encoding="utf-8") as f:
+                f.write("\n".join(lines) + "\n")
+
+
+def _routine_store(tmp_path: Path, settings: Settings, store: Store) -> list[Path]:
+    world = World()
+    world.routine(START, (date(2026, 5, 5) - START).days + 1)
+    world.ingest(store, settings, tmp_path / "in")
+    return [tmp_path / "in" / name for name in LOGS]
+
+
+def _one_day(day: date, *employees: str) -> World:
+    world = World()
+    world.routine(day, 1)
+    for employee in employees:
+        borrowed_day(world, day, employee)
+    return world
+
+
+def test_new_evidence_flags_its_person_once(
+    tmp_path: Path, settings: Settings, store: Store
+) -> None:
+    paths = _routine_store(tmp_path, settings, store)
+    watcher = Watcher(store, settings, paths)
+    assert watcher.flagged == set()
+
+    _append(_one_day(date(2026, 5, 6), "E001"), tmp_path / "in")
+    first = watcher.round()
+    assert first.ingest.stored > 0
+    assert first.ingest.rejected == 0
+    assert (first.as_of, first.since) == (date(2026, 5, 6), date(2026, 5, 5))
+    assert [r["person_id"] for r in first.newly_flagged] == ["E001"]
+    assert first.findings > 0
+
+    quiet = watcher.round()  # nothing appended: nothing stored, nothing detected
+    assert (quiet.ingest.stored, quiet.as_of, quiet.newly_flagged) == (0, None, [])
+
+    _append(_one_day(date(2026, 5, 7), "E001", "E002"), tmp_path / "in")
+    second = watcher.round()
+    assert second.as_of == date(2026, 5, 7)
+    assert [r["person_id"] for r in second.newly_flagged] == ["E002"]  # E001 was told already
+    assert watcher.flagged >= {"E001", "E002"}
+
+
+def test_days_before_the_round_keep_their_findings(
+    tmp_path: Path, settings: Settings, store: Store
+) -> None:
+    paths = _routine_store(tmp_path, settings, store)
+    watcher = Watcher(store, settings, paths)
+    _append(_one_day(date(2026, 5, 6), "E001"), tmp_path / "in")
+    watcher.round()
+    before = store.query("SELECT finding_id FROM findings WHERE day = DATE '2026-05-06'")
+    _append(_one_day(date(2026, 5, 8)), tmp_path / "in")
+    later = watcher.round()
+    assert later.since == date(2026, 5, 6)  # the day the store ended on is detected again
+    after = store.query("SELECT finding_id FROM findings WHERE day = DATE '2026-05-06'")
+    assert sorted(r["finding_id"] for r in after) == sorted(r["finding_id"] for r in before)
+
+
+def test_watch_runs_the_rounds_asked_for_and_sleeps_between(
+    tmp_path: Path, settings: Settings, store: Store
+) -> None:
+    paths = _routine_store(tmp_path, settings, store)
+    seen: list[Round] = []
+    naps: list[float] = []
+    watch(store, settings, paths, interval=7.5, rounds=3, on_round=seen.append, sleep=naps.append)
+    assert len(seen) == 3
+    assert naps == [7.5, 7.5]
+    assert all(r.ingest.stored == 0 for r in seen)  # everything was ingested before
+
+
+def test_cli_watch_prints_newly_flagged_people(tmp_path: Path, run: CliRunner) -> None:
+    settings = Settings.load(
+        {"db": tmp_path / "w.duckdb", "key_file": tmp_path / "w.key"}, environ={}, cwd=tmp_path
+    )
+    init = run.invoke(app, ["--db", str(settings.db), "--key-file", str(settings.key_file), "init"])
+    assert init.exit_code == 0, init.output
+    with Store.open(settings.db) as store:
+        paths = _routine_store(tmp_path, settings, store)
+    _append(_one_day(date(2026, 5, 6), "E001"), tmp_path / "in")
+    args = ["--db", str(settings.db), "--key-file", str(settings.key_file), "watch"]
+    result = run.invoke(app, [*args, "--rounds", "1", "--format", "json", *map(str, paths)])
+    assert result.exit_code == 0, result.output
+    (line,) = result.output.strip().splitlines()
+    answer = json.loads(line)
+    assert answer["as_of"] == "2026-05-06"
+    assert [p["person_id"] for p in answer["newly_flagged"]] == ["E001"]
