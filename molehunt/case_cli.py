@@ -1,0 +1,194 @@
+"""``molehunt case``: case files from the command line (the library is :mod:`molehunt.cases`).
+
+The actor of every audit row is the operating-system user, as for the other verbs.
+``case verify`` checks an export zip against its manifest and needs no store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from molehunt import audit, cases
+from molehunt.config import Settings
+from molehunt.export import verify_export
+from molehunt.store import Store
+
+case_app = typer.Typer(
+    help="Case files: collect evidence, close, export for court, verify an export.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    """The settings the main app's callback loaded (``molehunt --db ...``), else the defaults."""
+    # Up the chain of contexts: ``molehunt case ...`` runs under the main app's.
+    c: object | None = ctx
+    while c is not None:
+        found = getattr(getattr(c, "obj", None), "settings", None)
+        if isinstance(found, Settings):
+            return found
+        c = getattr(c, "parent", None)
+    return Settings.load({})
+
+
+def _open(ctx: typer.Context) -> Store:
+    settings = _settings(ctx)
+    return Store.open(settings.db, memory_limit=settings.memory_limit)
+
+
+def _fail(message: str) -> typer.Exit:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    return typer.Exit(1)
+
+
+def _print_json(data: Any) -> None:
+    out.print_json(json.dumps(data, default=str, ensure_ascii=False))
+
+
+@case_app.command("new")
+def new(
+    ctx: typer.Context,
+    title: Annotated[str, typer.Argument(help="What the case is about (no personal data).")],
+    team: Annotated[str, typer.Option(help="Team that owns the case (only it sees it).")],
+) -> None:
+    """Open a new case; prints its id."""
+    with _open(ctx) as store:
+        try:
+            case = cases.create_case(store, title, team, audit.actor())
+        except cases.CaseError as e:
+            raise _fail(str(e)) from e
+    out.print(case.case_id, highlight=False)
+
+
+@case_app.command("list")
+def list_(
+    ctx: typer.Context,
+    team: Annotated[str | None, typer.Option(help="Only this team's cases.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Cases, newest first."""
+    with _open(ctx) as store:
+        found = cases.list_cases(store, team)
+    if as_json:
+        _print_json([_case_json(c) for c in found])
+        return
+    table = Table("case", "title", "team", "status", "created by", "created at")
+    for c in found:
+        table.add_row(c.case_id, c.title, c.team, c.status, c.created_by, c.created_at.isoformat())
+    out.print(table)
+
+
+def _case_json(case: cases.Case) -> dict[str, Any]:
+    return {
+        "case_id": case.case_id,
+        "title": case.title,
+        "team": case.team,
+        "status": case.status,
+        "created_by": case.created_by,
+        "created_at": case.created_at.isoformat(),
+    }
+
+
+@case_app.command("show")
+def show(
+    ctx: typer.Context,
+    case_id: Annotated[str, typer.Argument(help="Case id, like C-2026-0001.")],
+    as_json: JsonOption = False,
+) -> None:
+    """A case and its items."""
+    with _open(ctx) as store:
+        case = cases.get_case(store, case_id, None)
+        if case is None:
+            raise _fail(f"no case {case_id}")
+        found = cases.items(store, case_id, by=audit.actor())
+    if as_json:
+        _print_json({**_case_json(case), "items": found})
+        return
+    out.print(f"{case.case_id}  {case.title}  team {case.team}  {case.status}", highlight=False)
+    table = Table("#", "kind", "ref", "note", "added by", "added at")
+    for i in found:
+        table.add_row(
+            str(i["seq"]), i["kind"], i["ref"], i["note"] or "", i["added_by"], str(i["added_at"])
+        )
+    out.print(table)
+
+
+@case_app.command("add")
+def add(
+    ctx: typer.Context,
+    case_id: Annotated[str, typer.Argument(help="Case id.")],
+    kind: Annotated[str, typer.Option(help=f"One of: {', '.join(cases.KINDS)}.")],
+    ref: Annotated[str, typer.Option(help="Person, finding or event id.")],
+    note: Annotated[str | None, typer.Option(help="Why it matters.")] = None,
+) -> None:
+    """Add one piece of evidence to an open case; prints its number."""
+    with _open(ctx) as store:
+        try:
+            seq = cases.add_item(store, case_id, kind, ref, note, None, audit.actor())
+        except cases.CaseError as e:
+            raise _fail(str(e)) from e
+    out.print(f"{case_id} #{seq}", highlight=False)
+
+
+@case_app.command("close")
+def close(
+    ctx: typer.Context,
+    case_id: Annotated[str, typer.Argument(help="Case id.")],
+) -> None:
+    """Close a case: it takes no more items."""
+    with _open(ctx) as store:
+        try:
+            cases.close_case(store, case_id, audit.actor())
+        except cases.CaseError as e:
+            raise _fail(str(e)) from e
+    out.print(f"{case_id} closed", highlight=False)
+
+
+@case_app.command("export")
+def export(
+    ctx: typer.Context,
+    case_id: Annotated[str, typer.Argument(help="Case id.")],
+    dest: Annotated[Path, typer.Option("--out", help="Zip file to write (must not exist).")],
+) -> None:
+    """Write the case as a zip a court can check (``molehunt case verify``)."""
+    if dest.exists():
+        raise _fail(f"{dest} exists: not overwritten")
+    settings = _settings(ctx)
+    with _open(ctx) as store:
+        try:
+            data = cases.export_case(store, case_id, audit.actor(), settings.timezone)
+        except cases.CaseError as e:
+            raise _fail(str(e)) from e
+    # Evidence: readable by its owner only, and never written over.
+    fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+    out.print(f"wrote {dest} ({len(data)} bytes)", highlight=False)
+
+
+@case_app.command("verify")
+def verify(
+    path: Annotated[Path, typer.Argument(help="An export zip.")],
+) -> None:
+    """Check an export zip against its manifest: every file's SHA-256 and size."""
+    if not path.is_file():
+        raise _fail(f"no such file: {path}")
+    problems = verify_export(path.read_bytes())
+    if problems:
+        for p in problems:
+            err.print(f"[red]changed:[/red] {p}", highlight=False)
+        raise typer.Exit(1)
+    out.print(f"{path}: every file matches the manifest", highlight=False)

@@ -1,0 +1,147 @@
+"""Personal data masked inside free text: SQL statements, URLs, paths, event summaries.
+
+Whatever the scanner recognises (:mod:`molehunt.pii.engine`: resident ID numbers,
+mobiles, landlines, bank cards, passports, emails, addresses, labelled names) is
+replaced by :func:`molehunt.pii.engine.mask` of it, in place; the rest of the text
+is left as it was. Employees' names are not masked: the name recognizer only finds
+names after a label (``姓名：``, ``客户姓名``...), which are clients' names in free text.
+
+Speed: the engine's databases are compiled once per process
+(:func:`~molehunt.pii.engine.default_engine`). Most summaries hold nothing to mask,
+and a scan costs ~0.25 ms whatever the text; ASCII text is first searched for what
+every identifier needs (seven digits, optionally grouped by single spaces or
+hyphens, or an ``@``): a Python ``re`` search of a few microseconds that lets most
+summaries skip the scan. Text with any other character is always scanned (CJK
+addresses and names, full-width digits).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+from molehunt.pii.engine import default_engine, fold_text, mask
+from molehunt.pii.recognizers import Recognizer
+
+#: What any identifier holds in ASCII text: the shortest digit pattern is a
+#: passport's seven digits; grouped numbers (cards, mobiles 3-4-4, landlines with a
+#: hyphen) separate their digits by single spaces or hyphens.
+_CANDIDATE = re.compile(r"[0-9](?:[ -]?[0-9]){6}|@")
+
+
+def might_hold_identifiers(text: str) -> bool:
+    """False only when ``text`` certainly holds nothing :func:`mask_text` masks."""
+    return not text.isascii() or _CANDIDATE.search(text) is not None
+
+
+#: A span of the joined text: start, end (characters) and the kind ("" for spans
+#: merged from overlapping findings of different kinds).
+_Span = tuple[int, int, str]
+
+
+def mask_text(text: str) -> str:
+    """``text`` with every identifier the scanner recognises masked in place."""
+    if not might_hold_identifiers(text):
+        return text
+    return _apply(text, _spans(text), 0)
+
+
+def mask_texts(texts: Sequence[str]) -> list[str]:
+    """:func:`mask_text` of each text, in one scan: a timeline's hundreds of summaries
+    cost one engine call (~0.1 ms of overhead each otherwise).
+
+    The texts are scanned joined by newlines, which every fixed-width pattern takes
+    as a boundary, as it does the start and end of a text scanned alone. A finding
+    that runs across a newline joining two texts (a variable-length one could) is
+    not trusted: the texts it touches are scanned alone.
+    """
+    out = list(texts)
+    todo = [i for i, t in enumerate(texts) if might_hold_identifiers(t)]
+    if not todo:
+        return out
+    parts = [texts[i] for i in todo]
+    joined = "\n".join(parts)
+    firsts = np.cumsum([0] + [len(t) + 1 for t in parts[:-1]])
+    per: list[list[_Span]] = [[] for _ in parts]
+    alone: set[int] = set()
+    for span in _spans(joined):
+        first = int(np.searchsorted(firsts, span[0], "right")) - 1
+        last = int(np.searchsorted(firsts, span[1] - 1, "right")) - 1
+        if first == last and span[1] <= firsts[first] + len(parts[first]):
+            per[first].append(span)
+        else:
+            alone.update(range(first, last + 1))
+    for j, i in enumerate(todo):
+        if j in alone:
+            out[i] = mask_text(parts[j])
+        elif per[j]:
+            out[i] = _apply(parts[j], per[j], int(firsts[j]))
+    return out
+
+
+def _spans(text: str) -> list[_Span]:
+    """What to mask in ``text``: character spans in order, overlapping ones merged."""
+    found = default_engine().find(text)
+    if len(found) == 0:
+        return []
+    starts, ends = found.scanned_start, found.scanned_end
+    if not text.isascii():
+        # Folding keeps one character for one: character offsets in the scanned
+        # bytes are those of ``text``. A byte starts a character unless it is a
+        # UTF-8 continuation byte.
+        scanned = np.frombuffer(found.scanned, dtype=np.uint8)
+        before = np.concatenate(([0], np.cumsum((scanned & 0xC0) != 0x80)))
+        starts, ends = before[starts], before[ends]
+    names = found.engine.names
+    spans = sorted(
+        zip(starts.tolist(), ends.tolist(), found.kind.tolist(), strict=True),
+        key=lambda s: (s[0], -s[1]),
+    )
+    # Fixed-width kinds are found at every position: overlapping findings are masked
+    # as one span (generic form), so no digit of either survives.
+    merged: list[_Span] = []
+    for start, end, kind in spans:
+        if merged and start < merged[-1][1]:
+            s, e, _ = merged[-1]
+            merged[-1] = (s, max(e, end), "")
+        else:
+            merged.append((start, end, names[kind]))
+    return merged
+
+
+def _apply(text: str, spans: list[_Span], offset: int) -> str:
+    """``text`` with ``spans`` (offsets ``offset`` characters ahead of it) masked."""
+    engine = default_engine()
+    out: list[str] = []
+    at = 0
+    for start, end, name in spans:
+        s, e = start - offset, end - offset
+        out.append(text[at:s])
+        out.append(_masked(text[s:e], name, engine.recognizers, engine.names))
+        at = e
+    out.append(text[at:])
+    return "".join(out)
+
+
+def _masked(
+    matched: str, name: str, recognizers: Sequence[Recognizer], names: Sequence[str]
+) -> str:
+    """A match masked; a label in it (``客户姓名：``) stays readable."""
+    if not name:
+        return mask(matched)
+    value = recognizers[names.index(name)].value(fold_text(matched))
+    label = len(matched) - len(value)
+    return matched[:label] + mask(matched[label:], name)
+
+
+def mask_data(value: object) -> object:
+    """Every string inside JSON-like ``value`` (dicts, lists) through :func:`mask_text`."""
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, dict):
+        return {k: mask_data(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask_data(v) for v in value]
+    return value
