@@ -10,6 +10,8 @@ Spark needs the optional extra (``pip install 'molehunt[spark]'``) and Java 17.
 
 from __future__ import annotations
 
+import os
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,6 +22,7 @@ from typing import Any
 import pyarrow as pa
 
 from molehunt.errors import MolehuntError
+from molehunt.ingest.lake import lake_tables
 from molehunt.store import Store
 
 
@@ -38,42 +41,33 @@ class EngineError(MolehuntError):
 
 
 class SparkEngine:
-    """Local Spark over the store: each table is copied to Parquet when first read."""
+    """Local Spark over the store: each table is copied to Parquet when first read,
+    unless a lake holds it already."""
 
     def __init__(
-        self, store: Store, folder: Path, *, master: str = "local[2]", memory: str = "2g"
+        self,
+        store: Store,
+        folder: Path,
+        *,
+        lake: Path | None = None,
+        master: str = "local[2]",
+        memory: str = "2g",
     ) -> None:
-        try:
-            import ibis
-            from pyspark.sql import SparkSession
-        except ImportError as e:
-            raise EngineError(
-                "the spark engine needs PySpark: pip install 'molehunt[spark]'"
-            ) from e
+        import ibis
+
         self.store = store
         self.folder = folder
-        builder = (
-            SparkSession.builder.master(master)
-            .appName("molehunt-detect")
-            # Set at launch as well as by Ibis: timestamps must mean UTC on both engines.
-            .config("spark.sql.session.timeZone", "UTC")
-            .config("spark.driver.memory", memory)
-            .config("spark.ui.enabled", "false")
-            .config("spark.ui.showConsoleProgress", "false")
-            # The answers are small; Arrow makes bringing them back cheap.
-            .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-            # Local data of one store: the default 200 shuffle partitions only add overhead.
-            .config("spark.sql.shuffle.partitions", "8")
-        )
-        try:
-            self.session = builder.getOrCreate()
-        except Exception as e:  # PySpark raises its own runtime errors when Java is missing
-            raise EngineError(f"Spark did not start (is Java 17 installed?): {e}") from e
-        self.session.sparkContext.setLogLevel("ERROR")
+        self.lake = lake_tables(lake) if lake else {}
+        self.session = spark_session(master, memory, "molehunt-detect")
         self.backend = ibis.pyspark.connect(self.session)
         self._exported: set[str] = set()
 
     def table(self, name: str) -> Any:
+        if name in self.lake:
+            if name not in self._exported:
+                self.backend.read_parquet(str(self.lake[name] / "*.parquet"), table_name=name)
+                self._exported.add(name)
+            return self.backend.table(name)
         if name not in self._exported:
             path = self.folder / f"{name}.parquet"
             # The name comes from the detectors' code, never from input; quoted anyway.
@@ -98,16 +92,50 @@ class SparkEngine:
         self.session.stop()
 
 
+def spark_session(master: str, memory: str, name: str) -> Any:
+    """A Spark session set up as molehunt needs it (UTC, no UI, Arrow transfers)."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError as e:
+        raise EngineError("the spark engine needs PySpark: pip install 'molehunt[spark]'") from e
+    # Python tasks (ingest on Spark) run in this interpreter, where molehunt is installed.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = (
+        SparkSession.builder.master(master)
+        .appName(name)
+        # Set at launch as well as by Ibis: timestamps must mean UTC on both engines.
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.driver.memory", memory)
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        # The answers are small; Arrow makes bringing them back cheap.
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        # Local data of one store: the default 200 shuffle partitions only add overhead.
+        .config("spark.sql.shuffle.partitions", "8")
+    )
+    try:
+        session = builder.getOrCreate()
+    except Exception as e:  # PySpark raises its own runtime errors when Java is missing
+        raise EngineError(f"Spark did not start (is Java 17 installed?): {e}") from e
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
 @contextmanager
-def detection_backend(store: Store, engine: str = "duckdb") -> Iterator[Any]:
-    """What a :class:`~molehunt.detect.base.DetectContext` reads through, on ``engine``."""
+def detection_backend(
+    store: Store, engine: str = "duckdb", *, lake: Path | None = None
+) -> Iterator[Any]:
+    """What a :class:`~molehunt.detect.base.DetectContext` reads through, on ``engine``
+    (on Spark, the event tables of ``lake`` when given, instead of the store's)."""
     if engine not in ENGINES:
         raise EngineError(f"unknown engine {engine!r}; one of: {', '.join(ENGINES)}")
     if engine == "duckdb":
+        if lake is not None:
+            raise EngineError("a lake is read on Spark: use --engine spark")
         yield store.ibis
         return
     with tempfile.TemporaryDirectory(prefix="molehunt-spark-") as tmp:
-        spark = SparkEngine(store, Path(tmp))
+        spark = SparkEngine(store, Path(tmp), lake=lake)
         try:
             yield spark
         finally:

@@ -11,6 +11,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 
 from molehunt.detect import DETECTORS, DetectContext, DetectionSettings, Finding
 from molehunt.detect.engines import detection_backend
@@ -44,9 +45,11 @@ def run_detectors(
     timezone: str = "Asia/Shanghai",
     names: Sequence[str] | None = None,
     engine: str = "duckdb",
+    lake: Path | None = None,
 ) -> DetectReport:
     """Findings of the days from ``since`` (default: all) to ``as_of``, in a stable order,
-    computed by ``engine`` (the same detectors on DuckDB or local Spark)."""
+    computed by ``engine`` (the same detectors on DuckDB or local Spark, which reads
+    the event tables of ``lake`` when given)."""
     chosen = list(names) if names else list(DETECTORS)
     unknown = [n for n in chosen if n not in DETECTORS]
     if unknown:
@@ -55,7 +58,7 @@ def run_detectors(
         )
     report = DetectReport(as_of, since)
     with (
-        detection_backend(store, engine) as backend,
+        detection_backend(store, engine, lake=lake) as backend,
         DetectContext(backend, settings, as_of, since=since, timezone=timezone) as ctx,
     ):
         for name in chosen:

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pyarrow as pa
 
@@ -339,36 +339,59 @@ def _ingest_log(
         report.skipped = "already read to the end"
         return
     position = state.offset
-    pending = b""
     with path.open("rb") as f:
-        f.seek(position)
-        while True:
-            chunk = f.read(settings.batch_bytes)
-            data = pending + chunk if pending else chunk
-            if not data:
-                break
-            result = parser.parse(
-                data, base_offset=position, source_id=state.source_id, path=str(path)
-            )
-            if result.consumed == 0:
-                if not chunk:
-                    break  # an unfinished last record: left for the next run
-                if len(data) >= OVERSIZED_BATCHES * settings.batch_bytes:
-                    # No record boundary in this much data: set it aside, located,
-                    # rather than reading the whole file into memory.
-                    result = _oversized(data, position)
-                else:
-                    pending = data
-                    continue
-            _commit_log_batch(store, state, kind, path, position + result.consumed, result)
+        batches = parse_range(
+            parser, f, path, state.source_id, position, None, batch_bytes=settings.batch_bytes
+        )
+        for position, result in batches:
+            _commit_log_batch(store, state, kind, path, position, result)
             report.stored += result.events
             report.rejected += len(result.rejected)
-            position += result.consumed
-            pending = data[result.consumed :]
             if progress:
                 progress(str(path), position, size)
     if not state.known and position == 0:
         report.skipped = "no complete record yet"
+
+
+def parse_range(
+    parser: LogParser,
+    f: BinaryIO,
+    path: Path,
+    source_id: str,
+    start: int,
+    end: int | None,
+    *,
+    batch_bytes: int,
+) -> Iterator[tuple[int, ParseResult]]:
+    """Parse the records of ``f`` from byte ``start`` (a record boundary) to ``end``
+    (default: the end of the file), a batch at a time; yields each batch's result
+    with the position just after its last whole record.
+
+    An unfinished last record is left unread (the writer may still be writing it).
+    """
+    position = start
+    pending = b""
+    f.seek(start)
+    while True:
+        want = batch_bytes if end is None else min(batch_bytes, end - position - len(pending))
+        chunk = f.read(want) if want > 0 else b""
+        data = pending + chunk if pending else chunk
+        if not data:
+            return
+        result = parser.parse(data, base_offset=position, source_id=source_id, path=str(path))
+        if result.consumed == 0:
+            if not chunk:
+                return  # an unfinished last record: left for the next run
+            if len(data) >= OVERSIZED_BATCHES * batch_bytes:
+                # No record boundary in this much data: set it aside, located,
+                # rather than reading the whole file into memory.
+                result = _oversized(data, position)
+            else:
+                pending = data
+                continue
+        position += result.consumed
+        pending = data[result.consumed :]
+        yield position, result
 
 
 def _oversized(data: bytes, position: int) -> ParseResult:
