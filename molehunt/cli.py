@@ -576,7 +576,126 @@ def demo(
         f"  molehunt --db {db} timeline PERSON"
     )
     if serve:
-        out.print("The web UI is not built yet: --serve has nothing to open.")
+        _serve_demo(result.settings)
+
+
+def _serve_demo(settings: Settings) -> None:
+    import secrets
+
+    from molehunt.web.users import add_user, get_user, set_password
+
+    password = secrets.token_urlsafe(12)
+    with Store.open(settings.db, memory_limit=settings.memory_limit) as store:
+        if get_user(store, "demo") is None:
+            add_user(store, "demo", password, "investigator", "demo")
+        else:
+            set_password(store, "demo", password)
+        _audit(store, "user add", "demo as investigator", 1)
+    out.print(
+        "Web UI at http://127.0.0.1:8000 : sign in as [bold]demo[/bold] with password "
+        f"[bold]{password}[/bold] (shown only now). Ctrl-C stops it."
+    )
+    _run_server(settings, "127.0.0.1", 8000, https_only=False)
+
+
+def _run_server(settings: Settings, host: str, port: int, *, https_only: bool) -> None:
+    import uvicorn
+
+    from molehunt.web import create_app
+
+    with Store.open(settings.db, memory_limit=settings.memory_limit) as store:
+        app = create_app(store, settings, https_only=https_only)
+        uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
+    https_only: Annotated[
+        bool,
+        typer.Option("--https-only", help="Mark the session cookie Secure (behind a TLS proxy)."),
+    ] = False,
+) -> None:
+    """The investigators' web UI and HTTP API over the store (sign in with `molehunt user`)."""
+    _run_server(_ctx(ctx).settings, host, port, https_only=https_only)
+
+
+user_app = typer.Typer(help="Web UI users: analysts, investigators, auditors, admins.")
+app.add_typer(user_app, name="user")
+
+
+class Role(StrEnum):
+    analyst = "analyst"
+    investigator = "investigator"
+    auditor = "auditor"
+    admin = "admin"
+
+
+@user_app.command("add")
+def user_add(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="User name.")],
+    role: Annotated[Role, typer.Option(help="What the user may do.")],
+    team: Annotated[str, typer.Option(help="Team: cases are shared within a team.")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """Add a web user (the password is asked for, never given on the command line)."""
+    from molehunt.web.users import add_user
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with _ctx(ctx).open_store() as store:
+        user = add_user(store, name, password, role.value, team)
+        _audit(store, "user add", f"{user.username} as {user.role}", 1)
+    out.print(f"added {user.username} ({user.role}, team {user.team})")
+
+
+@user_app.command("list")
+def user_list(ctx: typer.Context, fmt: FormatOption = Format.table) -> None:
+    """List web users."""
+    from molehunt.web.users import list_users
+
+    with _ctx(ctx).open_store() as store:
+        users = list_users(store)
+        _audit(store, "users", None, len(users))
+    if fmt is Format.json:
+        _print_json(
+            [
+                {
+                    "username": u.username,
+                    "role": u.role,
+                    "team": u.team,
+                    "disabled": u.disabled,
+                    "created_at": u.created_at.isoformat(),
+                }
+                for u in users
+            ]
+        )
+        return
+    table = Table("user", "role", "team", "state", "created")
+    for u in users:
+        state = "disabled" if u.disabled else "enabled"
+        table.add_row(u.username, u.role, u.team, state, u.created_at.isoformat())
+    out.print(table)
+
+
+@user_app.command("disable")
+def user_disable(
+    ctx: typer.Context, name: Annotated[str, typer.Argument(help="User name.")]
+) -> None:
+    """Disable a web user: they cannot sign in, and their sessions end."""
+    from molehunt.web.users import disable_user
+
+    with _ctx(ctx).open_store() as store:
+        disable_user(store, name)
+        _audit(store, "user disable", name, 1)
+    out.print(f"disabled {name}")
 
 
 @app.command()

@@ -1,0 +1,358 @@
+"""What the web answers, audited and masked: shared by the JSON API and the pages.
+
+Each method takes the web user and does the same as the CLI verb of the same name:
+the library call, then one ``audit_log`` row naming the user, written before the
+answer is returned. Personal data inside free text (SQL, URLs, paths, summaries)
+is masked with :func:`molehunt.pii.mask.mask_text`; only :meth:`Web.unmask` returns
+an event as stored, and only with a reason on the record.
+"""
+
+from __future__ import annotations
+
+import re
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from molehunt import audit
+from molehunt.cases import (
+    Case,
+    CaseError,
+    add_item,
+    close_case,
+    create_case,
+    export_case,
+    get_case,
+    items,
+    list_cases,
+)
+from molehunt.config import Settings
+from molehunt.detect.settings import detection_settings
+from molehunt.identity import Identity
+from molehunt.pii.mask import mask_text
+from molehunt.pii.stored import file_sha256
+from molehunt.score import RiskRanker
+from molehunt.status import status as store_status
+from molehunt.store import Store
+from molehunt.timeline import events as event_summaries
+from molehunt.timeline import timeline as person_timeline
+from molehunt.web.users import User
+
+#: Keys whose values are identifiers or times molehunt made, never free text to mask.
+_KEEP = frozenset(
+    {
+        "event_id",
+        "finding_id",
+        "person_id",
+        "related",
+        "events",
+        "time",
+        "day",
+        "date",
+        "first_seen",
+        "last_seen",
+        "first_read",
+        "last_read",
+        "detector",
+        "table",
+        "case_id",
+        "kind",
+        "ref",
+        "added_by",
+        "added_at",
+        "created_by",
+        "created_at",
+        "seq",
+    }
+)
+
+
+def masked(value: Any, key: str | None = None) -> Any:
+    """``value`` with every free-text string masked (identifier fields kept)."""
+    if isinstance(value, dict):
+        return {k: masked(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [masked(v, key) for v in value]
+    if isinstance(value, str) and key not in _KEEP:
+        return mask_text(value)
+    return value
+
+
+def masked_row(value: dict[str, Any]) -> dict[str, Any]:
+    out = masked(value)
+    assert isinstance(out, dict)
+    return out
+
+
+class NotFound(LookupError):
+    """The thing asked for does not exist (or is another team's)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    """An uploaded file, already on disk in a private temporary folder."""
+
+    path: Path
+    size: int
+
+
+_SAFE_SUFFIX = re.compile(r"\.[A-Za-z0-9]{1,8}")
+
+
+@contextmanager
+def private_upload(name: str | None) -> Iterator[Path]:
+    """A path in a fresh 0700 folder, removed with its content afterwards; the file
+    keeps only the suffix of its name (the scanner reads by kind, and names may hold
+    personal data)."""
+    suffix = Path(name or "").suffix.lower()
+    suffix = suffix if _SAFE_SUFFIX.fullmatch(suffix) else ".bin"
+    with tempfile.TemporaryDirectory(prefix="molehunt-upload-") as folder:
+        yield Path(folder) / f"upload{suffix}"
+
+
+class Web:
+    """The app's one open store, its lock and the audited, masked answers."""
+
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+        self.zone = ZoneInfo(settings.timezone)
+        # DuckDB connections are not thread-safe; FastAPI runs sync endpoints in threads.
+        self.lock = threading.RLock()
+
+    def audit(self, who: str, action: str, target: str | None, rows: int | None) -> None:
+        with self.lock:
+            audit.record(self.store, action, target, rows, who=who)
+
+    def show_time(self, value: datetime | None) -> str | None:
+        return None if value is None else value.astimezone(self.zone).isoformat()
+
+    def _ranker(self) -> RiskRanker:
+        return RiskRanker(self.store, detection_settings(self.settings), self.settings.timezone)
+
+    def today(self) -> date:
+        return datetime.now(self.zone).date()
+
+    # -- evidence ---------------------------------------------------------------
+
+    def status(self, user: User) -> dict[str, Any]:
+        with self.lock:
+            data = store_status(self.store)
+            self.audit(user.username, "status", None, None)
+        return data
+
+    def last_day(self) -> date:
+        with self.lock:
+            return self._ranker().last_day() or self.today()
+
+    def risk(
+        self, user: User, as_of: date | None, top: int | None, include_all: bool
+    ) -> tuple[date, list[dict[str, Any]]]:
+        with self.lock:
+            ranker = self._ranker()
+            day = as_of or ranker.last_day() or self.today()
+            rows = ranker.ranking(day, top=top, include_all=include_all)
+            self.audit(user.username, "risk", f"as of {day.isoformat()}", len(rows))
+        return day, masked(rows)
+
+    def risk_history(
+        self, user: User, until: date | None, top: int
+    ) -> tuple[date, list[dict[str, Any]]]:
+        with self.lock:
+            ranker = self._ranker()
+            newest = ranker.last_day() or self.today()
+            # Past the newest data every day ranks alike: no need to rank each to year 9999.
+            last = min(until, newest) if until else newest
+            days = ranker.history(last, top=top, include_all=True)
+            self.audit(user.username, "risk", f"as of {last.isoformat()} history", len(days))
+        out = [
+            {
+                "date": d["date"],
+                "top": [
+                    {"person_id": r["person_id"], "name": r["name"], "score": r["score"]}
+                    for r in d["ranking"]
+                ],
+            }
+            for d in days
+        ]
+        return last, out
+
+    def timeline(self, user: User, person_id: str, until: date | None) -> list[dict[str, Any]]:
+        with self.lock:
+            entries = person_timeline(
+                self.store, person_id, until=until, timezone=self.settings.timezone
+            )
+            self.audit(user.username, "timeline", person_id, len(entries))
+        return [masked_row(e) for e in entries]
+
+    def person_name(self, person_id: str, day: date) -> str | None:
+        with self.lock:
+            rows = self._ranker().ranking(day, include_all=True)
+        return next((r["name"] for r in rows if r["person_id"] == person_id), None)
+
+    def who(
+        self, user: User, at: datetime, ip: str | None, account: str | None, host: str | None
+    ) -> dict[str, Any]:
+        with self.lock:
+            answer = Identity(self.store, self.settings.timezone).who(
+                at, ip=ip, account=account, hostname=host
+            )
+            asked = f"ip={ip}" if ip else f"account={account}" if account else f"host={host}"
+            self.audit(user.username, "who", f"{asked} at {at.isoformat()}", 1)
+        return masked_row(answer)
+
+    def accounts(self, user: User, orphaned: bool, at: datetime) -> list[dict[str, Any]]:
+        with self.lock:
+            if orphaned:
+                rows = Identity(self.store, self.settings.timezone).orphaned_accounts(at)
+            else:
+                rows = self.store.query("SELECT * FROM accounts ORDER BY account, system")
+            self.audit(user.username, "accounts", "orphaned" if orphaned else "all", len(rows))
+        return [masked_row(r) for r in rows]
+
+    def _event(self, event_id: str) -> dict[str, Any]:
+        found = event_summaries(self.store, [event_id], self.settings.timezone)
+        if event_id not in found:
+            raise NotFound(event_id)
+        return found[event_id]
+
+    def event(self, user: User, event_id: str) -> dict[str, Any]:
+        with self.lock:
+            found = self._event(event_id)
+            self.audit(user.username, "event", event_id, 1)
+        return masked_row(found)
+
+    def unmask(self, user: User, event_id: str, reason: str) -> dict[str, Any]:
+        """The event as stored; the reason goes on the audit trail first."""
+        with self.lock:
+            found = self._event(event_id)
+            self.audit(user.username, "unmask", f"{event_id} reason: {reason}", 1)
+        return found
+
+    def attribute(self, user: User, upload: Upload, complaints: bool) -> dict[str, Any]:
+        from molehunt.attribute import attribute as attribute_file
+        from molehunt.keys import load_key
+
+        key = load_key(self.settings)
+        target = f"file sha256:{file_sha256(upload.path)[:16]} ({upload.size} bytes)"
+        with self.lock:
+            result = attribute_file(
+                self.store,
+                key,
+                upload.path,
+                complaints=complaints,
+                settings=detection_settings(self.settings),
+                timezone=self.settings.timezone,
+            )
+            self.audit(
+                user.username,
+                "complaints" if complaints else "attribute",
+                target,
+                len(result["suspects"]),
+            )
+        shown = self._local_times(masked_row(result), {"first_read", "last_read", "written"})
+        assert isinstance(shown, dict)
+        return shown
+
+    def _local_times(self, value: Any, keys: set[str], key: str | None = None) -> Any:
+        """ISO times under ``keys`` shown in the settings' zone (the library gives UTC)."""
+        if isinstance(value, dict):
+            return {k: self._local_times(v, keys, str(k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._local_times(v, keys, key) for v in value]
+        if isinstance(value, str) and key in keys:
+            try:
+                parsed = datetime.fromisoformat(value)
+            except ValueError:
+                return value
+            return parsed.astimezone(self.zone).isoformat() if parsed.tzinfo else value
+        return value
+
+    # -- cases ------------------------------------------------------------------
+
+    def cases(self, user: User) -> list[dict[str, Any]]:
+        with self.lock:
+            found = list_cases(self.store, user.team)
+            self.audit(user.username, "case list", f"team {user.team}", len(found))
+        return [self._case(c) for c in found]
+
+    def _case(self, case: Case) -> dict[str, Any]:
+        return {
+            "case_id": case.case_id,
+            "title": case.title,
+            "team": case.team,
+            "status": case.status,
+            "created_by": case.created_by,
+            "created_at": self.show_time(case.created_at),
+        }
+
+    def _own_case(self, user: User, case_id: str) -> Case:
+        found = get_case(self.store, case_id, user.team)
+        if found is None:
+            raise NotFound(case_id)
+        return found
+
+    def new_case(self, user: User, title: str) -> dict[str, Any]:
+        with self.lock:
+            # The cases library writes the audit rows of what changes or leaves a case.
+            case = create_case(self.store, title, user.team, user.username)
+        return self._case(case)
+
+    def case(self, user: User, case_id: str) -> dict[str, Any]:
+        with self.lock:
+            case = self._own_case(user, case_id)
+            found = items(self.store, case_id, by=user.username)
+        shown = [
+            {
+                k: self.show_time(v) if isinstance(v, datetime) else v
+                for k, v in masked(item).items()
+            }
+            for item in found
+        ]
+        return {"case": self._case(case), "items": shown}
+
+    def add_item(
+        self, user: User, case_id: str, kind: str, ref: str, note: str | None
+    ) -> dict[str, Any]:
+        with self.lock:
+            self._own_case(user, case_id)
+            data = masked(self._event(ref)) if kind == "event" else None
+            try:
+                seq = add_item(self.store, case_id, kind, ref, note, data, user.username)
+            except CaseError as e:
+                raise ValueError(str(e)) from e
+        return {"case_id": case_id, "seq": seq}
+
+    def close_case(self, user: User, case_id: str) -> dict[str, Any]:
+        with self.lock:
+            self._own_case(user, case_id)
+            try:
+                close_case(self.store, case_id, user.username)
+            except CaseError as e:
+                raise ValueError(str(e)) from e
+            return self._case(self._own_case(user, case_id))
+
+    def export_case(self, user: User, case_id: str) -> bytes:
+        with self.lock:
+            self._own_case(user, case_id)
+            return export_case(self.store, case_id, user.username, self.settings.timezone)
+
+    # -- audit ------------------------------------------------------------------
+
+    def audit_entries(self, user: User, limit: int) -> list[dict[str, Any]]:
+        with self.lock:
+            rows = audit.entries(self.store, limit)
+            self.audit(user.username, "audit", None, len(rows))
+        return [{**r, "time": self.show_time(r["time"])} for r in rows]
+
+    def audit_verify(self, user: User) -> dict[str, Any]:
+        with self.lock:
+            checked = audit.verify(self.store)
+            self.audit(user.username, "audit", "verify", checked.rows)
+        return {"rows": checked.rows, "head": checked.head, "broken_at": checked.broken_at}

@@ -1,0 +1,209 @@
+"""Web users and their sessions: argon2id passwords, tokens stored only as SHA-256.
+
+A library over the store (no web framework here), used by the web app and the
+``molehunt user`` verbs. A session token is handed to the browser (cookie) or
+API client (bearer) once; the store keeps its SHA-256, so a copy of the store
+file signs nobody in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from molehunt.errors import MolehuntError
+from molehunt.store import Store
+
+ROLES = ("analyst", "investigator", "auditor", "admin")
+SESSION_TTL = timedelta(hours=8)
+
+_hasher = PasswordHasher()  # argon2id with the library's current recommended cost
+# Unknown users are checked against this, so a wrong name costs as long as a wrong password.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+class UserError(MolehuntError):
+    """A user cannot be added or changed as asked."""
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A person who may sign in to the web UI."""
+
+    username: str
+    role: str
+    team: str
+    disabled: bool
+    created_at: datetime
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise UserError(f"unknown role {role!r}; one of: {', '.join(ROLES)}")
+
+
+def _check_name(username: str, team: str) -> None:
+    if not username or len(username) > 64 or not username.isprintable() or " " in username:
+        raise UserError("a user name is 1 to 64 printable characters without spaces")
+    if not team or len(team) > 64 or not team.isprintable():
+        raise UserError("a team is 1 to 64 printable characters")
+
+
+def _user(row: tuple[object, ...]) -> User:
+    username, role, team, disabled, created_at = row
+    assert isinstance(created_at, datetime)
+    return User(str(username), str(role), str(team), bool(disabled), created_at)
+
+
+_COLUMNS = "username, role, team, disabled, created_at"
+
+
+def get_user(store: Store, username: str) -> User | None:
+    rows = store.con.execute(
+        f"SELECT {_COLUMNS} FROM web_users WHERE username = ?", [username]
+    ).fetchall()
+    return _user(rows[0]) if rows else None
+
+
+def add_user(store: Store, username: str, password: str, role: str, team: str) -> User:
+    """Add a user; the password is kept only as an argon2id hash."""
+    _check_role(role)
+    _check_name(username, team)
+    if len(password) < 8:
+        raise UserError("a password has at least 8 characters")
+    if get_user(store, username) is not None:
+        raise UserError(f"user {username!r} exists")
+    now = datetime.now(UTC)
+    with store.transaction() as con:
+        con.execute(
+            "INSERT INTO web_users VALUES (?, ?, ?, ?, false, ?)",
+            [username, role, team, _hasher.hash(password), now],
+        )
+    user = get_user(store, username)
+    assert user is not None
+    return user
+
+
+def set_user(
+    store: Store,
+    username: str,
+    *,
+    role: str | None = None,
+    team: str | None = None,
+    disabled: bool | None = None,
+) -> User:
+    """Change a user's role, team or disabled flag; disabling ends their sessions."""
+    user = get_user(store, username)
+    if user is None:
+        raise UserError(f"no user {username!r}")
+    if role is not None:
+        _check_role(role)
+    if team is not None:
+        _check_name(username, team)
+    with store.transaction() as con:
+        con.execute(
+            "UPDATE web_users SET role = coalesce(?, role), team = coalesce(?, team), "
+            "disabled = coalesce(?, disabled) WHERE username = ?",
+            [role, team, disabled, username],
+        )
+        if disabled or (role is not None and role != user.role):
+            # A changed role must not ride on a session granted under the old one.
+            con.execute("DELETE FROM web_sessions WHERE username = ?", [username])
+    changed = get_user(store, username)
+    assert changed is not None
+    return changed
+
+
+def set_password(store: Store, username: str, password: str) -> User:
+    """A new password; the user's sessions end."""
+    user = get_user(store, username)
+    if user is None:
+        raise UserError(f"no user {username!r}")
+    if len(password) < 8:
+        raise UserError("a password has at least 8 characters")
+    with store.transaction() as con:
+        con.execute(
+            "UPDATE web_users SET password_hash = ? WHERE username = ?",
+            [_hasher.hash(password), username],
+        )
+        con.execute("DELETE FROM web_sessions WHERE username = ?", [username])
+    return user
+
+
+def disable_user(store: Store, username: str) -> User:
+    return set_user(store, username, disabled=True)
+
+
+def list_users(store: Store) -> list[User]:
+    rows = store.con.execute(f"SELECT {_COLUMNS} FROM web_users ORDER BY username").fetchall()
+    return [_user(r) for r in rows]
+
+
+def check_password(store: Store, username: str, password: str) -> User | None:
+    """The user when the password is theirs and they are enabled; else None."""
+    rows = store.con.execute(
+        "SELECT password_hash FROM web_users WHERE username = ?", [username]
+    ).fetchall()
+    stored = str(rows[0][0]) if rows else _DUMMY_HASH
+    try:
+        _hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return None
+    if not rows:
+        return None
+    user = get_user(store, username)
+    if user is None or user.disabled:
+        return None
+    return user
+
+
+def new_session(
+    store: Store, user: User, ttl: timedelta = SESSION_TTL, *, now: datetime | None = None
+) -> tuple[str, str]:
+    """A fresh (token, csrf) pair; only the token's SHA-256 is stored."""
+    token = secrets.token_urlsafe(32)
+    csrf = secrets.token_urlsafe(32)
+    start = (now or datetime.now(UTC)).astimezone(UTC)
+    with store.transaction() as con:
+        con.execute("DELETE FROM web_sessions WHERE expires_at <= ?", [start])
+        con.execute(
+            "INSERT INTO web_sessions VALUES (?, ?, ?, ?, ?)",
+            [_token_hash(token), user.username, csrf, start, start + ttl],
+        )
+    return token, csrf
+
+
+def session_user(
+    store: Store, token: str, *, now: datetime | None = None
+) -> tuple[User, str] | None:
+    """(user, csrf) of a live session of an enabled user; None otherwise."""
+    when = (now or datetime.now(UTC)).astimezone(UTC)
+    rows = store.con.execute(
+        f"SELECT {', '.join('u.' + c.strip() for c in _COLUMNS.split(','))}, s.csrf "
+        "FROM web_sessions s JOIN web_users u USING (username) "
+        "WHERE s.token_hash = ? AND s.expires_at > ? AND NOT u.disabled",
+        [_token_hash(token), when],
+    ).fetchall()
+    if not rows:
+        return None
+    return _user(rows[0][:5]), str(rows[0][5])
+
+
+def end_session(store: Store, token: str) -> bool:
+    """Sign out: the token no longer works. True when there was such a session."""
+    digest = _token_hash(token)
+    with store.transaction() as con:
+        found = con.execute(
+            "SELECT count(*) FROM web_sessions WHERE token_hash = ?", [digest]
+        ).fetchall()
+        con.execute("DELETE FROM web_sessions WHERE token_hash = ?", [digest])
+    return bool(found[0][0])
