@@ -17,6 +17,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.table import Table
 
 from molehunt import __version__
+from molehunt.case_cli import case_app
 from molehunt.config import Settings
 from molehunt.detect.engines import Engine
 from molehunt.detect.runner import run_detectors, write_findings
@@ -136,6 +137,16 @@ def ingest(
         str | None,
         typer.Option(help="Time a reference export was taken (default: the file's mtime)."),
     ] = None,
+    engine: Annotated[
+        Engine,
+        typer.Option(
+            help="Parse in this process into the store, or on local Spark into --lake "
+            "(needs molehunt[spark] and Java 17)."
+        ),
+    ] = Engine.duckdb,
+    lake: Annotated[
+        Path | None, typer.Option(help="Parquet lake folder written by --engine spark.")
+    ] = None,
     fmt: FormatOption = Format.table,
 ) -> None:
     """Read logs and reference exports into the store, exactly once."""
@@ -147,6 +158,11 @@ def ingest(
     missing = [p for p in paths if not p.exists()]
     if missing:
         raise typer.BadParameter(f"no such file or folder: {', '.join(map(str, missing))}")
+    if (engine is Engine.spark) != (lake is not None):
+        raise typer.BadParameter("--engine spark writes a --lake, and a --lake needs it")
+    if lake is not None:
+        _ingest_to_lake(settings, paths, lake, fmt)
+        return
     with (
         _ctx(ctx).open_store() as store,
         Progress(
@@ -178,6 +194,31 @@ def ingest(
         out.print(f"stored {report.stored}, rejected {report.rejected} (see `molehunt status`)")
     for f in report.errors:
         err.print(f"[red]error[/red] {f.error}")
+    if report.errors:
+        raise typer.Exit(1)
+
+
+def _ingest_to_lake(settings: Settings, paths: list[Path], lake: Path, fmt: Format) -> None:
+    from molehunt.ingest.lake import ingest_to_lake
+
+    report = ingest_to_lake(settings, paths, lake)
+    if fmt is Format.json:
+        _print_json(report.as_dict())
+    else:
+        per_file: dict[tuple[str, str], list[int]] = {}
+        for piece in report.pieces:
+            events = sum(n for t, n in piece["tables"].items() if t.startswith("events_"))
+            counts = per_file.setdefault((piece["path"], piece["kind"]), [0, 0, 0])
+            counts[0] += 1
+            counts[1] += events
+            counts[2] += piece["rejected"]
+        table = Table("path", "kind", "pieces", "events", "rejected")
+        for (path, kind), (pieces, events, rejected) in per_file.items():
+            table.add_row(path, kind, str(pieces), str(events), str(rejected))
+        out.print(table)
+        out.print(f"wrote {report.stored} events to {lake}, rejected {report.rejected}")
+    for error in report.errors:
+        err.print(f"[red]error[/red] {error}")
     if report.errors:
         raise typer.Exit(1)
 
@@ -293,6 +334,10 @@ def detect(
             "Parquet copy (needs molehunt[spark] and Java 17)."
         ),
     ] = Engine.duckdb,
+    lake: Annotated[
+        Path | None,
+        typer.Option(help="Read the event tables from this Parquet lake (with --engine spark)."),
+    ] = None,
     fmt: FormatOption = Format.table,
 ) -> None:
     """Run every detector and store the findings (re-runs replace, never duplicate)."""
@@ -307,6 +352,7 @@ def detect(
             since=first,
             timezone=settings.timezone,
             engine=engine,
+            lake=lake,
         )
         stored = write_findings(store, report)
     if fmt is Format.json:
@@ -319,6 +365,55 @@ def detect(
         table.add_row(name, str(n))
     out.print(table)
     out.print(f"{stored} findings stored for days up to {day}")
+
+
+@app.command()
+def watch(
+    ctx: typer.Context,
+    paths: Annotated[list[Path], typer.Argument(help="Log files and folders to follow.")],
+    interval: Annotated[float, typer.Option(help="Seconds between rounds.", min=0.0)] = 60.0,
+    rounds: Annotated[
+        int | None, typer.Option(help="Stop after N rounds (default: until Ctrl-C).", min=1)
+    ] = None,
+    fmt: FormatOption = Format.table,
+) -> None:
+    """Run continuously: ingest what was appended, detect, and name newly flagged people."""
+    from molehunt.watch import Round
+    from molehunt.watch import watch as follow
+
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        raise typer.BadParameter(f"no such file or folder: {', '.join(map(str, missing))}")
+    settings = _ctx(ctx).settings
+    with _ctx(ctx).open_store() as store:
+
+        def show(r: Round) -> None:
+            if r.newly_flagged:
+                people = ",".join(p["person_id"] for p in r.newly_flagged)
+                _audit(
+                    store, "watch", f"newly flagged on {r.as_of}: {people}", len(r.newly_flagged)
+                )
+            if fmt is Format.json:
+                print(json.dumps(r.as_dict(), default=str, ensure_ascii=False), flush=True)
+                return
+            line = f"{r.started:%Y-%m-%d %H:%M:%S} stored {r.ingest.stored}"
+            line += f", rejected {r.ingest.rejected}"
+            if r.as_of:
+                line += f"; detected {r.since or 'all days'}..{r.as_of}: {r.findings} findings"
+            out.print(line + f" ({r.seconds:.1f} s)")
+            for e in r.ingest.errors:
+                err.print(f"[red]error[/red] {e.error}")
+            for p in r.newly_flagged:
+                reasons = ", ".join(x["detector"] for x in p["reasons"])
+                out.print(
+                    f"  [bold red]newly flagged[/bold red] {p['person_id']} {p['name'] or ''} "
+                    f"({p['role'] or '?'}) score {p['score']:.2f}: {reasons}"
+                )
+
+        try:
+            follow(store, settings, paths, interval=interval, rounds=rounds, on_round=show)
+        except KeyboardInterrupt:
+            err.print("stopped")
 
 
 @app.command()
@@ -828,6 +923,8 @@ def complaints(
     """The common point of compromise of the clients residents complained about."""
     _attribute(ctx, path, fmt, complaints=True)
 
+
+app.add_typer(case_app, name="case")
 
 canary_app = typer.Typer(help="Canary records: made-up clients nobody should read.")
 app.add_typer(canary_app, name="canary")

@@ -14,7 +14,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from insurer import START, World, borrowed_day
 from molehunt_testing import require_binary
+from typer.testing import CliRunner
 
+from molehunt.cli import app
 from molehunt.config import Settings
 from molehunt.detect import DetectionSettings
 from molehunt.detect.runner import run_detectors
@@ -191,3 +193,15 @@ def test_spark_lake_holds_the_store_rows_once_and_detects_the_same(
     )
     assert on_lake.findings == on_duckdb.findings
     assert any(f.person_id == "E001" for f in on_lake.findings)
+
+
+def test_cli_refuses_a_lake_without_spark_and_spark_without_a_lake(
+    tmp_path: Path, run: CliRunner
+) -> None:
+    log = tmp_path / "access.log"
+    log.write_text("", encoding="utf-8")
+    for extra in (["--lake", str(tmp_path / "lake")], ["--engine", "spark"]):
+        result = run.invoke(app, ["ingest", *extra, str(log)])
+        assert result.exit_code == 2
+        assert "--lake" in result.output
+    assert not (tmp_path / "lake").exists()
