@@ -200,7 +200,8 @@ def mask(value: str, kind: str = "") -> str:
         return value[:6] + "*" * max(n - 6, 0)
     if kind == "email" and "@" in value:
         local, domain = value.split("@", 1)
-        return local[:1] + "*" * (len(local) - 1) + "@" + domain
+        keep = 1 if len(local) > 1 else 0  # a one-letter name is hidden whole
+        return local[:keep] + "*" * (len(local) - keep) + "@" + domain
     if n >= 8:
         return value[:3] + "*" * (n - 7) + value[-4:]
     if n >= 3:
