@@ -9,6 +9,11 @@ does (:func:`molehunt.ingest.memory.tune_allocator`).
 Times are CPU seconds of the working process (all its threads: DuckDB uses every
 core on both sides), best of the interleaved repeats: the machine is shared, and
 wall time measures the neighbours' load too (it swings 2x under load).
+
+Neither side is warmed up. The parsers' compiled kernel
+(:mod:`molehunt.ingest.squid_cut`) is loaded from numba's disk cache on the
+first parse, inside the timing (about 0.3 CPU s); with a cold cache the first
+repeat also compiles it (about 7 CPU s), and a later repeat is the best.
 """
 
 from __future__ import annotations

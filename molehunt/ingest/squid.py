@@ -7,11 +7,15 @@ invisible in it. Proxies that molehunt watches log with this format instead
     logformat molehunt %ts.%03tu %>a %un %rm %>rs %>rd %>rP %>Hs %Ss/%Sh %>st %>sh %<st %<sh "%mt" %tr "%{User-Agent}>h" "%{Content-Type}>h" %{Content-Length}>h "%ru"
     access_log /var/log/squid/access.log molehunt
 
-Lines are parsed in bulk by DuckDB: plain string splits cut each line at its
-quotes and spaces, its shape is checked from the pieces (a pattern without
-captures over the short unquoted ones only), and only lines it refuses (a header holding an escaped
-quote, a user name holding a space: Squid 5 writes both unescaped) go through a
-slower capturing expression, which also rejects the bad ones with a reason.
+A compiled kernel (:mod:`molehunt.ingest.squid_cut`) cuts the plain lines, most
+of any log, in one pass over the bytes. The lines it leaves (anything doubtful:
+non-ASCII, escapes, IPv6 hosts, bad lines) are parsed in bulk by DuckDB: plain
+string splits cut each line at its quotes and spaces, its shape is checked from
+the pieces (a pattern without captures over the short unquoted ones only), and
+only lines it refuses (a header holding an escaped quote, a user name holding a
+space: Squid 5 writes both unescaped) go through a slower capturing expression,
+which also rejects the bad ones with a reason. The SQL defines what a line
+means; the kernel yields the same for the lines it takes.
 Byte offsets of lines, for event ids, come from numpy over the buffer.
 
 The helpers here are shared with :mod:`molehunt.ingest.squid_native`.
@@ -20,7 +24,7 @@ The helpers here are shared with :mod:`molehunt.ingest.squid_native`.
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import duckdb
 import numpy as np
@@ -29,6 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from molehunt.ingest.base import ParseResult, Rejected, event_ids
+from molehunt.ingest.squid_cut import MAX_BYTES, Kernel, cut, cut_molehunt
 
 TABLE = "events_http"
 
@@ -200,6 +205,27 @@ def default_port(scheme: str) -> str:
     )
 
 
+# Columns the SQL yields after ``o`` and ``reason``, in its order.
+_SQL_NAMES = (
+    "us",
+    "src_ip",
+    "user_name",
+    "method",
+    "url",
+    "host",
+    "port",
+    "path",
+    "status",
+    "squid_result",
+    "hierarchy",
+    "bytes_out",
+    "bytes_in",
+    "request_content_type",
+    "content_type",
+    "user_agent",
+    "duration_ms",
+)
+
 RETRY = "retry"
 # Later than 9999-12-31 is no clock's time (and no Python datetime's either).
 _MAX_MS = 253_402_300_800_000
@@ -350,12 +376,14 @@ def parse_lines(
     fast_sql: str,
     slow_sql: str,
     *,
+    kernel: Kernel,
     kind: str,
     base_offset: int,
     source_id: str,
 ) -> ParseResult:
-    """Run ``fast_sql`` over the whole lines of ``data``, then ``slow_sql`` over the
-    lines it asks to retry, and shape their output for the store.
+    """Cut the whole lines of ``data`` with the compiled ``kernel``; run
+    ``fast_sql`` over the lines it leaves, then ``slow_sql`` over the lines that
+    asks to retry, and shape their output for the store.
 
     Both read ``lines(o, b)`` (file offset, raw bytes with the newline) and yield
     ``o``, ``reason`` (NULL for a good line, :data:`RETRY` from ``fast_sql``
@@ -369,10 +397,62 @@ def parse_lines(
     bounds = np.empty(n + 1, dtype=np.int64)
     bounds[:n] = starts
     bounds[n] = consumed
+    if len(data) <= MAX_BYTES:
+        taken, columns = cut(kernel, data, bounds)
+    else:
+        taken, columns = np.empty(0, dtype=np.int64), {}
+    if len(taken) == n:
+        out = _cut_table(starts + base_offset, columns)
+    else:
+        left = np.ones(n, dtype=np.bool_)
+        left[taken] = False
+        rest = np.flatnonzero(left)
+        out = _run_sql(data, bounds, rest, base_offset, fast_sql, slow_sql)
+        if len(taken):
+            cut_rows = _cut_table(starts[taken] + base_offset, columns).cast(out.schema)
+            out = pa.concat_tables([cut_rows, out])
+            out = out.take(pc.sort_indices(out.column("o")))
+
+    reasons = out.column("reason")
+    if reasons.null_count == len(reasons):
+        good, rejected = out, []
+    else:
+        good = out.filter(pc.is_null(reasons))
+        rejected = _rejected(out.filter(pc.is_valid(reasons)), data, bounds, base_offset)
+    return ParseResult(
+        tables={TABLE: _shape(good, kind=kind, source_id=source_id)},
+        rejected=rejected,
+        consumed=consumed,
+        records=n,
+    )
+
+
+def _cut_table(offsets: npt.NDArray[np.int64], columns: dict[str, pa.Array[Any]]) -> pa.Table:
+    """The kernel's lines as the SQL would yield them (every one good)."""
+    n = len(offsets)
+    names = ["o", "reason", *_SQL_NAMES]
+    arrays: list[pa.Array[Any]] = [pa.array(offsets), pa.nulls(n, pa.string())]
+    arrays += [columns[name] for name in _SQL_NAMES]
+    return pa.Table.from_arrays(arrays, names=names)
+
+
+def _run_sql(
+    data: bytes,
+    bounds: npt.NDArray[np.int64],
+    rows: npt.NDArray[np.int64],
+    base_offset: int,
+    fast_sql: str,
+    slow_sql: str,
+) -> pa.Table:
+    """``fast_sql``, then ``slow_sql`` where it asks to retry, over the lines
+    ``rows`` (indices into ``bounds``)."""
+    n = len(bounds) - 1
     raw_lines = pa.Array.from_buffers(
         pa.large_binary(), n, [None, pa.array(bounds).buffers()[1], pa.py_buffer(data)]
     )
-    lines = pa.table({"o": pa.array(starts + base_offset), "b": raw_lines})
+    if len(rows) < n:
+        raw_lines = raw_lines.take(rows)
+    lines = pa.table({"o": pa.array(bounds[rows] + base_offset), "b": raw_lines})
     # DuckDB scans an Arrow table one batch per thread: one batch is one thread.
     lines = pa.Table.from_batches(lines.to_batches(max_chunksize=_BATCH_ROWS))
     con = duckdb.connect()
@@ -390,19 +470,7 @@ def parse_lines(
             out = out.take(pc.sort_indices(out.column("o")))
     finally:
         con.close()
-
-    reasons = out.column("reason")
-    if reasons.null_count == len(reasons):
-        good, rejected = out, []
-    else:
-        good = out.filter(pc.is_null(reasons))
-        rejected = _rejected(out.filter(pc.is_valid(reasons)), data, bounds, base_offset)
-    return ParseResult(
-        tables={TABLE: _shape(good, kind=kind, source_id=source_id)},
-        rejected=rejected,
-        consumed=consumed,
-        records=n,
-    )
+    return cast(pa.Table, out)
 
 
 def _rejected(
@@ -477,6 +545,7 @@ class SquidParser:
             data,
             _FAST_SQL,
             _SLOW_SQL,
+            kernel=cut_molehunt,
             kind=self.kind,
             base_offset=base_offset,
             source_id=source_id,

@@ -7,9 +7,10 @@ The format every Squid writes unless told otherwise::
 It logs only the bytes sent to the client, so ``bytes_out`` (the upload) is
 NULL: unknown, not zero. Host, port and path come from the URL (``host:port``
 for CONNECT), the port from the scheme when the URL names none. A user name is
-logged %-escaped (``%e5%bc%a0``) and stored decoded. Lines are parsed in bulk as
-in :mod:`molehunt.ingest.squid`; only a line whose user name holds a space
-(Squid 5 writes it raw) goes through the slower capturing pattern.
+logged %-escaped (``%e5%bc%a0``) and stored decoded. Lines are parsed as in
+:mod:`molehunt.ingest.squid`: plain ones by the compiled kernel, the rest in bulk
+by DuckDB; only a line whose user name holds a space (Squid 5 writes it raw) goes
+through the slower capturing pattern.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from molehunt.ingest.squid import (
     without_query,
     without_userinfo,
 )
+from molehunt.ingest.squid_cut import cut_native
 
 #: Squid's built-in definition of the format this parser reads.
 LOGFORMAT = "logformat squid %ts.%03tu %6tr %>a %Ss/%03>Hs %<st %rm %ru %[un %Sh/%<a %mt"
@@ -153,6 +155,7 @@ class SquidNativeParser:
             data,
             _FAST_SQL,
             _SLOW_SQL,
+            kernel=cut_native,
             kind=self.kind,
             base_offset=base_offset,
             source_id=source_id,
