@@ -3,7 +3,7 @@
 Each method takes the web user and does the same as the CLI verb of the same name:
 the library call, then one ``audit_log`` row naming the user, written before the
 answer is returned. Personal data inside free text (SQL, URLs, paths, summaries)
-is masked with :func:`molehunt.pii.mask.mask_text`; only :meth:`Web.unmask` returns
+is masked with :func:`molehunt.pii.mask.mask_texts`; only :meth:`Web.unmask` returns
 an event as stored, and only with a reason on the record.
 """
 
@@ -35,7 +35,7 @@ from molehunt.cases import (
 from molehunt.config import Settings
 from molehunt.detect.settings import detection_settings
 from molehunt.identity import Identity
-from molehunt.pii.mask import mask_text
+from molehunt.pii.mask import mask_texts
 from molehunt.pii.stored import file_sha256
 from molehunt.score import RiskRanker
 from molehunt.status import status as store_status
@@ -74,13 +74,32 @@ _KEEP = frozenset(
 
 
 def masked(value: Any, key: str | None = None) -> Any:
-    """``value`` with every free-text string masked (identifier fields kept)."""
+    """``value`` with every free-text string masked (identifier fields kept); the
+    strings are masked in one scan (:func:`~molehunt.pii.mask.mask_texts`), which a
+    timeline of hundreds of summaries needs."""
+    texts: list[str] = []
+    _collect(value, key, texts)
+    return _rebuild(value, key, iter(mask_texts(texts)))
+
+
+def _collect(value: Any, key: str | None, texts: list[str]) -> None:
     if isinstance(value, dict):
-        return {k: masked(v, str(k)) for k, v in value.items()}
+        for k, v in value.items():
+            _collect(v, str(k), texts)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            _collect(v, key, texts)
+    elif isinstance(value, str) and key not in _KEEP:
+        texts.append(value)
+
+
+def _rebuild(value: Any, key: str | None, done: Iterator[str]) -> Any:
+    if isinstance(value, dict):
+        return {k: _rebuild(v, str(k), done) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [masked(v, key) for v in value]
+        return [_rebuild(v, key, done) for v in value]
     if isinstance(value, str) and key not in _KEEP:
-        return mask_text(value)
+        return next(done)
     return value
 
 
