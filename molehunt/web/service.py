@@ -144,6 +144,9 @@ class Web:
         self.zone = ZoneInfo(settings.timezone)
         # DuckDB connections are not thread-safe; FastAPI runs sync endpoints in threads.
         self.lock = threading.RLock()
+        # The chart's daily rankings, by (last day, top, state of findings and sources):
+        # ranking every day costs seconds, and the home page asks on every visit.
+        self._history: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
 
     def audit(self, who: str, action: str, target: str | None, rows: int | None) -> None:
         with self.lock:
@@ -188,7 +191,11 @@ class Web:
             newest = ranker.last_day() or self.today()
             # Past the newest data every day ranks alike: no need to rank each to year 9999.
             last = min(until, newest) if until else newest
-            days = ranker.history(last, top=top, include_all=True)
+            key = (last, top, *self._data_state())
+            if key not in self._history:
+                self._history.clear()  # only the newest state is worth keeping
+                self._history[key] = ranker.history(last, top=top, include_all=True)
+            days = self._history[key]
             self.audit(user.username, "risk", f"as of {last.isoformat()} history", len(days))
         out = [
             {
@@ -201,6 +208,15 @@ class Web:
             for d in days
         ]
         return last, out
+
+    def _data_state(self) -> tuple[Any, ...]:
+        """Changes whenever findings are rewritten or anything is ingested."""
+        rows = self.store.con.execute(
+            "SELECT (SELECT count(*) FROM findings), "
+            "(SELECT bit_xor(hash(finding_id, severity, details)) FROM findings), "
+            "(SELECT max(last_ingest) FROM sources)"
+        ).fetchall()
+        return tuple(rows[0])
 
     def timeline(self, user: User, person_id: str, until: date | None) -> list[dict[str, Any]]:
         with self.lock:

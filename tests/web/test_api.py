@@ -436,3 +436,25 @@ def test_security_headers_on_pages_and_api(
     assert answer.headers["x-content-type-options"] == "nosniff"
     assert answer.headers["referrer-policy"] == "no-referrer"
     assert answer.headers["cache-control"] == "no-store"
+
+
+def test_the_chart_history_follows_new_findings(pii_site: Site) -> None:
+    client = pii_site.client("analyst")
+    url = f"/api/risk/history?until={PII_DAY}&top=3"
+    first = client.get(url).json()
+    assert client.get(url).json() == first  # the second answer comes from the cache
+    web = pii_site.app.state.web
+    with web.lock:
+        pii_site.store.con.execute(
+            "INSERT INTO findings VALUES ('f-new', 'bulk_read', ?, ?, 90, 'E101', "
+            "'zhao_dba', 'ws-101', 'read 3,000 clients', '{}', ['no-such-event'])",
+            [datetime(2026, 5, 6, 7, tzinfo=UTC), PII_DAY],
+        )
+    try:
+        after = client.get(url).json()
+        people = {t["person_id"] for d in after["days"] for t in d["top"]}
+        assert "E101" in people
+        assert "E101" not in {t["person_id"] for d in first["days"] for t in d["top"]}
+    finally:
+        with web.lock:
+            pii_site.store.con.execute("DELETE FROM findings WHERE finding_id = 'f-new'")
