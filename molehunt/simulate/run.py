@@ -205,6 +205,7 @@ def ordinary_endpoint_files(world: World, company: Any, insiders: set[int], seed
                 for w in range(1, 9)
             ],
         )
+        world.date_file(world.out / relative, "")
         written.append(relative.as_posix())
     return written
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import random
 import re
 import zipfile
@@ -110,6 +111,8 @@ class World:
     next_port: int = 40_000
     endpoint_files: list[str] = field(default_factory=list)
     endpoint_rows: int = 0
+    #: When each path on a host was last written (Sysmon 11), in microseconds.
+    written: dict[str, int] = field(default_factory=dict)
 
     # -- helpers ------------------------------------------------------------------
 
@@ -351,6 +354,7 @@ class World:
             }
         )
         self.logs.win.event(us, computer, SYSMON, 11, data)
+        self.written[path] = max(us, self.written.get(path, us))
 
     # -- the web --------------------------------------------------------------------
 
@@ -416,9 +420,18 @@ class World:
         relative = Path("endpoint", person.host, *windows_path.replace(":", "").split("\\"))
         rows = [list(r) for r in self.clients.rows(list(clients))]
         write_table(self.out / relative, list(CLIENT_COLUMNS_CN), rows)
+        self.date_file(self.out / relative, windows_path)
         self.endpoint_files.append(relative.as_posix())
         self.endpoint_rows += len(rows)
         return relative.as_posix()
+
+    def date_file(self, path: Path, windows_path: str) -> None:
+        """Give a collected file the time it was last written, as a collector keeps it:
+        its Sysmon write, else the newest write of the simulation (never today, which
+        would put a scan months after the logs end)."""
+        us = self.written.get(windows_path) or max(self.written.values(), default=0)
+        if us:
+            os.utime(path, ns=(us * 1000, us * 1000))
 
     def leaked_file(self, name: str, clients: Sequence[int], noise: int) -> str:
         """A file found outside: client rows without the company's ids, in another
