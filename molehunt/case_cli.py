@@ -83,23 +83,12 @@ def list_(
     with _open(ctx) as store:
         found = cases.list_cases(store, team)
     if as_json:
-        _print_json([_case_json(c) for c in found])
+        _print_json([c.as_dict() for c in found])
         return
     table = Table("case", "title", "team", "status", "created by", "created at")
     for c in found:
         table.add_row(c.case_id, c.title, c.team, c.status, c.created_by, c.created_at.isoformat())
     out.print(table)
-
-
-def _case_json(case: cases.Case) -> dict[str, Any]:
-    return {
-        "case_id": case.case_id,
-        "title": case.title,
-        "team": case.team,
-        "status": case.status,
-        "created_by": case.created_by,
-        "created_at": case.created_at.isoformat(),
-    }
 
 
 @case_app.command("show")
@@ -115,7 +104,7 @@ def show(
             raise _fail(f"no case {case_id}")
         found = cases.items(store, case_id, by=audit.actor())
     if as_json:
-        _print_json({**_case_json(case), "items": found})
+        _print_json({**case.as_dict(), "items": found})
         return
     out.print(f"{case.case_id}  {case.title}  team {case.team}  {case.status}", highlight=False)
     table = Table("#", "kind", "ref", "note", "added by", "added at")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from molehunt import audit
@@ -55,6 +55,18 @@ class Case:
     status: str  # open, closed
     created_by: str
     created_at: datetime
+
+    def as_dict(self, zone: tzinfo | None = None) -> dict[str, Any]:
+        """Its fields, the creation time in ISO form (in ``zone`` when given)."""
+        made = self.created_at.astimezone(zone) if zone else self.created_at
+        return {
+            "case_id": self.case_id,
+            "title": self.title,
+            "team": self.team,
+            "status": self.status,
+            "created_by": self.created_by,
+            "created_at": made.isoformat(),
+        }
 
 
 _CASE_COLUMNS = "case_id, title, team, status, created_by, created_at"

@@ -92,6 +92,12 @@ def _file_target(path: Path) -> str:
     return f"file sha256:{file_sha256(path)[:16]} ({path.stat().st_size} bytes)"
 
 
+def _require_existing(paths: list[Path]) -> None:
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        raise typer.BadParameter(f"no such file or folder: {', '.join(map(str, missing))}")
+
+
 def _print_json(data: Any) -> None:
     out.print_json(json.dumps(data, default=str, ensure_ascii=False))
 
@@ -155,9 +161,7 @@ def ingest(
     if kind is not None and kind not in kinds:
         raise typer.BadParameter(f"unknown kind {kind!r}; one of: {', '.join(sorted(kinds))}")
     when = _parse_time(as_of, settings.timezone) if as_of else None
-    missing = [p for p in paths if not p.exists()]
-    if missing:
-        raise typer.BadParameter(f"no such file or folder: {', '.join(map(str, missing))}")
+    _require_existing(paths)
     if (engine is Engine.spark) != (lake is not None):
         raise typer.BadParameter("--engine spark writes a --lake, and a --lake needs it")
     if lake is not None:
@@ -381,9 +385,7 @@ def watch(
     from molehunt.watch import Round
     from molehunt.watch import watch as follow
 
-    missing = [p for p in paths if not p.exists()]
-    if missing:
-        raise typer.BadParameter(f"no such file or folder: {', '.join(map(str, missing))}")
+    _require_existing(paths)
     settings = _ctx(ctx).settings
     with _ctx(ctx).open_store() as store:
 
@@ -804,9 +806,7 @@ def scan(
     """Find personal data and the company's client records in files (xlsx, csv, docx, pdf, zip)."""
     from molehunt.pii.scan import scan_with_settings
 
-    missing = [p for p in paths if not p.exists()]
-    if missing:
-        raise typer.BadParameter(f"no such file or folder: {', '.join(map(str, missing))}")
+    _require_existing(paths)
     settings = _ctx(ctx).settings
     reports, note = scan_with_settings(settings, paths, host=host, detail=detail)
     if note:

@@ -318,14 +318,7 @@ class Web:
         return [self._case(c) for c in found]
 
     def _case(self, case: Case) -> dict[str, Any]:
-        return {
-            "case_id": case.case_id,
-            "title": case.title,
-            "team": case.team,
-            "status": case.status,
-            "created_by": case.created_by,
-            "created_at": self.show_time(case.created_at),
-        }
+        return case.as_dict(self.zone)
 
     def _own_case(self, user: User, case_id: str) -> Case:
         found = get_case(self.store, case_id, user.team)

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from pii_store import ID_NUMBER, MOBILE, PII_DAY, PII_EVENT, pii_store
 
 from molehunt import audit
 from molehunt.config import Settings
@@ -31,12 +32,8 @@ from molehunt.web import create_app
 from molehunt.web.users import add_user, get_user, new_session
 
 PASSWORD = "another long password"
-ID_NUMBER = "11010519491231002X"  # a valid resident ID number (checksum X)
-MOBILE = "13912345678"
 #: What must never leave the server unmasked: 18-digit ID numbers, 11-digit mobiles.
 PERSONAL = re.compile(rb"(?<![0-9])(?:[0-9]{17}[0-9Xx]|1[3-9][0-9]{9})(?![0-9])")
-PII_EVENT = "pii-source:000000000042"
-PII_DAY = date(2026, 5, 6)
 
 
 # -- a small store whose evidence holds personal data --------------------------------------
@@ -63,31 +60,8 @@ def _users(store: Store) -> None:
 @pytest.fixture(scope="module")
 def pii_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """One SQL statement and one finding naming a client's ID number and mobile."""
-    folder = tmp_path_factory.mktemp("pii-site")
-    create_key_file(folder / "m.key")
-    settings = Settings.load(
-        {"db": folder / "m.duckdb", "key_file": folder / "m.key"}, environ={}, cwd=folder
-    )
+    settings = pii_store(tmp_path_factory.mktemp("pii-site"))
     with Store.open(settings.db) as store:
-        when = datetime(2026, 5, 6, 6, 30, tzinfo=UTC)
-        statement = f"SELECT * FROM clients WHERE id_no = '{ID_NUMBER}' OR mobile = '{MOBILE}'"
-        store.con.execute(
-            "INSERT INTO events_db (event_id, time, source_id, kind, db_user, src_ip, app_name, "
-            "command, statement, rows) VALUES (?, ?, 'pii-source', 'pgaudit', 'resigned_agent', "
-            "'10.0.1.1', 'psql', 'SELECT', ?, 2)",
-            [PII_EVENT, when, statement],
-        )
-        store.con.execute(
-            "INSERT INTO findings VALUES ('f-pii', 'bulk_read', ?, ?, 90, 'E100', "
-            "'resigned_agent', 'ws-100', ?, ?, [?])",
-            [
-                when,
-                PII_DAY,
-                f"looked up client {MOBILE}",
-                json.dumps({"statement": statement}),
-                PII_EVENT,
-            ],
-        )
         _users(store)
         yield Site(create_app(store, settings), store)
 

@@ -17,7 +17,6 @@ import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,6 +27,7 @@ import uvicorn
 from fastapi import FastAPI
 from insurer import client_pii, own_clients
 from molehunt_testing import require_binary
+from pii_store import ID_NUMBER, MOBILE, PII_EVENT, PII_PERSON, pii_store
 from playwright.sync_api import (
     Browser,
     BrowserContext,
@@ -40,10 +40,9 @@ from playwright.sync_api import (
 )
 
 from molehunt.attribute import attribute
-from molehunt.config import Settings
 from molehunt.detect.settings import detection_settings
 from molehunt.export import verify_export
-from molehunt.keys import create_key_file, load_key
+from molehunt.keys import load_key
 from molehunt.pii.mask import mask_text
 from molehunt.score import RiskRanker
 from molehunt.store import Store
@@ -82,11 +81,7 @@ THIEF = "E008"
 REASON = "complaint 2026-117: what left with this event"
 NEWCOMER = "browser-newcomer"
 # The scenario's evidence holds no client identifier, so masking is shown on a store of
-# its own: one statement naming a client's resident ID and mobile, one finding citing it.
-ID_NUMBER = "11010519491231002X"
-MOBILE = "13912345678"
-PII_PERSON = "E100"
-PII_EVENT = "pii-source:000000000042"
+# its own (tests/pii_store.py).
 PII_PASSWORD = "a password of the masking store"
 
 
@@ -208,32 +203,8 @@ def serving(app: FastAPI) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def pii_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A store whose one finding cites a statement naming a client's ID and mobile."""
-    folder = tmp_path_factory.mktemp("browser-pii")
-    create_key_file(folder / "m.key")
-    settings = Settings.load(
-        {"db": folder / "m.duckdb", "key_file": folder / "m.key"}, environ={}, cwd=folder
-    )
+    settings = pii_store(tmp_path_factory.mktemp("browser-pii"))
     with Store.open(settings.db) as store:
-        when = datetime(2026, 5, 6, 6, 30, tzinfo=UTC)
-        statement = f"SELECT * FROM clients WHERE id_no = '{ID_NUMBER}' OR mobile = '{MOBILE}'"
-        store.con.execute(
-            "INSERT INTO events_db (event_id, time, source_id, kind, db_user, src_ip, app_name, "
-            "command, statement, rows) VALUES (?, ?, 'pii-source', 'pgaudit', 'resigned_agent', "
-            "'10.0.1.100', 'psql', 'SELECT', ?, 2)",
-            [PII_EVENT, when, statement],
-        )
-        store.con.execute(
-            "INSERT INTO findings VALUES ('f-pii', 'bulk_read', ?, ?, 90, ?, 'resigned_agent', "
-            "'ws-100', ?, ?, [?])",
-            [
-                when,
-                when.date(),
-                PII_PERSON,
-                f"looked up client {MOBILE}",
-                json.dumps({"statement": statement}),
-                PII_EVENT,
-            ],
-        )
         for role in ("analyst", "investigator"):
             add_user(store, role, PII_PASSWORD, role, "red")
         with serving(create_app(store, settings)) as base_url:
