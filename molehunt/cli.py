@@ -695,13 +695,23 @@ def _serve_demo(settings: Settings) -> None:
     _run_server(settings, "127.0.0.1", 8000, https_only=False)
 
 
-def _run_server(settings: Settings, host: str, port: int, *, https_only: bool) -> None:
+def _run_server(
+    settings: Settings,
+    host: str,
+    port: int,
+    *,
+    https_only: bool,
+    follow: list[Path] | None = None,
+    interval: float = 60.0,
+) -> None:
     import uvicorn
 
     from molehunt.web import create_app
 
     with Store.open(settings.db, memory_limit=settings.memory_limit) as store:
-        app = create_app(store, settings, https_only=https_only)
+        app = create_app(
+            store, settings, https_only=https_only, follow=follow or (), interval=interval
+        )
         uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
 
 
@@ -714,9 +724,20 @@ def serve(
         bool,
         typer.Option("--https-only", help="Mark the session cookie Secure (behind a TLS proxy)."),
     ] = False,
+    follow: Annotated[
+        list[Path] | None,
+        typer.Option(help="Also ingest and detect these logs continuously (as `watch` does)."),
+    ] = None,
+    interval: Annotated[
+        float, typer.Option(help="Seconds between --follow rounds.", min=0.0)
+    ] = 60.0,
 ) -> None:
     """The investigators' web UI and HTTP API over the store (sign in with `molehunt user`)."""
-    _run_server(_ctx(ctx).settings, host, port, https_only=https_only)
+    if follow:
+        _require_existing(follow)
+    _run_server(
+        _ctx(ctx).settings, host, port, https_only=https_only, follow=follow, interval=interval
+    )
 
 
 user_app = typer.Typer(help="Web UI users: analysts, investigators, auditors, admins.")

@@ -11,8 +11,11 @@ as newly flagged: an investigator is told once, when it happens.
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -110,3 +113,57 @@ def watch(
         done += 1
         if rounds is None or done < rounds:
             sleep(interval)
+
+
+log = logging.getLogger("molehunt.watch")
+
+
+class Follower:
+    """Watch rounds in a background thread, for a server that holds the store: each
+    round runs under ``lock`` (DuckDB connections are not thread-safe), so requests
+    wait while a round ingests and detects. A failed round is logged, not fatal."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        paths: Sequence[Path],
+        *,
+        interval: float,
+        lock: AbstractContextManager[Any],
+        on_round: Callable[[Round], None],
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.paths = list(paths)
+        self.interval = interval
+        self.lock = lock
+        self.on_round = on_round
+        self.rounds = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="molehunt-watch", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Ask the loop to end and wait for the round in progress to finish."""
+        self._stop.set()
+        self._thread.join(timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
+
+    def _run(self) -> None:
+        watcher: Watcher | None = None
+        while not self._stop.is_set():
+            try:
+                with self.lock:
+                    watcher = watcher or Watcher(self.store, self.settings, self.paths)
+                    result = watcher.round()
+                self.rounds += 1
+                self.on_round(result)
+            except Exception:  # a server outlives one bad round; the next may succeed
+                log.exception("watch round failed")
+            self._stop.wait(self.interval)

@@ -627,3 +627,38 @@ def scenario() -> Scenario:
         write_findings(store, report)
         _SCENARIO.append(Scenario(store, settings, report.findings))
     return _SCENARIO[0]
+
+
+#: The log files :meth:`World.ingest` writes, and the World attribute holding each one's lines.
+LOG_FILES = {
+    "app-access.jsonl": "app_lines",
+    "postgresql.csv": "pg_lines",
+    "access.log": "squid_lines",
+    "winlogbeat.ndjson": "win_lines",
+}
+
+
+def append_logs(world: World, folder: Path) -> None:
+    """Append ``world``'s lines to the log files in ``folder``, as the writers would."""
+    for name, attr in LOG_FILES.items():
+        lines: list[str] = getattr(world, attr)
+        if lines:
+            with (folder / name).open("a", encoding="utf-8") as f:
+                f.write("\n".join(lines) + "\n")
+
+
+def one_day(day: date, *borrowers: str) -> World:
+    """A day of routine, with the borrowed-account theft by each of ``borrowers``."""
+    world = World()
+    world.routine(day, 1)
+    for employee in borrowers:
+        borrowed_day(world, day, employee)
+    return world
+
+
+def routine_logs(store: Store, settings: Settings, folder: Path, last: date) -> list[Path]:
+    """Routine from START to ``last`` written to ``folder`` and ingested; the log paths."""
+    world = World()
+    world.routine(START, (last - START).days + 1)
+    world.ingest(store, settings, folder)
+    return [folder / name for name in LOG_FILES]

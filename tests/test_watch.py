@@ -7,7 +7,7 @@ import json
 from datetime import date
 from pathlib import Path
 
-from insurer import START, World, borrowed_day
+from insurer import append_logs, one_day, routine_logs
 from typer.testing import CliRunner
 
 from molehunt.cli import app
@@ -15,35 +15,9 @@ from molehunt.config import Settings
 from molehunt.store import Store
 from molehunt.watch import Round, Watcher, watch
 
-LOGS = {
-    "app-access.jsonl": "app_lines",
-    "postgresql.csv": "pg_lines",
-    "access.log": "squid_lines",
-    "winlogbeat.ndjson": "win_lines",
-}
-
-
-def _append(world: World, folder: Path) -> None:
-    for name, attr in LOGS.items():
-        lines: list[str] = getattr(world, attr)
-        if lines:
-            with (folder / name).open("a", encoding="utf-8") as f:
-                f.write("\n".join(lines) + "\n")
-
 
 def _routine_store(tmp_path: Path, settings: Settings, store: Store) -> list[Path]:
-    world = World()
-    world.routine(START, (date(2026, 5, 5) - START).days + 1)
-    world.ingest(store, settings, tmp_path / "in")
-    return [tmp_path / "in" / name for name in LOGS]
-
-
-def _one_day(day: date, *employees: str) -> World:
-    world = World()
-    world.routine(day, 1)
-    for employee in employees:
-        borrowed_day(world, day, employee)
-    return world
+    return routine_logs(store, settings, tmp_path / "in", date(2026, 5, 5))
 
 
 def test_new_evidence_flags_its_person_once(
@@ -53,7 +27,7 @@ def test_new_evidence_flags_its_person_once(
     watcher = Watcher(store, settings, paths)
     assert watcher.flagged == set()
 
-    _append(_one_day(date(2026, 5, 6), "E001"), tmp_path / "in")
+    append_logs(one_day(date(2026, 5, 6), "E001"), tmp_path / "in")
     first = watcher.round()
     assert first.ingest.stored > 0
     assert first.ingest.rejected == 0
@@ -64,7 +38,7 @@ def test_new_evidence_flags_its_person_once(
     quiet = watcher.round()  # nothing appended: nothing stored, nothing detected
     assert (quiet.ingest.stored, quiet.as_of, quiet.newly_flagged) == (0, None, [])
 
-    _append(_one_day(date(2026, 5, 7), "E001", "E002"), tmp_path / "in")
+    append_logs(one_day(date(2026, 5, 7), "E001", "E002"), tmp_path / "in")
     second = watcher.round()
     assert second.as_of == date(2026, 5, 7)
     assert [r["person_id"] for r in second.newly_flagged] == ["E002"]  # E001 was told already
@@ -76,10 +50,10 @@ def test_days_before_the_round_keep_their_findings(
 ) -> None:
     paths = _routine_store(tmp_path, settings, store)
     watcher = Watcher(store, settings, paths)
-    _append(_one_day(date(2026, 5, 6), "E001"), tmp_path / "in")
+    append_logs(one_day(date(2026, 5, 6), "E001"), tmp_path / "in")
     watcher.round()
     before = store.query("SELECT finding_id FROM findings WHERE day = DATE '2026-05-06'")
-    _append(_one_day(date(2026, 5, 8)), tmp_path / "in")
+    append_logs(one_day(date(2026, 5, 8)), tmp_path / "in")
     later = watcher.round()
     assert later.since == date(2026, 5, 6)  # the day the store ended on is detected again
     after = store.query("SELECT finding_id FROM findings WHERE day = DATE '2026-05-06'")
@@ -106,7 +80,7 @@ def test_cli_watch_prints_newly_flagged_people(tmp_path: Path, run: CliRunner) -
     assert init.exit_code == 0, init.output
     with Store.open(settings.db) as store:
         paths = _routine_store(tmp_path, settings, store)
-    _append(_one_day(date(2026, 5, 6), "E001"), tmp_path / "in")
+    append_logs(one_day(date(2026, 5, 6), "E001"), tmp_path / "in")
     args = ["--db", str(settings.db), "--key-file", str(settings.key_file), "watch"]
     result = run.invoke(app, [*args, "--rounds", "1", "--format", "json", *map(str, paths)])
     assert result.exit_code == 0, result.output

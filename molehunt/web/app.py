@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from molehunt import __version__
 from molehunt.config import Settings
 from molehunt.store import Store
+from molehunt.watch import Follower
 from molehunt.web import api, pages
 from molehunt.web.auth import ANYONE, signed_in
 from molehunt.web.service import Web
@@ -45,9 +47,36 @@ def create_app(
     *,
     https_only: bool = False,
     max_upload: int = api.MAX_UPLOAD,
+    follow: Sequence[Path] = (),
+    interval: float = 60.0,
 ) -> FastAPI:
-    """The web UI and HTTP API over one open store."""
+    """The web UI and HTTP API over one open store; with ``follow``, the server also
+    ingests and detects those logs every ``interval`` seconds (:mod:`molehunt.watch`),
+    since the store has one writer and the server is it."""
+    web = Web(store, settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        follower = None
+        if follow:
+            follower = Follower(
+                store,
+                settings,
+                follow,
+                interval=interval,
+                lock=web.lock,
+                on_round=web.watched,
+            )
+            follower.start()
+        app.state.follower = follower
+        try:
+            yield
+        finally:
+            if follower is not None:
+                follower.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="molehunt",
         version=__version__,
         description="Insider data theft: risk, timelines, attribution, cases, audit trail.",
@@ -55,7 +84,7 @@ def create_app(
         redoc_url=None,
         openapi_url=None,
     )
-    app.state.web = Web(store, settings)
+    app.state.web = web
     app.state.https_only = https_only
     app.state.max_upload = max_upload
     templates = Jinja2Templates(directory=HERE / "templates")

@@ -9,6 +9,7 @@ an event as stored, and only with a reason on the record.
 
 from __future__ import annotations
 
+import logging
 import re
 import tempfile
 import threading
@@ -42,7 +43,10 @@ from molehunt.status import status as store_status
 from molehunt.store import Store
 from molehunt.timeline import events as event_summaries
 from molehunt.timeline import timeline as person_timeline
+from molehunt.watch import Round
 from molehunt.web.users import User
+
+log = logging.getLogger("molehunt.web")
 
 #: Keys whose values are identifiers or times molehunt made, never free text to mask.
 _KEEP = frozenset(
@@ -147,6 +151,28 @@ class Web:
         # The chart's daily rankings, by (last day, top, state of findings and sources):
         # ranking every day costs seconds, and the home page asks on every visit.
         self._history: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+
+    def watched(self, result: Round) -> None:
+        """A watch round ran inside the server: log it; audit who it newly flagged."""
+        if result.ingest.stored or result.ingest.errors:
+            log.info(
+                "watch: stored %d, rejected %d, %d findings up to %s",
+                result.ingest.stored,
+                result.ingest.rejected,
+                result.findings,
+                result.as_of,
+            )
+        for e in result.ingest.errors:
+            log.warning("watch: %s", e.error)
+        if result.newly_flagged:
+            people = ",".join(str(p["person_id"]) for p in result.newly_flagged)
+            log.warning("watch: newly flagged on %s: %s", result.as_of, people)
+            self.audit(
+                audit.actor(),
+                "watch",
+                f"newly flagged on {result.as_of}: {people}",
+                len(result.newly_flagged),
+            )
 
     def audit(self, who: str, action: str, target: str | None, rows: int | None) -> None:
         with self.lock:
