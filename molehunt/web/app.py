@@ -89,6 +89,7 @@ def create_app(
     app.state.max_upload = max_upload
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.autoescape = True
+    templates.env.filters["when"] = pages.when
     app.state.templates = templates
 
     @app.middleware("http")

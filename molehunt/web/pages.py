@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
@@ -162,6 +162,20 @@ def _open_cases(principal: Principal, request: Request) -> list[dict[str, Any]]:
     return [c for c in web_of(request).cases(principal.user) if c["status"] == "open"]
 
 
+def when(value: str | None) -> str:
+    """An ISO time as people read it: ``2026-03-02 14:48:42`` (the page says the zone)."""
+    if not value:
+        return ""
+    try:
+        return datetime.fromisoformat(value).strftime("%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return value
+
+
+#: The severity floors the timeline page offers (0: every finding).
+SEVERITY_FLOORS = (0, 30, 60)
+
+
 def _person_page(
     request: Request,
     principal: Principal,
@@ -170,16 +184,22 @@ def _person_page(
     unmasked: dict[str, Any] | None = None,
     error: str | None = None,
     status_code: int = 200,
+    min_severity: int = 0,
 ) -> HTMLResponse:
     web = web_of(request)
     entries = web.timeline(principal.user, person_id, None)
+    shown = [e for e in entries if int(e["severity"]) >= min_severity]
     return render(
         request,
         "person.html",
         principal,
         status_code,
         person_id=person_id,
-        entries=entries,
+        entries=shown,
+        total=len(entries),
+        min_severity=min_severity,
+        floors=SEVERITY_FLOORS,
+        zone=web.settings.timezone,
         unmasked=unmasked,
         error=error,
         cases=_open_cases(principal, request),
@@ -188,8 +208,13 @@ def _person_page(
 
 
 @router.get("/people/{person_id}")
-def person(person_id: str, principal: Analyst, request: Request) -> Response:
-    return _person_page(request, principal, person_id)
+def person(
+    person_id: str,
+    principal: Analyst,
+    request: Request,
+    min_severity: Annotated[int, Query(ge=0, le=100)] = 0,
+) -> Response:
+    return _person_page(request, principal, person_id, min_severity=min_severity)
 
 
 @router.post("/events/{event_id}/unmask")

@@ -29,6 +29,7 @@ from molehunt.simulate import params_for, simulate
 from molehunt.store import Store
 from molehunt.timeline import timeline
 from molehunt.web import create_app
+from molehunt.web.pages import when
 from molehunt.web.users import add_user, get_user, new_session
 
 PASSWORD = "another long password"
@@ -432,3 +433,28 @@ def test_the_chart_history_follows_new_findings(pii_site: Site) -> None:
     finally:
         with web.lock:
             pii_site.store.con.execute("DELETE FROM findings WHERE finding_id = 'f-new'")
+
+
+@pytest.mark.parametrize("floor", [0, 30, 60])
+def test_the_timeline_page_shows_findings_at_or_above_a_severity(
+    app_client: Callable[[str], TestClient], web_store: Store, web_settings: Settings, floor: int
+) -> None:
+    entries = timeline(web_store, "E001", timezone=web_settings.timezone)
+    page = app_client("analyst").get(f"/people/E001?min_severity={floor}").text
+    expected = sum(int(e["severity"]) >= floor for e in entries)
+    assert page.count('data-testid="timeline-row"') == expected
+    assert f"{expected} of {len(entries)} findings" in page
+    assert 0 < expected <= len(entries)
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("2026-03-02T14:48:42.768000+08:00", "2026-03-02 14:48:42"),
+        ("2026-03-02T14:48:42+08:00", "2026-03-02 14:48:42"),
+        (None, ""),
+        ("not a time", "not a time"),
+    ],
+)
+def test_times_are_shown_as_people_read_them(value: str | None, shown: str) -> None:
+    assert when(value) == shown
