@@ -246,13 +246,39 @@ class DetectContext:
         )
 
     def person_at_host(self, ev: Any, owner: str | None = None) -> Any:
-        """``ev`` (event_id, time, hostname) -> (event_id, logon_person): the latest
-        interactive Windows logon at that host before the event, not logged off.
+        """``ev`` (event_id, time, hostname) -> (event_id, logon_account, logon_person):
+        the latest interactive Windows logon at that host before the event, not logged
+        off (nulls when there is none).
 
         With ``owner`` (a column of ``ev``: the account's owner), that person wins when
         logged on there too: on a shared server (the DBAs' jump host) several people
         are logged on at once, and the latest logon need not be the one acting.
         """
+        keys = ev.select(
+            "event_id",
+            "time",
+            "hostname",
+            k_owner=ev[owner] if owner else _null_string(),
+        )
+        keys = self._with_logon(keys, "k_owner")
+        return keys.select(
+            lp_id="event_id", logon_account="logon_account", logon_person="logon_person"
+        )
+
+    def _logon_segments(self) -> tuple[Any, Any]:
+        """Each host's time cut where a logon starts or ends, with who wins in each piece.
+
+        Who is logged on at a host changes only when a logon starts, ends (its user's
+        next logoff there) or gets older than the horizon; between two such moments the
+        answer of :meth:`person_at_host` is the same for every event. Working it out per
+        piece of time, on the small logon tables, spares a join of every event with every
+        logon at its host and a window over every event. Returns the pieces (split by
+        local day so that events find theirs by equality) with the latest logon, and
+        the latest logon of each person in each piece (``own_key``: the owner, "" for none)
+        where it is not that one.
+        """
+        if "segments" in self._cache:
+            return self._cache["segments"], self._cache["segments_own"]
         a = self.table("events_auth")
         a = a.filter(a.time < self.end_literal())
         logons = a.filter(
@@ -266,49 +292,120 @@ class DetectContext:
         offs = a.filter(a.activity == "logoff").select(
             o_host=short_host(a.dst_host), o_user=plain_user(a.user_name), o_time=a.time
         )
-        keys = ev.select(
-            k_id=ev.event_id,
-            k_time=ev.time,
-            k_host=ev.hostname,
-            k_owner=ev[owner] if owner else _null_string(),
-        )
-        horizon = ibis.interval(seconds=int(LOGON_HORIZON.total_seconds()))
-        j = keys.join(
-            logons,
-            [
-                keys.k_host == logons.l_host,
-                logons.l_time <= keys.k_time,
-                logons.l_time > keys.k_time - horizon,
-            ],
-        )
-        j = j.anti_join(
+        ended = logons.left_join(
             offs,
             [
-                j.l_host == offs.o_host,
-                j.l_user == offs.o_user,
-                offs.o_time > j.l_time,
-                offs.o_time <= j.k_time,
+                logons.l_host == offs.o_host,
+                logons.l_user == offs.o_user,
+                offs.o_time > logons.l_time,
             ],
         )
+        ended = ended.group_by(["l_host", "l_user", "l_time", "l_id"]).aggregate(
+            l_off=ended.o_time.min()
+        )
+        horizon = ibis.interval(seconds=int(LOGON_HORIZON.total_seconds()))
+        stop = ended.l_time + horizon
+        # A logon counts for events at [l_time, l_end): younger than the horizon and
+        # before its user's next logoff there.
+        ended = ended.mutate(
+            l_end=ibis.cases(
+                (ended.l_off.notnull() & (ended.l_off < stop), ended.l_off), else_=stop
+            )
+        )
         ad = self.accounts("ad")
-        j = j.left_join(ad, j.l_user == ad.acct)
-        mine = (j.acct_owner.fill_null("") == j.k_owner.fill_null("-")).cast("int32")
-        order = [ibis.desc(mine), ibis.desc(j.l_time), ibis.desc(j.l_id)]
-        w = ibis.window(group_by=j.k_id, order_by=order)
-        j = j.mutate(_n=ibis.row_number().over(w)).filter(lambda x: x._n == 0)
-        return j.select(lp_id=j.k_id, logon_account=j.l_user, logon_person=j.acct_owner)
+        ended = ended.left_join(ad, ended.l_user == ad.acct).select(
+            "l_host", "l_user", "l_time", "l_id", "l_end", "acct_owner"
+        )
+        # Distinct: one piece per moment, however many logons start or end then.
+        points = ended.select(p_host="l_host", p_at="l_time").union(
+            ended.select(p_host="l_host", p_at="l_end"), distinct=True
+        )
+        w = ibis.window(group_by=points.p_host, order_by=points.p_at)
+        segs = points.mutate(s_end=points.p_at.lead().over(w))
+        active = segs.join(
+            ended,
+            [
+                segs.p_host == ended.l_host,
+                ended.l_time <= segs.p_at,
+                ended.l_end > segs.p_at,
+            ],
+        )
+        active = active.mutate(seg_key=active.acct_owner.fill_null(""))
+        latest = [ibis.desc(active.l_time), ibis.desc(active.l_id)]
+        w_all = ibis.window(group_by=[active.p_host, active.p_at], order_by=latest)
+        best = active.mutate(_n=ibis.row_number().over(w_all)).filter(lambda x: x._n == 0)
+        top = best.select(t_host="p_host", t_start="p_at", t_user="l_user", t_person="acct_owner")
+        best = best.select(
+            seg_host="p_host",
+            seg_start="p_at",
+            seg_end="s_end",
+            seg_user="l_user",
+            seg_person="acct_owner",
+        )
+        # A piece lasts at most the horizon (shorter than a day): two local days at most.
+        first = best.mutate(seg_day=self.day_of(best.seg_start))
+        second = best.mutate(seg_day=self.day_of(best.seg_end))
+        pieces = first.union(second.filter(second.seg_day != self.day_of(second.seg_start)))
+        w_own = ibis.window(group_by=[active.p_host, active.p_at, active.seg_key], order_by=latest)
+        own = active.mutate(_n=ibis.row_number().over(w_own)).filter(lambda x: x._n == 0)
+        # Where a person's answer is the piece's answer anyway (their latest logon is
+        # the latest of all), it is left out: few are kept (shared hosts).
+        own = own.join(top, [own.p_host == top.t_host, own.p_at == top.t_start])
+        own = own.filter(
+            ~(own.l_user.identical_to(own.t_user) & own.acct_owner.identical_to(own.t_person))
+        )
+        own = own.select(
+            own_host="p_host",
+            own_start="p_at",
+            own_key="seg_key",
+            own_user="l_user",
+            own_person="acct_owner",
+        )
+        self._cache["segments"] = pieces.cache()
+        self._cache["segments_own"] = own.cache()
+        return self._cache["segments"], self._cache["segments_own"]
 
-    def resolve_source(self, ev: Any, ip: str, owner: str | None = None) -> Any:
+    def _with_logon(self, ev: Any, owner: str | None = None, day: str | None = None) -> Any:
+        """``ev`` (time, hostname) plus logon_account and logon_person, as
+        :meth:`person_at_host` defines them; ``day`` names a column of ``ev`` that
+        holds the local day of ``time`` already (it is not free to work out)."""
+        pieces, own = self._logon_segments()
+        cols = list(ev.columns)
+        ev = ev.mutate(_seg_day=ev[day] if day else self.day_of(ev.time))
+        ev = ev.left_join(
+            pieces,
+            [
+                ev.hostname == pieces.seg_host,
+                ev._seg_day == pieces.seg_day,
+                pieces.seg_start <= ev.time,
+                pieces.seg_end > ev.time,
+            ],
+        )
+        # "Mine" as the pass always compared it: the owner's id, nulls never equal.
+        key = ev[owner].fill_null("-") if owner else ibis.literal("-")
+        ev = ev.left_join(
+            own,
+            [ev.seg_host == own.own_host, ev.seg_start == own.own_start, key == own.own_key],
+        )
+        found = ev.own_host.notnull()
+        return ev.select(
+            *cols,
+            logon_account=ibis.cases((found, ev.own_user), else_=ev.seg_user),
+            logon_person=ibis.cases((found, ev.own_person), else_=ev.seg_person),
+        )
+
+    def resolve_source(
+        self, ev: Any, ip: str, owner: str | None = None, day: str | None = None
+    ) -> Any:
         """Add hostname, host_kind, host_owner, logon_person and host_person (the
         person at the source host: the one logged on, else a workstation's owner);
         ``owner`` names the column of the account's owner (see :meth:`person_at_host`)."""
         h = self.hosts()
         ev = ev.left_join(h, ev[ip] == h.h_ip).drop("h_ip")
-        return self._with_person_at(ev, owner)
+        return self._with_person_at(ev, owner, day)
 
-    def _with_person_at(self, ev: Any, owner: str | None = None) -> Any:
-        lp = self.person_at_host(ev.filter(ev.hostname.notnull()), owner)
-        ev = ev.left_join(lp, ev.event_id == lp.lp_id).drop("lp_id")
+    def _with_person_at(self, ev: Any, owner: str | None = None, day: str | None = None) -> Any:
+        ev = self._with_logon(ev, owner, day)
         own = ibis.cases(
             (ev.host_kind.fill_null("") == "workstation", ev.host_owner), else_=_null_string()
         )
@@ -382,14 +479,17 @@ class DetectContext:
         ev = ev.rename(
             account_owner="acct_owner", account_kind="acct_kind", account_disabled="acct_disabled"
         )
-        ev = self.resolve_source(ev, "src_ip", "account_owner")
+        ev = ev.mutate(day=self.day_of(ev.time))
+        ev = self.resolve_source(ev, "src_ip", "account_owner", "day")
         ev = ev.filter(
             ~(
                 (ev.account_kind.fill_null("") == "service")
                 & (ev.host_kind.fill_null("") == "server")
             )
         )
-        ev = ev.mutate(actor=ev.host_person.coalesce(ev.account_owner), day=self.day_of(ev.time))
+        ev = ev.mutate(actor=ev.host_person.coalesce(ev.account_owner)).relocate(
+            "day", after="actor"
+        )
         p = self.people().select(
             p_id="employee_id", actor_role="role", actor_department="department", actor_team="team"
         )
@@ -400,17 +500,28 @@ class DetectContext:
     def bulk_reads(self) -> Any:
         """Reads that take client data in bulk: many rows, a COPY of unknown size, or
         enough rows outside working hours."""
+        if "bulk" in self._cache:
+            return self._cache["bulk"]
         r = self.reads()
         s = self.settings
-        return r.filter(
+        # Every bulk read is unknown-size or has at least ``least`` rows: two filters
+        # the scan applies itself (an OR across columns it would not), so the wide
+        # rows of the many small reads are never read.
+        least = min(s.bulk_rows, s.offhours_rows)
+        r = r.filter(r.rows >= least).union(r.filter(r.bulk_unknown & (r.rows < least)))
+        # Few reads are bulk: kept once for the detectors that follow them up.
+        self._cache["bulk"] = r.filter(
             r.bulk_unknown
             | (r.rows >= s.bulk_rows)
-            | (self.off_hours(r.time) & (r.rows >= s.offhours_rows))
-        )
+            # The row count first: working out the local hour of every read is slow.
+            | ((r.rows >= s.offhours_rows) & self.off_hours(r.time))
+        ).cache()
+        return self._cache["bulk"]
 
     def daily_reads(self) -> Any:
         """Per person and local day: rows and reads (statements, application look-ups),
-        with the peer group (role, department and team) and its median rows that day."""
+        with the peer group (role, department and team) and its median rows that day
+        (the event ids: :meth:`with_daily_ids`)."""
         if "daily" in self._cache:
             return self._cache["daily"]
         r = self.reads()
@@ -418,7 +529,6 @@ class DetectContext:
         d = r.group_by(["actor", "day"]).aggregate(
             rows=r.rows.sum(),
             reads=r.event_id.count(),
-            ids=r.event_id.collect(),
             last=r.time.max(),
             role=r.actor_role.max(),
             department=r.actor_department.max(),
@@ -441,6 +551,20 @@ class DetectContext:
         ).drop("p_role", "p_dept", "p_team", "p_day")
         self._cache["daily"] = d.cache()
         return self._cache["daily"]
+
+    def with_daily_ids(self, daily: Any) -> Any:
+        """``daily`` (some rows of :meth:`daily_reads`) plus ``ids``: the event ids of
+        each person's reads that day. Gathered for the few rows a detector reports,
+        not for every person and day."""
+        r = self.reads()
+        r = r.filter(r.actor.notnull())
+        keys = daily.select(i_actor="actor", i_day="day").distinct()
+        j = r.join(keys, [r.actor == keys.i_actor, r.day == keys.i_day])
+        ids = j.group_by(["actor", "day"]).aggregate(ids=j.event_id.collect())
+        ids = ids.rename(i_actor="actor", i_day="day")
+        return daily.left_join(ids, [daily.actor == ids.i_actor, daily.day == ids.i_day]).drop(
+            "i_actor", "i_day"
+        )
 
     def web_category(self, hosts: Any) -> Any:
         """(w_host) -> (w_host, category, allowed): longest suffix match, policy applied;
@@ -484,8 +608,9 @@ class DetectContext:
         t = t.left_join(cats, t.web_host == cats.w_host).drop("w_host")
         ad = self.accounts("ad")
         t = t.left_join(ad, t.proxy_user == ad.acct).drop("acct", "acct_kind", "acct_disabled")
-        t = self.resolve_source(t, "src_ip", "acct_owner")
-        t = t.mutate(actor=t.acct_owner.coalesce(t.host_person), day=self.day_of(t.time))
+        t = t.mutate(day=self.day_of(t.time))
+        t = self.resolve_source(t, "src_ip", "acct_owner", "day")
+        t = t.mutate(actor=t.acct_owner.coalesce(t.host_person)).relocate("day", after="actor")
         self._cache["http"] = t.drop("acct_owner").cache()
         return self._cache["http"]
 

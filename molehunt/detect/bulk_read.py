@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import ibis
+
 from molehunt.detect.base import DetectContext, Finding
 
 # A statement that walks the table by id (RE2 and Java regex alike: no lookaround).
@@ -22,6 +24,14 @@ class BulkReadDetector:
     def find(self, ctx: DetectContext) -> list[Finding]:
         s = ctx.settings
         r = ctx.reads()
+        # Every flag below needs one of these; testing them first spares the regexes
+        # on the (many) small reads.
+        r = r.filter(
+            r.bulk_unknown
+            | (r.command.fill_null("") == "COPY")
+            | (r.rows >= s.offhours_rows)
+            | (r.rows >= s.bulk_rows)
+        )
         stmt = r.statement.fill_null("").lower()
         no_where = stmt.re_search(r"^\s*select\b") & ~stmt.re_search(r"\bwhere\b")
         sized = r.rows >= s.offhours_rows
@@ -29,9 +39,13 @@ class BulkReadDetector:
         r = r.mutate(
             copy=copy,
             cursor=r.command.fill_null("").isin(["DECLARE CURSOR", "FETCH"]) & sized,
-            enumerating=(r.system == "crm-db") & sized & (stmt.re_search(_ID_RANGE) | no_where),
+            # A case, not an AND: the statement's regexes run on the sized reads only.
+            enumerating=ibis.cases(
+                ((r.system == "crm-db") & sized, stmt.re_search(_ID_RANGE) | no_where),
+                else_=False,
+            ),
             big=r.rows >= s.bulk_rows,
-            night=ctx.off_hours(r.time) & (sized | copy),
+            night=(sized | copy) & ctx.off_hours(r.time),
         )
         r = r.filter(r.copy | r.cursor | r.enumerating | r.big | r.night)
         r = r.filter(r.actor.notnull())

@@ -68,7 +68,7 @@ class SustainedExcessDetector:
             & (d.cum >= s.sustained_min_reads)
         )
         out = []
-        for row in ctx.collect(d):
+        for row in ctx.collect(ctx.with_daily_ids(d)):
             if not ctx.reported(row["day"]):
                 continue
             days = int(row["days"])

@@ -12,12 +12,13 @@ from molehunt.detect.base import DetectContext, Finding
 MAD_SCALE = 1.4826
 
 
-def self_baseline(ctx: DetectContext, daily: Any) -> Any:
-    """Per (actor, day): median and MAD of the person's rows on active days in the
-    ``baseline_days`` before (the current day excluded), and how many such days."""
+def self_baseline(ctx: DetectContext, daily: Any, keys: Any | None = None) -> Any:
+    """Per (actor, day) of ``keys`` (default: every row of ``daily``): median and MAD
+    of the person's rows on active days in the ``baseline_days`` before (the current
+    day excluded), and how many such days."""
     b = daily.select(b_actor="actor", b_day="day", b_rows="rows")
     span = ctx.settings.baseline_days
-    keys = daily.select("actor", "day")
+    keys = (daily if keys is None else keys).select("actor", "day")
     j = keys.join(
         b,
         [
@@ -49,19 +50,20 @@ class VolumeSpikeDetector:
     def find(self, ctx: DetectContext) -> list[Finding]:
         s = ctx.settings
         d = ctx.daily_reads()
-        base = self_baseline(ctx, d)
+        # Only days above the floor and the peers can be reported: the baseline (a
+        # join of each day with its month) is worked out for those alone.
+        d = d.filter(
+            (d.rows >= s.spike_min_rows) & (d.rows > d.peer_median.fill_null(0) * s.peer_ratio)
+        )
+        base = self_baseline(ctx, ctx.daily_reads(), keys=d)
         d = d.left_join(base, [d.actor == base.s_actor, d.day == base.s_day])
         med = d.med.fill_null(0)
         mad = d.mad.fill_null(0)
         trusted = d.n.fill_null(0) >= s.min_history_days
         above_self = (d.rows > med * s.spike_ratio) & (d.rows > med + mad * MAD_SCALE * s.spike_mad)
-        d = d.filter(
-            (d.rows >= s.spike_min_rows)
-            & (d.rows > d.peer_median.fill_null(0) * s.peer_ratio)
-            & (~trusted | above_self)
-        )
+        d = d.filter(~trusted | above_self)
         out = []
-        for row in ctx.collect(d):
+        for row in ctx.collect(ctx.with_daily_ids(d)):
             if not ctx.reported(row["day"]):
                 continue
             rows = int(row["rows"])
