@@ -379,10 +379,14 @@ def watch(
     rounds: Annotated[
         int | None, typer.Option(help="Stop after N rounds (default: until Ctrl-C).", min=1)
     ] = None,
+    alerts: Annotated[
+        Path | None,
+        typer.Option(help="Append an alert per newly flagged person to this JSON-lines file."),
+    ] = None,
     fmt: FormatOption = Format.table,
 ) -> None:
     """Run continuously: ingest what was appended, detect, and name newly flagged people."""
-    from molehunt.watch import Round
+    from molehunt.watch import Round, append_alerts
     from molehunt.watch import watch as follow
 
     _require_existing(paths)
@@ -390,6 +394,8 @@ def watch(
     with _ctx(ctx).open_store() as store:
 
         def show(r: Round) -> None:
+            if alerts is not None:
+                append_alerts(alerts, r)
             if r.newly_flagged:
                 people = ",".join(p["person_id"] for p in r.newly_flagged)
                 _audit(
@@ -703,6 +709,7 @@ def _run_server(
     https_only: bool,
     follow: list[Path] | None = None,
     interval: float = 60.0,
+    alerts: Path | None = None,
 ) -> None:
     import uvicorn
 
@@ -710,7 +717,12 @@ def _run_server(
 
     with Store.open(settings.db, memory_limit=settings.memory_limit) as store:
         app = create_app(
-            store, settings, https_only=https_only, follow=follow or (), interval=interval
+            store,
+            settings,
+            https_only=https_only,
+            follow=follow or (),
+            interval=interval,
+            alerts=alerts,
         )
         uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
 
@@ -731,12 +743,22 @@ def serve(
     interval: Annotated[
         float, typer.Option(help="Seconds between --follow rounds.", min=0.0)
     ] = 60.0,
+    alerts: Annotated[
+        Path | None,
+        typer.Option(help="With --follow: append newly flagged people to this JSON-lines file."),
+    ] = None,
 ) -> None:
     """The investigators' web UI and HTTP API over the store (sign in with `molehunt user`)."""
     if follow:
         _require_existing(follow)
     _run_server(
-        _ctx(ctx).settings, host, port, https_only=https_only, follow=follow, interval=interval
+        _ctx(ctx).settings,
+        host,
+        port,
+        https_only=https_only,
+        follow=follow,
+        interval=interval,
+        alerts=alerts,
     )
 
 

@@ -11,6 +11,7 @@ as newly flagged: an investigator is told once, when it happens.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -25,6 +26,7 @@ from molehunt.config import Settings
 from molehunt.detect.runner import run_detectors, write_findings
 from molehunt.detect.settings import detection_settings
 from molehunt.ingest.runner import IngestReport, Progress, ingest_paths
+from molehunt.pii.mask import mask_texts
 from molehunt.score import RiskRanker
 from molehunt.store import Store
 
@@ -116,6 +118,37 @@ def watch(
 
 
 log = logging.getLogger("molehunt.watch")
+
+
+def alerts(result: Round) -> list[dict[str, Any]]:
+    """One alert per person the round newly flagged, as a SIEM or a mail relay gets it:
+    who, the score, and each reason's detector and summary, personal data masked."""
+    reasons = [x for p in result.newly_flagged for x in p["reasons"]]
+    summaries = iter(mask_texts([str(x["summary"]) for x in reasons]))
+    return [
+        {
+            "time": result.started.isoformat(),
+            "as_of": None if result.as_of is None else result.as_of.isoformat(),
+            "person_id": p["person_id"],
+            "name": p["name"],
+            "role": p["role"],
+            "score": p["score"],
+            "reasons": [
+                {"detector": x["detector"], "summary": next(summaries)} for x in p["reasons"]
+            ],
+        }
+        for p in result.newly_flagged
+    ]
+
+
+def append_alerts(path: Path, result: Round) -> int:
+    """Append the round's alerts to ``path`` as JSON lines (a log shipper tails it)."""
+    found = alerts(result)
+    if found:
+        with path.open("a", encoding="utf-8") as f:
+            for alert in found:
+                f.write(json.dumps(alert, ensure_ascii=False, default=str) + "\n")
+    return len(found)
 
 
 class Follower:

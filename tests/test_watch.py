@@ -4,7 +4,7 @@ and a person is reported as newly flagged once, on the round their evidence arri
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from insurer import append_logs, one_day, routine_logs
@@ -12,8 +12,9 @@ from typer.testing import CliRunner
 
 from molehunt.cli import app
 from molehunt.config import Settings
+from molehunt.ingest.runner import IngestReport
 from molehunt.store import Store
-from molehunt.watch import Round, Watcher, watch
+from molehunt.watch import Round, Watcher, alerts, watch
 
 
 def _routine_store(tmp_path: Path, settings: Settings, store: Store) -> list[Path]:
@@ -82,9 +83,31 @@ def test_cli_watch_prints_newly_flagged_people(tmp_path: Path, run: CliRunner) -
         paths = _routine_store(tmp_path, settings, store)
     append_logs(one_day(date(2026, 5, 6), "E001"), tmp_path / "in")
     args = ["--db", str(settings.db), "--key-file", str(settings.key_file), "watch"]
-    result = run.invoke(app, [*args, "--rounds", "1", "--format", "json", *map(str, paths)])
+    alerts = tmp_path / "alerts.jsonl"
+    options = ["--rounds", "1", "--format", "json", "--alerts", str(alerts)]
+    result = run.invoke(app, [*args, *options, *map(str, paths)])
     assert result.exit_code == 0, result.output
     (line,) = result.output.strip().splitlines()
     answer = json.loads(line)
     assert answer["as_of"] == "2026-05-06"
     assert [p["person_id"] for p in answer["newly_flagged"]] == ["E001"]
+    (alert,) = [json.loads(x) for x in alerts.read_text(encoding="utf-8").splitlines()]
+    assert (alert["person_id"], alert["as_of"]) == ("E001", "2026-05-06")
+    assert {r["detector"] for r in alert["reasons"]} >= {"borrowed_account"}
+
+
+def test_alerts_mask_personal_data_in_their_summaries() -> None:
+    flagged = {
+        "person_id": "E001",
+        "name": "Zhang Wei",
+        "role": "sales",
+        "score": 3.5,
+        "reasons": [{"detector": "bulk_read", "summary": "looked up client 13912345678"}],
+    }
+    result = Round(datetime(2026, 5, 6, tzinfo=UTC), IngestReport(), as_of=date(2026, 5, 6))
+    result.newly_flagged = [flagged]
+    (alert,) = alerts(result)
+    summary = alert["reasons"][0]["summary"]
+    assert "13912345678" not in summary
+    assert summary.startswith("looked up client 139")
+    assert alerts(Round(datetime(2026, 5, 6, tzinfo=UTC), IngestReport())) == []

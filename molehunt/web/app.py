@@ -49,11 +49,13 @@ def create_app(
     max_upload: int = api.MAX_UPLOAD,
     follow: Sequence[Path] = (),
     interval: float = 60.0,
+    alerts: Path | None = None,
 ) -> FastAPI:
     """The web UI and HTTP API over one open store; with ``follow``, the server also
     ingests and detects those logs every ``interval`` seconds (:mod:`molehunt.watch`),
-    since the store has one writer and the server is it."""
-    web = Web(store, settings)
+    since the store has one writer and the server is it; ``alerts`` names a JSON-lines
+    file that gets an alert per person a round newly flags."""
+    web = Web(store, settings, alerts=alerts)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -43,7 +43,7 @@ from molehunt.status import status as store_status
 from molehunt.store import Store
 from molehunt.timeline import events as event_summaries
 from molehunt.timeline import timeline as person_timeline
-from molehunt.watch import Round
+from molehunt.watch import Round, append_alerts
 from molehunt.web.users import User
 
 log = logging.getLogger("molehunt.web")
@@ -142,8 +142,9 @@ def private_upload(name: str | None) -> Iterator[Path]:
 class Web:
     """The app's one open store, its lock and the audited, masked answers."""
 
-    def __init__(self, store: Store, settings: Settings) -> None:
+    def __init__(self, store: Store, settings: Settings, *, alerts: Path | None = None) -> None:
         self.store = store
+        self.alerts = alerts
         self.settings = settings
         self.zone = ZoneInfo(settings.timezone)
         # DuckDB connections are not thread-safe; FastAPI runs sync endpoints in threads.
@@ -164,6 +165,8 @@ class Web:
             )
         for e in result.ingest.errors:
             log.warning("watch: %s", e.error)
+        if self.alerts is not None:
+            append_alerts(self.alerts, result)
         if result.newly_flagged:
             people = ",".join(str(p["person_id"]) for p in result.newly_flagged)
             log.warning("watch: newly flagged on %s: %s", result.as_of, people)

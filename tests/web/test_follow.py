@@ -3,6 +3,7 @@ shows up in the ranking the API serves, and the round is audited."""
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import date
 from pathlib import Path
@@ -30,7 +31,8 @@ def test_a_following_server_ranks_theft_appended_while_it_runs(
 ) -> None:
     logs = routine_logs(store, settings, tmp_path / "in", date(2026, 5, 5))
     add_user(store, "analyst", PASSWORD, "analyst", "red")
-    app = create_app(store, settings, follow=logs, interval=0.05)
+    alerts = tmp_path / "alerts.jsonl"
+    app = create_app(store, settings, follow=logs, interval=0.05, alerts=alerts)
     with TestClient(app) as client:  # runs the app's lifespan: the follower starts
         token = client.post("/api/session", json={"username": "analyst", "password": PASSWORD})
         client.headers["Authorization"] = f"Bearer {token.json()['token']}"
@@ -48,6 +50,8 @@ def test_a_following_server_ranks_theft_appended_while_it_runs(
     rows = [r for r in audit.entries(store) if r["action"] == "watch"]
     assert [r["target"] for r in rows] == ["newly flagged on 2026-05-06: E001"]
     assert audit.verify(store).broken_at is None
+    lines = alerts.read_text(encoding="utf-8").splitlines()
+    assert [json.loads(x)["person_id"] for x in lines] == ["E001"]
 
 
 def test_a_server_without_follow_paths_runs_no_follower(settings: Settings, store: Store) -> None:
