@@ -195,6 +195,7 @@ def _person_page(
         principal,
         status_code,
         person_id=person_id,
+        person=web.person(person_id),
         entries=shown,
         total=len(entries),
         min_severity=min_severity,

@@ -35,7 +35,7 @@ from molehunt.cases import (
 )
 from molehunt.config import Settings
 from molehunt.detect.settings import detection_settings
-from molehunt.identity import Identity
+from molehunt.identity import Identity, Person
 from molehunt.pii.mask import mask_texts
 from molehunt.pii.stored import file_sha256
 from molehunt.score import RiskRanker
@@ -255,10 +255,12 @@ class Web:
             self.audit(user.username, "timeline", person_id, len(entries))
         return [masked_row(e) for e in entries]
 
-    def person_name(self, person_id: str, day: date) -> str | None:
+    def person(self, person_id: str) -> Person | None:
+        """Who ``person_id`` is now (name, role, department, employment status)."""
         with self.lock:
-            rows = self._ranker().ranking(day, include_all=True)
-        return next((r["name"] for r in rows if r["person_id"] == person_id), None)
+            return Identity(self.store, self.settings.timezone).person(
+                person_id, datetime.now(self.zone)
+            )
 
     def who(
         self, user: User, at: datetime, ip: str | None, account: str | None, host: str | None

@@ -458,3 +458,18 @@ def test_the_timeline_page_shows_findings_at_or_above_a_severity(
 )
 def test_times_are_shown_as_people_read_them(value: str | None, shown: str) -> None:
     assert when(value) == shown
+
+
+@pytest.mark.parametrize(
+    ("person", "shown"),
+    [
+        ("E001", ["Zhang Wei", "sales, Sales; employed"]),
+        ("E004", ["Chen Jie", "underwriter, Underwriting; departed (last day 2026-04-30)"]),
+    ],
+)
+def test_the_timeline_page_says_who_the_person_is(
+    app_client: Callable[[str], TestClient], person: str, shown: list[str]
+) -> None:
+    page = app_client("analyst").get(f"/people/{person}").text
+    for text in shown:
+        assert text in page
