@@ -39,7 +39,14 @@ from molehunt.config import Settings
 from molehunt.errors import InputError, Location, MolehuntError
 from molehunt.ingest import FILE_PARSERS, LOG_PARSERS
 from molehunt.ingest.base import ParseResult, Rejected
-from molehunt.ingest.runner import HEAD_BYTES, _make_log_parser, detect_kind, expand, parse_range
+from molehunt.ingest.runner import (
+    HEAD_BYTES,
+    detect_kind,
+    expand,
+    make_log_parser,
+    parse_range,
+    source_id_candidate,
+)
 from molehunt.store import Store
 from molehunt.store.schema import EVENT_TABLES
 
@@ -87,11 +94,6 @@ class LakeReport:
         }
 
 
-def _source_id(digest: str, kind: str) -> str:
-    # The id the store gives a new source (runner._new_source_id's first candidate).
-    return hashlib.sha256(f"{digest}{kind}:0".encode()).hexdigest()[:16]
-
-
 def plan(paths: Sequence[Path], batch_bytes: int) -> tuple[list[Piece], list[str]]:
     """The pieces of every log file under ``paths``, and the files that cannot go."""
     pieces: list[Piece] = []
@@ -108,10 +110,10 @@ def plan(paths: Sequence[Path], batch_bytes: int) -> tuple[list[Piece], list[str
             with path.open("rb") as f:
                 f.seek(start)
                 head = f.read(end - start)
-            pieces.append(Piece(str(path), kind, _source_id(_sha(head), kind), 0, size))
+            pieces.append(Piece(str(path), kind, source_id_candidate(_sha(head), kind), 0, size))
         elif kind in LOG_PARSERS:
             with path.open("rb") as f:
-                source = _source_id(_sha(f.read(HEAD_BYTES)), kind)
+                source = source_id_candidate(_sha(f.read(HEAD_BYTES)), kind)
                 cuts = _cuts(f, size, batch_bytes) if kind in LINE_KINDS else [0, size]
             pieces.extend(Piece(str(path), kind, source, a, b) for a, b in pairwise(cuts))
         else:
@@ -178,7 +180,7 @@ def parse_piece(piece: Piece, settings: Settings) -> ParseResult:
     path = Path(piece.path)
     if piece.kind in FILE_PARSERS:
         return FILE_PARSERS[piece.kind]().parse_path(path, source_id=piece.source_id, resume=0)
-    parser = _make_log_parser(piece.kind, settings)
+    parser = make_log_parser(piece.kind, settings)
     out = ParseResult()
     parts: dict[str, list[pa.Table]] = {}
     with path.open("rb") as f:

@@ -172,7 +172,7 @@ def ingest_paths(
                 hasher = hasher or KeyedHasher(load_key(settings))
                 _ingest_clients(store, path, hasher, file_report, progress)
             elif file_kind in LOG_PARSERS:
-                parser = _make_log_parser(file_kind, settings)
+                parser = make_log_parser(file_kind, settings)
                 _ingest_log(store, settings, path, file_kind, parser, file_report, progress)
             elif file_kind in FILE_PARSERS:
                 _ingest_file(store, path, file_kind, FILE_PARSERS[file_kind](), file_report)
@@ -190,7 +190,7 @@ def _resolved(path: Path) -> Path:
         return path
 
 
-def _make_log_parser(kind: str, settings: Settings) -> LogParser:
+def make_log_parser(kind: str, settings: Settings) -> LogParser:
     cls: Any = LOG_PARSERS[kind]
     if kind == "pg-stderr":
         return cls(prefix=settings.pg_log_line_prefix)  # type: ignore[no-any-return]
@@ -246,13 +246,19 @@ def _identify_log(store: Store, path: Path, kind: str) -> SourceState:
     if best is not None:
         best.head_len, best.head_hash = len(head), new_hash
         return best
-    return SourceState(_new_source_id(store, new_hash + kind), 0, False, len(head), new_hash)
+    return SourceState(_new_source_id(store, new_hash, kind), 0, False, len(head), new_hash)
 
 
-def _new_source_id(store: Store, seed: str) -> str:
+def source_id_candidate(head_hash: str, kind: str, n: int = 0) -> str:
+    """The ``n``-th id a source of this fingerprint and kind may take (the first
+    unless another source took it), so parsing elsewhere can name events alike."""
+    return _hash(f"{head_hash}{kind}:{n}".encode())[:16]
+
+
+def _new_source_id(store: Store, head_hash: str, kind: str) -> str:
     n = 0
     while True:
-        candidate = _hash(f"{seed}:{n}".encode())[:16]
+        candidate = source_id_candidate(head_hash, kind, n)
         row = store.con.execute("SELECT 1 FROM sources WHERE source_id = ?", [candidate]).fetchall()
         if not row:
             return candidate
@@ -436,7 +442,7 @@ def _ingest_file(
     if rows:
         state = SourceState(rows[0][0], int(rows[0][1]), True, len(head), digest)
     else:
-        state = SourceState(_new_source_id(store, digest + kind), 0, False, len(head), digest)
+        state = SourceState(_new_source_id(store, digest, kind), 0, False, len(head), digest)
     result = parser.parse_path(path, source_id=state.source_id, resume=state.offset)
     # A damaged chunk is met again on every re-read: quarantine it once.
     seen = {
@@ -471,7 +477,7 @@ def _ingest_reference(
     (table_name,) = result.tables
     snapshot = result.tables[table_name]
     when = as_of or datetime.fromtimestamp(os.path.getmtime(path), tz=UTC)
-    state = SourceState(_new_source_id(store, digest + kind), 0, False, -1, digest)
+    state = SourceState(_new_source_id(store, digest, kind), 0, False, -1, digest)
     with store.transaction() as con:
         stored = merge_snapshot(con, table_name, snapshot, when, state.source_id)
         _quarantine(con, state.source_id, kind, path, result.rejected)
@@ -526,7 +532,7 @@ def _ingest_clients(
     ).fetchall():
         report.skipped = "this export was ingested before"
         return
-    state = SourceState(_new_source_id(store, digest + CLIENTS_KIND), 0, False, -1, digest)
+    state = SourceState(_new_source_id(store, digest, CLIENTS_KIND), 0, False, -1, digest)
     size = path.stat().st_size
     done = 0
 
