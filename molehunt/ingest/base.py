@@ -23,6 +23,8 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 import pyarrow as pa
 
+from molehunt.errors import InputError
+
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
@@ -32,6 +34,13 @@ class Rejected:
     line: int | None = None
     offset: int | None = None
     raw: str | None = None
+    length: int | None = None  # bytes of the record in the file, to re-read it on replay
+
+
+class FormatMismatchError(InputError):
+    """A file whose records do not fit the configured format (e.g. another
+    ``log_line_prefix``): it is refused whole, with the reason and the setting to fix,
+    and its checkpoint does not move, so nothing of it is lost."""
 
 
 @dataclass(slots=True)
@@ -42,6 +51,8 @@ class ParseResult:
     rejected: list[Rejected] = field(default_factory=list)
     consumed: int = 0  # bytes of ``data`` made of whole records (LogParser only)
     records: int = 0  # records (lines) consumed, good and bad
+    #: Lines consumed that hold no event by design (durations, checkpoints...), by reason.
+    skipped: dict[str, int] = field(default_factory=dict)
 
     @property
     def events(self) -> int:
