@@ -448,9 +448,12 @@ def risk(
             days = ranker.history(until, top=top, include_all=show_all) if until else []
         else:
             day = _parse_day(as_of, settings.timezone)
+            threshold = ranker.threshold(day)
             days = [
                 {
                     "date": day.isoformat(),
+                    "threshold": threshold.value,
+                    "threshold_how": threshold.how,
                     "ranking": ranker.ranking(day, top=top, include_all=show_all),
                 }
             ]
@@ -462,10 +465,16 @@ def risk(
     for entry in days:
         if history:
             out.print(f"[bold]{entry['date']}[/bold]")
+        if "threshold" in entry:
+            flagged = sum(1 for r in entry["ranking"] if r["flagged"])
+            out.print(
+                f"alert threshold {entry['threshold']:.4g} ({entry['threshold_how']}); "
+                f"{flagged} flagged"
+            )
         if not entry["ranking"]:
             out.print("nobody flagged" if not show_all else "no findings")
             continue
-        table = Table("rank", "person", "name", "role", "score", "reasons")
+        table = Table("rank", "person", "name", "role", "score", "chain", "reasons")
         for r in entry["ranking"]:
             reasons = "\n".join(f"{x['detector']}: {x['summary']}" for x in r["reasons"])
             table.add_row(
@@ -474,6 +483,7 @@ def risk(
                 r["name"] or "",
                 r["role"] or "",
                 f"{r['score']:.2f}",
+                "\n".join(r["chain"]) or "lone signal",
                 reasons,
             )
         out.print(table)

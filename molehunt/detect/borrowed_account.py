@@ -22,6 +22,7 @@ class BorrowedAccountDetector:
     severity: ClassVar[int] = 80
     description: ClassVar[str] = "an account used from a host owned or used by someone else"
     source: ClassVar[str] = "identity"
+    stage: ClassVar[str] = "critical"
 
     def find(self, ctx: DetectContext) -> list[Finding]:
         r = ctx.reads()
