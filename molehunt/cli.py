@@ -508,10 +508,15 @@ def timeline(
     if not entries:
         out.print(f"no findings name {person}")
         return
-    table = Table("time", "detector", "sev", "title", "events")
+    table = Table("time", "stage", "detector", "sev", "title", "events")
     for e in entries:
         table.add_row(
-            e["time"], e["detector"], str(e["severity"]), e["title"], str(len(e["events"]))
+            e["time"],
+            e["stage"],
+            e["detector"],
+            str(e["severity"]),
+            e["title"],
+            str(len(e["events"])),
         )
     out.print(table)
 

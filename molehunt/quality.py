@@ -31,8 +31,8 @@ from typing import Any
 
 #: Seeds fixed before tuning. Tuning may look at ``tuning`` worlds only.
 SEEDS: dict[str, tuple[int, ...]] = {
-    "tuning": tuple(range(101, 109)),
-    "held-out": tuple(range(9001, 9021)),
+    "tuning": tuple(range(101, 106)),
+    "held-out": tuple(range(9001, 9016)),
     "demo": (7,),
 }
 
@@ -64,7 +64,7 @@ class WorldSize:
         if seed in SEEDS["demo"]:
             return cls(seed, 300, 50_000, 60)
         rng = random.Random(f"world-size-{seed}")
-        return cls(seed, rng.randint(150, 320), rng.randint(15_000, 40_000), rng.randint(45, 60))
+        return cls(seed, rng.randint(100, 220), rng.randint(10_000, 25_000), rng.randint(40, 55))
 
 
 def build_world(size: WorldSize, root: Path, *, fresh: bool = False) -> Path:
