@@ -16,6 +16,7 @@ from molehunt.ingest.hr import HrParser
 from molehunt.ingest.pg_csvlog import PgCsvlogParser
 from molehunt.ingest.pg_stderr import PgStderrParser
 from molehunt.ingest.squid import SquidParser
+from molehunt.ingest.squid_logformat import SquidLogformatParser
 from molehunt.ingest.squid_native import SquidNativeParser
 from molehunt.ingest.web_categories import WebCategoriesParser
 from molehunt.ingest.web_policy import WebPolicyParser
@@ -41,6 +42,7 @@ LOG_PARSERS: dict[str, type[LogParser]] = {
     "app-access": AppAccessParser,
     "squid": SquidParser,
     "squid-native": SquidNativeParser,
+    "squid-logformat": SquidLogformatParser,
     "winlog-ndjson": WinlogNdjsonParser,
 }
 

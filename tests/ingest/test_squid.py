@@ -328,7 +328,7 @@ def test_cutting_the_file_anywhere_gives_the_same_events() -> None:
 _Q = r'"((?:[^"\\]|\\.)*)"'
 _N = r"(\d+|-)"
 REFERENCE = re.compile(
-    r"(\d+)\.(\d\d\d) ([^ ]+) ([^ ].*?) ([^ ]+) ([^ ]+) ([^ ]+) "
+    r"(\d+)(?:\.(\d\d\d))? ([^ ]+) ([^ ].*?) ([^ ]+) ([^ ]+) ([^ ]+) "
     + _N
     + " "
     + _N
@@ -368,6 +368,7 @@ def reference(raw: bytes) -> dict[str, Any] | None:
         return None
     (sec, ms, ip, user, method, _, _, port, status, result, hier, up, _, down, _) = m.groups()[:15]
     mime, duration, agent, request_type, _, url = m.groups()[15:]
+    ms = ms or "000"  # whole seconds: %ts without %03tu
     if int(sec) * 1000 + int(ms) >= 253_402_300_800_000:
         return None
 
