@@ -217,6 +217,8 @@ def parse_logformat(line: str) -> tuple[str, list[Part]]:
     if len(words) >= 2 and words[0] == "logformat":
         name = words[1]
         text = words[2] if len(words) == 3 else ""
+    # Positions in messages count from the start of the line as the user wrote it.
+    base = len(line.strip()) - len(text)
     if not text:
         raise ConfigError("squid_logformat: the logformat line has no format codes")
     parts: list[Part] = []
@@ -257,12 +259,12 @@ def parse_logformat(line: str) -> tuple[str, list[Part]]:
         if text.startswith("{", i):
             close = text.find("}", i)
             if close < 0:
-                raise ConfigError(f"squid_logformat: unclosed {{ at character {i + 1}")
+                raise ConfigError(f"squid_logformat: unclosed {{ at character {base + i + 1}")
             arg, i = text[i + 1 : close], close + 1
         code = _scan_code(text, i)
         if code is None:
             raise ConfigError(
-                f"squid_logformat: unknown format code at character {start + 1}:"
+                f"squid_logformat: unknown format code at character {base + start + 1}:"
                 f" {text[start : start + 12]!r} (see Squid's logformat documentation)"
             )
         i += len(code)
@@ -271,7 +273,7 @@ def parse_logformat(line: str) -> tuple[str, list[Part]]:
         if arg is None and text.startswith("{", i):
             close = text.find("}", i)
             if close < 0:
-                raise ConfigError(f"squid_logformat: unclosed {{ at character {i + 1}")
+                raise ConfigError(f"squid_logformat: unclosed {{ at character {base + i + 1}")
             arg, i = text[i + 1 : close], close + 1
         if literal:
             parts.append("".join(literal))
