@@ -69,8 +69,9 @@ def test_the_built_in_native_format_keeps_its_compiled_path() -> None:
 def test_combined_format_with_local_time_and_quoted_request() -> None:
     parser = SquidLogformatParser(COMBINED)
     line = (
-        '10.1.2.3 - %e5%bc%a0%e4%b8%89 [10/Oct/2010:13:55:36 +0800] "POST http://pan.example.cn:8080/up?x=1'
-        ' HTTP/1.1" 200 2326 "http://r.example/" "Mozilla/5.0 (X11; \\"q\\")" TCP_MISS:HIER_DIRECT\n'
+        "10.1.2.3 - %e5%bc%a0%e4%b8%89 [10/Oct/2010:13:55:36 +0800]"
+        ' "POST http://pan.example.cn:8080/up?x=1 HTTP/1.1" 200 2326'
+        ' "http://r.example/" "Mozilla/5.0 (X11; \\"q\\")" TCP_MISS:HIER_DIRECT\n'
     )
     result = parse(parser, line)
     assert result.rejected == []
@@ -112,7 +113,8 @@ def test_bad_lines_are_rejected_with_offset_and_line_and_the_rest_kept() -> None
     )
     bad = "1286536309 5 10.0.0.7 garbage\n"
     result = parse(parser, good + bad + good, base_offset=0)
-    assert result.records == 3 and result.events == 2
+    assert result.records == 3
+    assert result.events == 2
     (rejected,) = result.rejected
     assert (rejected.offset, rejected.line) == (len(good), 2)
     assert rejected.reason == "not a line of the logformat sec"
