@@ -20,6 +20,7 @@ from molehunt.ingest.squid_logformat import SquidLogformatParser
 from molehunt.ingest.squid_native import SquidNativeParser
 from molehunt.ingest.web_categories import WebCategoriesParser
 from molehunt.ingest.web_policy import WebPolicyParser
+from molehunt.ingest.winlog_flat import WinlogFlatParser
 from molehunt.ingest.winlog_ndjson import WinlogNdjsonParser
 
 #: Reference snapshots: who is who and who may do what.
@@ -44,6 +45,7 @@ LOG_PARSERS: dict[str, type[LogParser]] = {
     "squid-native": SquidNativeParser,
     "squid-logformat": SquidLogformatParser,
     "winlog-ndjson": WinlogNdjsonParser,
+    "winlog-flat": WinlogFlatParser,
 }
 
 #: Structured files read whole (EVTX), with a record-number checkpoint.

@@ -196,6 +196,8 @@ def make_log_parser(kind: str, settings: Settings) -> LogParser:
         return cls(prefix=settings.pg_log_line_prefix)  # type: ignore[no-any-return]
     if kind == "squid-logformat":
         return cls(settings.squid_logformat)  # type: ignore[no-any-return]
+    if kind == "winlog-flat":
+        return cls(timezone=settings.timezone)  # type: ignore[no-any-return]
     return cls()  # type: ignore[no-any-return]
 
 
