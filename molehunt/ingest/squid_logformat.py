@@ -341,9 +341,26 @@ def line_pattern(parts: list[Part]) -> tuple[str, list[Token]]:
     code, and the codes in capture order."""
     out: list[str] = []
     tokens: list[Token] = []
+    skip = -1
     for index, part in enumerate(parts):
+        if index <= skip:
+            continue
         if isinstance(part, str):
             out.append(re.escape(part))
+            continue
+        after = parts[index + 1 : index + 3]
+        if (
+            part.code == "ts"
+            and len(after) == 2
+            and after[0] == "."
+            and isinstance(after[1], Token)
+            and after[1].code == "tu"
+        ):
+            # %ts.%03tu: whole seconds without the fraction are read as well,
+            # as the built-in parsers read them.
+            out.append(r"([0-9]+)(?:\.([0-9]+))?")
+            tokens += [part, after[1]]
+            skip = index + 2
             continue
         following = ""
         if index + 1 < len(parts) and isinstance(parts[index + 1], str):
@@ -394,7 +411,10 @@ def _time_expr(tokens: list[Token]) -> str | None:
         sub = _pick(tokens, ("tu",))
         if sub is None:
             return f"f.g{sec}"
-        return f"CASE WHEN length(f.g{sub}) <= 3 THEN f.g{sec} || '.' || lpad(f.g{sub}, 3, '0') END"
+        return (
+            f"CASE WHEN f.g{sub} = '' THEN f.g{sec}"
+            f" WHEN length(f.g{sub}) <= 3 THEN f.g{sec} || '.' || lpad(f.g{sub}, 3, '0') END"
+        )
     start = _pick(tokens, ("tS",))
     if start is not None:
         return f"f.g{start}"
