@@ -194,6 +194,10 @@ def make_log_parser(kind: str, settings: Settings) -> LogParser:
     cls: Any = LOG_PARSERS[kind]
     if kind == "pg-stderr":
         return cls(prefix=settings.pg_log_line_prefix)  # type: ignore[no-any-return]
+    if kind == "squid-logformat":
+        return cls(settings.squid_logformat)  # type: ignore[no-any-return]
+    if kind == "winlog-flat":
+        return cls(timezone=settings.timezone)  # type: ignore[no-any-return]
     return cls()  # type: ignore[no-any-return]
 
 

@@ -376,6 +376,32 @@ MIGRATIONS = (
     ),
 )
 
+MIGRATIONS = (
+    *MIGRATIONS,
+    Migration(
+        6,
+        "Windows events keep what an investigator reads: who used whose credentials,"
+        " towards which server, from which process; logon ids and elevation",
+        (
+            # 4648 names two accounts: the subject (who used the credentials) and
+            # the target (whose credentials); user_name stays the target.
+            "ALTER TABLE events_auth ADD COLUMN subject_user_name VARCHAR",
+            "ALTER TABLE events_auth ADD COLUMN subject_user_domain VARCHAR",
+            "ALTER TABLE events_auth ADD COLUMN subject_logon_id VARCHAR",
+            # 4648 TargetServerName: the server the credentials were used for.
+            "ALTER TABLE events_auth ADD COLUMN target_server VARCHAR",
+            "ALTER TABLE events_auth ADD COLUMN process_name VARCHAR",
+            "ALTER TABLE events_auth ADD COLUMN process_id BIGINT",
+            "ALTER TABLE events_auth ADD COLUMN elevated_token BOOLEAN",
+            "ALTER TABLE events_auth ADD COLUMN auth_package VARCHAR",
+            "ALTER TABLE events_process ADD COLUMN logon_id VARCHAR",
+            "ALTER TABLE events_process ADD COLUMN parent_pid BIGINT",
+            "ALTER TABLE events_process ADD COLUMN parent_command_line VARCHAR",
+            "ALTER TABLE events_process ADD COLUMN integrity_level VARCHAR",
+        ),
+    ),
+)
+
 #: Event tables, for status and for the contract tests.
 EVENT_TABLES: tuple[str, ...] = (
     "events_auth",
