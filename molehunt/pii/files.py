@@ -357,9 +357,11 @@ def _scan_table(job: _Job, sheet: str, rows: list[list[Any]], result: FileScan) 
             dtype=np.bool_,
         )
         # In a column of the type the column is the context (at least medium).
-        result.confident |= bool(typed[found.kind].any()) or found.confident()
+        # A doubtful finding (an ID number's unlikely birth date) stays low.
+        sure = typed[found.kind] & ~found.weak
+        result.confident |= bool(sure.any()) or found.confident()
         level = (
-            np.where(typed[found.kind] & ~found.context, 1 + checksum[found.kind], found.level)
+            np.where(sure & ~found.context, 1 + checksum[found.kind], found.level)
             if job.detail
             else None
         )
