@@ -54,7 +54,9 @@ SUFFIXES = {
     ".zip": "zip",
 }
 #: Types whose value identifies a person on its own: the primary element of a match.
-PRIMARY_TYPES = frozenset({"china_resident_id", "passport", "china_mobile"})
+PRIMARY_TYPES = frozenset(
+    {"china_resident_id", "china_foreign_resident_id", "passport", "china_mobile"}
+)
 DAMAGED_ID = "china_resident_id_damaged"
 #: Share of a column's non-empty cells that must be valid to call it a column of a type.
 COLUMN_SHARE = 0.5

@@ -20,7 +20,7 @@ from molehunt.pii.recognizers.base import (
     number_of,
 )
 
-_MONTH_DAY = "(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"
+MONTH_DAY = "(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])"
 WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2], dtype=np.int64)
 CHECK_CHARS = np.frombuffer(b"10X98765432", dtype=np.uint8)
 
@@ -141,7 +141,7 @@ def unlikely_births(
 
 
 #: The 18-character layout: region, birth date (years 1800-2099), sequence, check.
-ID18 = f"[1-9][0-9]{{5}}(?:18|19|20)[0-9]{{2}}{_MONTH_DAY}[0-9]{{3}}[0-9Xx]"
+ID18 = f"[1-9][0-9]{{5}}(?:18|19|20)[0-9]{{2}}{MONTH_DAY}[0-9]{{3}}[0-9Xx]"
 
 
 def check_ok(values: Matrix) -> Mask:
@@ -165,7 +165,7 @@ class ChinaResidentIdRecognizer(BaseRecognizer):
     description: ClassVar[str] = "China resident identity card number (GB 11643)"
     patterns: ClassVar[tuple[Pattern, ...]] = (
         Pattern(ID18, width=18),
-        Pattern(f"[1-9][0-9]{{5}}[0-9]{{2}}{_MONTH_DAY}[0-9]{{3}}", width=15),
+        Pattern(f"[1-9][0-9]{{5}}[0-9]{{2}}{MONTH_DAY}[0-9]{{3}}", width=15),
     )
     context: ClassVar[tuple[str, ...]] = (
         "身份证", "证件号", "证件号码", "身份证号", "公民身份", "居住证", "ID", "ID card",
