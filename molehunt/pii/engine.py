@@ -1349,6 +1349,14 @@ def _inside_own_kind(kind: Ints, start: Ints, end: Ints, fixed: Bools) -> Bools:
     rows = np.flatnonzero(fixed)
     if len(rows) < 2:
         return out
+    # Most texts nest nothing: one running maximum over the spans as sorted (any
+    # kind) says so, before a sort by kind (~3 ms per 70,000 findings).
+    s, e = start[rows], end[rows]
+    nested = np.zeros(len(rows), dtype=np.bool_)
+    nested[1:] = np.maximum.accumulate(e)[:-1] >= e[1:]
+    nested[:-1] |= s[1:] == s[:-1]
+    if not nested.any():
+        return out
     # By kind, start, longest first: a finding is inside one before it in its kind
     # when the furthest end so far reaches its end. Kinds are kept apart by an
     # offset larger than any end, so one running maximum serves them all.
