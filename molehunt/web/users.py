@@ -51,6 +51,27 @@ def _check_role(role: str) -> None:
         raise UserError(f"unknown role {role!r}; one of: {', '.join(ROLES)}")
 
 
+#: Names the audit trail already uses for someone else: an unsigned request
+#: (``anonymous``), the system's own rows, and operating-system users (the actor of
+#: every CLI row, see :func:`molehunt.audit.actor`) are added by :func:`reserved_names`.
+RESERVED = frozenset({"anonymous", "root", "system", "unknown", "nobody", "daemon"})
+
+
+def reserved_names() -> frozenset[str]:
+    """User names a web user may not take: :data:`RESERVED`, this machine's
+    operating-system users and the one running molehunt."""
+    import getpass
+    import pwd
+    from contextlib import suppress
+
+    names = set(RESERVED)
+    with suppress(OSError):  # no user database
+        names.update(p.pw_name for p in pwd.getpwall())
+    with suppress(KeyError, OSError):  # a bare container
+        names.add(getpass.getuser())
+    return frozenset(n.casefold() for n in names)
+
+
 def _check_name(username: str, team: str) -> None:
     if not username or len(username) > 64 or not username.isprintable() or " " in username:
         raise UserError("a user name is 1 to 64 printable characters without spaces")
@@ -80,6 +101,11 @@ def add_user(store: Store, username: str, password: str, role: str, team: str) -
     _check_name(username, team)
     if len(password) < 8:
         raise UserError("a password has at least 8 characters")
+    if username.casefold() in reserved_names():
+        raise UserError(
+            f"{username!r} is reserved: the audit trail uses it for anonymous requests, "
+            "the system or an operating-system user; choose another name"
+        )
     if get_user(store, username) is not None:
         raise UserError(f"user {username!r} exists")
     now = datetime.now(UTC)
@@ -206,4 +232,45 @@ def end_session(store: Store, token: str) -> bool:
             "SELECT count(*) FROM web_sessions WHERE token_hash = ?", [digest]
         ).fetchall()
         con.execute("DELETE FROM web_sessions WHERE token_hash = ?", [digest])
+    return bool(found[0][0])
+
+
+# -- lockouts ------------------------------------------------------------------------
+
+
+def lock_user(store: Store, username: str, failures: int) -> bool:
+    """Lock ``username`` out after ``failures`` wrong passwords in a row (kept across
+    restarts); True when there is such a user and they were not locked yet."""
+    if get_user(store, username) is None or is_locked(store, username):
+        return False
+    with store.transaction() as con:
+        con.execute(
+            "INSERT INTO web_lockouts VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            [username, failures, datetime.now(UTC)],
+        )
+    return True
+
+
+def is_locked(store: Store, username: str) -> bool:
+    rows = store.con.execute(
+        "SELECT count(*) FROM web_lockouts WHERE username = ?", [username]
+    ).fetchall()
+    return bool(rows[0][0])
+
+
+def locked_users(store: Store) -> dict[str, datetime]:
+    """Locked-out users and since when."""
+    rows = store.con.execute("SELECT username, locked_at FROM web_lockouts").fetchall()
+    return {str(name): when for name, when in rows}
+
+
+def unlock_user(store: Store, username: str) -> bool:
+    """Lift a lockout (an admin's action); True when the user was locked."""
+    if get_user(store, username) is None:
+        raise UserError(f"no user {username!r}")
+    with store.transaction() as con:
+        found = con.execute(
+            "SELECT count(*) FROM web_lockouts WHERE username = ?", [username]
+        ).fetchall()
+        con.execute("DELETE FROM web_lockouts WHERE username = ?", [username])
     return bool(found[0][0])
