@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from molehunt import times
 from molehunt.errors import MolehuntError
 from molehunt.web import auth
 from molehunt.web.auth import (
@@ -224,28 +225,12 @@ def user_out(web: Web, user: User, locked: bool = False) -> UserOut:
     )
 
 
-#: The times molehunt takes: wide, but every one of them converts to UTC and back.
-EARLIEST = datetime(1900, 1, 2, tzinfo=UTC)
-LATEST = datetime(9000, 1, 1, tzinfo=UTC)
-
-
-def checked_time(parsed: datetime) -> datetime:
-    """``parsed`` when it is within :data:`EARLIEST`..:data:`LATEST`; else ValueError
-    (``0001-01-01T00:00:00+14:00`` is before year 1 in UTC)."""
-    try:
-        utc = parsed.astimezone(UTC)
-    except (OverflowError, ValueError) as e:
-        raise ValueError(f"{parsed.isoformat()} is out of range") from e
-    if not EARLIEST <= utc <= LATEST:
-        raise ValueError(f"{parsed.isoformat()} is out of range (years 1900 to 8999)")
-    return parsed
-
-
 def checked_day(day: date | None) -> date | None:
-    """A day of :func:`checked_time`'s range, or 400."""
-    if day is not None and not EARLIEST.date() <= day < LATEST.date():
-        raise HTTPException(400, f"{day.isoformat()} is out of range (years 1900 to 8999)")
-    return day
+    """A day of :mod:`molehunt.times`' range, or 400."""
+    try:
+        return None if day is None else times.checked_day(day)
+    except ValueError as e:
+        raise HTTPException(400, str(e)) from e
 
 
 def parse_time(value: str | None, zone: str) -> datetime:
@@ -255,8 +240,9 @@ def parse_time(value: str | None, zone: str) -> datetime:
         parsed = datetime.fromisoformat(value)
     except ValueError as e:
         raise HTTPException(400, f"{value!r} is not an ISO time like 2026-05-03T09:15+08:00") from e
+    local = parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(zone))
     try:
-        return checked_time(parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(zone)))
+        return times.checked_time(local)
     except ValueError as e:
         raise HTTPException(400, str(e)) from e
 

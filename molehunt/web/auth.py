@@ -21,6 +21,7 @@ from molehunt.web.service import Web
 from molehunt.web.users import (
     User,
     check_password,
+    get_user,
     is_locked,
     lock_user,
     new_session,
@@ -98,8 +99,12 @@ def sign_in(web: Web, request: Request, username: str, password: str, via: str) 
     name = username[:64]
     where = address(request)
     request.state.audited = True
+    # The store is the truth about real users' lockouts (an admin may have lifted one
+    # from the CLI); unknown names are locked in memory only.
     if is_locked(db, name):
         web.throttle.lock(name)
+    elif get_user(db, name) is not None:
+        web.throttle.lifted(name)
     verdict = web.throttle.check(name, where)
     if verdict.locked:
         web.audit("anonymous", "sign-in refused", f"as {name} from {where}: locked out", None)

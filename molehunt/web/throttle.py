@@ -110,6 +110,15 @@ class Throttle:
         with self._mutex:
             self._locked.add(name.casefold())
 
+    def lifted(self, name: str) -> None:
+        """The store says the name is not locked: when it is locked here, an admin
+        lifted the lockout elsewhere (the CLI), so the name starts afresh."""
+        key = name.casefold()
+        with self._mutex:
+            if key in self._locked:
+                self._locked.discard(key)
+                self._names.pop(key, None)
+
     def unlock(self, name: str) -> None:
         """An admin lifted the lockout: the name starts afresh."""
         key = name.casefold()

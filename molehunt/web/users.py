@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -25,6 +26,12 @@ SESSION_TTL = timedelta(hours=8)
 _hasher = PasswordHasher()  # argon2id with the library's current recommended cost
 # Unknown users are checked against this, so a wrong name costs as long as a wrong password.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+#: At most this many argon2 checks at once: each takes a core for a tenth of a second,
+#: and a flood of sign-ins must leave the other requests some CPU (readers never wait
+#: for a check; only sign-ins queue here).
+_CHECKS = threading.BoundedSemaphore(2)
 
 
 class UserError(MolehuntError):
@@ -181,7 +188,8 @@ def check_password(store: Store, username: str, password: str) -> User | None:
     ).fetchall()
     stored = str(rows[0][0]) if rows else _DUMMY_HASH
     try:
-        _hasher.verify(stored, password)
+        with _CHECKS:
+            _hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):
         return None
     if not rows:
