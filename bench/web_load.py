@@ -218,7 +218,13 @@ def main() -> None:
                 _, log = server.communicate()
         latencies = sorted(x for u in users for x in u.latencies)
         errors = [e for u in users for e in u.errors]
-        rounds = log.count("watch: stored")
+        from molehunt.store import Store
+
+        with Store.open(db, read_only=True) as store:  # the server has stopped
+            stored = store.query("SELECT count(*) AS n FROM events_http")[0]["n"]
+            source = store.query(
+                "SELECT max(\"offset\") AS o FROM sources WHERE path LIKE '%follow%'"
+            )
         p95 = latencies[max(0, int(len(latencies) * 0.95) - 1)] if latencies else float("nan")
         print(f"{args.users} users, {len(latencies)} answers in {wall:.1f} s")
         print(
@@ -226,7 +232,12 @@ def main() -> None:
             f"p95 {p95 * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms"
         )
         print(f"errors {len(errors)}" + (f": {errors[:5]}" if errors else ""))
-        print(f"while --follow ingested {sum(fed) / 1e6:.1f} MB in {rounds} storing rounds")
+        print(
+            f"meanwhile {sum(fed) / 1e6:.1f} MB were appended to the followed log; the server "
+            f"stored {stored:,} proxy events (read to offset {source[0]['o']})"
+        )
+        if server.returncode not in (0, -signal.SIGINT):
+            print(f"server exit {server.returncode}: {log[-500:]}")
 
 
 if __name__ == "__main__":
