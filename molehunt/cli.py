@@ -109,7 +109,12 @@ def _parse_time(value: str | None, zone: str) -> datetime:
         parsed = datetime.fromisoformat(value)
     except ValueError as e:
         raise typer.BadParameter(f"{value!r} is not an ISO time like 2026-05-03T09:15+08:00") from e
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(zone))
+    from molehunt.times import checked_time
+
+    try:
+        return checked_time(parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(zone)))
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from e
 
 
 @app.command()
@@ -316,10 +321,12 @@ def accounts(
 def _parse_day(value: str | None, zone: str) -> date:
     if value is None:
         return datetime.now(ZoneInfo(zone)).date()
+    from molehunt.times import checked_day
+
     try:
-        return date.fromisoformat(value)
+        return checked_day(date.fromisoformat(value))
     except ValueError as e:
-        raise typer.BadParameter(f"{value!r} is not a date like 2026-05-03") from e
+        raise typer.BadParameter(f"{value!r} is not a date like 2026-05-03 ({e})") from e
 
 
 @app.command()
@@ -851,6 +858,20 @@ def user_disable(
         disable_user(store, name)
         _audit(store, "user disable", name, 1)
     out.print(f"disabled {name}")
+
+
+@user_app.command("unlock")
+def user_unlock(
+    ctx: typer.Context, name: Annotated[str, typer.Argument(help="User name.")]
+) -> None:
+    """Lift a sign-in lockout (10 wrong passwords in a row lock a web user out).
+    While `serve` runs, an admin does this on the web Users page instead."""
+    from molehunt.web.users import unlock_user
+
+    with _ctx(ctx).open_store() as store:
+        was = unlock_user(store, name)
+        _audit(store, "user unlock", name, 1 if was else 0)
+    out.print(f"unlocked {name}" if was else f"{name} was not locked out")
 
 
 @app.command()

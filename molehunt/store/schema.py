@@ -400,6 +400,19 @@ MIGRATIONS = (
             "ALTER TABLE events_process ADD COLUMN integrity_level VARCHAR",
         ),
     ),
+    Migration(
+        7,
+        "web sign-in lockouts",
+        (
+            # A user locked out after too many wrong passwords in a row; an admin lifts it
+            # (``molehunt user unlock`` or the Users page), which deletes the row.
+            """CREATE TABLE web_lockouts (
+  username VARCHAR NOT NULL PRIMARY KEY,
+  failures INTEGER NOT NULL,
+  locked_at TIMESTAMPTZ NOT NULL
+)""",
+        ),
+    ),
 )
 
 #: Event tables, for status and for the contract tests.
