@@ -154,7 +154,14 @@ def home(principal: Anyone, request: Request, as_of: str | None = None) -> Respo
     except ValueError as e:
         raise HTTPException(400, f"{as_of!r} is not a date like 2026-05-03") from e
     shown, ranking = web.risk(principal.user, checked_day(day), None, False)
-    return render(request, "risk.html", principal, as_of=shown.isoformat(), ranking=ranking)
+    return render(
+        request,
+        "risk.html",
+        principal,
+        as_of=shown.isoformat(),
+        ranking=ranking,
+        threshold=web.threshold(shown),
+    )
 
 
 def _open_cases(principal: Principal, request: Request) -> list[dict[str, Any]]:

@@ -39,7 +39,7 @@ from molehunt.detect.settings import detection_settings
 from molehunt.identity import Identity, Person
 from molehunt.pii.mask import mask_texts
 from molehunt.pii.stored import file_sha256
-from molehunt.score import RiskRanker
+from molehunt.score import RiskRanker, Threshold
 from molehunt.status import status as store_status
 from molehunt.store import Store
 from molehunt.timeline import events as event_summaries
@@ -239,6 +239,10 @@ class Web:
         rows = ranker.ranking(day, top=top, include_all=include_all)
         self.audit(user.username, "risk", f"as of {day.isoformat()}", len(rows))
         return day, masked(rows)
+
+    def threshold(self, day: date) -> Threshold:
+        """The alert threshold of ``day`` and how it was set (no people: not audited)."""
+        return self._ranker().threshold(day)
 
     def risk_history(
         self, user: User, until: date | None, top: int
