@@ -97,7 +97,10 @@ def expand(paths: Iterable[Path]) -> list[Path]:
                 sorted(
                     p
                     for p in path.rglob("*")
-                    if p.is_file() and not any(part.startswith(".") for part in p.parts)
+                    if p.is_file()
+                    # hidden below the folder named: a hidden folder above it (a
+                    # checkout under ~/.cache) must not hide everything
+                    and not any(part.startswith(".") for part in p.relative_to(path).parts)
                 )
             )
         else:

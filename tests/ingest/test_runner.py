@@ -269,6 +269,16 @@ def test_ingest_of_a_folder_skips_hidden_files(
     assert ingest_paths(store, settings, [folder], kind="app-access").stored == 5
 
 
+def test_a_folder_inside_a_hidden_folder_is_read(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    # Found by the quality runs: worlds under `.quality/` were ingested as nothing.
+    folder = tmp_path / ".quality" / "logs"
+    folder.mkdir(parents=True)
+    write(folder / "crm.log", range(4))
+    assert ingest_paths(store, settings, [folder], kind="app-access").stored == 4
+
+
 def test_a_file_without_record_boundaries_is_set_aside_not_buffered(
     store: Store, tmp_path: Path
 ) -> None:
