@@ -10,7 +10,9 @@ disabled.
 from __future__ import annotations
 
 import csv
+import os
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -43,6 +45,7 @@ DEPARTMENTS: tuple[Department, ...] = (
     Department("Management", "manager", 0.05, 27, "Manager", True),
     Department("Audit", "audit", 0.03, 28, "Internal Auditor", True),
     Department("HR", "hr", 0.03, 29, "HR Specialist", False),
+    Department("Analytics", "analyst", 0.02, 30, "Data Analyst", True),
 )
 
 
@@ -258,6 +261,10 @@ def _accounts(rng: random.Random, people: list[Person], start: date) -> list[Acc
         if p.role == "dba":
             p.db_account = f"dba_{p.login.replace('.', '_')}"
             out.append(Account(p.db_account, "crm-db", p.employee_id, "admin", p.hire_date, gone))
+        elif p.role == "analyst":
+            # Analysts query the database directly for reports and campaign lists.
+            p.db_account = f"ana_{p.login.replace('.', '_')}"
+            out.append(Account(p.db_account, "crm-db", p.employee_id, "human", p.hire_date, gone))
         elif p.role == "it" and p.team == -1:
             # Former reporting analysts had personal database accounts; never disabled.
             p.db_account = f"rpt_{p.login.replace('.', '_')}"
@@ -288,10 +295,62 @@ def _iso(d: date | None) -> str:
     return d.isoformat() if d else ""
 
 
-def write_reference(company: Company, folder: Path) -> dict[str, int]:
-    """hr, accounts, assets, entitlements, web categories and policy CSVs; rows written."""
-    folder.mkdir(parents=True, exist_ok=True)
+HR_COLUMNS = [
+    "employee_id",
+    "name",
+    "department",
+    "title",
+    "role",
+    "manager_id",
+    "hire_date",
+    "notice_date",
+    "termination_date",
+]
+
+
+def hr_rows(company: Company) -> list[list[str]]:
+    """The HR roster as it stands now (a transfer changes it mid-period)."""
     by_index = {p.index: p for p in company.people}
+    return [
+        [
+            p.employee_id,
+            p.name,
+            p.department.name,
+            p.title,
+            p.role,
+            by_index[p.manager].employee_id if p.manager is not None else "",
+            _iso(p.hire_date),
+            _iso(p.notice_date),
+            _iso(p.termination_date),
+        ]
+        for p in company.people
+    ]
+
+
+def write_hr_version(company: Company, path: Path, as_of_us: int) -> int:
+    """A later HR export (after transfers), dated ``as_of_us`` (its mtime, which the
+    ingest takes as the version's start); rows written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = hr_rows(company)
+    with path.open("w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(HR_COLUMNS)
+        w.writerows(rows)
+    os.utime(path, ns=(as_of_us * 1000, as_of_us * 1000))
+    return len(rows)
+
+
+def write_reference(
+    company: Company,
+    folder: Path,
+    policy: dict[str, bool] | None = None,
+    shared_desks: Sequence[tuple[str, str]] = (),
+) -> dict[str, int]:
+    """hr, accounts, assets (with ``shared_desks``: hot desks nobody owns, as (host, ip)),
+    entitlements, web categories and policy (this seed's, else :data:`WEB_POLICY`) CSVs;
+    rows written."""
+    policy = WEB_POLICY if policy is None else policy
+    folder.mkdir(parents=True, exist_ok=True)
     written: dict[str, int] = {}
 
     def write(name: str, header: list[str], rows: list[list[str]]) -> None:
@@ -301,34 +360,7 @@ def write_reference(company: Company, folder: Path) -> dict[str, int]:
             w.writerows(rows)
         written[name] = len(rows)
 
-    write(
-        "hr.csv",
-        [
-            "employee_id",
-            "name",
-            "department",
-            "title",
-            "role",
-            "manager_id",
-            "hire_date",
-            "notice_date",
-            "termination_date",
-        ],
-        [
-            [
-                p.employee_id,
-                p.name,
-                p.department.name,
-                p.title,
-                p.role,
-                by_index[p.manager].employee_id if p.manager is not None else "",
-                _iso(p.hire_date),
-                _iso(p.notice_date),
-                _iso(p.termination_date),
-            ]
-            for p in company.people
-        ],
-    )
+    write("hr.csv", HR_COLUMNS, hr_rows(company))
     write(
         "accounts.csv",
         ["account", "system", "owner_employee_id", "kind", "created", "disabled"],
@@ -342,6 +374,7 @@ def write_reference(company: Company, folder: Path) -> dict[str, int]:
         for p in company.people
         if p.host
     ]
+    assets += [[host, ip, "", "workstation", "Shared"] for host, ip in shared_desks]
     assets += [[s.hostname, s.ip, "", "server", "IT"] for s in SERVERS.values()]
     write("assets.csv", ["hostname", "ip", "owner_employee_id", "kind", "department"], assets)
     write("entitlements.csv", ["role", "system", "resource", "access"], ENTITLEMENTS)
@@ -349,7 +382,7 @@ def write_reference(company: Company, folder: Path) -> dict[str, int]:
     write(
         "web_policy.csv",
         ["category", "allowed"],
-        [[c, "yes" if ok else "no"] for c, ok in WEB_POLICY.items()],
+        [[c, "yes" if ok else "no"] for c, ok in policy.items()],
     )
     return written
 
@@ -364,6 +397,9 @@ ENTITLEMENTS: list[list[str]] = [
     ["manager", "crm-app", "clients", "export"],
     ["audit", "crm-app", "clients", "read"],
     ["audit", "crm-app", "clients", "export"],
+    ["analyst", "crm-app", "clients", "read"],
+    ["analyst", "crm-app", "clients", "export"],
+    ["analyst", "crm-db", "public.clients", "read"],
     ["dba", "crm-db", "public.clients", "read"],
     ["dba", "crm-db", "public.clients", "write"],
 ]
@@ -385,6 +421,12 @@ WEB_CATEGORIES: list[tuple[str, str]] = [
     ("iqiyi.com", "video"),
     ("sina.com.cn", "news"),
     ("163.com", "webmail"),
+    ("126.com", "webmail"),
+    ("mail.qq.com", "webmail"),
+    ("health-tpa.cn", "partner"),
+    ("reinsure-partner.cn", "partner"),
+    ("autorepair-alliance.cn", "partner"),
+    ("trip-expense.cn", "partner"),
     ("pan.baidu.com", "cloud-storage"),
     ("aliyundrive.com", "cloud-storage"),
     ("baidu.com", "search"),
@@ -392,6 +434,7 @@ WEB_CATEGORIES: list[tuple[str, str]] = [
 ]
 WEB_POLICY: dict[str, bool] = {
     "company": True,
+    "partner": True,
     "shopping": True,
     "social": False,
     "video": False,

@@ -17,7 +17,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from molehunt.simulate.company import Company, Person
+from molehunt.simulate.company import WEB_POLICY, Company, Person
+from molehunt.simulate.workforce import Workforce, draw_workforce
 
 KB = 1024
 MB = 1024 * 1024
@@ -71,6 +72,30 @@ class Shop:
         return self.platform.upload.format(id=self.shop_id)
 
 
+@dataclass(frozen=True, slots=True)
+class Portal:
+    """A partner's web portal staff upload documents to (allowed: category ``partner``)."""
+
+    host: str
+    path: str
+    roles: tuple[str, ...]  # roles that use it for their work; empty = anyone (expenses)
+
+
+PORTALS: tuple[Portal, ...] = (
+    Portal("portal.health-tpa.cn", "/claims/documents/upload", ("claims",)),
+    Portal("claims.autorepair-alliance.cn", "/api/v2/survey/photos", ("claims",)),
+    Portal("e.reinsure-partner.cn", "/api/documents/upload", ("underwriter",)),
+    Portal("expense.trip-expense.cn", "/api/receipt/upload", ()),
+)
+#: How analysts reach the database: a desktop SQL client, Excel over ODBC, psql.
+ANALYST_TOOLS = ("dbeaver", "excel-odbc", "psql", "navicat")
+WEBMAIL_HOSTS = ("mail.163.com", "mail.126.com", "mail.qq.com")
+CLOUD_HOSTS = (
+    ("pan.baidu.com", "/rest/2.0/pcs/superfile2?method=upload&uploadid={id}"),
+    ("www.aliyundrive.com", "/adrive/v2/file/upload?upload_id={id}"),
+)
+
+
 @dataclass(slots=True)
 class PersonHabits:
     """One person's own habits (drawn around the company's)."""
@@ -79,6 +104,9 @@ class PersonHabits:
     chat_rate: float = 0.0  # chat sessions a working day
     upload_chance: float = 0.0  # chance a chat session sends a photo or document
     favourites: tuple[int, ...] = ()  # indexes into Habits.shops
+    webmail: str = ""  # the webmail host they use at work ("" = none)
+    cloud: bool = False  # their team keeps files on a cloud drive
+    expenses: bool = False  # files receipts on the expense portal
 
 
 @dataclass(slots=True)
@@ -101,9 +129,27 @@ class Habits:
     shops: list[Shop]
     shop_weights: list[float]
     people: dict[int, PersonHabits] = field(default_factory=dict)
+    policy: dict[str, bool] = field(default_factory=lambda: dict(WEB_POLICY))
+    webmail_share: float = 0.0  # of staff, when the policy allows webmail
+    webmail_rate: float = 0.0  # mails with attachments a day, for a webmail user
+    cloud_teams: tuple[int, ...] = ()  # teams using a cloud drive, when allowed
+    cloud_rate: float = 0.0  # files a day, for a cloud user
+    claims_docs: float = 0.0  # documents a claims adjuster uploads to partners a day
+    underwriting_docs: float = 0.0  # documents an underwriter sends the reinsurer a day
+    expense_share: float = 0.0  # of staff filing receipts on the expense portal
+    expense_rate: float = 0.0  # receipts a day, for someone who files them
+    workforce: Workforce = field(default_factory=Workforce)
+    analyst_extract_chance: float = 0.0  # a working day, before month-end peaks
+    analyst_rows_median: float = 0.0  # rows of one extract
+    analyst_tools: tuple[str, ...] = ()  # how analysts reach the database
 
     def person(self, p: Person) -> PersonHabits:
         return self.people.get(p.index) or PersonHabits()
+
+    @staticmethod
+    def document_size(rng: random.Random, median_kb: float, sigma: float, top: int) -> int:
+        """Bytes of a document or scan: log-normal around ``median_kb``, 20 KB - ``top``."""
+        return int(min(top, max(20 * KB, rng.lognormvariate(math.log(median_kb * KB), sigma))))
 
     def upload_size(self, rng: random.Random) -> int:
         """Bytes of one photo or document sent to a shop's chat: 50 KB - 8 MB, now and
@@ -141,6 +187,32 @@ class Habits:
                     if favourite is not None
                     else None
                 ),
+            },
+            "policy": dict(self.policy),
+            "webmail": {
+                "allowed": self.policy.get("webmail", False),
+                "share_of_staff": round(self.webmail_share, 3),
+                "users": sum(1 for h in self.people.values() if h.webmail),
+                "mails_with_attachments_per_day": round(self.webmail_rate, 3),
+            },
+            "cloud_drive": {
+                "allowed": self.policy.get("cloud-storage", False),
+                "teams": list(self.cloud_teams),
+                "users": sum(1 for h in self.people.values() if h.cloud),
+                "files_per_day": round(self.cloud_rate, 3),
+            },
+            "partner_portals": {
+                "claims_documents_per_day": round(self.claims_docs, 3),
+                "underwriting_documents_per_day": round(self.underwriting_docs, 3),
+                "expense_portal_share_of_staff": round(self.expense_share, 3),
+                "expense_portal_users": sum(1 for h in self.people.values() if h.expenses),
+                "receipts_per_day": round(self.expense_rate, 3),
+            },
+            "workforce": self.workforce.as_dict(),
+            "analysts": {
+                "extract_chance_per_day": round(self.analyst_extract_chance, 3),
+                "rows_median": round(self.analyst_rows_median),
+                "tools": list(self.analyst_tools),
             },
             "browsing": {
                 "shopping_visits_per_day": round(self.shopping_visits, 2),
@@ -204,4 +276,35 @@ def draw_habits(seed: int, company: Company) -> Habits:
             k = rng.choice((1, 1, 2, 2, 3, 4))
             mine.favourites = tuple(sorted(set(rng.choices(range(n_shops), weights=weights, k=k))))
         habits.people[p.index] = mine
+    _draw_channels(rng, habits, company)
+    habits.workforce = draw_workforce(rng, company)
+    habits.analyst_extract_chance = rng.uniform(0.1, 0.5)
+    habits.analyst_rows_median = _log_uniform(rng, 2_000, 30_000)
+    habits.analyst_tools = tuple(sorted(set(rng.sample(ANALYST_TOOLS, rng.randint(1, 2)))))
     return habits
+
+
+def _draw_channels(rng: random.Random, habits: Habits, company: Company) -> None:
+    """Webmail and cloud drives (allowed or not by this company's policy), partner
+    portals. Drawn after the shop chats so that adding a channel leaves them be."""
+    habits.policy["webmail"] = rng.random() < 0.5
+    habits.policy["cloud-storage"] = rng.random() < 0.4
+    if habits.policy["webmail"]:
+        habits.webmail_share = rng.uniform(0.1, 0.6)
+        habits.webmail_rate = _log_uniform(rng, 0.1, 1.5)
+    teams = sorted({p.team for p in company.people if p.host and p.team >= 0})
+    if habits.policy["cloud-storage"] and teams:
+        habits.cloud_teams = tuple(sorted(rng.sample(teams, min(len(teams), rng.randint(1, 4)))))
+        habits.cloud_rate = _log_uniform(rng, 0.1, 2.0)
+    habits.claims_docs = _log_uniform(rng, 0.5, 6.0)
+    habits.underwriting_docs = _log_uniform(rng, 0.2, 3.0)
+    habits.expense_share = rng.uniform(0.3, 0.7)
+    habits.expense_rate = _log_uniform(rng, 0.05, 0.4)
+    for p in company.people:
+        mine = habits.people.get(p.index)
+        if mine is None:
+            continue
+        if rng.random() < habits.webmail_share:
+            mine.webmail = rng.choice(WEBMAIL_HOSTS)
+        mine.cloud = p.team in habits.cloud_teams and rng.random() < 0.8
+        mine.expenses = rng.random() < habits.expense_share

@@ -17,11 +17,12 @@ import numpy as np
 from molehunt.errors import InputError
 from molehunt.simulate.calendar import is_workday
 from molehunt.simulate.clients import BRANCHES, ClientMaster
-from molehunt.simulate.company import build_company, write_reference
+from molehunt.simulate.company import build_company, write_hr_version, write_reference
 from molehunt.simulate.habits import draw_habits
 from molehunt.simulate.normal import nightly_etl, person_day
 from molehunt.simulate.scenarios import DECOYS, SCENARIOS, Context, Scenario
-from molehunt.simulate.world import World, write_table
+from molehunt.simulate.workforce import seats, transfer
+from molehunt.simulate.world import World, local_midnight_us, write_table
 from molehunt.simulate.writers import Logs
 
 #: Called with (days done, days in all) after each simulated day.
@@ -118,6 +119,8 @@ def simulate(out: Path, params: Params, progress: DayProgress | None = None) -> 
         np.flatnonzero(clients.branch == b).astype(np.int64) for b in range(len(BRANCHES))
     ]
     days = [params.start + timedelta(days=i) for i in range(params.days)]
+    hot_desk_people = set(habits.workforce.hot_desk_people)
+    world.staff = [p for p in company.people if p.host]
     workdays = [d for d in days if is_workday(d)]
     ctx = Context(world, workdays, random.Random(f"scenarios:{params.seed}"))
     planted: list[Scenario] = []
@@ -131,20 +134,33 @@ def simulate(out: Path, params: Params, progress: DayProgress | None = None) -> 
         if workdays and decoy.plan(ctx):
             decoys.append(decoy)
 
-    reference = write_reference(company, out / "reference")
+    reference = write_reference(
+        company, out / "reference", habits.policy, habits.workforce.hot_desks
+    )
     owner_ids = [p.employee_id for p in company.people]
     clients.write_csv(out / "reference" / "clients.csv", owner_ids)
+    hr_versions: dict[str, int] = {}
     try:
         for n, day in enumerate(days):
+            if transfer(company, habits.workforce, day):
+                name = f"reference/hr_changes/hr_{day:%Y-%m-%d}.csv"
+                hr_versions[name] = write_hr_version(company, out / name, local_midnight_us(day))
             world.start_pool(day)
             nightly_etl(world, day)
             if is_workday(day):
-                for person in company.people:
-                    if person.employed(day) and day not in person.leave_days and person.host:
-                        person_day(world, person, day)
+                present = [
+                    p
+                    for p in company.people
+                    if p.employed(day) and day not in p.leave_days and p.host
+                ]
+                world.seats = seats(world.rng, habits.workforce, [
+                    p for p in present if p.index in hot_desk_people
+                ])  # fmt: skip
+                for person in present:
+                    person_day(world, person, day)
             for s in planted + decoys:
                 s.day(world, day)
-            logs.flush_day()
+            logs.flush_day(local_midnight_us(day + timedelta(days=1)))
             if progress:
                 progress(n + 1, len(days))
     finally:
@@ -166,7 +182,7 @@ def simulate(out: Path, params: Params, progress: DayProgress | None = None) -> 
         "not_planted": [n for n in params.scenarios if n not in {s.kind for s in planted}],
         "ordinary_endpoint_files": ordinary,
         "written": {
-            "reference": {**reference, "clients.csv": clients.count},
+            "reference": {**reference, "clients.csv": clients.count, **hr_versions},
             "lines": logs.lines(),
             "tables": logs.counts(),
             "endpoint_files": len(world.endpoint_files),
@@ -211,7 +227,8 @@ def ordinary_endpoint_files(world: World, company: Any, insiders: set[int], seed
     people = [p for p in company.people if p.host and p.index not in insiders]
     written: list[str] = []
     for person in sorted(
-        rng.sample(people, int(len(people) * ORDINARY_ENDPOINT_SHARE)), key=lambda p: p.index
+        rng.sample(people, min(len(people), max(2, int(len(people) * ORDINARY_ENDPOINT_SHARE)))),
+        key=lambda p: p.index,
     ):
         portfolio = world.portfolio(person)
         if len(portfolio) and rng.random() < 0.5:

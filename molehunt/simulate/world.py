@@ -85,9 +85,10 @@ def _category(host: str) -> str | None:
     return best[1] if best else None
 
 
-def allowed_host(host: str) -> bool:
+def allowed_host(host: str, policy: dict[str, bool] | None = None) -> bool:
+    """Whether the proxy lets ``host`` through under ``policy`` (default :data:`WEB_POLICY`)."""
     category = _category(host)
-    return category is not None and WEB_POLICY.get(category, False)
+    return category is not None and (WEB_POLICY if policy is None else policy).get(category, False)
 
 
 @dataclass(slots=True)
@@ -121,6 +122,14 @@ class World:
     #: sent any (the heaviest and the regulars of the top shop are named as look-alikes).
     shop_uploads: dict[tuple[int, int], int] = field(default_factory=dict)
     shop_upload_days: dict[int, set[date]] = field(default_factory=dict)
+    #: Bytes each person sent through each ordinary channel (webmail, cloud, portals),
+    #: and on which days.
+    channel_bytes: dict[str, dict[int, int]] = field(default_factory=dict)
+    channel_days: dict[str, dict[int, set[date]]] = field(default_factory=dict)
+    #: People with a workstation (IT support picks among them).
+    staff: list[Person] = field(default_factory=list)
+    #: Today's hot desks: person -> (host, ip, half of the day).
+    seats: dict[int, tuple[str, str, int]] = field(default_factory=dict)
     #: When each path on a host was last written (Sysmon 11), in microseconds.
     written: dict[str, int] = field(default_factory=dict)
 
@@ -157,7 +166,8 @@ class World:
         slots = max(4, min(20, len(self.company.people) // 30))
         sessions: list[list[PgSession]] = []
         first: list[int] = []
-        day_end = at(day, 23.5)
+        # With a night team the pool stays open through the night, till 08:30.
+        day_end = at(day, 32.5 if self.habits.workforce.night_people else 23.5)
         app = SERVERS["app"]
         for k in range(slots):
             begin = at(day, 6.0) + k * POOL_LIFETIME // slots + self.rng.randint(0, SECOND)
@@ -389,7 +399,7 @@ class World:
             method,
             host,
             path,
-            allowed=allowed_host(host),
+            allowed=allowed_host(host, self.habits.policy),
             up=up,
             down=down or self.rng.randint(2_000, 120_000),
             mime=mime,
@@ -420,6 +430,12 @@ class World:
             left -= piece
             t += self.rng.randint(2, 9) * SECOND
         return t
+
+    def note_upload(self, channel: str, person: Person, day: date, size: int) -> None:
+        """Remember an ordinary upload (the heaviest senders are named as look-alikes)."""
+        sent = self.channel_bytes.setdefault(channel, {})
+        sent[person.index] = sent.get(person.index, 0) + size
+        self.channel_days.setdefault(channel, {}).setdefault(person.index, set()).add(day)
 
     # -- files on endpoints and outside ----------------------------------------------
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from bisect import bisect_left
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -193,10 +194,14 @@ class PgCsvlog:
     def disconnect(self, us: int, session: PgSession) -> None:
         self._add(us, self.DISCONNECT, session, None)
 
-    def flush(self) -> None:
+    def flush(self, until: int | None = None) -> None:
+        """Write the events before ``until`` (all when None) in time order; later ones
+        (a night shift past midnight) wait for the next day's flush."""
         self.items.sort(key=lambda item: (item[0], item[1]))
+        cut = len(self.items) if until is None else bisect_left(self.items, (until,))
+        ready, self.items = self.items[:cut], self.items[cut:]
         write = self.out.write
-        for us, _seq, kind, s, stmt in self.items:
+        for us, _seq, kind, s, stmt in ready:
             t = f"{self.time(us)}.{us // 1000 % 1000:03d} UTC"
             start = f"{_utc(s.start_us).strftime('%Y-%m-%d %H:%M:%S')} UTC"
             conn = f'"{s.host}:{s.port}"'
@@ -273,9 +278,6 @@ class PgCsvlog:
         self.records += 1
         self.audits += 1
 
-    def clear(self) -> None:
-        self.items.clear()
-
 
 # -- the CRM's record-access log ------------------------------------------------------
 
@@ -293,11 +295,13 @@ class Lines:
         self.seq += 1
         self.items.append((us, self.seq, line))
 
-    def flush(self) -> None:
+    def flush(self, until: int | None = None) -> None:
+        """Write the lines before ``until`` (all when None) in time order."""
         self.items.sort(key=lambda item: (item[0], item[1]))
-        self.out.writelines(f"{line}\n" for _, _, line in self.items)
-        self.count += len(self.items)
-        self.items.clear()
+        cut = len(self.items) if until is None else bisect_left(self.items, (until,))
+        self.out.writelines(f"{line}\n" for _, _, line in self.items[:cut])
+        self.count += cut
+        del self.items[:cut]
 
 
 class AppLog(Lines):
@@ -365,6 +369,15 @@ class SquidLog(Lines):
             f"{ts} {ip} {user} {method} https {host} 443 200 TCP_MISS/HIER_DIRECT "
             f'{up + header} {header} {down + 320} 320 "{mime}" {duration_ms} "{UA_CHROME}" '
             f'"{request_type}" {length} "https://{host}{path}"',
+        )
+
+    def tunnel(self, us: int, ip: str, user: str, host: str, up: int, down: int, ms: int) -> None:
+        """A CONNECT tunnel Squid did not bump: only the host and the bytes each way."""
+        ts = f"{us // SECOND}.{us // 1000 % 1000:03d}"
+        self.add(
+            us,
+            f"{ts} {ip} {user} CONNECT - {host} 443 200 TCP_TUNNEL/HIER_DIRECT {up + 180} 180 "
+            f'{down} 39 "-" {ms} "{UA_CHROME}" "-" - "{host}:443"',
         )
 
 
@@ -455,13 +468,14 @@ class Logs:
             list(handles.values()),
         )
 
-    def flush_day(self) -> None:
-        self.pg.flush()
-        self.pg.clear()
+    def flush_day(self, until: int | None = None) -> None:
+        """Write what happened before ``until`` (the next day's start; None: everything)."""
+        self.pg.flush(until)
         for log in (self.app, self.squid, self.win):
-            log.flush()
+            log.flush(until)
 
     def close(self) -> None:
+        self.flush_day()
         for f in self.files:
             f.close()
 
