@@ -262,6 +262,24 @@ def status(ctx: typer.Context, fmt: FormatOption = Format.table) -> None:
     for q in data["quarantine"]:
         quarantine.add_row(q["kind"], q["reason"], str(q["count"]))
     out.print(quarantine)
+    run = data["last_detection"]
+    if run is None:
+        out.print("no detection pass yet")
+        return
+    since = run["since"] or "all days"
+    out.print(
+        f"last detection {run['run_at']:%Y-%m-%d %H:%M:%S} UTC, days {since}..{run['as_of']}: "
+        f"{run['findings']} findings, {len(run['detectors'])} detectors ran"
+    )
+    _print_detector_failures(run["failures"])
+
+
+def _print_detector_failures(failures: list[dict[str, str]]) -> None:
+    for f in failures:
+        err.print(
+            f"[red]detector {f['detector']} failed[/red] at {f['where']}: {f['error']} "
+            "(its findings of these days are missing; the others' are stored)"
+        )
 
 
 @app.command()
@@ -351,7 +369,8 @@ def detect(
     ] = None,
     fmt: FormatOption = Format.table,
 ) -> None:
-    """Run every detector and store the findings (re-runs replace, never duplicate)."""
+    """Run every detector and store the findings (re-runs replace, never duplicate);
+    a detector that fails is named and the command exits 1, the others' findings stored."""
     settings = _ctx(ctx).settings
     day = _parse_day(as_of, settings.timezone)
     first = _parse_day(since, settings.timezone) if since else None
@@ -366,16 +385,26 @@ def detect(
             lake=lake,
         )
         stored = write_findings(store, report)
+    failures = [f.as_dict() for f in report.failures]
     if fmt is Format.json:
         _print_json(
-            {"as_of": day, "since": first, "findings": stored, "by_detector": report.counts()}
+            {
+                "as_of": day,
+                "since": first,
+                "findings": stored,
+                "by_detector": report.counts(),
+                "failures": failures,
+            }
         )
-        return
-    table = Table("detector", "findings")
-    for name, n in report.counts().items():
-        table.add_row(name, str(n))
-    out.print(table)
-    out.print(f"{stored} findings stored for days up to {day}")
+    else:
+        table = Table("detector", "findings")
+        for name, n in report.counts().items():
+            table.add_row(name, str(n))
+        out.print(table)
+        out.print(f"{stored} findings stored for days up to {day}")
+    _print_detector_failures(failures)
+    if failures:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -418,6 +447,7 @@ def watch(
             out.print(line + f" ({r.seconds:.1f} s)")
             for e in r.ingest.errors:
                 err.print(f"[red]error[/red] {e.error}")
+            _print_detector_failures(r.failures)
             for p in r.newly_flagged:
                 reasons = ", ".join(x["detector"] for x in p["reasons"])
                 out.print(

@@ -1,9 +1,11 @@
-"""What the store holds: counts, sources with checkpoints, quarantine, schema."""
+"""What the store holds: counts, sources with checkpoints, quarantine, schema, and the
+last detection pass (with the detectors that failed in it)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from molehunt.detect.runner import last_run
 from molehunt.store import Store
 
 
@@ -23,4 +25,5 @@ def status(store: Store) -> dict[str, Any]:
         "sources": sources,
         "quarantine": quarantine,
         "quarantined": sum(q["count"] for q in quarantine),
+        "last_detection": last_run(store),
     }

@@ -42,6 +42,8 @@ class Round:
     findings: int = 0
     newly_flagged: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
+    #: Detectors that failed (detector, error, where): their findings are missing.
+    failures: list[dict[str, str]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -54,6 +56,7 @@ class Round:
             "findings": self.findings,
             "newly_flagged": self.newly_flagged,
             "seconds": round(self.seconds, 3),
+            "failures": self.failures,
         }
 
 
@@ -90,6 +93,7 @@ class Watcher:
             )
             result.as_of, result.since = after, detected.since
             result.findings = write_findings(self.store, detected)
+            result.failures = [f.as_dict() for f in detected.failures]
             ranking = ranker.ranking(after)
             result.newly_flagged = [r for r in ranking if r["person_id"] not in self.flagged]
             self.flagged = {str(r["person_id"]) for r in ranking}

@@ -28,6 +28,7 @@ from typing import Any, ClassVar, Protocol
 from zoneinfo import ZoneInfo
 
 import ibis
+import pyarrow as pa
 
 from molehunt.detect.settings import DetectionSettings
 from molehunt.identity import INTERACTIVE_LOGON_TYPES, LOGON_HORIZON
@@ -158,7 +159,23 @@ class DetectContext:
         return day <= self.as_of and (self.since is None or day >= self.since)
 
     def collect(self, expr: Any) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = self.backend.to_pyarrow(expr).to_pylist()
+        """The (small) answer as rows; a list that gathered only NULLs is ``[]``.
+
+        ``collect`` leaves NULLs out, and a group of NULLs only gives NULL on DuckDB
+        (an empty list on Spark): reads that all name no table, requests to sites
+        of no known category. Detectors iterate these lists, so they get one kind.
+        """
+        table = self.backend.to_pyarrow(expr)
+        lists = [
+            f.name
+            for f in table.schema
+            if pa.types.is_list(f.type) or pa.types.is_large_list(f.type)
+        ]
+        rows: list[dict[str, Any]] = table.to_pylist()
+        for row in rows:
+            for name in lists:
+                if row[name] is None:
+                    row[name] = []
         return rows
 
     def ids(self, *groups: Iterable[str | None] | None) -> tuple[str, ...]:

@@ -3,24 +3,63 @@
 Findings have deterministic ids and each belongs to one local day, so a re-run
 over the same days replaces exactly what it found before (idempotent), and the
 findings of days up to D are those a run as of D would have produced.
+
+A detector that fails on the data does not stop the pass: its error is reported
+(which detector, the error, where), the others' findings are stored, and the
+failed detector's stored findings are kept as they were. Each pass is recorded in
+``detection_runs`` (``molehunt status`` shows the last one's failures).
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import traceback
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from molehunt.detect import DETECTORS, DetectContext, DetectionSettings, Finding
 from molehunt.detect.engines import detection_backend
 from molehunt.errors import MolehuntError
+from molehunt.pii.mask import mask_text
 from molehunt.store import Store
+
+log = logging.getLogger(__name__)
+
+#: Passes kept in ``detection_runs`` (older ones are dropped as new ones come).
+KEPT_RUNS = 100
 
 
 class UnknownDetectorError(MolehuntError):
     """A detector name that is not in the registry."""
+
+
+@dataclass(frozen=True, slots=True)
+class DetectorFailure:
+    """A detector that raised during a pass: its findings of the pass are missing."""
+
+    detector: str
+    error: str  # exception type and message
+    where: str  # the innermost molehunt frame, path:line
+
+    @classmethod
+    def of(cls, detector: str, exc: BaseException) -> DetectorFailure:
+        frames = traceback.extract_tb(exc.__traceback__)
+        ours = [f for f in frames if "/molehunt/" in f.filename.replace("\\", "/")]
+        last = (ours or frames)[-1] if frames else None
+        where = ""
+        if last is not None:
+            path = last.filename.replace("\\", "/")
+            where = f"{path[path.rfind('/molehunt/') + 1 :]}:{last.lineno}"
+        # An error may quote data (a value that did not convert): masked, one line.
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return cls(detector, mask_text(f"{type(exc).__name__}: {message}"[:500]), where)
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
 
 
 @dataclass(slots=True)
@@ -28,6 +67,9 @@ class DetectReport:
     as_of: date
     since: date | None
     findings: list[Finding] = field(default_factory=list)
+    #: Detectors that ran to the end, and those that failed (in registry order).
+    ran: list[str] = field(default_factory=list)
+    failures: list[DetectorFailure] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -62,14 +104,25 @@ def run_detectors(
         DetectContext(backend, settings, as_of, since=since, timezone=timezone) as ctx,
     ):
         for name in chosen:
-            report.findings.extend(DETECTORS[name]().find(ctx))
+            try:
+                found = DETECTORS[name]().find(ctx)
+            except Exception as e:  # one detector's failure must not stop the pass
+                failure = DetectorFailure.of(name, e)
+                log.error("detector %s failed at %s: %s", name, failure.where, failure.error)
+                log.debug("detector %s failed", name, exc_info=True)
+                report.failures.append(failure)
+                continue
+            report.findings.extend(found)
+            report.ran.append(name)
     report.findings.sort(key=lambda f: (f.day, f.detector, f.person_id or "", f.finding_id))
     return report
 
 
 def write_findings(store: Store, report: DetectReport, names: Sequence[str] | None = None) -> int:
-    """Replace the stored findings of the report's days and detectors with its own."""
-    chosen = list(names) if names else list(DETECTORS)
+    """Replace the stored findings of the report's days and detectors with its own
+    (a detector that failed keeps what it had stored), and record the pass."""
+    failed = {f.detector for f in report.failures}
+    chosen = [n for n in (list(names) if names else list(DETECTORS)) if n not in failed]
     rows = [
         (
             f.finding_id,
@@ -89,13 +142,41 @@ def write_findings(store: Store, report: DetectReport, names: Sequence[str] | No
     marks = ", ".join("?" for _ in chosen)
     since = report.since or date(1900, 1, 1)
     with store.transaction() as con:
-        con.execute(
-            f"DELETE FROM findings WHERE detector IN ({marks}) AND day BETWEEN ? AND ?",
-            [*chosen, since, report.as_of],
-        )
+        if chosen:
+            con.execute(
+                f"DELETE FROM findings WHERE detector IN ({marks}) AND day BETWEEN ? AND ?",
+                [*chosen, since, report.as_of],
+            )
+        _record_run(con, report, len(rows))
         if rows:
             # Two findings of one id can only be the same evidence: keep one.
             con.executemany(
                 "INSERT OR REPLACE INTO findings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
             )
     return len(rows)
+
+
+def _record_run(con: Any, report: DetectReport, findings: int) -> None:
+    failures = json.dumps([f.as_dict() for f in report.failures], ensure_ascii=False)
+    con.execute(
+        "INSERT INTO detection_runs VALUES (now(), ?, ?, ?, ?, ?)",
+        [report.as_of, report.since, report.ran, findings, failures],
+    )
+    con.execute(
+        "DELETE FROM detection_runs WHERE run_at < (SELECT min(run_at) FROM "
+        f"(SELECT run_at FROM detection_runs ORDER BY run_at DESC LIMIT {KEPT_RUNS}))"
+    )
+
+
+def last_run(store: Store) -> dict[str, Any] | None:
+    """The last recorded detection pass: when, which days, the detectors that ran,
+    the findings stored and the failures (``[]`` when none), or None."""
+    rows = store.query(
+        "SELECT run_at, as_of, since, detectors, findings, failures FROM detection_runs "
+        "ORDER BY run_at DESC LIMIT 1"
+    )
+    if not rows:
+        return None
+    run = rows[0]
+    run["failures"] = json.loads(run["failures"]) if run["failures"] else []
+    return run

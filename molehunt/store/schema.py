@@ -413,6 +413,22 @@ MIGRATIONS = (
 )""",
         ),
     ),
+    Migration(
+        8,
+        "detection passes, with the detectors that failed",
+        (
+            # One row per pass of the detectors (the last ones kept): ``molehunt status``
+            # shows the last pass's failures, whose detectors' findings are missing.
+            """CREATE TABLE detection_runs (
+  run_at TIMESTAMPTZ NOT NULL,
+  as_of DATE NOT NULL,
+  since DATE,
+  detectors VARCHAR[] NOT NULL, -- those that ran to the end
+  findings BIGINT NOT NULL,     -- stored by the pass
+  failures JSON NOT NULL        -- [{detector, error, where}], [] when none failed
+)""",
+        ),
+    ),
 )
 
 #: Event tables, for status and for the contract tests.
