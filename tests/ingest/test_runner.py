@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -269,7 +270,7 @@ def test_ingest_of_a_folder_skips_hidden_files(
     assert ingest_paths(store, settings, [folder], kind="app-access").stored == 5
 
 
-def test_a_file_without_record_boundaries_is_set_aside_not_buffered(
+def test_a_line_longer_than_a_batch_is_set_aside_with_its_place_and_hash(
     store: Store, tmp_path: Path
 ) -> None:
     key = tmp_path / "k"
@@ -278,16 +279,18 @@ def test_a_file_without_record_boundaries_is_set_aside_not_buffered(
         {"db": tmp_path / "s.duckdb", "key_file": key, "batch_bytes": 4096}, environ={}
     )
     log = tmp_path / "crm.log"
-    log.write_bytes(b"x" * 40_000 + b"\n" + line(1).encode())
+    long_line = b"x" * 40_000 + b"\n"
+    log.write_bytes(line(0).encode() + long_line + line(1).encode())
     with Store.open(small.db) as other:
         report = ingest_paths(other, small, [log], kind="app-access")
-        assert report.rejected >= 1
-        (row,) = other.query(
-            'SELECT min("offset") AS o, any_value(reason) AS r FROM quarantine '
-            "WHERE reason LIKE 'no record boundary%'"
-        )
-        assert row["o"] == 0
-        assert stored_details(other) == ["n1"]
+        assert (report.stored, report.rejected) == (2, 1)
+        (row,) = other.query('SELECT "offset", length, sha256, reason, raw FROM quarantine')
+        assert (row["offset"], row["length"]) == (len(line(0)), len(long_line))
+        assert row["sha256"] == hashlib.sha256(long_line).hexdigest()
+        assert row["reason"].startswith("a line of 40001 bytes, longer than a batch")
+        assert row["raw"].startswith("xxx")
+        assert row["raw"].endswith(" more bytes]")  # a bounded preview
+        assert stored_details(other) == ["n0", "n1"]
 
 
 def test_an_evtx_file_read_twice_stores_its_events_and_damage_once(
