@@ -226,3 +226,31 @@ def test_status_says_why_bytes_are_pending(
     ingest_paths(store, settings, [log], kind="app-access")
     (source,) = status(store)["sources"]
     assert (source["pending_bytes"], source["pending_reason"]) == (0, None)
+
+
+class CountingParser(PickyParser):
+    """app-access that also reports the blank lines it skips, as pg parsers do."""
+
+    kind: ClassVar[str] = "counting"
+
+    def parse(self, data: bytes, *, base_offset: int, source_id: str, path: str) -> ParseResult:
+        result = AppAccessParser().parse(
+            data, base_offset=base_offset, source_id=source_id, path=path
+        )
+        blank = data[: result.consumed].count(b"\n\n")
+        if blank:
+            result.skipped = {"blank": blank}
+        return result
+
+
+def test_skipped_lines_are_counted_by_reason_over_every_batch(
+    store: Store, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(LOG_PARSERS, "counting", CountingParser)
+    small = settings.model_copy(update={"batch_bytes": 4096})
+    log = tmp_path / "crm.log"
+    log.write_text("".join(app_line(n) + "\n" for n in range(100)), encoding="utf-8")
+    report = ingest_paths(store, small, [log], kind="counting")
+    assert report.stored == 100
+    assert report.files[0].skipped_lines == {"blank": 100}
+    assert report.as_dict()["skipped_lines"] == {"blank": 100}

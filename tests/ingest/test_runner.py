@@ -313,3 +313,9 @@ def test_an_evtx_file_read_twice_stores_its_events_and_damage_once(
     assert (again.stored, again.rejected) == (0, 0)
     assert store.table_counts() == counts
     assert len(store.query("SELECT * FROM sources")) == 1
+    from molehunt.status import status
+
+    (source,) = status(store)["sources"]
+    # The checkpoint is a record number: no pending bytes made of size minus it.
+    assert (source["checkpoint"], source["pending_bytes"]) == ("record", None)
+    assert source["pending_reason"].startswith("checkpoint is record number")
