@@ -550,18 +550,25 @@ def log_batches(
     while True:
         want = batch_bytes if end is None else min(batch_bytes, end - position - len(pending))
         chunk = f.read(want) if want > 0 else b""
-        data = pending + chunk if pending else chunk
-        if not data:
-            return
-        if len(data) >= batch_bytes and data.find(b"\n", 0, batch_bytes) < 0:
-            skipped = _skip_long_line(f, data, position, end, batch_bytes)
+        parts = [pending, chunk] if pending else [chunk]
+        if _starts_long_line(parts, batch_bytes):
+            skipped = _skip_long_line(f, parts, position, end, batch_bytes)
             if skipped is None:
                 return  # no line end yet: left for the next run
             batch, pending = skipped
             position = batch.position
             yield batch
             continue
-        result = parser.parse(data, base_offset=position, source_id=source_id, path=str(path))
+        data = pending + chunk if pending else chunk
+        del parts
+        if not data:
+            return
+        # The parser is handed whole lines only when a long unfinished line follows
+        # them (it could not use it, and it may be most of the batch).
+        cut = data.rfind(b"\n") + 1
+        view = data[:cut] if cut and len(data) - cut > STREAM_BLOCK else data
+        result = parser.parse(view, base_offset=position, source_id=source_id, path=str(path))
+        del view
         set_aside = False
         if result.consumed == 0:
             if not chunk:
@@ -577,44 +584,61 @@ def log_batches(
         hashes = _locate_rejected(result, data, position, source_id)
         position += result.consumed
         pending = data[result.consumed :]
+        del data
         yield Batch(position, result, hashes, set_aside)
 
 
+def _starts_long_line(parts: list[bytes], batch_bytes: int) -> bool:
+    """Whether the bytes ``parts`` (read in a row) start with a line longer than a batch."""
+    seen = 0
+    for part in parts:
+        room = batch_bytes - seen
+        if room <= 0:
+            return True
+        if part.find(b"\n", 0, room) >= 0:
+            return False
+        seen += len(part)
+    return seen >= batch_bytes
+
+
 def _skip_long_line(
-    f: BinaryIO, data: bytes, position: int, end: int | None, batch_bytes: int
+    f: BinaryIO, parts: list[bytes], position: int, end: int | None, batch_bytes: int
 ) -> tuple[Batch, bytes] | None:
-    """Set aside the line at the start of ``data`` (file offset ``position``, the file
-    read up to the end of ``data``), reading on in blocks to its newline; returns the
-    batch and the bytes read after the line, or None if the file ends first."""
+    """Set aside the line that starts ``parts`` (bytes read in a row from file offset
+    ``position``, the file read up to their end), reading on in blocks to its newline;
+    returns the batch and the bytes read after the line, or None if the file ends first."""
     digest = hashlib.sha256()
-    newline = data.find(b"\n")
-    if newline >= 0:
-        length = newline + 1
-        digest.update(memoryview(data)[:length])
-        rest = data[length:]
-    else:
-        digest.update(data)
-        length = len(data)
-        at = position + length
-        while True:
-            want = STREAM_BLOCK if end is None else min(STREAM_BLOCK, end - at)
-            block = f.read(want) if want > 0 else b""
-            if not block:
-                return None
-            at += len(block)
-            newline = block.find(b"\n")
-            if newline >= 0:
-                digest.update(memoryview(block)[: newline + 1])
-                length += newline + 1
-                rest = block[newline + 1 :]
-                break
+    length = 0
+    at = position + sum(len(p) for p in parts)
+    rest: bytes | None = None
+    for i, part in enumerate(parts):
+        newline = part.find(b"\n")
+        if newline >= 0:
+            digest.update(memoryview(part)[: newline + 1])
+            length += newline + 1
+            rest = part[newline + 1 :] + b"".join(parts[i + 1 :])
+            break
+        digest.update(part)
+        length += len(part)
+    while rest is None:
+        want = STREAM_BLOCK if end is None else min(STREAM_BLOCK, end - at)
+        block = f.read(want) if want > 0 else b""
+        if not block:
+            return None
+        at += len(block)
+        newline = block.find(b"\n")
+        if newline >= 0:
+            digest.update(memoryview(block)[: newline + 1])
+            length += newline + 1
+            rest = block[newline + 1 :]
+        else:
             digest.update(block)
             length += len(block)
     reason = (
         f"a line of {length} bytes, longer than a batch (batch_bytes {batch_bytes}): "
         "set aside unparsed"
     )
-    raw = _raw_preview(data, length)
+    raw = _raw_preview(parts[0], length)
     result = ParseResult(
         rejected=[Rejected(reason=reason, offset=position, raw=raw, length=length)],
         consumed=length,
