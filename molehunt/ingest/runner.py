@@ -564,11 +564,15 @@ def log_batches(
         if not data:
             return
         # The parser is handed whole lines only when a long unfinished line follows
-        # them (it could not use it, and it may be most of the batch).
+        # them (it may be most of the batch), unless it needs to see that line start
+        # to know the record before it complete.
         cut = data.rfind(b"\n") + 1
-        view = data[:cut] if cut and len(data) - cut > STREAM_BLOCK else data
+        trimmed = cut > 0 and len(data) - cut > STREAM_BLOCK
+        view = data[:cut] if trimmed else data
         result = parser.parse(view, base_offset=position, source_id=source_id, path=str(path))
         del view
+        if trimmed and result.consumed == 0:
+            result = parser.parse(data, base_offset=position, source_id=source_id, path=str(path))
         set_aside = False
         if result.consumed == 0:
             if not chunk:

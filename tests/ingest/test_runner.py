@@ -319,3 +319,28 @@ def test_an_evtx_file_read_twice_stores_its_events_and_damage_once(
     # The checkpoint is a record number: no pending bytes made of size minus it.
     assert (source["checkpoint"], source["pending_bytes"]) == ("record", None)
     assert source["pending_reason"].startswith("checkpoint is record number")
+
+
+@pytest.mark.parametrize("batch_bytes", [4096, 64 * 1024 * 1024])
+def test_a_long_unfinished_last_line_waits_and_the_lines_before_it_are_stored(
+    batch_bytes: int, tmp_path: Path
+) -> None:
+    key = tmp_path / "k"
+    create_key_file(key)
+    cfg = Settings.load(
+        {"db": tmp_path / "s.duckdb", "key_file": key, "batch_bytes": batch_bytes}, environ={}
+    )
+    log = tmp_path / "crm.log"
+    head = "".join(line(n) for n in range(3)).encode()
+    log.write_bytes(head + b"x" * 1_200_000)  # still being written
+    with Store.open(cfg.db) as other:
+        report = ingest_paths(other, cfg, [log], kind="app-access")
+        assert (report.stored, report.rejected) == (3, 0)
+        assert report.files[0].pending == 1_200_000
+        assert report.files[0].pending_reason is not None
+        assert report.files[0].pending_reason.startswith("unfinished last record")
+        with log.open("ab") as f:
+            f.write(b"\n" + line(3).encode())
+        again = ingest_paths(other, cfg, [log], kind="app-access")
+        assert (again.stored, again.rejected) == (1, 1)
+        assert stored_details(other) == expected(range(4))
