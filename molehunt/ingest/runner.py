@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -681,21 +681,31 @@ def _locate_rejected(
     if not result.rejected:
         return []
     end = base + result.consumed
-    starts: np.ndarray | None = None
-    located: list[Rejected] = []
+    unsized = np.array(
+        [
+            r.offset if r.length is None and r.offset is not None and base <= r.offset < end else -1
+            for r in result.rejected
+        ],
+        np.int64,
+    )
+    located = result.rejected
+    if (unsized >= 0).any():
+        starts = _record_starts(result, source_id, end)
+        after = np.searchsorted(starts, unsized, side="right")
+        following = starts[np.minimum(after, len(starts) - 1)]
+        lengths = (following - unsized).tolist()
+        located = [
+            r if at < 0 else Rejected(r.reason, r.line, r.offset, r.raw, length)
+            for r, at, length in zip(result.rejected, unsized.tolist(), lengths, strict=True)
+        ]
+    view = memoryview(data)
     hashes: list[str | None] = []
-    for r in result.rejected:
-        if r.length is None and r.offset is not None and base <= r.offset < end:
-            if starts is None:
-                starts = _record_starts(result, source_id, end)
-            following = starts[np.searchsorted(starts, r.offset, side="right") :]
-            r = replace(r, length=int(following[0]) - r.offset)
+    for r in located:
         digest: str | None = None
         if r.offset is not None and r.length is not None:
             at = r.offset - base
             if at >= 0 and at + r.length <= len(data):
-                digest = hashlib.sha256(memoryview(data)[at : at + r.length]).hexdigest()
-        located.append(r)
+                digest = hashlib.sha256(view[at : at + r.length]).hexdigest()
         hashes.append(digest)
     result.rejected = located
     return hashes
