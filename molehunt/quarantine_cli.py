@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from molehunt import audit
 from molehunt.config import Settings
 from molehunt.quarantine import list_quarantine, replay
 from molehunt.store import Store
@@ -48,6 +49,13 @@ def _open(ctx: typer.Context) -> Store:
     return Store.open(settings.db, memory_limit=settings.memory_limit)
 
 
+def _asked(source: str | None, kind: str | None) -> str | None:
+    """The audit row's target: the filters (a source id, a kind), never a reason text."""
+    asked = [f"source={source}"] if source else []
+    asked += [f"kind={kind}"] if kind else []
+    return " ".join(asked) or None
+
+
 def _print_json(data: Any) -> None:
     out.print_json(json.dumps(data, default=str, ensure_ascii=False))
 
@@ -66,6 +74,7 @@ def list_(
     """Quarantined records: where they are (file, offset, length), why, a masked preview."""
     with _open(ctx) as store:
         rows = list_quarantine(store, reason=reason, source=source, kind=kind, limit=limit)
+        audit.record(store, "quarantine list", _asked(source, kind), len(rows))
     if fmt is Format.json:
         _print_json(rows)
         return
@@ -100,6 +109,7 @@ def replay_(
     settings = _settings(ctx)
     with _open(ctx) as store:
         report = replay(store, settings, source=source, kind=kind)
+        audit.record(store, "quarantine replay", _asked(source, kind), len(report.records))
     data = report.as_dict()
     if fmt is Format.json:
         _print_json(data)

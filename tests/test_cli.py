@@ -120,6 +120,10 @@ def test_a_mismatched_log_is_refused_and_the_quarantine_is_listed_and_replayed(
     assert (answer["replayed"], answer["stored"], answer["still_rejected"]) == (1, 0, 1)
     table = run.invoke(app, ["quarantine", "replay", "--kind", "app-access"])
     assert "still rejected" in table.output
+    trail = json.loads(run.invoke(app, ["audit", "--format", "json"]).stdout)
+    actions = [(r["action"], r["target"]) for r in trail["entries"]]
+    assert ("quarantine replay", "kind=app-access") in actions
+    assert ("quarantine list", None) in actions
 
 
 def test_status_shows_checkpoints_and_why_bytes_are_pending(run: CliRunner, tmp_path: Path) -> None:
