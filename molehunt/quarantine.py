@@ -186,7 +186,10 @@ def _find_file(row: dict[str, Any]) -> Path | tuple[str, str]:
             head = f.read(row["head_len"])
         if hashlib.sha256(head).hexdigest() == row["head_hash"]:
             return path
-    return "changed", f"{existing[0]} is another file now (its first bytes differ)"
+    return "changed", (
+        f"{existing[0]} is another file now (its first bytes differ): if it was rotated, "
+        "ingest the file it became, then replay"
+    )
 
 
 def _record_hash(path: Path, offset: int, length: int) -> str | None:

@@ -254,3 +254,19 @@ def test_skipped_lines_are_counted_by_reason_over_every_batch(
     assert report.stored == 100
     assert report.files[0].skipped_lines == {"blank": 100}
     assert report.as_dict()["skipped_lines"] == {"blank": 100}
+
+
+def test_a_line_set_aside_as_longer_than_a_batch_is_stored_by_replay_with_larger_batches(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    log = tmp_path / "crm.log"
+    long_record = app_line(2).replace('"detail": "n2"', '"detail": "n2' + "y" * 20_000 + '"')
+    log.write_text(app_line(1) + long_record + app_line(3), encoding="utf-8")
+    small = settings.model_copy(update={"batch_bytes": 4096})
+    report = ingest_paths(store, small, [log], kind="app-access")
+    assert (report.stored, report.rejected) == (2, 1)
+    assert replay(store, small).count("rejected") == 1  # still longer than a batch
+    done = replay(store, settings)
+    assert (done.stored, done.count("stored")) == (1, 1)
+    assert [d[:3] for d in details(store)] == ["n1", "n2y", "n3"]
+    assert store.table_counts()["quarantine"] == 0
