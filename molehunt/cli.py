@@ -27,6 +27,7 @@ from molehunt.identity import Identity
 from molehunt.ingest import all_kinds
 from molehunt.ingest.runner import ingest_paths
 from molehunt.keys import create_key_file
+from molehunt.quarantine_cli import quarantine_app
 from molehunt.score import RiskRanker
 from molehunt.status import status as store_status
 from molehunt.store import Store
@@ -198,9 +199,16 @@ def ingest(
         table = Table("path", "kind", "stored", "rejected", "note")
         for f in report.files:
             note = f.error or f.skipped or ""
+            if f.skipped_lines:
+                counted = ", ".join(f"{n} {why}" for why, n in sorted(f.skipped_lines.items()))
+                note = f"{note}; skipped lines: {counted}" if note else f"skipped lines: {counted}"
             table.add_row(f.path, f.kind or "?", str(f.stored), str(f.rejected), note)
         out.print(table)
-        out.print(f"stored {report.stored}, rejected {report.rejected} (see `molehunt status`)")
+        skipped = sum(report.skipped_lines.values())
+        out.print(
+            f"stored {report.stored}, rejected {report.rejected}, skipped lines {skipped} "
+            "(see `molehunt status`, `molehunt quarantine list`)"
+        )
     for f in report.errors:
         err.print(f"[red]error[/red] {f.error}")
     if report.errors:
@@ -245,19 +253,23 @@ def status(ctx: typer.Context, fmt: FormatOption = Format.table) -> None:
     for name, n in data["tables"].items():
         counts.add_row(name, str(n))
     out.print(counts)
-    sources = Table("source", "kind", "path", "offset", "size", "pending", "events", "rejected")
+    sources = Table("source", "kind", "path", "checkpoint", "size", "pending", "events", "rejected")
     for s in data["sources"]:
         sources.add_row(
             s["source_id"],
             s["kind"],
             s["path"],
-            str(s["offset"]),
+            f"{s['checkpoint']} {s['offset']}",
             str(s["size"]),
-            str(s["pending_bytes"]),
+            "-" if s["pending_bytes"] is None else str(s["pending_bytes"]),
             str(s["events"]),
             str(s["rejected"]),
         )
     out.print(sources)
+    for s in data["sources"]:
+        if s["pending_reason"]:
+            pending = "" if s["pending_bytes"] is None else f"{s['pending_bytes']} bytes "
+            out.print(f"{s['source_id']} {s['path']}: {pending}pending: {s['pending_reason']}")
     quarantine = Table("kind", "reason", "count")
     for q in data["quarantine"]:
         quarantine.add_row(q["kind"], q["reason"], str(q["count"]))
@@ -1034,6 +1046,7 @@ def complaints(
 
 
 app.add_typer(case_app, name="case")
+app.add_typer(quarantine_app, name="quarantine")
 
 canary_app = typer.Typer(help="Canary records: made-up clients nobody should read.")
 app.add_typer(canary_app, name="canary")

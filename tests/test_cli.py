@@ -82,3 +82,58 @@ def test_who_needs_exactly_one_subject(run: CliRunner) -> None:
     result = run.invoke(app, ["who", "--ip", "10.0.0.1", "--account", "x"])
     assert result.exit_code != 0
     assert "exactly one of" in result.output
+
+
+PG_OTHER_PREFIX = (
+    "2026-11-26 12:30:14 UTC [5725]: user=alice,db=crm LOG:  "
+    "AUDIT: SESSION,1,1,DDL,CREATE TABLE,,,CREATE TABLE t(x int),<not logged>\n"
+)
+
+
+def test_a_mismatched_log_is_refused_and_the_quarantine_is_listed_and_replayed(
+    run: CliRunner, tmp_path: Path
+) -> None:
+    (tmp_path / "pg.log").write_text(PG_OTHER_PREFIX * 5, encoding="utf-8")
+    refused = run.invoke(app, ["ingest", "pg.log", "--kind", "pg-stderr", "--format", "json"])
+    assert refused.exit_code == 1
+    report = json.loads(refused.stdout)
+    assert report["refused"] == 1
+    assert report["files"][0]["refused"] is True
+    assert "pg_log_line_prefix" in report["files"][0]["error"]
+
+    good = '{"ts": "2026-05-03T09:00:00+08:00", "app": "crm", "user": "u", "action": "view"}\n'
+    (tmp_path / "crm.log").write_text(good + "not json 13800138000\n" + good, encoding="utf-8")
+    result = run.invoke(app, ["ingest", "crm.log", "--kind", "app-access", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    listed = run.invoke(app, ["quarantine", "list", "--format", "json"])
+    assert listed.exit_code == 0, listed.output
+    (row,) = json.loads(listed.stdout)
+    assert (row["offset"], row["length"]) == (len(good), len("not json 13800138000\n"))
+    assert "13800138000" not in row["preview"]  # previews are masked
+    assert (
+        json.loads(run.invoke(app, ["quarantine", "list", "--reason", "nope", "-f", "json"]).stdout)
+        == []
+    )
+    replayed = run.invoke(app, ["quarantine", "replay", "--format", "json"])
+    assert replayed.exit_code == 0, replayed.output
+    answer = json.loads(replayed.stdout)
+    assert (answer["replayed"], answer["stored"], answer["still_rejected"]) == (1, 0, 1)
+    table = run.invoke(app, ["quarantine", "replay", "--kind", "app-access"])
+    assert "still rejected" in table.output
+    trail = json.loads(run.invoke(app, ["audit", "--format", "json"]).stdout)
+    actions = [(r["action"], r["target"]) for r in trail["entries"]]
+    assert ("quarantine replay", "kind=app-access") in actions
+    assert ("quarantine list", None) in actions
+
+
+def test_status_shows_checkpoints_and_why_bytes_are_pending(run: CliRunner, tmp_path: Path) -> None:
+    good = '{"ts": "2026-05-03T09:00:00+08:00", "app": "crm", "user": "u", "action": "view"}\n'
+    (tmp_path / "crm.log").write_text(good + good.rstrip("\n"), encoding="utf-8")
+    assert run.invoke(app, ["ingest", "crm.log", "--kind", "app-access"]).exit_code == 0
+    status = json.loads(run.invoke(app, ["status", "--format", "json"]).stdout)
+    (source,) = status["sources"]
+    assert (source["checkpoint"], source["offset"]) == ("byte", len(good))
+    assert source["pending_bytes"] == len(good) - 1
+    assert source["pending_reason"].startswith("unfinished last record")
+    table = run.invoke(app, ["status"])
+    assert "unfinished" in table.output  # why pending, in the sources table

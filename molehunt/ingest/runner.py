@@ -18,12 +18,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from molehunt.config import Settings
 from molehunt.errors import InputError, Location, MolehuntError, UnknownKindError
 from molehunt.ingest import CLIENTS_KIND, FILE_PARSERS, LOG_PARSERS, REFERENCE_PARSERS, all_kinds
-from molehunt.ingest.base import FileParser, LogParser, ParseResult, Rejected
+from molehunt.ingest.base import (
+    FileParser,
+    FormatMismatchError,
+    LogParser,
+    ParseResult,
+    Rejected,
+)
 from molehunt.ingest.clients import ClientsParser, load_clients, swap_in_clients
 from molehunt.ingest.memory import tune_allocator
 from molehunt.ingest.reference import read_header
@@ -34,8 +42,11 @@ from molehunt.store import REFERENCE_TABLES, Store
 HEAD_BYTES = 1024
 #: A "record" this many batches long without a boundary is set aside, not buffered.
 OVERSIZED_BATCHES = 4
+#: Characters of a quarantined record kept as its preview (replay re-reads the file).
 RAW_LIMIT = 64 * 1024
 SNIFF_BYTES = 64 * 1024
+#: Bytes read at a time while skipping a line longer than a batch.
+STREAM_BLOCK = 1024 * 1024
 
 #: Called with (path, bytes done, bytes in all) as a file is read.
 Progress = Callable[[str, int, int], None]
@@ -49,6 +60,13 @@ class FileReport:
     rejected: int = 0
     skipped: str | None = None  # why nothing was read (unchanged, already read...)
     error: str | None = None
+    #: The file does not fit its kind's configured format: nothing of it was read.
+    refused: bool = False
+    #: Lines read that hold no event by design (durations, checkpoints...), by reason.
+    skipped_lines: dict[str, int] = field(default_factory=dict)
+    #: Bytes left unread at the end of the file, and why.
+    pending: int = 0
+    pending_reason: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -57,8 +75,15 @@ class FileReport:
             "stored": self.stored,
             "rejected": self.rejected,
         }
+        if self.skipped_lines:
+            out["skipped_lines"] = dict(sorted(self.skipped_lines.items()))
+        if self.pending:
+            out["pending_bytes"] = self.pending
+            out["pending_reason"] = self.pending_reason
         if self.skipped:
             out["skipped"] = self.skipped
+        if self.refused:
+            out["refused"] = True
         if self.error:
             out["error"] = self.error
         return out
@@ -80,12 +105,25 @@ class IngestReport:
     def errors(self) -> list[FileReport]:
         return [f for f in self.files if f.error]
 
+    @property
+    def skipped_lines(self) -> dict[str, int]:
+        total: dict[str, int] = {}
+        for f in self.files:
+            for reason, n in f.skipped_lines.items():
+                total[reason] = total.get(reason, 0) + n
+        return dict(sorted(total.items()))
+
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "files": [f.as_dict() for f in self.files],
             "stored": self.stored,
             "rejected": self.rejected,
         }
+        if skipped := self.skipped_lines:
+            out["skipped_lines"] = skipped
+        if refused := sum(f.refused for f in self.files):
+            out["refused"] = refused
+        return out
 
 
 def expand(paths: Iterable[Path]) -> list[Path]:
@@ -181,6 +219,9 @@ def ingest_paths(
                 _ingest_file(store, path, file_kind, FILE_PARSERS[file_kind](), file_report)
             else:
                 raise InputError(f"unknown kind {file_kind!r}", Location(str(path)))
+        except FormatMismatchError as e:
+            file_report.refused = True
+            file_report.error = str(e)
         except (MolehuntError, OSError) as e:
             file_report.error = str(e)
     return report
@@ -273,18 +314,27 @@ def _new_source_id(store: Store, head_hash: str, kind: str) -> str:
 
 
 def _save_source(
-    con: Any, state: SourceState, kind: str, path: Path, offset: int, events: int, rejected: int
+    con: Any,
+    state: SourceState,
+    kind: str,
+    path: Path,
+    offset: int,
+    events: int,
+    rejected: int,
+    pending_reason: str | None = None,
 ) -> None:
     size = path.stat().st_size
     con.execute(
         """
-        INSERT INTO sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, now(), now())
+        INSERT INTO sources (source_id, kind, path, head_len, head_hash, size, "offset",
+          events, rejected, first_ingest, last_ingest, pending_reason)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, now(), now(), ?)
         ON CONFLICT (source_id) DO UPDATE SET
           path = excluded.path, head_len = excluded.head_len, head_hash = excluded.head_hash,
           size = excluded.size, "offset" = excluded."offset",
           events = sources.events + excluded.events,
           rejected = sources.rejected + excluded.rejected,
-          last_ingest = now()
+          last_ingest = now(), pending_reason = excluded.pending_reason
         """,
         [
             state.source_id,
@@ -296,11 +346,28 @@ def _save_source(
             offset,
             events,
             rejected,
+            pending_reason,
         ],
     )
 
 
-def _quarantine(con: Any, source_id: str, kind: str, path: Path, rejected: list[Rejected]) -> None:
+def preview(raw: str | None) -> str | None:
+    """A quarantined record's raw text, bounded: replay re-reads the file, not this."""
+    if raw is None or len(raw) <= RAW_LIMIT:
+        return raw
+    return raw[:RAW_LIMIT] + f"... [{len(raw) - RAW_LIMIT} more characters]"
+
+
+def quarantine_rows(
+    con: Any,
+    source_id: str,
+    kind: str,
+    path: Path,
+    rejected: Sequence[Rejected],
+    hashes: Sequence[str | None] | None = None,
+) -> None:
+    """Store rejected records with where they are (offset, length) and the SHA-256 of
+    their bytes, so that ``molehunt quarantine replay`` can re-read them."""
     if not rejected:
         return
     table = pa.table(
@@ -310,8 +377,10 @@ def _quarantine(con: Any, source_id: str, kind: str, path: Path, rejected: list[
             "path": [str(path)] * len(rejected),
             "line": pa.array([r.line for r in rejected], pa.int64()),
             "offset": pa.array([r.offset for r in rejected], pa.int64()),
+            "length": pa.array([r.length for r in rejected], pa.int64()),
+            "sha256": pa.array(hashes or [None] * len(rejected), pa.string()),
             "reason": [r.reason for r in rejected],
-            "raw": [r.raw for r in rejected],
+            "raw": [preview(r.raw) for r in rejected],
         }
     )
     con.register("quarantined", table)
@@ -337,6 +406,17 @@ def _insert_tables(con: Any, tables: dict[str, pa.Table]) -> None:
 # -- logs -------------------------------------------------------------------------
 
 
+@dataclass(slots=True)
+class Batch:
+    """One batch of a log: what it gave, and where the next one starts."""
+
+    position: int  # just after the batch's last whole record
+    result: ParseResult  # its rejected records carry their length
+    hashes: list[str | None]  # SHA-256 of each rejected record's bytes
+    #: Made by the runner (a record longer than a batch), not by the parser.
+    set_aside: bool = False
+
+
 def _ingest_log(
     store: Store,
     settings: Settings,
@@ -351,19 +431,88 @@ def _ingest_log(
     if state.known and state.offset >= size:
         report.skipped = "already read to the end"
         return
-    position = state.offset
+    position = start = state.offset
+    # Until one batch the parser read from the file's start parses, the file may
+    # not be of this kind or layout at all: then it is refused, not quarantined.
+    judged = state.known or start > 0
     with path.open("rb") as f:
-        batches = parse_range(
+        batches = log_batches(
             parser, f, path, state.source_id, position, None, batch_bytes=settings.batch_bytes
         )
-        for position, result in batches:
-            _commit_log_batch(store, state, kind, path, position, result)
-            report.stored += result.events
-            report.rejected += len(result.rejected)
-            if progress:
-                progress(str(path), position, size)
+        try:
+            for batch in batches:
+                result = batch.result
+                if not judged and not batch.set_aside:
+                    judged = True
+                    if nothing_parsed(result):
+                        raise mismatch(path, kind, result, position)
+                position = batch.position
+                _commit_log_batch(store, state, kind, path, position, result, batch.hashes)
+                report.stored += result.events
+                report.rejected += len(result.rejected)
+                for reason, n in result.skipped.items():
+                    report.skipped_lines[reason] = report.skipped_lines.get(reason, 0) + n
+                if progress:
+                    progress(str(path), position, size)
+        except FormatMismatchError as e:
+            if position == start:
+                raise
+            raise FormatMismatchError(
+                f"{e} (its bytes before {position} fitted and are stored; "
+                "it will be read on from there once it matches)"
+            ) from e
+        size = path.stat().st_size
+        report.pending = size - position
+        report.pending_reason = pending_reason(f, position, size, kind)
+    if state.known:
+        store.con.execute(
+            "UPDATE sources SET size = ?, pending_reason = ? WHERE source_id = ?",
+            [size, report.pending_reason, state.source_id],
+        )
     if not state.known and position == 0:
         report.skipped = "no complete record yet"
+
+
+def nothing_parsed(result: ParseResult) -> bool:
+    """Whether every record of a batch was rejected and nothing in it parsed."""
+    return (
+        bool(result.rejected)
+        and result.events == 0
+        and not result.skipped
+        and len(result.rejected) >= result.records
+    )
+
+
+def mismatch(path: Path, kind: str, result: ParseResult, offset: int) -> FormatMismatchError:
+    """The refusal of a file none of whose first batch parses as ``kind``."""
+    first = result.rejected[0]
+    return FormatMismatchError(
+        f"nothing in its first {result.consumed} bytes parses as {kind} "
+        f"({len(result.rejected)} record(s) rejected; the first: {first.reason}). "
+        "Is it another kind (--kind) or another layout (the kind's settings, e.g. "
+        "pg_log_line_prefix)? Nothing of it was stored; it will be read from there "
+        "once it matches",
+        Location(str(path), first.line, offset if first.line is None else None),
+    )
+
+
+def pending_reason(f: BinaryIO, position: int, size: int, kind: str) -> str | None:
+    """Why the bytes from ``position`` to ``size`` of the file were left unread."""
+    f.seek(position)
+    left = size - position
+    while left > 0:
+        block = f.read(min(STREAM_BLOCK, left))
+        if not block:
+            break
+        left -= len(block)
+        if b"\n" in block:
+            return (
+                f"whole lines the {kind} parser holds back: a record not yet known complete, "
+                "or waiting for what follows it (e.g. an audit record for its plan)"
+            )
+    if position >= size:
+        return None
+    return "unfinished last record (no line end yet: the writer may still be writing it)"
 
 
 def parse_range(
@@ -382,16 +531,56 @@ def parse_range(
 
     An unfinished last record is left unread (the writer may still be writing it).
     """
+    for batch in log_batches(parser, f, path, source_id, start, end, batch_bytes=batch_bytes):
+        yield batch.position, batch.result
+
+
+def log_batches(
+    parser: LogParser,
+    f: BinaryIO,
+    path: Path,
+    source_id: str,
+    start: int,
+    end: int | None,
+    *,
+    batch_bytes: int,
+) -> Iterator[Batch]:
+    """:func:`parse_range`, with each rejected record's length and hash.
+
+    A line longer than a batch never reaches the parser and is never held whole:
+    it is read past in blocks up to its newline and set aside, located by its
+    offset and length, with a bounded preview.
+    """
     position = start
     pending = b""
     f.seek(start)
     while True:
         want = batch_bytes if end is None else min(batch_bytes, end - position - len(pending))
         chunk = f.read(want) if want > 0 else b""
+        parts = [pending, chunk] if pending else [chunk]
+        if _starts_long_line(parts, batch_bytes):
+            skipped = _skip_long_line(f, parts, position, end, batch_bytes)
+            if skipped is None:
+                return  # no line end yet: left for the next run
+            batch, pending = skipped
+            position = batch.position
+            yield batch
+            continue
         data = pending + chunk if pending else chunk
+        del parts
         if not data:
             return
-        result = parser.parse(data, base_offset=position, source_id=source_id, path=str(path))
+        # The parser is handed whole lines only when a long unfinished line follows
+        # them (it may be most of the batch), unless it needs to see that line start
+        # to know the record before it complete.
+        cut = data.rfind(b"\n") + 1
+        trimmed = cut > 0 and len(data) - cut > STREAM_BLOCK
+        view = data[:cut] if trimmed else data
+        result = parser.parse(view, base_offset=position, source_id=source_id, path=str(path))
+        del view
+        if trimmed and result.consumed == 0:
+            result = parser.parse(data, base_offset=position, source_id=source_id, path=str(path))
+        set_aside = False
         if result.consumed == 0:
             if not chunk:
                 return  # an unfinished last record: left for the next run
@@ -399,30 +588,166 @@ def parse_range(
                 # No record boundary in this much data: set it aside, located,
                 # rather than reading the whole file into memory.
                 result = _oversized(data, position)
+                set_aside = True
             else:
                 pending = data
                 continue
+        hashes = _locate_rejected(result, data, position, source_id)
         position += result.consumed
         pending = data[result.consumed :]
-        yield position, result
+        del data
+        yield Batch(position, result, hashes, set_aside)
+
+
+def _starts_long_line(parts: list[bytes], batch_bytes: int) -> bool:
+    """Whether the bytes ``parts`` (read in a row) start with a line longer than a batch."""
+    seen = 0
+    for part in parts:
+        room = batch_bytes - seen
+        if room <= 0:
+            return True
+        if part.find(b"\n", 0, room) >= 0:
+            return False
+        seen += len(part)
+    return seen >= batch_bytes
+
+
+def _skip_long_line(
+    f: BinaryIO, parts: list[bytes], position: int, end: int | None, batch_bytes: int
+) -> tuple[Batch, bytes] | None:
+    """Set aside the line that starts ``parts`` (bytes read in a row from file offset
+    ``position``, the file read up to their end), reading on in blocks to its newline;
+    returns the batch and the bytes read after the line, or None if the file ends first."""
+    digest = hashlib.sha256()
+    length = 0
+    at = position + sum(len(p) for p in parts)
+    rest: bytes | None = None
+    for i, part in enumerate(parts):
+        newline = part.find(b"\n")
+        if newline >= 0:
+            digest.update(memoryview(part)[: newline + 1])
+            length += newline + 1
+            rest = part[newline + 1 :] + b"".join(parts[i + 1 :])
+            break
+        digest.update(part)
+        length += len(part)
+    while rest is None:
+        want = STREAM_BLOCK if end is None else min(STREAM_BLOCK, end - at)
+        block = f.read(want) if want > 0 else b""
+        if not block:
+            return None
+        at += len(block)
+        newline = block.find(b"\n")
+        if newline >= 0:
+            digest.update(memoryview(block)[: newline + 1])
+            length += newline + 1
+            rest = block[newline + 1 :]
+        else:
+            digest.update(block)
+            length += len(block)
+    reason = (
+        f"a line of {length} bytes, longer than a batch (batch_bytes {batch_bytes}): "
+        "set aside unparsed"
+    )
+    raw = _raw_preview(parts[0], length)
+    result = ParseResult(
+        rejected=[Rejected(reason=reason, offset=position, raw=raw, length=length)],
+        consumed=length,
+        records=1,
+    )
+    return Batch(position + length, result, [digest.hexdigest()], set_aside=True), rest
+
+
+def _raw_preview(data: bytes, length: int) -> str:
+    """The start of a record ``length`` bytes long (``data`` holds its first bytes)."""
+    shown = data[: min(RAW_LIMIT, length)]
+    raw = shown.decode("utf-8", errors="backslashreplace")
+    if length > len(shown):
+        raw += f"... [{length - len(shown)} more bytes]"
+    return raw
 
 
 def _oversized(data: bytes, position: int) -> ParseResult:
-    raw = data[:RAW_LIMIT].decode("utf-8", errors="backslashreplace")
-    reason = f"no record boundary within {len(data)} bytes (record too long or not this format)"
+    cut = data.rfind(b"\n") + 1 or len(data)  # end on a line, where a record may start
+    reason = f"no record boundary within {cut} bytes (record too long or not this format)"
     return ParseResult(
-        rejected=[Rejected(reason=reason, offset=position, raw=raw)],
-        consumed=len(data),
+        rejected=[
+            Rejected(reason=reason, offset=position, raw=_raw_preview(data, cut), length=cut)
+        ],
+        consumed=cut,
         records=1,
     )
 
 
+def _locate_rejected(
+    result: ParseResult, data: bytes, base: int, source_id: str
+) -> list[str | None]:
+    """Give each rejected record of a batch its length where the parser did not (up to
+    the next record's start, or the batch's end); returns the SHA-256 of each one's
+    bytes (None where they are not in ``data``)."""
+    if not result.rejected:
+        return []
+    end = base + result.consumed
+    unsized = np.array(
+        [
+            r.offset if r.length is None and r.offset is not None and base <= r.offset < end else -1
+            for r in result.rejected
+        ],
+        np.int64,
+    )
+    located = result.rejected
+    if (unsized >= 0).any():
+        starts = _record_starts(result, source_id, end)
+        after = np.searchsorted(starts, unsized, side="right")
+        following = starts[np.minimum(after, len(starts) - 1)]
+        lengths = (following - unsized).tolist()
+        located = [
+            r if at < 0 else Rejected(r.reason, r.line, r.offset, r.raw, length)
+            for r, at, length in zip(result.rejected, unsized.tolist(), lengths, strict=True)
+        ]
+    view = memoryview(data)
+    hashes: list[str | None] = []
+    for r in located:
+        digest: str | None = None
+        if r.offset is not None and r.length is not None:
+            at = r.offset - base
+            if at >= 0 and at + r.length <= len(data):
+                digest = hashlib.sha256(view[at : at + r.length]).hexdigest()
+        hashes.append(digest)
+    result.rejected = located
+    return hashes
+
+
+def _record_starts(result: ParseResult, source_id: str, end: int) -> np.ndarray:
+    """Sorted file offsets where a record of the batch starts (its events' ids and its
+    rejected records), and ``end``."""
+    parts = [
+        np.array([r.offset for r in result.rejected if r.offset is not None], np.int64),
+        np.array([end], np.int64),
+    ]
+    for name, table in result.tables.items():
+        if name.startswith("events_") and table.num_rows and "event_id" in table.column_names:
+            offsets = pc.utf8_slice_codeunits(table["event_id"], len(source_id) + 1)
+            try:
+                parts.append(pc.cast(offsets, pa.int64()).to_numpy())
+            except pa.ArrowInvalid:
+                continue  # ids of another shape: the batch's end bounds the record
+    starts: np.ndarray = np.unique(np.concatenate(parts))
+    return starts
+
+
 def _commit_log_batch(
-    store: Store, state: SourceState, kind: str, path: Path, offset: int, result: ParseResult
+    store: Store,
+    state: SourceState,
+    kind: str,
+    path: Path,
+    offset: int,
+    result: ParseResult,
+    hashes: Sequence[str | None] | None = None,
 ) -> None:
     with store.transaction() as con:
         _insert_tables(con, result.tables)
-        _quarantine(con, state.source_id, kind, path, result.rejected)
+        quarantine_rows(con, state.source_id, kind, path, result.rejected, hashes)
         _save_source(con, state, kind, path, offset, result.events, len(result.rejected))
     state.known = True
 
@@ -461,7 +786,7 @@ def _ingest_file(
     fresh = [r for r in result.rejected if (r.reason, r.offset) not in seen]
     with store.transaction() as con:
         _insert_tables(con, result.tables)
-        _quarantine(con, state.source_id, kind, path, fresh)
+        quarantine_rows(con, state.source_id, kind, path, fresh)
         _save_source(con, state, kind, path, result.consumed, result.events, len(fresh))
     report.stored = result.events
     report.rejected = len(fresh)
@@ -487,7 +812,7 @@ def _ingest_reference(
     state = SourceState(_new_source_id(store, digest, kind), 0, False, -1, digest)
     with store.transaction() as con:
         stored = merge_snapshot(con, table_name, snapshot, when, state.source_id)
-        _quarantine(con, state.source_id, kind, path, result.rejected)
+        quarantine_rows(con, state.source_id, kind, path, result.rejected)
         _save_source(con, state, kind, path, path.stat().st_size, stored, len(result.rejected))
     report.stored = snapshot.num_rows
     report.rejected = len(result.rejected)
@@ -552,7 +877,7 @@ def _ingest_clients(
     loaded = load_clients(store.con, path, hasher, state.source_id, tick)
     with store.transaction() as con:
         swap_in_clients(con)
-        _quarantine(con, state.source_id, CLIENTS_KIND, path, loaded.rejected)
+        quarantine_rows(con, state.source_id, CLIENTS_KIND, path, loaded.rejected)
         _save_source(con, state, CLIENTS_KIND, path, size, loaded.stored, len(loaded.rejected))
     report.stored = loaded.stored
     report.rejected = len(loaded.rejected)

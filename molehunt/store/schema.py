@@ -429,6 +429,20 @@ MIGRATIONS = (
 )""",
         ),
     ),
+    Migration(
+        9,
+        "quarantined records: id, length, hash of their bytes (replay); why a log's bytes pend",
+        (
+            # ``raw`` is a bounded preview; replay re-reads ``length`` bytes at ``offset``
+            # of the file and checks them against ``sha256`` (file changed since?).
+            "CREATE SEQUENCE quarantine_ids",
+            "ALTER TABLE quarantine ADD COLUMN id BIGINT DEFAULT nextval('quarantine_ids')",
+            "ALTER TABLE quarantine ADD COLUMN length BIGINT",
+            "ALTER TABLE quarantine ADD COLUMN sha256 VARCHAR",
+            # Why a log's last bytes were left unread (unfinished record, waiting...).
+            "ALTER TABLE sources ADD COLUMN pending_reason VARCHAR",
+        ),
+    ),
 )
 
 #: Event tables, for status and for the contract tests.

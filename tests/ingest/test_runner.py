@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -279,7 +280,7 @@ def test_a_folder_inside_a_hidden_folder_is_read(
     assert ingest_paths(store, settings, [folder], kind="app-access").stored == 4
 
 
-def test_a_file_without_record_boundaries_is_set_aside_not_buffered(
+def test_a_line_longer_than_a_batch_is_set_aside_with_its_place_and_hash(
     store: Store, tmp_path: Path
 ) -> None:
     key = tmp_path / "k"
@@ -288,16 +289,18 @@ def test_a_file_without_record_boundaries_is_set_aside_not_buffered(
         {"db": tmp_path / "s.duckdb", "key_file": key, "batch_bytes": 4096}, environ={}
     )
     log = tmp_path / "crm.log"
-    log.write_bytes(b"x" * 40_000 + b"\n" + line(1).encode())
+    long_line = b"x" * 40_000 + b"\n"
+    log.write_bytes(line(0).encode() + long_line + line(1).encode())
     with Store.open(small.db) as other:
         report = ingest_paths(other, small, [log], kind="app-access")
-        assert report.rejected >= 1
-        (row,) = other.query(
-            'SELECT min("offset") AS o, any_value(reason) AS r FROM quarantine '
-            "WHERE reason LIKE 'no record boundary%'"
-        )
-        assert row["o"] == 0
-        assert stored_details(other) == ["n1"]
+        assert (report.stored, report.rejected) == (2, 1)
+        (row,) = other.query('SELECT "offset", length, sha256, reason, raw FROM quarantine')
+        assert (row["offset"], row["length"]) == (len(line(0)), len(long_line))
+        assert row["sha256"] == hashlib.sha256(long_line).hexdigest()
+        assert row["reason"].startswith("a line of 40001 bytes, longer than a batch")
+        assert row["raw"].startswith("xxx")
+        assert row["raw"].endswith(" more bytes]")  # a bounded preview
+        assert stored_details(other) == ["n0", "n1"]
 
 
 def test_an_evtx_file_read_twice_stores_its_events_and_damage_once(
@@ -320,3 +323,34 @@ def test_an_evtx_file_read_twice_stores_its_events_and_damage_once(
     assert (again.stored, again.rejected) == (0, 0)
     assert store.table_counts() == counts
     assert len(store.query("SELECT * FROM sources")) == 1
+    from molehunt.status import status
+
+    (source,) = status(store)["sources"]
+    # The checkpoint is a record number: no pending bytes made of size minus it.
+    assert (source["checkpoint"], source["pending_bytes"]) == ("record", None)
+    assert source["pending_reason"].startswith("checkpoint is record number")
+
+
+@pytest.mark.parametrize("batch_bytes", [4096, 64 * 1024 * 1024])
+def test_a_long_unfinished_last_line_waits_and_the_lines_before_it_are_stored(
+    batch_bytes: int, tmp_path: Path
+) -> None:
+    key = tmp_path / "k"
+    create_key_file(key)
+    cfg = Settings.load(
+        {"db": tmp_path / "s.duckdb", "key_file": key, "batch_bytes": batch_bytes}, environ={}
+    )
+    log = tmp_path / "crm.log"
+    head = "".join(line(n) for n in range(3)).encode()
+    log.write_bytes(head + b"x" * 1_200_000)  # still being written
+    with Store.open(cfg.db) as other:
+        report = ingest_paths(other, cfg, [log], kind="app-access")
+        assert (report.stored, report.rejected) == (3, 0)
+        assert report.files[0].pending == 1_200_000
+        assert report.files[0].pending_reason is not None
+        assert report.files[0].pending_reason.startswith("unfinished last record")
+        with log.open("ab") as f:
+            f.write(b"\n" + line(3).encode())
+        again = ingest_paths(other, cfg, [log], kind="app-access")
+        assert (again.stored, again.rejected) == (1, 1)
+        assert stored_details(other) == expected(range(4))

@@ -35,7 +35,10 @@ def test_a_store_from_a_newer_molehunt_is_refused(tmp_path: Path) -> None:
 
 def _crash_mid_transaction(store: Store) -> None:
     with store.transaction() as con:
-        con.execute("INSERT INTO quarantine VALUES ('s', 'hr', 'p', 1, NULL, 'r', 'raw', now())")
+        con.execute(
+            "INSERT INTO quarantine (source_id, kind, path, line, reason, raw, quarantined_at) "
+            "VALUES ('s', 'hr', 'p', 1, 'r', 'raw', now())"
+        )
         raise RuntimeError("crash")
 
 
