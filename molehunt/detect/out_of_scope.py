@@ -17,7 +17,10 @@ class OutOfScopeDetector:
     portfolios, or looked up other portfolios' clients in ``out_of_scope_min_reads``
     separate reads (client cards one by one, the low and slow way: an ordinary
     search of one's branch brings up a few dozen at once, a few times a day).
-    Severity rises with the days it happened within ``sustained_window_days``.
+    Severity rises with the days it happened within ``sustained_window_days``; once
+    separate look-ups (``out_of_scope_min_reads``) happen on ``sustained_min_days`` of
+    them, the finding shows collection, not only access beyond need (the low and slow
+    way: its earlier days and this one form a chain).
     Only people who own a portfolio are checked (an auditor or a claims handler has
     none, and reads across them by design); it needs the client master's
     ``owner_employee_id`` column and the record-level access table.
@@ -87,6 +90,11 @@ class OutOfScopeDetector:
                         "reads": reads,
                         "portfolios": int(row["portfolios"]),
                         "days_before": before,
+                        # Day after day of separate look-ups of others' clients is no
+                        # longer access beyond need alone: it is collecting them.
+                        "stage": "collection"
+                        if before + 1 >= s.sustained_min_days and reads >= s.out_of_scope_min_reads
+                        else "access",
                         "events_total": len(row["ids"]),
                     },
                 )

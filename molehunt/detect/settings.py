@@ -144,7 +144,7 @@ class DetectionSettings(BaseModel):
     alert_budget: float | None = Field(default=None, gt=0)
     budget_days: int = Field(default=30, ge=1)
     critical_file_clients: int = Field(default=1000, ge=1)
-    upload_min_bits: float = Field(default=6.0, ge=0)
+    upload_min_bits: float = Field(default=7.0, ge=0)
     ring_min_bits: float = Field(default=4.0, ge=0)
 
 

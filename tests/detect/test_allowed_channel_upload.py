@@ -6,7 +6,7 @@ import pytest
 from insurer import scenario
 from upload_world import LAST, STAFF, detect, upload_world
 
-from molehunt.detect import Finding
+from molehunt.detect import DetectionSettings, Finding
 from molehunt.detect.allowed_channel_upload import tail_bits
 
 
@@ -20,7 +20,7 @@ def test_a_day_far_above_the_destination_and_ones_own_days_is_a_finding(
 ) -> None:
     (finding,) = [f for f in found if f.day == LAST]
     assert finding.person_id == "E008"
-    assert finding.details["bits"] >= 6
+    assert finding.details["bits"] >= DetectionSettings().upload_min_bits
     assert finding.details["uploaders_at_site"] == len(STAFF)
     assert "percentile of upload days there" in finding.title
     assert "of this person's" in finding.title
