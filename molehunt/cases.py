@@ -15,14 +15,24 @@ store, behind the audited unmasking.
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from molehunt import audit
 from molehunt.errors import MolehuntError
-from molehunt.export import build_zip, csv_bytes, xlsx_bytes
+from molehunt.export import (
+    MANIFEST,
+    build_zip,
+    content_digest,
+    csv_bytes,
+    verify_export,
+    xlsx_bytes,
+)
+from molehunt.keys import signing_key, signing_public_key
 from molehunt.pii.mask import mask_data, mask_text, mask_texts
 from molehunt.store import Store
 from molehunt.timeline import events as timeline_events
@@ -240,15 +250,12 @@ def export_case(store: Store, case_id: str, by: str, timezone: str) -> bytes:
     ``items.csv``, ``items.xlsx``, ``events.csv`` (every event the items cite, with
     masked summaries) and ``manifest.json`` (the case, who exported it and when,
     each file's SHA-256 and size, and the audit chain's head and row count, which
-    include this export's own audit row)."""
+    include this export's own audit row, which names the content's hash), signed
+    with the store's Ed25519 key (``manifest.sig``)."""
     case = _existing(store, case_id)
     case_items = items(store, case_id)
     cited = cited_events(store, case_items)
     found = timeline_events(store, sorted(cited), timezone)
-    # Written before the data leaves, and before the chain head is taken, so the
-    # manifest's head covers this export.
-    audit.record(store, "case export", case_id, len(case_items), who=by)
-    chain = audit.verify(store)
     item_rows = [
         [
             i["seq"],
@@ -277,6 +284,14 @@ def export_case(store: Store, case_id: str, by: str, timezone: str) -> bytes:
         "items.xlsx": xlsx_bytes("items", ITEM_COLUMNS, item_rows),
         "events.csv": csv_bytes(EVENT_COLUMNS, event_rows),
     }
+    key = signing_key(store)
+    digest = content_digest(files)
+    # Written before the data leaves, and before the chain head is taken, so the
+    # manifest's head covers this export; it names the export's own hash.
+    audit.record(
+        store, "case export", f"{case_id} content sha256:{digest}", len(case_items), who=by
+    )
+    chain = audit.verify(store)
     manifest = {
         "case": {**asdict(case), "created_at": case.created_at.isoformat()},
         "items": len(case_items),
@@ -285,5 +300,29 @@ def export_case(store: Store, case_id: str, by: str, timezone: str) -> bytes:
         "exported_at": datetime.now(UTC).isoformat(),
         "timezone": timezone,
         "audit": {"head": chain.head, "rows": chain.rows, "broken_at": chain.broken_at},
+        "content_sha256": digest,
     }
-    return build_zip(files, manifest)
+    return build_zip(files, manifest, key)
+
+
+def verify_against_store(store: Store, zip_bytes: bytes) -> list[str]:
+    """:func:`molehunt.export.verify_export` with the store's signing public key
+    (a zip signed by any other key is refused), and the export's own hash looked up
+    on the audit trail (an export this store never made is reported)."""
+    trusted = signing_public_key(store)
+    problems = verify_export(zip_bytes, trusted)
+    if problems:
+        return problems
+    with zipfile.ZipFile(io.BytesIO(zip_bytes)) as zf:
+        manifest = json.loads(zf.read(MANIFEST).decode("utf-8"))
+    digest = manifest.get("content_sha256")
+    case_id = manifest.get("case", {}).get("case_id") if isinstance(manifest, dict) else None
+    if not isinstance(digest, str) or not isinstance(case_id, str):
+        return [f"{MANIFEST} names no content hash or case"]
+    found = store.con.execute(
+        "SELECT count(*) FROM audit_log WHERE action = 'case export' AND target = ?",
+        [f"{case_id} content sha256:{digest}"],
+    ).fetchall()[0][0]
+    if not found:
+        return [f"no `case export` of {case_id} with this content on the store's audit trail"]
+    return []

@@ -78,7 +78,7 @@ def test_case_lifecycle_through_the_cli(run: CliRunner, tmp_path: Path) -> None:
     assert code == 0, output
     assert stat.S_IMODE(dest.stat().st_mode) == 0o600
     names = set(zipfile.ZipFile(dest).namelist())
-    assert names == {"items.csv", "items.xlsx", "events.csv", "manifest.json"}
+    assert names == {"items.csv", "items.xlsx", "events.csv", "manifest.json", "manifest.sig"}
     code, output = _run(run, tmp_path, "export", case_id, "--out", str(dest))
     assert code == 1
     assert "not overwritten" in output

@@ -207,5 +207,6 @@ def test_export_holds_items_cited_events_masked_and_a_checkable_manifest(store: 
     chain = audit.verify(store)
     # The export's own audit row is written before the data leaves, and the manifest's
     # chain head covers it.
-    assert _trail(store)[-1] == ("bob", "case export", case.case_id, 3)
+    digest = manifest["content_sha256"]
+    assert _trail(store)[-1] == ("bob", "case export", f"{case.case_id} content sha256:{digest}", 3)
     assert manifest["audit"] == {"head": chain.head, "rows": chain.rows, "broken_at": None}

@@ -8,6 +8,7 @@ import json
 import zipfile
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from openpyxl import load_workbook
@@ -93,8 +94,11 @@ def test_csv_and_xlsx_cells_are_all_neutralised() -> None:
     assert all(cell.data_type == "s" for row in sheet.iter_rows() for cell in row)
 
 
+KEY = Ed25519PrivateKey.generate()
+
+
 def _zip(files: dict[str, bytes]) -> bytes:
-    return build_zip(files, {"case": {"case_id": "C-2026-0001"}})
+    return build_zip(files, {"case": {"case_id": "C-2026-0001"}}, KEY)
 
 
 def _rewritten(zip_bytes: bytes, name: str, data: bytes | None) -> bytes:
