@@ -8,9 +8,12 @@ add``, ``case close``, ``case view``, ``case export``) itself, before it returns
 no caller (CLI or web) can forget it. Audit targets name the case and the item's
 reference, never a title or a note (they may hold personal data).
 
-Notes and item data are stored masked (:func:`molehunt.pii.mask.mask_text`): a case
-file is read by many people and exported; the clear values stay in the evidence
-store, behind the audited unmasking.
+Titles, notes, item references and item data are stored masked
+(:func:`molehunt.pii.mask.mask_text`): a case file is read by many people and
+exported; the clear values stay in the evidence store, behind the audited
+unmasking. They are masked again on the way out (titles and items written before
+titles and references were masked, by an older molehunt), so no function here
+returns an ID number, a mobile or a client's name in clear.
 """
 
 from __future__ import annotations
@@ -82,16 +85,21 @@ class Case:
 _CASE_COLUMNS = "case_id, title, team, status, created_by, created_at"
 
 
-def _case(row: tuple[Any, ...]) -> Case:
-    case_id, title, team, status, created_by, created_at = row
-    return Case(case_id, title, team, status, created_by, created_at.astimezone(UTC))
+def _cases(rows: list[tuple[Any, ...]]) -> list[Case]:
+    titles = mask_texts([str(r[1]) for r in rows])
+    return [
+        Case(case_id, title, team, status, created_by, created_at.astimezone(UTC))
+        for (case_id, _, team, status, created_by, created_at), title in zip(
+            rows, titles, strict=True
+        )
+    ]
 
 
 def create_case(
     store: Store, title: str, team: str, by: str, *, now: datetime | None = None
 ) -> Case:
     """A new open case of ``team``, numbered in sequence within the year (UTC)."""
-    title, team = title.strip(), team.strip()
+    title, team = mask_text(title.strip()), team.strip()
     if not title:
         raise CaseError("a case needs a title")
     if not team:
@@ -119,7 +127,7 @@ def list_cases(store: Store, team: str | None) -> list[Case]:
         "ORDER BY created_at DESC, case_id DESC",
         {"team": team},
     ).fetchall()
-    return [_case(r) for r in rows]
+    return _cases(rows)
 
 
 def get_case(store: Store, case_id: str, team: str | None) -> Case | None:
@@ -130,7 +138,7 @@ def get_case(store: Store, case_id: str, team: str | None) -> Case | None:
         "WHERE case_id = $id AND ($team IS NULL OR team = $team)",
         {"id": case_id, "team": team},
     ).fetchall()
-    return _case(rows[0]) if rows else None
+    return _cases(rows)[0] if rows else None
 
 
 def _existing(store: Store, case_id: str) -> Case:
@@ -152,7 +160,8 @@ def add_item(
     """Add one piece of evidence to an open case; returns its number (1..n)."""
     if kind not in KINDS:
         raise CaseError(f"unknown item kind {kind!r}; one of: {', '.join(KINDS)}")
-    if not ref.strip():
+    ref = mask_text(ref.strip())
+    if not ref:
         raise CaseError("an item needs a reference (a person, finding or event id)")
     stored = json.dumps(mask_data(data), ensure_ascii=False, default=str) if data else None
     with store.transaction() as con:
@@ -172,14 +181,14 @@ def add_item(
                 case_id,
                 seq,
                 kind,
-                ref.strip(),
+                ref,
                 mask_text(note) if note else None,
                 stored,
                 by,
                 datetime.now(UTC),
             ],
         )
-    audit.record(store, "case add", f"{case_id} #{seq} {kind} {ref.strip()}", 1, who=by)
+    audit.record(store, "case add", f"{case_id} #{seq} {kind} {ref}", 1, who=by)
     return seq
 
 
@@ -191,14 +200,17 @@ def items(store: Store, case_id: str, *, by: str | None = None) -> list[dict[str
         "WHERE case_id = $id ORDER BY seq",
         {"id": case_id},
     )
+    texts = mask_texts([t for r in rows for t in (r["ref"], r["note"] or "")])
     out = [
         {
             "case_id": case_id,
             **r,
+            "ref": texts[2 * i],
+            "note": texts[2 * i + 1] if r["note"] is not None else None,
             "added_at": r["added_at"].astimezone(UTC),
-            "data": json.loads(r["data"]) if r["data"] is not None else None,
+            "data": mask_data(json.loads(r["data"])) if r["data"] is not None else None,
         }
-        for r in rows
+        for i, r in enumerate(rows)
     ]
     if by is not None:
         audit.record(store, "case view", case_id, len(out), who=by)

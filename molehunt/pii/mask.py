@@ -13,6 +13,17 @@ every identifier needs (seven digits, optionally grouped by single spaces or
 hyphens, or an ``@``): a Python ``re`` search of a few microseconds that lets most
 summaries skip the scan. Text with any other character is always scanned (CJK
 addresses and names, full-width digits).
+
+SQL literals get two more rules (:func:`mask_sql_literals`), since a statement can
+name a client without holding a whole identifier:
+
+- a run of seven or more digits inside a quoted literal (``LIKE '3205081969091020%'``:
+  16 of an ID number's 18 digits; a birth date; a mobile's first digits) keeps its
+  first three digits, the rest become ``*``;
+- the literal compared with a name column (``name``, ``client_name``, ``cust_nm``,
+  ``姓名``...; not ``user_name``, ``table_name``, ``branch_name`` and other names of
+  things) is masked: ``WHERE name = '郭瑶军'`` -> ``'郭**'``, ``name LIKE '张%'`` ->
+  ``'*%'`` (a pattern keeps only its wildcards), and every literal of ``IN (...)``.
 """
 
 from __future__ import annotations
@@ -42,10 +53,11 @@ _Span = tuple[int, int, str]
 
 
 def mask_text(text: str) -> str:
-    """``text`` with every identifier the scanner recognises masked in place."""
-    if not might_hold_identifiers(text):
-        return text
-    return _apply(text, _spans(text), 0)
+    """``text`` with every identifier the scanner recognises masked in place, and
+    SQL literals that are fragments of identifiers or names (:func:`mask_sql_literals`)."""
+    if might_hold_identifiers(text):
+        text = _apply(text, _spans(text), 0)
+    return mask_sql_literals(text)
 
 
 def mask_texts(texts: Sequence[str]) -> list[str]:
@@ -60,7 +72,7 @@ def mask_texts(texts: Sequence[str]) -> list[str]:
     out = list(texts)
     todo = [i for i, t in enumerate(texts) if might_hold_identifiers(t)]
     if not todo:
-        return out
+        return [mask_sql_literals(t) for t in out]
     parts = [texts[i] for i in todo]
     joined = "\n".join(parts)
     firsts = np.cumsum([0] + [len(t) + 1 for t in parts[:-1]])
@@ -78,7 +90,7 @@ def mask_texts(texts: Sequence[str]) -> list[str]:
             out[i] = mask_text(parts[j])
         elif per[j]:
             out[i] = _apply(parts[j], per[j], int(firsts[j]))
-    return out
+    return [mask_sql_literals(t) for t in out]
 
 
 def _spans(text: str) -> list[_Span]:
@@ -134,6 +146,159 @@ def _masked(
     value = recognizers[names.index(name)].value(fold_text(matched))
     label = len(matched) - len(value)
     return matched[:label] + mask(matched[label:], name)
+
+
+# A single-quoted SQL literal ('' inside is a quote), and the digit runs inside one
+# (ASCII or full-width, with an ID number's final X).
+_LITERAL = re.compile(r"'(?:[^']|'')*'")
+_DIGIT_RUN = re.compile(r"[0-9\uff10-\uff19]{7,}[Xx\uff38\uff58]?")
+# A column compared with literals: its (qualified, possibly quoted) name, the
+# operator, and the opening quote of the first literal.
+_PREDICATE = re.compile(
+    r"""((?:[\w$]+\.)*(?:"[^"]+"|`[^`]+`|\[[^\]]+\]|[\w$]+))\s*"""
+    r"""(=|==|<>|!=|\b(?:NOT\s+)?(?:I?LIKE|SIMILAR\s+TO)\b|\b(?:NOT\s+)?IN\s*\()\s*(?=')""",
+    re.IGNORECASE,
+)
+_NAME_COLUMN = re.compile(r"(\w*?)_?(?:name|nm)", re.IGNORECASE)
+#: Columns named for a client's name (exactly these, or ``<prefix>_name`` / ``<prefix>name``
+#: / ``<prefix>_nm`` with a prefix not naming a thing).
+NAME_COLUMNS = frozenset({"name", "xm", "姓名", "客户姓名", "名字", "客户名", "户名"})
+_NOT_PEOPLE = frozenset(
+    (
+        "user",
+        "usr",
+        "db",
+        "database",
+        "datname",
+        "table",
+        "tab",
+        "schema",
+        "relation",
+        "rel",
+        "column",
+        "col",
+        "index",
+        "idx",
+        "host",
+        "hostname",
+        "file",
+        "path",
+        "app",
+        "application",
+        "branch",
+        "dept",
+        "department",
+        "org",
+        "company",
+        "corp",
+        "product",
+        "prod",
+        "role",
+        "group",
+        "grp",
+        "account",
+        "acct",
+        "login",
+        "nick",
+        "screen",
+        "domain",
+        "server",
+        "service",
+        "type",
+        "kind",
+        "class",
+        "tag",
+        "field",
+        "view",
+        "func",
+        "function",
+        "proc",
+        "procedure",
+        "sequence",
+        "seq",
+        "key",
+        "constraint",
+        "trigger",
+        "event",
+        "job",
+        "task",
+        "queue",
+        "topic",
+        "bucket",
+        "device",
+        "sheet",
+        "city",
+        "province",
+        "region",
+        "district",
+        "street",
+        "channel",
+        "agent",
+        "plan",
+        "policy",
+        "",
+    )
+)
+_WILDCARDS = frozenset("%_*?")
+
+
+def is_name_column(column: str) -> bool:
+    """Whether a (possibly qualified or quoted) column holds people's names."""
+    base = column.rsplit(".", 1)[-1].strip('"`[]').strip().lower()
+    if base in NAME_COLUMNS or base.endswith("姓名"):
+        return True
+    found = _NAME_COLUMN.fullmatch(base)
+    return found is not None and found.group(1).rstrip("_") not in _NOT_PEOPLE
+
+
+def mask_sql_literals(text: str) -> str:
+    """Digit runs of seven or more inside quoted literals, and literals compared with
+    a name column, masked (see the module's docstring); the rest left as it was."""
+    if "'" not in text:
+        return text
+    names: list[tuple[int, int]] = []
+    for found in _PREDICATE.finditer(text):
+        if not is_name_column(found.group(1)):
+            continue
+        at = found.end()
+        many = found.group(2).rstrip().endswith("(")
+        while True:
+            literal = _LITERAL.match(text, at)
+            if literal is None:
+                break
+            names.append(literal.span())
+            if not many:
+                break
+            rest = re.match(r"\s*,\s*", text[literal.end() :])
+            if rest is None:
+                break
+            at = literal.end() + rest.end()
+    out: list[str] = []
+    at = 0
+    for literal in _LITERAL.finditer(text):
+        start, end = literal.span()
+        out.append(text[at:start])
+        body = text[start + 1 : end - 1]
+        if any(s <= start and end <= e for s, e in names):
+            out.append("'" + _masked_name(body) + "'")
+        else:
+            out.append("'" + _DIGIT_RUN.sub(_masked_digits, body) + "'")
+        at = end
+    out.append(text[at:])
+    return "".join(out)
+
+
+def _masked_digits(run: re.Match[str]) -> str:
+    digits = run.group(0)
+    return digits[:3] + "*" * (len(digits) - 3)
+
+
+def _masked_name(body: str) -> str:
+    """A name literal masked: the first character kept only for a whole name of two
+    or more characters; a pattern keeps only its wildcards."""
+    if any(c in _WILDCARDS for c in body) or len(body.strip()) < 2:
+        return "".join(c if c in _WILDCARDS else "*" for c in body)
+    return mask(body, "chinese_name")
 
 
 def mask_data(value: object) -> object:
