@@ -4,6 +4,7 @@ of the whole file, and memory that does not grow with the file (issue 14)."""
 from __future__ import annotations
 
 import json
+import pickle
 import random
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from molehunt.pii import files
-from molehunt.pii.files import FileScan, scan_file
+from molehunt.pii.files import FileScan, Records, primary_pairs, scan_file
 from molehunt.simulate.clients import check_digit
 
 KEY = b"k" * 32
@@ -143,3 +144,23 @@ def test_scanner_memory_does_not_grow_with_the_file(tmp_path: Path) -> None:
     found_large, peak_large = _peak_kib(large)
     assert (found_small, found_large) == (80_000, 160_000)
     assert peak_large < 1.2 * peak_small, (peak_small, peak_large)
+
+
+def test_records_are_packed_and_read_back_as_lists() -> None:
+    rows = [
+        [("china_resident_id", -5), ("china_mobile", 7)],
+        [],
+        [("china_mobile", 2**62), ("chinese_name", -(2**63))],
+    ]
+    packed = Records(rows)
+    assert len(packed) == 3
+    assert list(packed) == rows
+    assert packed == rows
+    assert packed[-1] == rows[-1]
+    assert packed[1:] == rows[1:]
+    assert pickle.loads(pickle.dumps(packed)) == rows
+    which, hashes = primary_pairs(packed)
+    assert (which.tolist(), hashes.tolist()) == ([0, 0, 2], [-5, 7, 2**62])
+    assert [a.tolist() for a in primary_pairs(rows)] == [[0, 0, 2], [-5, 7, 2**62]]
+    with pytest.raises(IndexError):
+        packed[3]
