@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import os
 import secrets
 import weakref
@@ -107,7 +108,8 @@ def check_store_key(store: Store, key: bytes, *, new_store: bool = False) -> str
     """Refuse a key that is not the store's; ``None`` when it is. A store without a
     fingerprint yet (made before molehunt kept one) records this key's, on the audit
     trail too, and returns a note saying so: the first key used with such a store
-    becomes its key. ``new_store``: ``molehunt init`` of a store it just made."""
+    becomes its key (the note is also logged as a warning: on standard error unless
+    logging is configured). ``new_store``: ``molehunt init`` of a store it just made."""
     mine = fingerprint(key)
     known = meta(store, "key_fingerprint")
     if known is None:
@@ -117,10 +119,12 @@ def check_store_key(store: Store, key: bytes, *, new_store: bool = False) -> str
         if new_store:
             return None
         audit.record(store, "key fingerprint", f"recorded {mine[:12]}", None, who="molehunt")
-        return (
+        note = (
             f"store {store.path} had no key fingerprint: recorded this key's "
             f"({mine[:12]}); from now on only this key is accepted"
         )
+        logging.getLogger("molehunt.keys").warning(note)  # stderr unless configured
+        return note
     if not hmac.compare_digest(known, mine):
         raise KeyMismatchError(
             f"this key is not the store's key (store {store.path} was set up with key "

@@ -92,11 +92,12 @@ def test_init_on_an_existing_store_never_makes_a_new_key(run: CliRunner, tmp_pat
 
 
 def test_a_store_without_a_fingerprint_records_the_first_key_used_and_says_so(
-    tmp_path: Path,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     key, other = b"k" * 32, b"o" * 32
     with Store.open(tmp_path / "old.duckdb") as store:
         note = check_store_key(store, key)
+        assert caplog.messages == [note]
         assert note is not None
         assert "had no key fingerprint" in note
         recorded = store.query("SELECT action, target FROM audit_log")
