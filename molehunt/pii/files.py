@@ -813,6 +813,44 @@ def _read_member(limits: Limits, archive: zipfile.ZipFile, info: zipfile.ZipInfo
     return out.getvalue()
 
 
+class _Capped(io.RawIOBase):
+    """A zip member's stream that refuses to give more than ``limit`` bytes, whatever
+    its header claims."""
+
+    def __init__(self, raw: IO[bytes], limit: int) -> None:
+        self._raw, self._limit, self._read = raw, limit, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self._raw.read(len(view))
+        self._read += len(data)
+        if self._read > self._limit:
+            raise Refused("member expands past its limit")
+        view[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._raw.close()
+        super().close()
+
+
+def _member_opener(
+    limits: Limits, archive: zipfile.ZipFile, info: zipfile.ZipInfo
+) -> Callable[[str], IO[bytes]]:
+    if info.flag_bits & 0x1:
+        raise Refused("encrypted")
+    if info.file_size > limits.max_member_bytes:
+        raise Refused(f"member too large: {info.file_size} bytes")
+
+    def opener(_mode: str) -> IO[bytes]:
+        return io.BufferedReader(_Capped(archive.open(info), limits.max_member_bytes))
+
+    return opener
+
+
 def unsafe_member(name: str) -> bool:
     """Zip slip: absolute paths, drive letters or ``..`` in a member's name."""
     path = PurePosixPath(name.replace("\\", "/"))
@@ -836,7 +874,11 @@ def _scan_zip(job: _Job, data: bytes, result: FileScan, depth: int) -> None:
             continue
         member = FileScan(name, kind)
         try:
-            _scan_bytes(job, _read_member(job.limits, archive, info), kind, member, depth + 1)
+            if kind in ("txt", "csv"):
+                # Streamed out of the archive: a member is never held whole.
+                _scan_stream(job, _member_opener(job.limits, archive, info), kind, member)
+            else:
+                _scan_bytes(job, _read_member(job.limits, archive, info), kind, member, depth + 1)
         except Refused as e:
             member.errors.append(str(e))
         except Exception as e:

@@ -8,6 +8,7 @@ import pickle
 import random
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -164,3 +165,26 @@ def test_records_are_packed_and_read_back_as_lists() -> None:
     assert [a.tolist() for a in primary_pairs(rows)] == [[0, 0, 2], [-5, 7, 2**62]]
     with pytest.raises(IndexError):
         packed[3]
+
+
+def test_a_csv_inside_a_zip_is_streamed_out_of_it_with_the_same_findings(tmp_path: Path) -> None:
+    path = _csv(tmp_path / "clients.csv", 2000)
+    packed = tmp_path / "export.zip"
+    with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.write(path, "inner/clients.csv")
+    saved = files.BLOCK_CHARS
+    try:
+        files.BLOCK_CHARS = 5000
+        inside = scan_file(packed, key=KEY, detail=True)
+    finally:
+        files.BLOCK_CHARS = saved
+    alone = scan_file(path, key=KEY, detail=True)
+    assert inside.errors == []
+    assert dict(inside.findings) == dict(alone.findings)
+    assert inside.findings["china_resident_id"] == 2000
+    assert sorted(map(sorted, inside.records)) == sorted(map(sorted, alone.records))
+    assert {d.location["member"] for d in inside.details} == {"inner/clients.csv"}
+    tight = scan_file(packed, limits=files.Limits(max_member_bytes=100_000))
+    assert tight.errors == [
+        "inner/clients.csv: member too large: " + str(path.stat().st_size) + " bytes"
+    ]
