@@ -186,6 +186,7 @@ def test_sql_fragments_and_names_in_predicates_are_masked(text: str, expected: s
         ("name", True),
         ("t.client_name", True),
         ("cust_nm", True),
+        ("_name", True),
         ('"姓名"', True),
         ("username", False),
         ("table_name", False),

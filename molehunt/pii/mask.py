@@ -152,13 +152,16 @@ def _masked(
 # (ASCII or full-width, with an ID number's final X).
 _LITERAL = re.compile(r"'(?:[^']|'')*'")
 _DIGIT_RUN = re.compile(r"[0-9\uff10-\uff19]{7,}[Xx\uff38\uff58]?")
-# A column compared with literals: its (qualified, possibly quoted) name, the
-# operator, and the opening quote of the first literal.
-_PREDICATE = re.compile(
-    r"""((?:[\w$]+\.)*(?:"[^"]+"|`[^`]+`|\[[^\]]+\]|[\w$]+))\s*"""
-    r"""(=|==|<>|!=|\b(?:NOT\s+)?(?:I?LIKE|SIMILAR\s+TO)\b|\b(?:NOT\s+)?IN\s*\()\s*(?=')""",
+# An operator comparing with a literal, up to the literal's opening quote. The column
+# before it is read backwards (:func:`_column_before`): a regex starting with the
+# column would try every start inside long words (quadratic on a long token).
+_OPERATOR = re.compile(
+    r"""(==?|<>|!=|\b(?:NOT\s+)?(?:I?LIKE|SIMILAR\s+TO)\b|\b(?:NOT\s+)?IN\s*\()\s*(?=')""",
     re.IGNORECASE,
 )
+_CLOSERS = {'"': '"', "`": "`", "]": "["}
+#: Longest column name looked at (a qualified, quoted name).
+_MAX_COLUMN = 128
 _NAME_COLUMN = re.compile(r"(\w*?)_?(?:name|nm)", re.IGNORECASE)
 #: Columns named for a client's name (exactly these, or ``<prefix>_name`` / ``<prefix>name``
 #: / ``<prefix>_nm`` with a prefix not naming a thing).
@@ -236,7 +239,6 @@ _NOT_PEOPLE = frozenset(
         "agent",
         "plan",
         "policy",
-        "",
     )
 )
 _WILDCARDS = frozenset("%_*?")
@@ -257,11 +259,12 @@ def mask_sql_literals(text: str) -> str:
     if "'" not in text:
         return text
     names: list[tuple[int, int]] = []
-    for found in _PREDICATE.finditer(text):
-        if not is_name_column(found.group(1)):
+    for found in _OPERATOR.finditer(text):
+        column = _column_before(text, found.start())
+        if not column or not is_name_column(column):
             continue
         at = found.end()
-        many = found.group(2).rstrip().endswith("(")
+        many = found.group(1).rstrip().endswith("(")
         while True:
             literal = _LITERAL.match(text, at)
             if literal is None:
@@ -286,6 +289,22 @@ def mask_sql_literals(text: str) -> str:
         at = end
     out.append(text[at:])
     return "".join(out)
+
+
+def _column_before(text: str, end: int) -> str:
+    """The (possibly qualified or quoted) column name ending before ``end`` (spaces
+    between skipped); empty when there is none."""
+    at = end
+    while at > 0 and text[at - 1].isspace() and end - at < _MAX_COLUMN:
+        at -= 1
+    stop = at
+    floor = max(0, stop - _MAX_COLUMN)
+    if at > 0 and text[at - 1] in _CLOSERS:
+        opening = text.rfind(_CLOSERS[text[at - 1]], floor, at - 1)
+        return text[opening:stop] if opening >= 0 else ""
+    while at > floor and (text[at - 1].isalnum() or text[at - 1] in "_$."):
+        at -= 1
+    return text[at:stop]
 
 
 def _masked_digits(run: re.Match[str]) -> str:
