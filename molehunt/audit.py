@@ -213,7 +213,9 @@ def record(
 
 
 def _export_head(store: Store, seq: int, digest: str, when: datetime) -> None:
-    line = json.dumps({"seq": seq, "hash": digest, "time": when.isoformat(), "store": store.path})
+    line = json.dumps(
+        {"seq": seq, "hash": digest, "time": when.isoformat(), "store": _store_name(store)}
+    )
     path = head_path(store)
     if path is not None:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -225,22 +227,34 @@ def _export_head(store: Store, seq: int, digest: str, when: datetime) -> None:
         _export.syslog.info(line)
 
 
+def _store_name(store: Store) -> str:
+    """The store as heads name it: its absolute path (or ``:memory:``)."""
+    path = key_path(store)
+    return str(Path(store.path).resolve()) if path is not None else store.path
+
+
 def exported_head(store: Store) -> dict[str, Any] | None:
-    """The last head written to the head file (``None`` when there is none)."""
+    """The last head of this store written to the head file (``None`` when there is
+    none in its last 64 KiB)."""
     path = head_path(store)
     if path is None or not path.exists():
         return None
     with path.open("rb") as f:
         f.seek(0, os.SEEK_END)
         size = f.tell()
-        f.seek(max(0, size - 4096))
+        f.seek(max(0, size - 65536))
         tail = f.read().splitlines()
     for raw in reversed(tail):
         try:
             found = json.loads(raw)
         except ValueError:
             continue
-        if isinstance(found, dict) and isinstance(found.get("seq"), int):
+        # A head file configured for several stores: this store's heads only.
+        if (
+            isinstance(found, dict)
+            and isinstance(found.get("seq"), int)
+            and found.get("store") == _store_name(store)
+        ):
             return found
     return None
 

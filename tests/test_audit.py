@@ -187,3 +187,21 @@ def test_heads_go_to_syslog_when_configured(store: Store) -> None:
     assert "molehunt-audit:" in message
     assert f'"seq": {seq}' in message
     assert verify(store).head in message
+
+
+def test_a_head_file_shared_by_two_stores_checks_each_against_its_own(tmp_path: Path) -> None:
+    configure(head_file=tmp_path / "heads.jsonl")
+    try:
+        with Store.open(tmp_path / "a.duckdb") as a, Store.open(tmp_path / "b.duckdb") as b:
+            _filled(a, 4)
+            _filled(b, 2)
+            assert verify(a).broken_at is None
+            assert verify(b).broken_at is None
+            a.con.execute("DELETE FROM audit_log WHERE seq = 4")
+            assert verify(a).broken_at == 4
+            assert verify(b).broken_at is None
+    finally:
+        configure()
+    lines = (tmp_path / "heads.jsonl").read_text().splitlines()
+    assert len(lines) == 6
+    assert not (tmp_path / "a.duckdb.audit.head").exists()
