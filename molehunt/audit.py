@@ -299,7 +299,7 @@ def verify(store: Store) -> Verified:
             return broken(int(seq), "its hash does not match its fields", prev)
         prev = digest
         expected_seq += 1
-    if keyed_from is not None and keyed_from > n:
+    if keyed_from is not None and keyed_from > max(n, 1):  # the marker row and after cut
         return broken(n + 1, f"rows from {n + 1} on are missing (keyed from {keyed_from})", prev)
     head = exported_head(store)
     if head is not None:

@@ -10,7 +10,15 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from molehunt.audit import GENESIS, KEYED_ACTION, _digest, configure, record, verify
+from molehunt.audit import (
+    GENESIS,
+    KEYED_ACTION,
+    _digest,
+    configure,
+    ensure_keyed,
+    record,
+    verify,
+)
 from molehunt.cli import app
 from molehunt.store import Store
 
@@ -28,6 +36,8 @@ def _filled(store: Store, n: int) -> None:
 
 def test_an_untouched_chain_verifies_and_names_its_head(store: Store) -> None:
     assert verify(store).head == GENESIS
+    ensure_keyed(store)  # what init does: an empty trail, keyed from row 1
+    assert verify(store).broken_at is None
     _filled(store, 5)
     checked = verify(store)
     assert (checked.rows, checked.broken_at) == (5, None)
