@@ -171,6 +171,11 @@ SQL = [
     # Not people's names, and literals too short to be a fragment: unchanged.
     ("username = 'li_na' AND branch_name = '上海分行'", None),
     ("dt = '2026-05-03' AND code = '320508'", None),
+    ("client_id = 'C0001234' AND policy = 'P-2026-0001234'", None),
+    (
+        "birth LIKE '%19690910%' OR phone LIKE '138 0013%'",
+        "birth LIKE '%196*****%' OR phone LIKE '138 0013%'",
+    ),
     ("no literal here 3205081969091020", None),
 ]
 

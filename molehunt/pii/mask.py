@@ -17,9 +17,11 @@ addresses and names, full-width digits).
 SQL literals get two more rules (:func:`mask_sql_literals`), since a statement can
 name a client without holding a whole identifier:
 
-- a run of seven or more digits inside a quoted literal (``LIKE '3205081969091020%'``:
-  16 of an ID number's 18 digits; a birth date; a mobile's first digits) keeps its
-  first three digits, the rest become ``*``;
+- a quoted literal that is a number of seven or more digits, with wildcards, spaces or
+  hyphens around or between (``LIKE '3205081969091020%'``: 16 of an ID number's 18
+  digits; ``'%19690910%'``: a birth date; ``'1380013%'``: a mobile's first digits)
+  keeps the first three digits of each run, the rest become ``*``; literals with
+  letters (``'C0001234'``, a client id) are left to the recognizers;
 - the literal compared with a name column (``name``, ``client_name``, ``cust_nm``,
   ``姓名``...; not ``user_name``, ``table_name``, ``branch_name`` and other names of
   things) is masked: ``WHERE name = '郭瑶军'`` -> ``'郭**'``, ``name LIKE '张%'`` ->
@@ -152,6 +154,9 @@ def _masked(
 # (ASCII or full-width, with an ID number's final X).
 _LITERAL = re.compile(r"'(?:[^']|'')*'")
 _DIGIT_RUN = re.compile(r"[0-9\uff10-\uff19]{7,}[Xx\uff38\uff58]?")
+# A literal that is a number (a fragment of one): digits and what a pattern or a
+# grouping puts between them.
+_NUMBER_LITERAL = re.compile(r"[0-9\uff10-\uff19%_*?\s\-+]*[Xx\uff38\uff58]?[%_*?\s]*")
 # An operator comparing with a literal, up to the literal's opening quote. The column
 # before it is read backwards (:func:`_column_before`): a regex starting with the
 # column would try every start inside long words (quadratic on a long token).
@@ -254,7 +259,7 @@ def is_name_column(column: str) -> bool:
 
 
 def mask_sql_literals(text: str) -> str:
-    """Digit runs of seven or more inside quoted literals, and literals compared with
+    """Number literals with seven or more digits in a run, and literals compared with
     a name column, masked (see the module's docstring); the rest left as it was."""
     if "'" not in text:
         return text
@@ -285,7 +290,8 @@ def mask_sql_literals(text: str) -> str:
         if any(s <= start and end <= e for s, e in names):
             out.append("'" + _masked_name(body) + "'")
         else:
-            out.append("'" + _DIGIT_RUN.sub(_masked_digits, body) + "'")
+            number = _NUMBER_LITERAL.fullmatch(body) is not None
+            out.append("'" + (_DIGIT_RUN.sub(_masked_digits, body) if number else body) + "'")
         at = end
     out.append(text[at:])
     return "".join(out)
