@@ -170,14 +170,24 @@ def export(
 
 @case_app.command("verify")
 def verify(
+    ctx: typer.Context,
     path: Annotated[Path, typer.Argument(help="An export zip.")],
 ) -> None:
-    """Check an export zip against its manifest: every file's SHA-256 and size."""
+    """Check an export zip: every file's SHA-256 and size against the manifest, and
+    the manifest's Ed25519 signature. With the store at hand (``--db``), also that
+    the signing key is the store's and that the store's audit trail holds this export."""
     if not path.is_file():
         raise _fail(f"no such file: {path}")
-    problems = verify_export(path.read_bytes())
+    settings = _settings(ctx)
+    if settings.db.exists():
+        with _open(ctx) as store:
+            problems = cases.verify_against_store(store, path.read_bytes())
+        checked = f"every file matches the manifest, signed by the store {settings.db}'s key"
+    else:
+        problems = verify_export(path.read_bytes())
+        checked = "every file matches the manifest and its signature (no store to name the key)"
     if problems:
         for p in problems:
             err.print(f"[red]changed:[/red] {p}", highlight=False)
         raise typer.Exit(1)
-    out.print(f"{path}: every file matches the manifest", highlight=False)
+    out.print(f"{path}: {checked}", highlight=False)

@@ -8,21 +8,34 @@ add``, ``case close``, ``case view``, ``case export``) itself, before it returns
 no caller (CLI or web) can forget it. Audit targets name the case and the item's
 reference, never a title or a note (they may hold personal data).
 
-Notes and item data are stored masked (:func:`molehunt.pii.mask.mask_text`): a case
-file is read by many people and exported; the clear values stay in the evidence
-store, behind the audited unmasking.
+Titles, notes, item references and item data are stored masked
+(:func:`molehunt.pii.mask.mask_text`): a case file is read by many people and
+exported; the clear values stay in the evidence store, behind the audited
+unmasking. They are masked again on the way out (titles and items written before
+titles and references were masked, by an older molehunt), so no function here
+returns an ID number, a mobile or a client's name in clear.
 """
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from molehunt import audit
 from molehunt.errors import MolehuntError
-from molehunt.export import build_zip, csv_bytes, xlsx_bytes
+from molehunt.export import (
+    MANIFEST,
+    build_zip,
+    content_digest,
+    csv_bytes,
+    verify_export,
+    xlsx_bytes,
+)
+from molehunt.keys import signing_key, signing_public_key
 from molehunt.pii.mask import mask_data, mask_text, mask_texts
 from molehunt.store import Store
 from molehunt.timeline import events as timeline_events
@@ -72,16 +85,21 @@ class Case:
 _CASE_COLUMNS = "case_id, title, team, status, created_by, created_at"
 
 
-def _case(row: tuple[Any, ...]) -> Case:
-    case_id, title, team, status, created_by, created_at = row
-    return Case(case_id, title, team, status, created_by, created_at.astimezone(UTC))
+def _cases(rows: list[tuple[Any, ...]]) -> list[Case]:
+    titles = mask_texts([str(r[1]) for r in rows])
+    return [
+        Case(case_id, title, team, status, created_by, created_at.astimezone(UTC))
+        for (case_id, _, team, status, created_by, created_at), title in zip(
+            rows, titles, strict=True
+        )
+    ]
 
 
 def create_case(
     store: Store, title: str, team: str, by: str, *, now: datetime | None = None
 ) -> Case:
     """A new open case of ``team``, numbered in sequence within the year (UTC)."""
-    title, team = title.strip(), team.strip()
+    title, team = mask_text(title.strip()), team.strip()
     if not title:
         raise CaseError("a case needs a title")
     if not team:
@@ -109,7 +127,7 @@ def list_cases(store: Store, team: str | None) -> list[Case]:
         "ORDER BY created_at DESC, case_id DESC",
         {"team": team},
     ).fetchall()
-    return [_case(r) for r in rows]
+    return _cases(rows)
 
 
 def get_case(store: Store, case_id: str, team: str | None) -> Case | None:
@@ -120,7 +138,7 @@ def get_case(store: Store, case_id: str, team: str | None) -> Case | None:
         "WHERE case_id = $id AND ($team IS NULL OR team = $team)",
         {"id": case_id, "team": team},
     ).fetchall()
-    return _case(rows[0]) if rows else None
+    return _cases(rows)[0] if rows else None
 
 
 def _existing(store: Store, case_id: str) -> Case:
@@ -142,7 +160,8 @@ def add_item(
     """Add one piece of evidence to an open case; returns its number (1..n)."""
     if kind not in KINDS:
         raise CaseError(f"unknown item kind {kind!r}; one of: {', '.join(KINDS)}")
-    if not ref.strip():
+    ref = mask_text(ref.strip())
+    if not ref:
         raise CaseError("an item needs a reference (a person, finding or event id)")
     stored = json.dumps(mask_data(data), ensure_ascii=False, default=str) if data else None
     with store.transaction() as con:
@@ -162,14 +181,14 @@ def add_item(
                 case_id,
                 seq,
                 kind,
-                ref.strip(),
+                ref,
                 mask_text(note) if note else None,
                 stored,
                 by,
                 datetime.now(UTC),
             ],
         )
-    audit.record(store, "case add", f"{case_id} #{seq} {kind} {ref.strip()}", 1, who=by)
+    audit.record(store, "case add", f"{case_id} #{seq} {kind} {ref}", 1, who=by)
     return seq
 
 
@@ -181,14 +200,17 @@ def items(store: Store, case_id: str, *, by: str | None = None) -> list[dict[str
         "WHERE case_id = $id ORDER BY seq",
         {"id": case_id},
     )
+    texts = mask_texts([t for r in rows for t in (r["ref"], r["note"] or "")])
     out = [
         {
             "case_id": case_id,
             **r,
+            "ref": texts[2 * i],
+            "note": texts[2 * i + 1] if r["note"] is not None else None,
             "added_at": r["added_at"].astimezone(UTC),
-            "data": json.loads(r["data"]) if r["data"] is not None else None,
+            "data": mask_data(json.loads(r["data"])) if r["data"] is not None else None,
         }
-        for r in rows
+        for i, r in enumerate(rows)
     ]
     if by is not None:
         audit.record(store, "case view", case_id, len(out), who=by)
@@ -240,15 +262,12 @@ def export_case(store: Store, case_id: str, by: str, timezone: str) -> bytes:
     ``items.csv``, ``items.xlsx``, ``events.csv`` (every event the items cite, with
     masked summaries) and ``manifest.json`` (the case, who exported it and when,
     each file's SHA-256 and size, and the audit chain's head and row count, which
-    include this export's own audit row)."""
+    include this export's own audit row, which names the content's hash), signed
+    with the store's Ed25519 key (``manifest.sig``)."""
     case = _existing(store, case_id)
     case_items = items(store, case_id)
     cited = cited_events(store, case_items)
     found = timeline_events(store, sorted(cited), timezone)
-    # Written before the data leaves, and before the chain head is taken, so the
-    # manifest's head covers this export.
-    audit.record(store, "case export", case_id, len(case_items), who=by)
-    chain = audit.verify(store)
     item_rows = [
         [
             i["seq"],
@@ -277,6 +296,14 @@ def export_case(store: Store, case_id: str, by: str, timezone: str) -> bytes:
         "items.xlsx": xlsx_bytes("items", ITEM_COLUMNS, item_rows),
         "events.csv": csv_bytes(EVENT_COLUMNS, event_rows),
     }
+    key = signing_key(store)
+    digest = content_digest(files)
+    # Written before the data leaves, and before the chain head is taken, so the
+    # manifest's head covers this export; it names the export's own hash.
+    audit.record(
+        store, "case export", f"{case_id} content sha256:{digest}", len(case_items), who=by
+    )
+    chain = audit.verify(store)
     manifest = {
         "case": {**asdict(case), "created_at": case.created_at.isoformat()},
         "items": len(case_items),
@@ -285,5 +312,29 @@ def export_case(store: Store, case_id: str, by: str, timezone: str) -> bytes:
         "exported_at": datetime.now(UTC).isoformat(),
         "timezone": timezone,
         "audit": {"head": chain.head, "rows": chain.rows, "broken_at": chain.broken_at},
+        "content_sha256": digest,
     }
-    return build_zip(files, manifest)
+    return build_zip(files, manifest, key)
+
+
+def verify_against_store(store: Store, zip_bytes: bytes) -> list[str]:
+    """:func:`molehunt.export.verify_export` with the store's signing public key
+    (a zip signed by any other key is refused), and the export's own hash looked up
+    on the audit trail (an export this store never made is reported)."""
+    trusted = signing_public_key(store)
+    problems = verify_export(zip_bytes, trusted)
+    if problems:
+        return problems
+    with zipfile.ZipFile(io.BytesIO(zip_bytes)) as zf:
+        manifest = json.loads(zf.read(MANIFEST).decode("utf-8"))
+    digest = manifest.get("content_sha256")
+    case_id = manifest.get("case", {}).get("case_id") if isinstance(manifest, dict) else None
+    if not isinstance(digest, str) or not isinstance(case_id, str):
+        return [f"{MANIFEST} names no content hash or case"]
+    found = store.con.execute(
+        "SELECT count(*) FROM audit_log WHERE action = 'case export' AND target = ?",
+        [f"{case_id} content sha256:{digest}"],
+    ).fetchall()[0][0]
+    if not found:
+        return [f"no `case export` of {case_id} with this content on the store's audit trail"]
+    return []

@@ -66,11 +66,16 @@ def main_options(
         Path | None, typer.Option(help="Store file (default molehunt.duckdb).", show_default=False)
     ] = None,
     key_file: Annotated[
-        Path | None, typer.Option(help="Client-hashing key file (default molehunt.key).")
+        Path | None,
+        typer.Option(help="Client-hashing key file (default: <db>.key, beside the store)."),
     ] = None,
 ) -> None:
     """molehunt: ingest logs, resolve who acted, detect theft, explain risk."""
     ctx.obj = Context(Settings.load({"db": db, "key_file": key_file}))
+    if ctx.obj.settings.audit_syslog:
+        from molehunt.audit import configure
+
+        configure(syslog=ctx.obj.settings.audit_syslog)
 
 
 def _ctx(ctx: typer.Context) -> Context:
@@ -126,15 +131,36 @@ def version() -> None:
 
 @app.command()
 def init(ctx: typer.Context) -> None:
-    """Create the store and the client-hashing key (kept apart from the store, mode 0600)."""
+    """Create the store and its keys (beside it, mode 0600): the client-hashing key
+    (``<db>.key``), the audit chain's (``<db>.audit.key``) and the export signing key
+    (``<db>.sign.key``). On an existing store it never makes a new client-hashing key."""
+    from molehunt.audit import ensure_keyed
+    from molehunt.keys import check_store_key, load_key, signing_key
+
     settings = _ctx(ctx).settings
-    created = create_key_file(settings.key_file)
+    existed = settings.db.exists()
+    created = False
+    if not settings.key:
+        if existed and not settings.key_file.exists():
+            err.print(
+                f"[red]error:[/red] store {settings.db} exists but its key {settings.key_file} "
+                "is not there; init never makes a new key for an existing store (its clients "
+                "were hashed with the old one): give --key-file or MOLEHUNT_KEY"
+            )
+            raise typer.Exit(2)
+        created = create_key_file(settings.key_file)
     with _ctx(ctx).open_store() as store:
+        note = check_store_key(store, load_key(settings), new_store=not existed)
+        signing_key(store)
+        ensure_keyed(store)
         version = store.schema_version()
-    key_note = "created" if created else "kept (already there)"
-    out.print(
-        f"store {settings.db} at schema version {version}; key {settings.key_file} {key_note}"
-    )
+    if settings.key:
+        key_note = "from MOLEHUNT_KEY"
+    else:
+        key_note = f"{settings.key_file} " + ("created" if created else "kept (already there)")
+    if note and existed:
+        err.print(f"[yellow]note:[/yellow] {note}")
+    out.print(f"store {settings.db} at schema version {version}; key {key_note}")
 
 
 @app.command()
@@ -623,7 +649,7 @@ def evaluate(
             from molehunt.keys import load_key
 
             result["attribution"] = evaluate_attribution(
-                store, load_key(settings), truth.parent, data
+                store, load_key(settings, store), truth.parent, data
             )
     if fmt is Format.json:
         _print_json(result)
@@ -962,8 +988,8 @@ def _attribute(ctx: typer.Context, path: Path, fmt: Format, *, complaints: bool)
     if not path.is_file():
         raise typer.BadParameter(f"no such file: {path}")
     settings = _ctx(ctx).settings
-    key = load_key(settings)
     with _ctx(ctx).open_store() as store:
+        key = load_key(settings, store)
         result = attribute_file(
             store,
             key,
@@ -1066,7 +1092,7 @@ def canary_plant(
 
     settings = _ctx(ctx).settings
     with _ctx(ctx).open_store() as store:
-        planted = plant(store, load_key(settings), count, out_path)
+        planted = plant(store, load_key(settings, store), count, out_path)
         _audit(store, "canary plant", f"{planted.count} canaries", planted.count)
     out.print(
         f"{planted.count} canaries registered; insert {planted.sql_path} or {planted.csv_path}"
@@ -1096,7 +1122,13 @@ def audit(
                 "entries": rows,
                 "verified": None
                 if checked is None
-                else {"rows": checked.rows, "head": checked.head, "broken_at": checked.broken_at},
+                else {
+                    "rows": checked.rows,
+                    "head": checked.head,
+                    "broken_at": checked.broken_at,
+                    "reason": checked.reason,
+                    "keyed_from": checked.keyed_from,
+                },
             }
         )
     else:
@@ -1115,7 +1147,7 @@ def audit(
             if checked.broken_at is None:
                 out.print(f"chain intact: {checked.rows} rows, head {checked.head}")
             else:
-                out.print(f"[red]chain broken at row {checked.broken_at}[/red]")
+                out.print(f"[red]chain broken at row {checked.broken_at}[/red]: {checked.reason}")
     if checked is not None and checked.broken_at is not None:
         raise typer.Exit(1)
 

@@ -13,7 +13,14 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from molehunt.detect.settings import DetectionSettings
 from molehunt.errors import ConfigError
@@ -24,8 +31,11 @@ DEFAULT_PG_PREFIX = "%m [%p] %q%u@%d %h app=%a "
 #: test keep each other honest.
 SETTINGS_DOC: dict[str, str] = {
     "db": "DuckDB store file (default molehunt.duckdb in the working directory)",
-    "key_file": "file holding the client-hashing key, mode 0600 (default molehunt.key)",
+    "key_file": "file holding the client-hashing key, mode 0600 (default: <db>.key, "
+    "beside the store)",
     "key": "the client-hashing key as 64 hex digits; overrides key_file (env only)",
+    "audit_syslog": "also send the audit chain's head to syslog on every append: a socket "
+    "path (/dev/log) or host:port (UDP); unset: the head file only",
     "timezone": "zone in which times are shown and naive times are read (Asia/Shanghai)",
     "pg_log_line_prefix": "PostgreSQL log_line_prefix of pg-stderr logs",
     "squid_logformat": "the squid.conf 'logformat NAME ...' line of squid-logformat logs "
@@ -43,14 +53,24 @@ class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     db: Path = Path("molehunt.duckdb")
-    key_file: Path = Path("molehunt.key")
+    key_file: Path = Path("molehunt.duckdb.key")  # beside the store: see _key_beside_store
     key: str | None = Field(default=None, repr=False)
+    audit_syslog: str | None = None
     timezone: str = "Asia/Shanghai"
     pg_log_line_prefix: str = DEFAULT_PG_PREFIX
     squid_logformat: str | None = None
     batch_bytes: int = Field(default=64 * 1024 * 1024, ge=4096)
     memory_limit: str = "1GB"
     detection: DetectionSettings = Field(default_factory=DetectionSettings)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _key_beside_store(cls, values: Any) -> Any:
+        """No ``key_file`` given: ``<db>.key`` beside the store, wherever the store is."""
+        if isinstance(values, dict) and values.get("key_file") is None:
+            db = Path(values.get("db") or "molehunt.duckdb")
+            values = {**values, "key_file": db.with_name(db.name + ".key")}
+        return values
 
     @field_validator("key")
     @classmethod

@@ -17,7 +17,7 @@ from molehunt.config import Settings
 from molehunt.detect.runner import run_detectors, write_findings
 from molehunt.evaluate import evaluate
 from molehunt.ingest.runner import IngestReport, Progress, ingest_paths
-from molehunt.keys import create_key_file, load_key
+from molehunt.keys import check_store_key, create_key_file, load_key
 from molehunt.pii.edm import ClientIndex
 from molehunt.pii.scan import scan_paths
 from molehunt.pii.stored import store_scans
@@ -109,6 +109,7 @@ def ingest_world(
         if not settings.key_file.exists():
             create_key_file(settings.key_file)
     with Store.open(settings.db, memory_limit=settings.memory_limit) as store:
+        check_store_key(store, load_key(settings), new_store=True)  # a new store: its key
         report = ingest_paths(
             store,
             settings,

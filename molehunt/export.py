@@ -1,11 +1,14 @@
-"""Evidence exports a court can check: spreadsheet-safe cells and a zip with a manifest.
+"""Evidence exports a court can check: spreadsheet-safe cells and a signed zip.
 
 Every cell molehunt writes to a CSV or XLSX file goes through :func:`safe_cell`, so
 no cell can start a formula when the file is opened in a spreadsheet (OWASP CSV
-injection). An export zip holds its files and ``manifest.json`` with each file's
-SHA-256 and size (and the audit chain head when it was made): :func:`verify_export`
-(``molehunt case verify FILE.zip``) recomputes them, so anyone can tell that nothing
-was changed, added or removed since.
+injection). An export zip holds its files, ``manifest.json`` with each file's
+SHA-256 and size (and the audit chain head when it was made) and
+``manifest.sig``: the Ed25519 signature of ``manifest.json`` by the store's signing
+key (``<db>.sign.key``, mode 0600, beside the store), whose public key is in the
+manifest and in the store. :func:`verify_export` (``molehunt case verify FILE.zip``)
+recomputes the hashes and checks the signature, so a changed file with a recomputed
+manifest is caught; given the store's public key, a zip signed by another key is too.
 """
 
 from __future__ import annotations
@@ -21,9 +24,12 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from openpyxl import Workbook
 
 MANIFEST = "manifest.json"
+SIGNATURE = "manifest.sig"
 #: Characters a spreadsheet may read as the start of a formula (or which hide one:
 #: tab and carriage return), with the full-width forms that some spreadsheets fold.
 FORMULA_STARTS = frozenset("=+-@\t\r＝＋－＠")
@@ -88,16 +94,40 @@ def file_entry(data: bytes) -> dict[str, Any]:
     return {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
 
 
-def build_zip(files: Mapping[str, bytes], manifest: Mapping[str, Any]) -> bytes:
+def content_digest(files: Mapping[str, bytes]) -> str:
+    """SHA-256 over every file's name, SHA-256 and size: the export's own hash, which
+    its audit row names (so the store's trail tells which content it exported)."""
+    entries = {name: file_entry(data) for name, data in files.items()}
+    return hashlib.sha256(json.dumps(entries, sort_keys=True).encode()).hexdigest()
+
+
+def public_key_hex(key: Ed25519PrivateKey) -> str:
+    return key.public_key().public_bytes_raw().hex()
+
+
+def build_zip(
+    files: Mapping[str, bytes],
+    manifest: Mapping[str, Any],
+    signing_key: Ed25519PrivateKey | None = None,
+) -> bytes:
     """A zip of ``files`` and ``manifest.json``: ``manifest`` plus each file's
-    SHA-256 and size under ``"files"``."""
+    SHA-256 and size under ``"files"``; with ``signing_key``, the public key under
+    ``"signature"`` and ``manifest.sig`` (hex Ed25519 signature of manifest.json)."""
     full = {**manifest, "files": {name: file_entry(data) for name, data in files.items()}}
+    if signing_key is not None:
+        full["signature"] = {
+            "algorithm": "Ed25519",
+            "public_key": public_key_hex(signing_key),
+            "file": SIGNATURE,
+        }
+    text = (json.dumps(full, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode()
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         for name, data in files.items():
             zf.writestr(_fixed_info(name), data)
-        text = json.dumps(full, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
-        zf.writestr(_fixed_info(MANIFEST), text.encode("utf-8"))
+        zf.writestr(_fixed_info(MANIFEST), text)
+        if signing_key is not None:
+            zf.writestr(_fixed_info(SIGNATURE), signing_key.sign(text).hex() + "\n")
     return out.getvalue()
 
 
@@ -108,9 +138,14 @@ def _fixed_info(name: str) -> zipfile.ZipInfo:
     return info
 
 
-def verify_export(zip_bytes: bytes) -> list[str]:
+def verify_export(
+    zip_bytes: bytes, trusted_key: str | None = None, *, require_signature: bool = True
+) -> list[str]:
     """Problems found in an export zip: empty when it is a zip whose every file
-    matches ``manifest.json`` (SHA-256 and size) and holds no file it does not list."""
+    matches ``manifest.json`` (SHA-256 and size), holds no file it does not list, and
+    whose manifest is signed by the public key it names (``require_signature``:
+    unsigned exports, made before signing, are a problem) and, with ``trusted_key``
+    (hex: the store's public key), by that key."""
     try:
         zf = zipfile.ZipFile(io.BytesIO(zip_bytes))
     except zipfile.BadZipFile as e:
@@ -135,7 +170,10 @@ def verify_export(zip_bytes: bytes) -> list[str]:
                 raise TypeError("files is not an object")
         except (zipfile.BadZipFile, ValueError, KeyError, TypeError, OSError) as e:
             return [*problems, f"{MANIFEST} cannot be read: {e}"]
-        for name in sorted(set(names) - {MANIFEST} - set(listed)):
+        problems.extend(
+            _signature_problems(zf, names, manifest, trusted_key, require=require_signature)
+        )
+        for name in sorted(set(names) - {MANIFEST, SIGNATURE} - set(listed)):
             problems.append(f"{name}: in the zip but not in the manifest")
         for name, expected in sorted(listed.items()):
             if name not in names:
@@ -158,3 +196,32 @@ def verify_export(zip_bytes: bytes) -> list[str]:
             if expected.get("sha256") != actual["sha256"]:
                 problems.append(f"{name}: SHA-256 differs from the manifest")
     return problems
+
+
+def _signature_problems(
+    zf: zipfile.ZipFile,
+    names: list[str],
+    manifest: dict[str, Any],
+    trusted_key: str | None,
+    *,
+    require: bool,
+) -> list[str]:
+    signed = manifest.get("signature")
+    if signed is None and SIGNATURE not in names:
+        return [f"{MANIFEST} is not signed"] if require or trusted_key else []
+    if not isinstance(signed, dict) or SIGNATURE not in names:
+        return [f"{MANIFEST}: the signature or its public key is missing"]
+    try:
+        public = Ed25519PublicKey.from_public_bytes(bytes.fromhex(str(signed["public_key"])))
+        signature = bytes.fromhex(zf.read(SIGNATURE).decode("ascii").strip())
+        public.verify(signature, zf.read(MANIFEST))
+    except InvalidSignature:
+        return [f"{MANIFEST}: the signature does not match (the manifest was changed)"]
+    except (KeyError, ValueError, UnicodeDecodeError, zipfile.BadZipFile, zlib.error, OSError):
+        return [f"{MANIFEST}: the signature or its public key cannot be read"]
+    if trusted_key is not None and signed["public_key"] != trusted_key:
+        return [
+            f"{MANIFEST}: signed by key {str(signed['public_key'])[:16]}, "
+            f"not the store's signing key {trusted_key[:16]}"
+        ]
+    return []

@@ -78,7 +78,7 @@ def test_case_lifecycle_through_the_cli(run: CliRunner, tmp_path: Path) -> None:
     assert code == 0, output
     assert stat.S_IMODE(dest.stat().st_mode) == 0o600
     names = set(zipfile.ZipFile(dest).namelist())
-    assert names == {"items.csv", "items.xlsx", "events.csv", "manifest.json"}
+    assert names == {"items.csv", "items.xlsx", "events.csv", "manifest.json", "manifest.sig"}
     code, output = _run(run, tmp_path, "export", case_id, "--out", str(dest))
     assert code == 1
     assert "not overwritten" in output
@@ -135,3 +135,29 @@ def test_verify_accepts_an_export_and_reports_a_changed_file(
     assert "items.csv: SHA-256 differs from the manifest" in output
     code, output = _run(run, tmp_path, "verify", str(tmp_path / "missing.zip"))
     assert code == 1
+
+
+def test_verify_with_the_store_refuses_another_stores_export(
+    run: CliRunner, tmp_path: Path
+) -> None:
+    mine = tmp_path / "mine.zip"
+    _, case_id = _run(run, tmp_path, "new", "Leak", "--team", "blue")
+    code, output = _run(run, tmp_path, "export", case_id.strip(), "--out", str(mine))
+    assert code == 0, output
+    code, output = _run(run, tmp_path, "verify", str(mine))
+    assert code == 0, output
+    assert "signed by the store" in output
+    # Another store (its own signing key) makes an export that checks by itself...
+    other = tmp_path / "other"
+    other.mkdir()
+    theirs = tmp_path / "theirs.zip"
+    made = run.invoke(APP, ["--db", str(other / "o.duckdb"), "case", "new", "X", "--team", "b"])
+    args = ["--db", str(other / "o.duckdb"), "case", "export", made.output.strip()]
+    done = run.invoke(APP, [*args, "--out", str(theirs)])
+    assert done.exit_code == 0, done.output
+    alone = run.invoke(APP, ["--db", str(other / "none.duckdb"), "case", "verify", str(theirs)])
+    assert alone.exit_code == 0, alone.output
+    # ... but not against this store.
+    code, output = _run(run, tmp_path, "verify", str(theirs))
+    assert code == 1
+    assert "not the store's signing key" in output

@@ -7,6 +7,7 @@ import io
 import json
 import zipfile
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,9 +25,11 @@ from molehunt.cases import (
     get_case,
     items,
     list_cases,
+    verify_against_store,
 )
 from molehunt.errors import MolehuntError
 from molehunt.export import FORMULA_STARTS, verify_export
+from molehunt.keys import signing_public_key
 from molehunt.store import Store
 
 ID = "11010519491231002X"
@@ -207,5 +210,29 @@ def test_export_holds_items_cited_events_masked_and_a_checkable_manifest(store: 
     chain = audit.verify(store)
     # The export's own audit row is written before the data leaves, and the manifest's
     # chain head covers it.
-    assert _trail(store)[-1] == ("bob", "case export", case.case_id, 3)
+    digest = manifest["content_sha256"]
+    assert _trail(store)[-1] == ("bob", "case export", f"{case.case_id} content sha256:{digest}", 3)
     assert manifest["audit"] == {"head": chain.head, "rows": chain.rows, "broken_at": None}
+
+
+def test_an_export_is_checked_against_the_store_key_and_its_audit_row(
+    store: Store, tmp_path: Path
+) -> None:
+    case = create_case(store, "Leak", "blue", "ann")
+    add_item(store, case.case_id, "person", "E001", None, None, "ann")
+    data = export_case(store, case.case_id, "bob", "Asia/Shanghai")
+    assert verify_against_store(store, data) == []
+    manifest = json.loads(zipfile.ZipFile(io.BytesIO(data)).read("manifest.json"))
+    assert manifest["signature"]["public_key"] == signing_public_key(store)
+    # An export made by another store (another signing key) is refused here.
+    with Store.open(tmp_path / "other.duckdb") as other:
+        theirs = create_case(other, "Leak", "blue", "ann")
+        foreign = export_case(other, theirs.case_id, "eve", "Asia/Shanghai")
+    assert verify_export(foreign) == []
+    (problem,) = verify_against_store(store, foreign)
+    assert "not the store's signing key" in problem
+    # An export whose audit row was removed from the trail is reported.
+    store.con.execute("DELETE FROM audit_log WHERE action = 'case export'")
+    assert verify_against_store(store, data) == [
+        f"no `case export` of {case.case_id} with this content on the store's audit trail"
+    ]

@@ -29,11 +29,12 @@ def test_help_lists_every_verb_with_one_line(run: CliRunner) -> None:
 def test_init_creates_store_and_a_private_key_file(run: CliRunner, tmp_path: Path) -> None:
     result = run.invoke(app, ["init"])
     assert result.exit_code == 0, result.output
-    key = tmp_path / "molehunt.key"
-    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    # Beside the store, not in the working directory; and the store's other keys.
+    for name in ("molehunt.duckdb.key", "molehunt.duckdb.audit.key", "molehunt.duckdb.sign.key"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600
     assert (tmp_path / "molehunt.duckdb").exists()
     again = run.invoke(app, ["init"])
-    assert "kept (already there)" in again.output
+    assert "kept" in again.output
 
 
 def test_ingest_json_report_status_and_orphaned_accounts(run: CliRunner, tmp_path: Path) -> None:

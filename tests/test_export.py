@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import zipfile
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from openpyxl import load_workbook
@@ -15,8 +17,10 @@ from openpyxl import load_workbook
 from molehunt.export import (
     FORMULA_STARTS,
     MANIFEST,
+    SIGNATURE,
     build_zip,
     csv_bytes,
+    public_key_hex,
     safe_cell,
     verify_export,
     xlsx_bytes,
@@ -93,8 +97,11 @@ def test_csv_and_xlsx_cells_are_all_neutralised() -> None:
     assert all(cell.data_type == "s" for row in sheet.iter_rows() for cell in row)
 
 
+KEY = Ed25519PrivateKey.generate()
+
+
 def _zip(files: dict[str, bytes]) -> bytes:
-    return build_zip(files, {"case": {"case_id": "C-2026-0001"}})
+    return build_zip(files, {"case": {"case_id": "C-2026-0001"}}, KEY)
 
 
 def _rewritten(zip_bytes: bytes, name: str, data: bytes | None) -> bytes:
@@ -156,3 +163,41 @@ def test_changed_added_or_removed_files_are_reported(
 
 def test_not_a_zip_is_reported() -> None:
     assert verify_export(b"PK\x03\x04 nonsense")[0].startswith("not a zip file")
+
+
+def _manifest_recomputed(zip_bytes: bytes, name: str, data: bytes) -> bytes:
+    """A forger's zip: ``name`` rewritten and the manifest's entry for it recomputed."""
+    zf = zipfile.ZipFile(io.BytesIO(zip_bytes))
+    manifest = json.loads(zf.read(MANIFEST))
+    manifest["files"][name] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+    text = json.dumps(manifest, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
+    return _rewritten(_rewritten(zip_bytes, name, data), MANIFEST, text.encode())
+
+
+def test_a_rewritten_file_with_a_recomputed_manifest_fails_the_signature() -> None:
+    forged = _manifest_recomputed(_zip(FILES), "items.csv", b"seq,kind\r\n1,nothing\r\n")
+    assert verify_export(forged) == [
+        f"{MANIFEST}: the signature does not match (the manifest was changed)"
+    ]
+
+
+def test_a_zip_re_signed_by_another_key_is_refused_given_the_store_key() -> None:
+    other = Ed25519PrivateKey.generate()
+    forged = build_zip(
+        {**FILES, "items.csv": b"seq,kind\r\n1,nothing\r\n"}, {"case": {"case_id": "C"}}, other
+    )
+    assert verify_export(forged) == []  # self-consistent, by itself
+    problems = verify_export(forged, public_key_hex(KEY))
+    assert problems == [
+        f"{MANIFEST}: signed by key {public_key_hex(other)[:16]}, "
+        f"not the store's signing key {public_key_hex(KEY)[:16]}"
+    ]
+    assert verify_export(_zip(FILES), public_key_hex(KEY)) == []
+
+
+def test_an_unsigned_or_signature_stripped_export_is_reported() -> None:
+    unsigned = build_zip(FILES, {"case": {"case_id": "C"}})
+    assert verify_export(unsigned) == [f"{MANIFEST} is not signed"]
+    assert verify_export(unsigned, require_signature=False) == []
+    stripped = _rewritten(_zip(FILES), SIGNATURE, None)
+    assert verify_export(stripped) == [f"{MANIFEST}: the signature or its public key is missing"]

@@ -28,7 +28,12 @@ def attribute(
     attributor: ReadOverlapAttributor | None = None,
     limit: int = 20,
 ) -> dict[str, Any]:
-    """The attribution report of ``path`` as the CLI prints it in JSON."""
+    """The attribution report of ``path`` as the CLI prints it in JSON. A key that is
+    not the store's is refused (:class:`molehunt.keys.KeyMismatchError`): it would
+    match no client and name no suspect."""
+    from molehunt.keys import check_store_key
+
+    check_store_key(store, key)
     found = leaked_set(path, store, key, single_identifier=complaints)
     attributor = attributor or ReadOverlapAttributor(store, settings, timezone)
     suspects = attributor.rank(found.client_ids, limit=limit)

@@ -9,6 +9,7 @@ the primary element alone, and on client ids written in clear.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import numpy as np
 
 from molehunt.errors import InputError
 from molehunt.pii.edm import ClientIndex
-from molehunt.pii.files import DAMAGED_ID, PRIMARY_TYPES, Record, decode, scan_file
+from molehunt.pii.files import DAMAGED_ID, Record, decode, primary_pairs, scan_file
 from molehunt.store import Store
 
 _TOKEN = re.compile(r"[A-Za-z0-9_-]+")
@@ -87,13 +88,11 @@ def client_indexes(store: Store) -> list[ClientIndex]:
     return out
 
 
-def primary_matches(index: ClientIndex, records: list[Record]) -> list[tuple[int, str]]:
+def primary_matches(index: ClientIndex, records: Sequence[Record]) -> list[tuple[int, str]]:
     """(record, client id) for every record whose primary element is a client's."""
-    pairs = [(r, h) for r, record in enumerate(records) for t, h in record if t in PRIMARY_TYPES]
-    if not pairs or len(index.keys) == 0:
+    which, hashes = primary_pairs(records)
+    if len(which) == 0 or len(index.keys) == 0:
         return []
-    which = np.array([r for r, _ in pairs], dtype=np.int64)
-    hashes = np.array([h for _, h in pairs], dtype=np.int64)
     lo = np.searchsorted(index.keys, hashes, "left")
     hi = np.searchsorted(index.keys, hashes, "right")
     out: list[tuple[int, str]] = []

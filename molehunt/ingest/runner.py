@@ -210,7 +210,7 @@ def ingest_paths(
             if file_kind in REFERENCE_PARSERS:
                 _ingest_reference(store, path, file_kind, as_of, file_report)
             elif file_kind == CLIENTS_KIND:
-                hasher = hasher or KeyedHasher(load_key(settings))
+                hasher = hasher or KeyedHasher(load_key(settings, store))
                 _ingest_clients(store, path, hasher, file_report, progress)
             elif file_kind in LOG_PARSERS:
                 parser = make_log_parser(file_kind, settings)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from molehunt.pii.files import PRIMARY_TYPES, Record
+from molehunt.pii.files import Record, primary_pairs
 from molehunt.store import Store
 
 #: Normalisers of client columns that can be a primary element.
@@ -93,13 +93,9 @@ class ClientIndex:
 
     def match(self, records: Sequence[Record]) -> Match:
         """Client records among ``records`` (each a list of ``(type, keyed hash)``)."""
-        primary = [
-            (r, h) for r, record in enumerate(records) for t, h in record if t in PRIMARY_TYPES
-        ]
-        if not primary or len(self.keys) == 0:
+        which, hashes = primary_pairs(records)
+        if len(which) == 0 or len(self.keys) == 0:
             return Match(0, [])
-        which = np.array([r for r, _ in primary], dtype=np.int64)
-        hashes = np.array([h for _, h in primary], dtype=np.int64)
         lo = np.searchsorted(self.keys, hashes, "left")
         hi = np.searchsorted(self.keys, hashes, "right")
         matched_records: set[int] = set()

@@ -18,7 +18,7 @@ from typing import Any
 
 from molehunt.config import Settings
 from molehunt.errors import MolehuntError
-from molehunt.keys import load_key
+from molehunt.keys import KeyMismatchError, load_key
 from molehunt.pii.edm import ClientIndex
 from molehunt.pii.engine import Finding, default_engine
 from molehunt.pii.files import Detail, FileScan, Limits, kind_of, scan_files
@@ -154,14 +154,18 @@ def scan_with_settings(
     if not settings.db.exists():
         note = f"no store at {settings.db}: client records not matched"
     else:
-        try:
-            key = load_key(settings)
-        except MolehuntError as e:
-            note = f"{e}: client records not matched"
-        else:
-            with Store.open(settings.db, memory_limit=settings.memory_limit) as store:
+        with Store.open(settings.db, memory_limit=settings.memory_limit) as store:
+            try:
+                # A key that is not the store's is refused (KeyMismatchError): it
+                # would match no client and call bulk client data clean.
+                key = load_key(settings, store)
+            except KeyMismatchError:
+                raise
+            except MolehuntError as e:
+                note = f"{e}: client records not matched"
+            else:
                 clients = ClientIndex.from_store(store)
-            if len(clients) == 0:
-                note = "no client master in the store: client records not matched"
+        if clients is not None and len(clients) == 0:
+            note = "no client master in the store: client records not matched"
     reports = scan_paths(paths, key=key, clients=clients, host=host, detail=detail)
     return reports, note

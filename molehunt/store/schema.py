@@ -443,6 +443,20 @@ MIGRATIONS = (
             "ALTER TABLE sources ADD COLUMN pending_reason VARCHAR",
         ),
     ),
+    Migration(
+        10,
+        "what the store knows of its keys (fingerprints and public keys, never a key)",
+        (
+            # key_fingerprint: HMAC-SHA256 of a fixed label under the client-hashing
+            # key; signing_public_key: the Ed25519 key that signs case exports;
+            # audit_keyed_from: the audit row from which the chain is keyed.
+            """CREATE TABLE store_meta (
+  name VARCHAR NOT NULL PRIMARY KEY,
+  value VARCHAR NOT NULL,
+  set_at TIMESTAMPTZ NOT NULL
+)""",
+        ),
+    ),
 )
 
 #: Event tables, for status and for the contract tests.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -43,8 +44,16 @@ class Store:
 
     @classmethod
     def open(cls, path: str | Path, *, memory_limit: str = "1GB", read_only: bool = False) -> Store:
-        """Open (creating and migrating if needed) the store at ``path``."""
+        """Open (creating and migrating if needed) the store at ``path``.
+
+        The store holds evidence, the audit trail and password hashes: its file and
+        its write-ahead log are made readable by their owner only (0600), whatever
+        the umask. DuckDB creates the log again after each checkpoint, so opening a
+        store file tightens the process's umask to at least 077 for good.
+        """
         where = str(path)
+        if not where.startswith(":memory:"):
+            os.umask(os.umask(0o077) | 0o077)
         try:
             con = duckdb.connect(where, read_only=read_only)
         except duckdb.Error as e:
