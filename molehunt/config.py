@@ -28,6 +28,8 @@ SETTINGS_DOC: dict[str, str] = {
     "key": "the client-hashing key as 64 hex digits; overrides key_file (env only)",
     "timezone": "zone in which times are shown and naive times are read (Asia/Shanghai)",
     "pg_log_line_prefix": "PostgreSQL log_line_prefix of pg-stderr logs",
+    "pg_log_timezone": "PostgreSQL log_timezone (IANA) in which an abbreviation such as CST "
+    "is read (default: timezone)",
     "batch_bytes": "bytes of log read per ingest batch (bounded memory)",
     "memory_limit": "DuckDB memory limit, e.g. 2GB",
     "detection": "detection thresholds, weights, working hours and alert threshold "
@@ -45,6 +47,7 @@ class Settings(BaseModel):
     key: str | None = Field(default=None, repr=False)
     timezone: str = "Asia/Shanghai"
     pg_log_line_prefix: str = DEFAULT_PG_PREFIX
+    pg_log_timezone: str | None = None
     batch_bytes: int = Field(default=64 * 1024 * 1024, ge=4096)
     memory_limit: str = "1GB"
     detection: DetectionSettings = Field(default_factory=DetectionSettings)

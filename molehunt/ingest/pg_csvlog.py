@@ -15,16 +15,16 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from molehunt.ingest.base import ParseResult, Rejected
+from molehunt.ingest.pg_zones import log_zones
 from molehunt.ingest.pgaudit import (
     DEFAULT_PLAN_WINDOW,
-    DEFAULT_ZONES,
     MESSAGE_KINDS,
     RECORD_SCHEMA,
     Mask,
@@ -46,11 +46,23 @@ from molehunt.ingest.pgaudit import (
     with_nulls,
 )
 
-COLUMNS = 26
-# Field numbers (0-based) of the PostgreSQL 15 csvlog columns we read.
+#: csvlog layouts by their field count: PostgreSQL 9.0 added application_name
+#: (23), 13 backend_type (24), 14 leader_pid and query_id (26, as 15, 16 and 17).
+#: The columns molehunt reads keep their place in every layout.
+LAYOUTS: dict[int, str] = {
+    22: "PostgreSQL 8.4",
+    23: "PostgreSQL 9.0-12",
+    24: "PostgreSQL 13",
+    26: "PostgreSQL 14-17",
+}
+COLUMNS = 26  # the newest layout, the default of a batch with no well-formed record
+# Field numbers (0-based) of the csvlog columns we read.
 LOG_TIME, USER_NAME, DATABASE, PID, CONNECTION_FROM, SESSION_ID = 0, 1, 2, 3, 4, 5
 MESSAGE, APPLICATION_NAME = 13, 22
 _READ = [LOG_TIME, USER_NAME, DATABASE, PID, CONNECTION_FROM, SESSION_ID, APPLICATION_NAME]
+if TYPE_CHECKING:
+    from molehunt.config import Settings
+
 _KIND_NAMES = list(MESSAGE_KINDS.values())
 _PLAN = _KIND_NAMES.index("plan")
 _AUDIT = _KIND_NAMES.index("audit")
@@ -61,16 +73,25 @@ class PgCsvlogParser:
     """PostgreSQL csvlog with pgAudit: audited statements, connections and disconnections."""
 
     kind: ClassVar[str] = "pg-csvlog"
-    description: ClassVar[str] = "PostgreSQL 15 csvlog with pgAudit and auto_explain (JSON) lines"
+    description: ClassVar[str] = (
+        "PostgreSQL csvlog (8.4 to 17 layouts) with pgAudit and auto_explain (JSON) lines"
+    )
 
     def __init__(
         self,
         *,
         zones: Mapping[str, str] | None = None,
+        log_timezone: str | None = None,
         plan_window: int = DEFAULT_PLAN_WINDOW,
     ) -> None:
-        self.zones = dict(DEFAULT_ZONES if zones is None else zones)
+        # The server's log_timezone settles the abbreviations it prints (CST...).
+        self.zones = {**log_zones(log_timezone), **(zones or {})}
         self.plan_window = plan_window
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PgCsvlogParser:
+        """The parser for a server whose log_timezone is ``pg_log_timezone`` (or ``timezone``)."""
+        return cls(log_timezone=settings.pg_log_timezone or settings.timezone)
 
     @classmethod
     def sniff(cls, head: bytes) -> bool:
@@ -79,7 +100,7 @@ class PgCsvlogParser:
             return False
         ends, _, _ = cut
         first = head[: ends[0]]
-        return bool(_TIMESTAMP.match(first)) and _field_count(first) == COLUMNS
+        return bool(_TIMESTAMP.match(first.lstrip(b'"'))) and _field_count(first) in LAYOUTS
 
     def parse(
         self, data: bytes, *, base_offset: int, source_id: str, path: str, final: bool = False
@@ -102,7 +123,8 @@ class PgCsvlogParser:
         lo[0] = 0
         lo[1:] = before[:-1]
         counts = before - lo
-        good = counts == COLUMNS - 1
+        columns = _layout(counts + 1)
+        good = counts == columns - 1
         bad_bytes = invalid_utf8(data, end)
         if len(bad_bytes):
             good[np.searchsorted(ends, bad_bytes)] = False
@@ -111,8 +133,9 @@ class PgCsvlogParser:
         for i in np.flatnonzero(~good).tolist():
             reason = (
                 "invalid UTF-8"
-                if counts[i] == COLUMNS - 1
-                else f"expected {COLUMNS} CSV fields, found {int(counts[i]) + 1}"
+                if counts[i] == columns - 1
+                else f"expected {columns} CSV fields, found {int(counts[i]) + 1} (the "
+                f"other records are {LAYOUTS[columns]} csvlog)"
             )
             problems.append((base_offset + int(starts[i]), reason))
 
@@ -126,7 +149,17 @@ class PgCsvlogParser:
         audits = 0
         for part in [p for p in np.split(good_rows, cuts) if len(p)] or [good_rows]:
             piece = _read_piece(
-                buf, buffer, commas, lo, starts, ends, part, base_offset, audits, self.zones
+                buf,
+                buffer,
+                commas,
+                lo,
+                starts,
+                ends,
+                part,
+                base_offset,
+                audits,
+                self.zones,
+                columns,
             )
             audits += piece.audits
             pieces.append(piece)
@@ -200,16 +233,20 @@ def _read_piece(
     base_offset: int,
     first_audit: int,
     zones: Mapping[str, str],
+    columns: int,
 ) -> _Piece:
-    """The records ``rows`` (well formed) whose message matters, as :data:`RECORD_SCHEMA`."""
-    fields = _Fields(buf, commas, lo[rows], starts[rows], ends[rows])
+    """The records ``rows`` (well formed, ``columns`` fields) whose message matters,
+    as :data:`RECORD_SCHEMA`."""
+    fields = _Fields(buf, commas, lo[rows], starts[rows], ends[rows], columns)
     msg_start, msg_stop = fields.at(MESSAGE)
     kinds = _message_kinds(buf, msg_start, msg_stop)
     keep = np.flatnonzero(kinds >= 0)
     rows, kinds = rows[keep], kinds[keep]
     msg_start, msg_stop = msg_start[keep], msg_stop[keep]
     fields = fields.take(keep)
-    at = fields.ranges(_READ)
+    # PostgreSQL 8.4 has no application_name: an empty range reads as NULL.
+    at = fields.ranges([k for k in _READ if k < columns])
+    at.setdefault(APPLICATION_NAME, (at[LOG_TIME][0], at[LOG_TIME][0]))
 
     def text(k: int, *, blank_is_null: bool = False) -> pa.Array[Any]:
         s, e = at[k]
@@ -346,6 +383,14 @@ def _records(data: bytes) -> tuple[Offsets, Offsets, Offsets] | None:
     return record_ends, np.concatenate(commas)[: int(counts[-1])], counts
 
 
+def _layout(fields: Offsets) -> int:
+    """The field count of the batch's layout: the one most of its records have
+    (a few broken records cannot change it)."""
+    known = np.array(sorted(LAYOUTS), dtype=np.int64)
+    tally = np.array([(fields == k).sum() for k in known.tolist()])
+    return int(known[int(tally.argmax())]) if tally.any() else COLUMNS
+
+
 def _field_count(record: bytes) -> int:
     buf = np.frombuffer(record, dtype=np.uint8)
     outside = (np.cumsum(buf == ord('"'), dtype=np.uint8) & 1) == 0
@@ -355,15 +400,29 @@ def _field_count(record: bytes) -> int:
 class _Fields:
     """Byte ranges of the fields of some records, without their CSV quotes."""
 
-    __slots__ = ("buf", "commas", "ends", "lo", "starts")
+    __slots__ = ("buf", "columns", "commas", "ends", "lo", "starts")
 
     def __init__(
-        self, buf: np.ndarray, commas: Offsets, lo: Offsets, starts: Offsets, ends: Offsets
+        self,
+        buf: np.ndarray,
+        commas: Offsets,
+        lo: Offsets,
+        starts: Offsets,
+        ends: Offsets,
+        columns: int = COLUMNS,
     ) -> None:
         self.buf, self.commas, self.lo, self.starts, self.ends = buf, commas, lo, starts, ends
+        self.columns = columns
 
     def take(self, which: Offsets) -> _Fields:
-        return _Fields(self.buf, self.commas, self.lo[which], self.starts[which], self.ends[which])
+        return _Fields(
+            self.buf,
+            self.commas,
+            self.lo[which],
+            self.starts[which],
+            self.ends[which],
+            self.columns,
+        )
 
     def at(self, k: int) -> tuple[Offsets, Offsets]:
         return self.ranges([k])[k]
@@ -371,14 +430,15 @@ class _Fields:
     def ranges(self, ks: list[int]) -> dict[int, tuple[Offsets, Offsets]]:
         """The ranges of fields ``ks``, read record by record (their bytes share cache lines)."""
         n, m = len(self.lo), len(ks)
-        cols = sorted({c for k in ks for c in (k - 1, k) if 0 <= c < COLUMNS - 1})
+        last_field = self.columns - 1
+        cols = sorted({c for k in ks for c in (k - 1, k) if 0 <= c < last_field})
         place = {c: i for i, c in enumerate(cols)}
         found = self.commas[self.lo[:, None] + np.array(cols, dtype=np.int64)]
         start = np.empty((n, m), dtype=np.int64)
         stop = np.empty((n, m), dtype=np.int64)
         for j, k in enumerate(ks):
             start[:, j] = self.starts if k == 0 else found[:, place[k - 1]] + 1
-            stop[:, j] = self.ends if k == COLUMNS - 1 else found[:, place[k]]
+            stop[:, j] = self.ends if k == last_field else found[:, place[k]]
         if n:
             buf = self.buf
             last = len(buf) - 1

@@ -16,16 +16,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from molehunt.ingest.base import ParseResult, Rejected
+from molehunt.ingest.pg_zones import log_zones
 from molehunt.ingest.pgaudit import (
     DEFAULT_PLAN_WINDOW,
-    DEFAULT_ZONES,
     MESSAGE_KINDS,
     RECORD_SCHEMA,
     Offsets,
@@ -39,6 +39,9 @@ from molehunt.ingest.pgaudit import (
     strings_at,
     to_int32,
 )
+
+if TYPE_CHECKING:
+    from molehunt.config import Settings
 
 DEFAULT_PREFIX = "%m [%p] %q%u@%d %h app=%a "
 _KIND_NAMES = list(MESSAGE_KINDS.values())
@@ -140,6 +143,7 @@ class PgStderrParser:
         prefix: str = DEFAULT_PREFIX,
         *,
         zones: Mapping[str, str] | None = None,
+        log_timezone: str | None = None,
         plan_window: int = DEFAULT_PLAN_WINDOW,
     ) -> None:
         self.prefix = prefix
@@ -147,8 +151,17 @@ class PgStderrParser:
         # The message is wherever the head ends: matching it too would only cost time.
         self._head_pattern = self.pattern[: self.pattern.rindex("(?P<message>")]
         self._python_pattern = re.compile(self.pattern.encode())
-        self.zones = dict(DEFAULT_ZONES if zones is None else zones)
+        # The server's log_timezone settles the abbreviations it prints (CST...).
+        self.zones = {**log_zones(log_timezone), **(zones or {})}
         self.plan_window = plan_window
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PgStderrParser:
+        """The parser for ``pg_log_line_prefix`` and ``pg_log_timezone`` (or ``timezone``)."""
+        return cls(
+            settings.pg_log_line_prefix,
+            log_timezone=settings.pg_log_timezone or settings.timezone,
+        )
 
     @classmethod
     def sniff(cls, head: bytes) -> bool:

@@ -48,6 +48,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from molehunt.ingest.base import Rejected, event_id
+from molehunt.ingest.pg_zones import log_zones, resolve_zone
 
 #: Columns of the records a format parser hands over; ``open`` marks a last
 #: record that more bytes could still extend (its payload may be cut short).
@@ -83,10 +84,11 @@ MESSAGE_KINDS: dict[bytes, str] = {
     b"database system is shut down": "shutdown",
 }
 
-#: Time zone abbreviations PostgreSQL may print in ``%m`` / ``log_time``; numeric
-#: offsets (``+08``) are always understood. Any other abbreviation is ambiguous
-#: (CST is China and US Central) and must be named by the caller.
-DEFAULT_ZONES: Mapping[str, str] = {"UTC": "UTC", "GMT": "UTC", "Z": "UTC"}
+#: Time zone texts PostgreSQL may print in ``%m`` / ``log_time`` for a server whose
+#: ``log_timezone`` is UTC (see :mod:`molehunt.ingest.pg_zones`); numeric offsets
+#: (``+08``) and IANA names are always understood. Parsers take the table of the
+#: configured ``pg_log_timezone`` (:func:`log_zones`).
+DEFAULT_ZONES: Mapping[str, str] = log_zones(None)
 
 #: Bytes after an AUDIT line within which its auto_explain plan must appear.
 DEFAULT_PLAN_WINDOW = 16 * 1024 * 1024
@@ -402,15 +404,49 @@ def log_times_at(
     n = len(starts)
     micros = np.zeros(n, dtype=np.int64)
     fast = np.zeros(n, dtype=bool)
-    utc_zones = sorted(a.encode() for a, z in zones.items() if z == "UTC")
     if len(data) and n:
-        micros, fast = _ms_times_utc(data, starts, stops, utc_zones)
+        fixed = _sampled_zones(data, starts, stops, zones)
+        micros, fast = _ms_times(data, starts, stops, fixed)
         if fast.all():
             return micros, fast
         # What the word-wise read does not vouch for (%t, a long zone) is read byte-wise.
         rest = np.flatnonzero(~fast)
-        micros[rest], fast[rest] = _log_times_bytewise(data, starts[rest], stops[rest], utc_zones)
+        micros[rest], fast[rest] = _log_times_bytewise(data, starts[rest], stops[rest], fixed)
     return micros, fast
+
+
+_SAMPLE = 32
+
+
+def _sampled_zones(
+    data: npt.NDArray[np.uint8], starts: Offsets, stops: Offsets, zones: Mapping[str, str]
+) -> list[tuple[bytes, int]]:
+    """The zone tokens of a sample of the times (first, last and spread between)
+    that mean one offset, with that offset in microseconds.
+
+    A log is written in one zone (two with summer time): the few tokens seen are
+    matched against every time in numpy; a time with a token the sample missed
+    is read by the slow path all the same.
+    """
+    n = len(starts)
+    picked = np.unique(np.linspace(0, n - 1, num=min(n, _SAMPLE)).astype(np.int64))
+    tokens: set[bytes] = {a.encode() for a, z in zones.items() if z in ("UTC", "+00:00")}
+    for i in picked.tolist():
+        text = data[int(starts[i]) : int(stops[i])].tobytes()
+        if len(text) > 24 and text[19:20] == b"." and text[23:24] == b" ":
+            tokens.add(text[24:])
+        elif len(text) > 20 and text[19:20] == b" ":
+            tokens.add(text[20:])
+    out: list[tuple[bytes, int]] = []
+    for token in sorted(tokens):
+        try:
+            name = token.decode("ascii")
+        except UnicodeDecodeError:
+            continue
+        minutes, _, _ = resolve_zone(name, zones)
+        if minutes is not None and name:
+            out.append((token, minutes * 60_000_000))
+    return out
 
 
 def _word(text: bytes) -> np.uint64:
@@ -428,20 +464,24 @@ _HIGH = np.uint64(0x8080808080808080)
 _BYTE = np.uint64(0xFF)
 
 
-def _ms_times_utc(
-    data: npt.NDArray[np.uint8], starts: Offsets, stops: Offsets, utc_zones: list[bytes]
+def _ms_times(
+    data: npt.NDArray[np.uint8], starts: Offsets, stops: Offsets, fixed: list[tuple[bytes, int]]
 ) -> tuple[Offsets, Mask]:
-    """:func:`log_times_at` of the ``%m`` times with a UTC zone of at most 8 bytes,
-    read a word at a time."""
+    """:func:`log_times_at` of the ``%m`` times whose zone (at most 8 bytes) is one
+    of ``fixed`` (token, offset in microseconds), read a word at a time."""
     n = len(starts)
     words = windows(data, starts, 32).view("<u8")
     length = stops - starts
     ok = np.zeros(n, dtype=bool)
+    shift = np.zeros(n, dtype=np.int64)
     zone = words[:, 3]
-    for abbrev in utc_zones:
+    for abbrev, offset in fixed:
         if len(abbrev) <= 8:
             keep = np.uint64((1 << (8 * len(abbrev))) - 1)
-            ok |= (length == 24 + len(abbrev)) & ((zone & keep) == _word(abbrev))
+            hit = (length == 24 + len(abbrev)) & ((zone & keep) == _word(abbrev))
+            ok |= hit
+            if offset:
+                shift[hit] = offset
     digits = []
     for k in range(3):
         x = words[:, k] ^ _MS_WORDS[k]
@@ -462,38 +502,42 @@ def _ms_times_utc(
     ok &= (day <= month_days) & (hour <= 23) & (minute <= 59) & (second <= 59)
     days = _days_from_civil(year, month, day)
     micros = (((days * 24 + hour) * 60 + minute) * 60 + second) * 1_000_000 + millis * 1000
+    micros -= shift
     micros[~ok] = 0
     return micros, ok
 
 
 def _log_times_bytewise(
-    data: npt.NDArray[np.uint8], starts: Offsets, stops: Offsets, utc_zones: list[bytes]
+    data: npt.NDArray[np.uint8], starts: Offsets, stops: Offsets, fixed: list[tuple[bytes, int]]
 ) -> tuple[Offsets, Mask]:
     n = len(starts)
     micros = np.zeros(n, dtype=np.int64)
     fast = np.zeros(n, dtype=bool)
     if len(data):
-        width = len(_MS_LAYOUT) + max((len(a) for a in utc_zones), default=0)
+        width = len(_MS_LAYOUT) + max((len(a) for a, _ in fixed), default=0)
         window = windows(data, starts, width)
         digit = window - np.uint8(ord("0"))  # anything but a digit wraps above 9
         layout = np.frombuffer(_MS_LAYOUT, dtype=np.uint8)
         head = np.arange(len(layout)) < 19  # what %m and %t share
         is_digit = layout == ord("d")
         shape = (digit[:, : len(layout)][:, is_digit & head] <= 9).all(axis=1)
-        fixed = np.flatnonzero(~is_digit & head)
-        shape &= (window[:, fixed] == layout[fixed]).all(axis=1)
+        punctuation = np.flatnonzero(~is_digit & head)
+        shape &= (window[:, punctuation] == layout[punctuation]).all(axis=1)
         length = stops - starts
         with_ms = (window[:, 19] == ord(".")) & (window[:, 23] == ord(" "))
         # The digits after the dot are a %m time's only: in a %t time they are its zone.
         with_ms &= (digit[:, 20] <= 9) & (digit[:, 21] <= 9) & (digit[:, 22] <= 9)
         without = window[:, 19] == ord(" ")
-        utc = np.zeros(n, dtype=bool)
-        for abbrev in utc_zones:
+        known = np.zeros(n, dtype=bool)
+        shift = np.zeros(n, dtype=np.int64)
+        for abbrev, offset in fixed:
             word = np.frombuffer(abbrev, dtype=np.uint8)
             size = len(word)
-            utc |= with_ms & (length == 24 + size) & (window[:, 24 : 24 + size] == word).all(axis=1)
-            utc |= without & (length == 20 + size) & (window[:, 20 : 20 + size] == word).all(axis=1)
-        shape &= utc
+            hit = with_ms & (length == 24 + size) & (window[:, 24 : 24 + size] == word).all(axis=1)
+            hit |= without & (length == 20 + size) & (window[:, 20 : 20 + size] == word).all(axis=1)
+            known |= hit
+            shift[hit] = offset
+        shape &= known
         # The five two-digit numbers in one pass over their tens and units.
         d = digit.astype(np.int64)
         pairs = d[:, _TENS] * 10 + d[:, _TENS + 1]
@@ -507,6 +551,7 @@ def _log_times_bytewise(
         fast = shape
         days = _days_from_civil(year, month, day)
         micros = (((days * 24 + hour) * 60 + minute) * 60 + second) * 1_000_000 + millis * 1000
+        micros -= shift
         micros[~fast] = 0
     return micros, fast
 
@@ -528,51 +573,70 @@ def _days_from_civil(year: Offsets, month: Offsets, day: Offsets) -> Offsets:
 def _slow_log_times(
     log_time: pa.Array[Any], zones: Mapping[str, str]
 ) -> tuple[Offsets, list[str | None]]:
+    """The times the numpy read left: any zone text, through DuckDB.
+
+    The distinct zone texts (a handful) are resolved first (:func:`resolve_zone`),
+    then every time is read through that small table in one query.
+    """
     # %m prints "2026-11-26 12:30:14.021 UTC", %t the same without milliseconds.
     con = _connection()
-    zone_table = pa.table(
-        {"abbrev": list(zones), "zone": [zones[k] for k in zones]},
-        schema=pa.schema([("abbrev", pa.string()), ("zone", pa.string())]),
-    )
     given = pa.table({"i": pa.array(np.arange(len(log_time)), pa.int64()), "log_time": log_time})
+    con.register("given", given)
     try:
-        con.register("zones", zone_table)
-        con.register("given", given)
-        rows = con.execute(
+        con.execute(
             r"""
-            WITH r AS (
-              SELECT i, log_time,
-                CASE WHEN log_time[20] = '.' AND log_time[24] = ' '
-                       THEN try_strptime(log_time[1:23], '%Y-%m-%d %H:%M:%S.%g')
-                     WHEN log_time[20] = ' '
-                       THEN try_strptime(log_time[1:19], '%Y-%m-%d %H:%M:%S')
-                END AS local_time,
-                CASE WHEN log_time[20] = '.' THEN log_time[25:] ELSE log_time[21:] END AS zone_text
-              FROM given
-            ), t AS (
-              SELECT r.*,
-                CASE
-                  WHEN z.zone = 'UTC' THEN local_time::TIMESTAMPTZ  -- the session zone is UTC
-                  WHEN regexp_full_match(zone_text, '[+-]\d\d(:?\d\d)?') THEN
-                    timezone('UTC', local_time - to_minutes(
-                      (CASE WHEN zone_text[1] = '-' THEN -1 ELSE 1 END) *
-                      (zone_text[2:3]::INTEGER * 60
-                       + coalesce(try_cast(nullif(replace(zone_text[4:], ':', ''), '') AS INTEGER),
-                                  0))))
-                  ELSE timezone(z.zone, local_time)
-                END AS time
-              FROM r LEFT JOIN zones z ON z.abbrev = r.zone_text
-            )
-            SELECT epoch_us(time),
-              CASE WHEN time IS NOT NULL THEN NULL
-                   WHEN local_time IS NULL THEN 'unreadable log time ' || coalesce(log_time, 'NULL')
-                   ELSE 'unknown time zone ' || zone_text
-                        || ' (log_timezone): name it in the parser''s zones' END
-            FROM t ORDER BY i
+            CREATE OR REPLACE TEMP TABLE slow_times AS
+            SELECT i, log_time,
+              CASE WHEN log_time[20] = '.' AND log_time[24] = ' '
+                     THEN try_strptime(log_time[1:23], '%Y-%m-%d %H:%M:%S.%g')
+                   WHEN log_time[20] = ' '
+                     THEN try_strptime(log_time[1:19], '%Y-%m-%d %H:%M:%S')
+              END AS local_time,
+              CASE WHEN log_time[20] = '.' THEN log_time[25:] ELSE log_time[21:] END AS zone_text
+            FROM given
             """
-        ).fetchall()
+        )
+        texts = [t for (t,) in con.execute("SELECT DISTINCT zone_text FROM slow_times").fetchall()]
+        resolved = [resolve_zone(t or "", zones) for t in texts]
+        zone_table = pa.table(
+            {
+                "zone_text": pa.array(texts, pa.string()),
+                "minutes": pa.array([r[0] for r in resolved], pa.int64()),
+                "zone": pa.array([r[1] for r in resolved], pa.string()),
+                "why": pa.array([r[2] for r in resolved], pa.string()),
+            }
+        )
+        con.register("zone_table", zone_table)
+        try:
+            named = sorted({z for _, z, _ in resolved if z is not None})
+            # timezone() takes a constant-per-row zone name: one CASE arm a named zone.
+            arms = "".join(
+                f" WHEN z.zone = '{name}' THEN timezone('{name}', local_time)"
+                for name in named
+                if "'" not in name
+            )
+            rows = con.execute(
+                f"""
+                WITH t AS (
+                  SELECT r.i, r.log_time, r.local_time, r.zone_text, z.why,
+                    CASE WHEN z.minutes IS NOT NULL
+                           THEN (local_time - to_minutes(z.minutes))::TIMESTAMPTZ
+                         {arms}
+                    END AS time
+                  FROM slow_times r LEFT JOIN zone_table z USING (zone_text)
+                )
+                SELECT epoch_us(time),
+                  CASE WHEN time IS NOT NULL THEN NULL
+                       WHEN local_time IS NULL
+                         THEN 'unreadable log time ' || coalesce(log_time, 'NULL')
+                       ELSE coalesce(why, 'unknown time zone ' || zone_text) END
+                FROM t ORDER BY i
+                """
+            ).fetchall()
+        finally:
+            con.unregister("zone_table")
     finally:
-        con.unregister("zones")
+        con.execute("DROP TABLE IF EXISTS slow_times")
         con.unregister("given")
     times = np.array([0 if t is None else t for t, _ in rows], dtype=np.int64)
     return times, [reason for _, reason in rows]

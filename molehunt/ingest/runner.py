@@ -192,8 +192,9 @@ def _resolved(path: Path) -> Path:
 
 def make_log_parser(kind: str, settings: Settings) -> LogParser:
     cls: Any = LOG_PARSERS[kind]
-    if kind == "pg-stderr":
-        return cls(prefix=settings.pg_log_line_prefix)  # type: ignore[no-any-return]
+    if kind.startswith("pg-"):
+        # PostgreSQL kinds read log times in the server's log_timezone.
+        return cls.from_settings(settings)  # type: ignore[no-any-return]
     return cls()  # type: ignore[no-any-return]
 
 

@@ -477,3 +477,47 @@ def test_records_are_cut_where_the_quotes_allow(parts: list[bytes]) -> None:
         assert got_ends.tolist() == ends
         assert got_commas.tolist() == commas
         assert before.tolist() == [sum(c < e for c in commas) for e in ends]
+
+
+# -- layouts of PostgreSQL 8.4 to 17 ----------------------------------------------------
+
+#: The fields after application_name in each layout (PostgreSQL docs, "Using CSV-Format
+#: Log Output"): 13 added backend_type, 14 leader_pid and query_id.
+_TAILS = {
+    22: "",
+    23: ',"DBeaver 23.1.0"',
+    24: ',"DBeaver 23.1.0","client backend"',
+    26: ',"DBeaver 23.1.0","client backend",,-59',
+}
+
+
+def _in_layout(fields: int) -> str:
+    return (
+        f'2026-11-26 12:30:14.021 UTC,{SESSION},3,"SELECT",2026-11-26 12:30:14 UTC,3/4,0,LOG,'
+        '00000,"AUDIT: SESSION,1,1,READ,SELECT,TABLE,t,SELECT 1,<none>,1",,,,,,,,'
+        f"{_TAILS[fields]}\n"
+    )
+
+
+@pytest.mark.parametrize("fields", sorted(_TAILS))
+def test_every_csvlog_layout_is_told_by_its_field_count(fields: int) -> None:
+    line = _in_layout(fields)
+    assert pg_csvlog._field_count(line.encode()) == fields
+    assert PgCsvlogParser.sniff(line.encode())
+    result = parse((line * 3).encode())
+    assert result.rejected == []
+    events = db_events(result)
+    assert len(events) == 3
+    assert events[0]["db_user"] == "alice"
+    assert events[0]["app_name"] == (None if fields == 22 else "DBeaver 23.1.0")
+    assert events[0]["time"] == datetime(2026, 11, 26, 12, 30, 14, 21000, tzinfo=UTC)
+
+
+def test_a_record_of_another_layout_is_rejected_beside_the_file_s_own() -> None:
+    data = _in_layout(24) * 3 + _in_layout(26)
+    result = parse(data.encode())
+    assert len(db_events(result)) == 3
+    (rejected,) = result.rejected
+    assert rejected.reason == (
+        "expected 24 CSV fields, found 26 (the other records are PostgreSQL 13 csvlog)"
+    )
