@@ -40,7 +40,9 @@ from molehunt.ingest.pgaudit import (
     log_times_at,
     message_kinds,
     rejected_records,
+    skip_codes,
     strings_at,
+    tally_skipped,
     to_int32,
     windows,
     with_nulls,
@@ -195,11 +197,18 @@ class PgCsvlogParser:
         )
         consumed = end if built.cutoff is None else built.cutoff - base_offset
         problems = sorted([p for p in problems if p[0] < base_offset + consumed] + built.rejected)
+        limit = base_offset + consumed
+        skipped_at = np.concatenate([piece.skipped_at for piece in pieces])
+        skipped_why = np.concatenate([piece.skipped_why for piece in pieces])
         return ParseResult(
             tables=built.tables,
             rejected=_located(problems, data, base_offset, starts, ends),
             consumed=consumed,
             records=int(np.searchsorted(starts, consumed)),
+            skipped=tally_skipped(
+                skipped_why[skipped_at < limit],
+                records.filter(pc.less(records["offset"], pa.scalar(limit, pa.int64()))),
+            ),
         )
 
 
@@ -220,6 +229,8 @@ class _Piece:
     payloads: pa.Array[Any]  # the AUDIT payloads, unescaped
     fields: pa.Table  # audit_fields of the payloads (offset: position in the batch)
     audits: int
+    skipped_at: Offsets  # file offsets of the records that hold no event
+    skipped_why: Offsets  # and why (pgaudit.skip_codes)
 
 
 def _read_piece(
@@ -240,6 +251,9 @@ def _read_piece(
     fields = _Fields(buf, commas, lo[rows], starts[rows], ends[rows], columns)
     msg_start, msg_stop = fields.at(MESSAGE)
     kinds = _message_kinds(buf, msg_start, msg_stop)
+    other = np.flatnonzero(kinds < 0)
+    skipped_at = starts[rows[other]] + base_offset
+    skipped_why = skip_codes(buf, msg_start[other], msg_stop[other])
     keep = np.flatnonzero(kinds >= 0)
     rows, kinds = rows[keep], kinds[keep]
     msg_start, msg_stop = msg_start[keep], msg_stop[keep]
@@ -293,7 +307,9 @@ def _read_piece(
         },
         schema=RECORD_SCHEMA,
     )
-    return _Piece(rows, msg_start, msg_stop, records, payloads, split, audits)
+    return _Piece(
+        rows, msg_start, msg_stop, records, payloads, split, audits, skipped_at, skipped_why
+    )
 
 
 def _spread(values: pa.Array[Any], where: Mask) -> pa.Array[Any]:

@@ -36,7 +36,9 @@ from molehunt.ingest.pgaudit import (
     invalid_utf8,
     message_kinds,
     rejected_records,
+    skip_codes,
     strings_at,
+    tally_skipped,
     to_int32,
 )
 
@@ -230,6 +232,9 @@ class PgStderrParser:
         first_starts = line_starts[first_lines] + head_len.astype(np.int64)
         kinds = message_kinds(buf, first_starts, line_ends[first_lines])
         keep = (kinds >= 0) & ~bad_recs[offset0:]
+        other = np.flatnonzero((kinds < 0) & ~bad_recs[offset0:])
+        skipped_at = rec_starts[other + offset0] + base_offset
+        skipped_why = skip_codes(buf, first_starts[other], line_ends[first_lines[other]])
         idx = np.flatnonzero(keep)
         kinds = kinds[idx]
         parts = parts.filter(pa.array(keep))
@@ -293,11 +298,16 @@ class PgStderrParser:
         )
         consumed = end if built.cutoff is None else built.cutoff - base_offset
         problems = sorted([p for p in problems if p[0] < base_offset + consumed] + built.rejected)
+        limit = base_offset + consumed
         return ParseResult(
             tables=built.tables,
             rejected=_located(problems, data, base_offset, rec_starts, rec_ends, rec_line0),
             consumed=consumed,
             records=int(np.searchsorted(rec_starts, consumed)),
+            skipped=tally_skipped(
+                skipped_why[skipped_at < limit],
+                records.filter(pc.less(records["offset"], pa.scalar(limit, pa.int64()))),
+            ),
         )
 
 

@@ -1457,8 +1457,14 @@ def _digits_value(data: npt.NDArray[np.uint8], begin: Offsets, end: Offsets) -> 
 _FIRST_WORD = 8
 
 
-def message_kinds(data: npt.NDArray[np.uint8], start: Offsets, stop: Offsets) -> Offsets:
-    """Index into :data:`MESSAGE_KINDS` of how each message ``data[start:stop]`` starts, or -1.
+def message_kinds(
+    data: npt.NDArray[np.uint8],
+    start: Offsets,
+    stop: Offsets,
+    starts: Mapping[bytes, str] = MESSAGE_KINDS,
+) -> Offsets:
+    """Index into ``starts`` (by default :data:`MESSAGE_KINDS`) of how each message
+    ``data[start:stop]`` starts, or -1.
 
     The first 8 bytes of every message are compared as one integer; only the
     few messages whose first word fits a longer start are read further.
@@ -1468,16 +1474,75 @@ def message_kinds(data: npt.NDArray[np.uint8], start: Offsets, stop: Offsets) ->
         return kinds
     length = stop - start
     first = windows(data, start, _FIRST_WORD).view("<u8")[:, 0]
-    for code, pattern in enumerate(MESSAGE_KINDS):
+    for code, pattern in enumerate(starts):
         head = pattern[:_FIRST_WORD].ljust(_FIRST_WORD, b"\0")
         keep = min(len(pattern), _FIRST_WORD)
         mask = np.frombuffer(b"\xff" * keep + b"\0" * (_FIRST_WORD - keep), dtype="<u8")[0]
         want = np.frombuffer(head, dtype="<u8")[0]
-        hit = np.flatnonzero(((first & mask) == want) & (length >= len(pattern)))
+        hit = np.flatnonzero(((first & mask) == want) & (length >= len(pattern)) & (kinds < 0))
         if len(pattern) > _FIRST_WORD and len(hit):
             hit = hit[_equals(data, start[hit], stop[hit], pattern, prefix=True)]
         kinds[hit] = code
     return kinds
+
+
+#: Messages that hold no audit event by design, by how they start: what
+#: ``ParseResult.skipped`` counts them as ("not an audit record: <reason>").
+SKIP_REASONS: dict[bytes, str] = {
+    b"duration: ": "duration",
+    b"statement: ": "statement",
+    b"execute ": "statement",
+    b"checkpoint": "checkpoint",
+    b"restartpoint": "checkpoint",
+    b"connection received: ": "connection received",
+    b"connection authenticated: ": "connection authenticated",
+    b"automatic vacuum": "autovacuum",
+    b"automatic analyze": "autovacuum",
+    b"temporary file: ": "temporary file",
+    b"database system": "server start or stop",
+    b"listening on ": "server start or stop",
+    b"starting PostgreSQL": "server start or stop",
+    b"received ": "server start or stop",
+    b"shutting down": "server start or stop",
+    b"redirecting log output": "server start or stop",
+    b"ending log output": "server start or stop",
+    b"parameter ": "configuration",
+    b"received SIGHUP": "configuration",
+    b"process ": "lock wait",
+}
+_SKIP_NAMES = [*SKIP_REASONS.values(), "other message"]
+_SKIP_STARTS = sorted(SKIP_REASONS, key=len, reverse=True)  # the longest start wins
+_SKIP_CODES = np.array([_SKIP_NAMES.index(SKIP_REASONS[k]) for k in _SKIP_STARTS] + [-1])
+
+
+def skip_codes(data: npt.NDArray[np.uint8], start: Offsets, stop: Offsets) -> Offsets:
+    """Why each message ``data[start:stop]`` (not an event) is skipped, as codes
+    for :func:`tally_skipped`."""
+    found = message_kinds(data, start, stop, dict.fromkeys(_SKIP_STARTS, ""))
+    codes = _SKIP_CODES[found]
+    codes[found < 0] = len(_SKIP_NAMES) - 1
+    return np.asarray(codes, dtype=np.int64)
+
+
+def tally_skipped(codes: Offsets, records: pa.Table | None = None) -> dict[str, int]:
+    """``ParseResult.skipped`` from :func:`skip_codes`, and from the ``records``
+    handed to :func:`build_events` that are no event (``duration:`` lines, plans
+    among them; the shut-down message), all before the batch's cutoff."""
+    counts = np.bincount(codes, minlength=len(_SKIP_NAMES)) if len(codes) else None
+    also: dict[str, int] = {}
+    if records is not None and records.num_rows:
+        what = records["what"]
+        also["duration"] = int(pc.sum(pc.equal(what, pa.scalar("plan"))).as_py() or 0)
+        also["server start or stop"] = int(
+            pc.sum(pc.equal(what, pa.scalar("shutdown"))).as_py() or 0
+        )
+    out: dict[str, int] = {}
+    for code, name in enumerate(_SKIP_NAMES):
+        n = (int(counts[code]) if counts is not None else 0) + also.get(name, 0)
+        if n:
+            reason = f"not an audit record: {name}"
+            out[reason] = out.get(reason, 0) + n
+    return out
 
 
 def windows(data: npt.NDArray[np.uint8], begin: Offsets, width: int) -> npt.NDArray[np.uint8]:
@@ -1677,6 +1742,8 @@ __all__ = [
     "log_times_at",
     "message_kinds",
     "rejected_records",
+    "skip_codes",
+    "tally_skipped",
     "to_int32",
     "with_nulls",
 ]

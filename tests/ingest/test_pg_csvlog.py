@@ -521,3 +521,29 @@ def test_a_record_of_another_layout_is_rejected_beside_the_file_s_own() -> None:
     assert rejected.reason == (
         "expected 24 CSV fields, found 26 (the other records are PostgreSQL 13 csvlog)"
     )
+
+
+@pytest.mark.fixtures
+def test_lines_that_hold_no_event_are_counted_by_reason() -> None:
+    data = shared_fixtures("postgres", "pgaudit-sample.csv").read_bytes()
+    result = parse(data, final=True)
+    assert result.rejected == []
+    # Every record is an event or counted as skipped, none silently.
+    assert result.events + sum(result.skipped.values()) == result.records
+    assert result.skipped["not an audit record: duration"] == data.count(b'"duration: ')
+    assert result.skipped["not an audit record: connection received"] == data.count(
+        b'"connection received: '
+    )
+
+
+def test_skipped_lines_after_a_waiting_statement_are_not_counted_yet() -> None:
+    cursor = "SESSION,1,1,READ,DECLARE CURSOR,TABLE,t,DECLARE c CURSOR FOR SELECT 1,<none>,0"
+    data = audit(cursor) + record("checkpoint starting: time") + record("statement: SELECT 1")
+    result = parse(data.encode())
+    assert result.consumed == 0
+    assert result.skipped == {}
+    done = parse(data.encode(), final=True)
+    assert done.skipped == {
+        "not an audit record: checkpoint": 1,
+        "not an audit record: statement": 1,
+    }
