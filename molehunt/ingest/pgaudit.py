@@ -1532,10 +1532,8 @@ def tally_skipped(codes: Offsets, records: pa.Table | None = None) -> dict[str, 
     also: dict[str, int] = {}
     if records is not None and records.num_rows:
         what = records["what"]
-        also["duration"] = int(pc.sum(pc.equal(what, pa.scalar("plan"))).as_py() or 0)
-        also["server start or stop"] = int(
-            pc.sum(pc.equal(what, pa.scalar("shutdown"))).as_py() or 0
-        )
+        also["duration"] = int(as_mask(pc.equal(what, pa.scalar("plan"))).sum())
+        also["server start or stop"] = int(as_mask(pc.equal(what, pa.scalar("shutdown"))).sum())
     out: dict[str, int] = {}
     for code, name in enumerate(_SKIP_NAMES):
         n = (int(counts[code]) if counts is not None else 0) + also.get(name, 0)
