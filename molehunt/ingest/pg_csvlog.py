@@ -205,6 +205,7 @@ class PgCsvlogParser:
             rejected=_located(problems, data, base_offset, starts, ends),
             consumed=consumed,
             records=int(np.searchsorted(starts, consumed)),
+            pending=built.pending,
             skipped=tally_skipped(
                 skipped_why[skipped_at < limit],
                 records.filter(pc.less(records["offset"], pa.scalar(limit, pa.int64()))),

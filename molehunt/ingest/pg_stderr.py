@@ -530,6 +530,7 @@ class PgStderrParser:
             rejected=_located(problems, data, base_offset, rec_starts, rec_ends, rec_line0),
             consumed=consumed,
             records=int(np.searchsorted(rec_starts, consumed)),
+            pending=built.pending,
             skipped=tally_skipped(
                 skipped_why[skipped_at < limit],
                 records.filter(pc.less(records["offset"], pa.scalar(limit, pa.int64()))),

@@ -93,6 +93,11 @@ DEFAULT_ZONES: Mapping[str, str] = log_zones(None)
 #: Bytes after an AUDIT line within which its auto_explain plan must appear.
 DEFAULT_PLAN_WINDOW = 16 * 1024 * 1024
 
+#: Seconds of log time after an AUDIT line within which its plan must appear: once
+#: the log has moved further on, the statement is stored without a plan's count
+#: (a cursor kept open longer than this loses its count, nothing else).
+DEFAULT_PLAN_SECONDS = 600
+
 _TIME = pa.timestamp("us", tz="UTC")
 _COMMON: list[tuple[str, pa.DataType]] = [
     ("event_id", pa.string()),
@@ -165,6 +170,8 @@ class Built:
     tables: dict[str, pa.Table] = field(default_factory=dict)
     rejected: list[tuple[int, str]] = field(default_factory=list)  # (offset, reason)
     cutoff: int | None = None  # file offset of the first record that must wait
+    #: Why the batch stops at ``cutoff`` (what the first waiting record waits for).
+    pending: str | None = None
 
 
 class _Connections(threading.local):
@@ -242,6 +249,7 @@ def build_events(
     final: bool,
     zones: Mapping[str, str],
     plan_window: int,
+    plan_seconds: int = DEFAULT_PLAN_SECONDS,
 ) -> Built:
     """Events from ``records`` (interesting records of one batch, in file order).
 
@@ -282,6 +290,10 @@ def build_events(
     is_open = recs.open[audits.rows]
     broken = audits.bad if final else audits.bad & ~is_open
     waiting = [audits.offsets[audits.bad & is_open & ~np.bool_(final)]]
+    reasons: dict[int, str] = {
+        int(o): "the last AUDIT line may not be whole yet (the server may still be writing it)"
+        for o in waiting[0][:1]
+    }
     out.rejected.extend((int(o), "unparseable AUDIT payload") for o in audits.offsets[broken])
 
     plan_rows: pa.Array[Any] = pa.nulls(len(audits.offsets), pa.int64())
@@ -293,13 +305,17 @@ def build_events(
             needy,
             plan_messages=plan_messages,
             plan_window=plan_window,
+            plan_seconds=plan_seconds,
             data_end=data_end,
             final=final,
         )
         out.rejected.extend(plan_problems)
         waiting.append(plan_waiting)
+        reasons.update(_wait_reasons(recs, audits, plan_waiting, plan_seconds))
     pending = np.concatenate(waiting)
     out.cutoff = int(pending.min()) if len(pending) else None
+    if out.cutoff is not None:
+        out.pending = reasons.get(out.cutoff, "an auto_explain plan that is not whole yet")
     limit = out.cutoff if out.cutoff is not None else data_end + 1
     out.tables["events_db"] = _db_table(
         recs, audits, plan_rows, kind=kind, source_id=source_id, limit=limit
@@ -741,21 +757,33 @@ def _plan_rows(
     *,
     plan_messages: PlanMessages,
     plan_window: int,
+    plan_seconds: int,
     data_end: int,
     final: bool,
 ) -> tuple[pa.Array[Any], list[tuple[int, str]], Offsets]:
     """The plan count of each AUDIT record that needs one (NULL for the others), the
-    plans set aside, and the offsets of the records that must wait for more bytes."""
+    plans set aside, and the offsets of the records that must wait for more bytes.
+
+    A wait ends (the statement is stored without a plan's count) at the first of:
+    the session's end, the server's shutdown, the same text audited again as
+    another statement, ``plan_window`` bytes, a record ``plan_seconds`` of log
+    time later, and, for a statement that is not a cursor (its plan is logged
+    when it ends, before the session's next statement), the session's next
+    statement.
+    """
     keys = recs.column("session_key")
     statement = audits.fields["statement"].combine_chunks()
     statement_id = audits.fields["statement_id"].combine_chunks()
     wait_rows = pa.array(np.flatnonzero(needy), pa.int64())
+    cursor = as_mask(pc.equal(audits.fields["command"], pa.scalar("DECLARE CURSOR")))[needy]
     waits = pa.table(
         {
             "offset": _ints(audits.offsets[needy]),
             "session_key": keys.take(pa.array(audits.rows[needy], pa.int64())),
             "statement": statement.take(wait_rows),
             "statement_id": statement_id.take(wait_rows),
+            "cursor": pa.array(cursor),
+            "late_at": _late_at(recs, audits.rows[needy], plan_seconds),
         }
     )
     # Only sessions with a statement waiting can bound a wait or hold its plan
@@ -763,6 +791,13 @@ def _plan_rows(
     session_keys = keys.take(pa.array(audits.rows, pa.int64()))
     in_play = as_mask(pc.is_in(session_keys, value_set=waits["session_key"], skip_nulls=False))
     kept = np.flatnonzero(audits.ok & in_play)
+    session_statements = pa.table(
+        {
+            "offset": _ints(audits.offsets[kept]),
+            "session_key": session_keys.take(pa.array(kept, pa.int64())),
+            "statement_id": statement_id.take(pa.array(kept, pa.int64())),
+        }
+    )
     statements = statement.take(pa.array(kept, pa.int64()))
     kept = kept[as_mask(pc.is_in(statements, value_set=waits["statement"], skip_nulls=False))]
     picked = pa.array(kept, pa.int64())
@@ -800,6 +835,7 @@ def _plan_rows(
     tables = {
         "waits": waits,
         "same": same,
+        "session_statements": session_statements,
         "plan_text": plan_text,
         "ends": ends,
         "shutdowns": shutdowns,
@@ -838,6 +874,42 @@ def _plan_rows(
     values[at] = np.ma.getdata(counts)
     missing[at] = np.ma.getmaskarray(counts)
     return pa.array(values, pa.int64(), mask=missing), problems, waiting
+
+
+def _late_at(recs: _Records, rows: Offsets, plan_seconds: int) -> pa.Array[Any]:
+    """For the records ``rows``, the offset of the first record logged more than
+    ``plan_seconds`` after them (NULL: none in the batch yet)."""
+    if len(recs.micros) == 0:
+        return pa.nulls(len(rows), pa.int64())
+    # Log times are in file order but for a few ms of jitter between processes:
+    # the running maximum is what "the log has moved on" means.
+    clock = np.maximum.accumulate(recs.micros)
+    deadline = recs.micros[rows] + plan_seconds * 1_000_000
+    at = np.searchsorted(clock, deadline, side="right")
+    found = at < len(clock)
+    offsets = recs.offsets[np.minimum(at, len(clock) - 1)]
+    return pa.array(offsets, pa.int64(), mask=~found)
+
+
+def _wait_reasons(
+    recs: _Records, audits: _Audits, waiting: Offsets, plan_seconds: int
+) -> dict[int, str]:
+    """What the first of the records ``waiting`` waits for, in words for ``status``."""
+    if len(waiting) == 0:
+        return {}
+    first = int(waiting.min())
+    i = int(np.searchsorted(audits.offsets, first))
+    if i >= len(audits.offsets) or audits.offsets[i] != first:
+        return {first: "an auto_explain plan that is not whole yet"}
+    command = audits.fields["command"][i].as_py()
+    key = recs.column("session_key")[int(audits.rows[i])].as_py()
+    what = "a cursor's rows (DECLARE CURSOR: FETCHes are not audited)"
+    if command != "DECLARE CURSOR":
+        what = f"the row count of a {command} (pgaudit.log_rows is off)"
+    return {
+        first: f"waiting for the auto_explain plan with {what} in session {key}: until it "
+        f"appears, the session or statement ends, or {plan_seconds} s of log time pass"
+    }
 
 
 _PLANS = r"""
@@ -879,15 +951,25 @@ WITH changes AS (
 ), again AS (
   SELECT r."offset", f.rerun_at FROM runs r JOIN firsts f
     ON f.session_key = r.session_key AND f.statement = r.statement AND f.run = r.run + 1
+), statement_starts AS (
+  -- where each statement of a session with a wait starts (its first AUDIT line)
+  SELECT "offset" AS next_at, session_key FROM (
+    SELECT *, statement_id IS DISTINCT FROM lag(statement_id) OVER (
+      PARTITION BY session_key ORDER BY "offset") AS starts
+    FROM session_statements
+  ) WHERE starts
 ), bounds AS (
   SELECT n.*, least(
-      e.end_at, s.shutdown_at, a.rerun_at,
+      e.end_at, s.shutdown_at, a.rerun_at, n.late_at,
+      CASE WHEN NOT n.cursor THEN st.next_at END,
       CASE WHEN n."offset" + $window <= $data_end THEN n."offset" + $window END
     ) AS bound
   FROM waits n
   LEFT JOIN again a USING ("offset")
   ASOF LEFT JOIN ends e ON e.session_key = n.session_key AND e.end_at > n."offset"
   ASOF LEFT JOIN shutdowns s ON s.shutdown_at > n."offset"
+  ASOF LEFT JOIN statement_starts st
+    ON st.session_key = n.session_key AND st.next_at > n."offset"
 ), good_plans AS (
   SELECT * FROM plans WHERE ok
 )
@@ -1722,6 +1804,7 @@ def _raw(chunk: bytes) -> str:
 
 
 __all__ = [
+    "DEFAULT_PLAN_SECONDS",
     "DEFAULT_PLAN_WINDOW",
     "DEFAULT_ZONES",
     "MESSAGE_KINDS",

@@ -547,3 +547,50 @@ def test_skipped_lines_after_a_waiting_statement_are_not_counted_yet() -> None:
         "not an audit record: checkpoint": 1,
         "not an audit record: statement": 1,
     }
+
+
+# -- which records wait for a plan, and for how long -------------------------------------
+
+
+def test_complete_records_never_wait_for_a_plan() -> None:
+    data = audit("SESSION,1,1,WRITE,DELETE,TABLE,t,DELETE FROM t,<none>,3") + audit(
+        "SESSION,2,1,READ,SELECT,TABLE,t,SELECT 1,<none>,1"
+    )
+    result = parse(data.encode())
+    assert result.consumed == len(data)
+    assert result.pending is None
+    assert [e["rows"] for e in db_events(result)] == [3, 1]
+
+
+def test_a_statement_without_a_count_waits_only_until_its_session_moves_on() -> None:
+    # pgaudit.log_rows off: the SELECT's plan would come before the session's next statement.
+    select = audit("SESSION,1,1,READ,SELECT,TABLE,t,SELECT * FROM t,<none>")
+    alone = parse(select.encode())
+    assert alone.consumed == 0
+    assert alone.pending is not None
+    assert "row count of a SELECT" in alone.pending
+    data = select + audit("SESSION,2,1,WRITE,DELETE,TABLE,t,DELETE FROM t,<none>")
+    result = parse(data.encode())
+    # The first is decided (no plan came before the next statement); the second waits.
+    assert result.consumed == len(select)
+    (event,) = db_events(result)
+    assert (event["rows"], event["rows_source"]) == (None, "unknown")
+
+
+def test_a_cursor_waits_for_its_plan_but_not_past_the_log_time_bound() -> None:
+    cursor = "SESSION,1,1,READ,DECLARE CURSOR,TABLE,t,DECLARE c CURSOR FOR SELECT 1,<none>,0"
+    declared = audit(cursor, time="2026-11-26 12:30:14.021 UTC")
+    other = '"bob","crm",5800,"10.0.0.9:1",6b082656.16a8'
+    soon = audit("SESSION,1,1,READ,SELECT,TABLE,t,SELECT 2,<none>,1", session=other).replace(
+        "12:30:14.021", "12:31:00.000"
+    )
+    waiting = parse((declared + soon).encode())
+    assert waiting.consumed == 0  # the other session's complete record waits behind it
+    assert waiting.pending is not None
+    assert "cursor" in waiting.pending
+    assert "600 s of log time" in waiting.pending
+    late = soon.replace("12:31:00.000", "12:40:14.022")
+    result = parse((declared + late).encode())
+    assert result.consumed == len(declared + late)
+    assert result.pending is None
+    assert [e["rows_source"] for e in db_events(result)] == ["unknown", "pgaudit"]
