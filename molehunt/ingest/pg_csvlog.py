@@ -35,6 +35,7 @@ from molehunt.ingest.pgaudit import (
     blank_to_null,
     build_events,
     empty_tables,
+    find_bytes,
     ints_at,
     invalid_utf8,
     log_times_at,
@@ -112,7 +113,17 @@ class PgCsvlogParser:
         ``final`` says the file will grow no more (a rotated log): statements
         still waiting for their auto_explain plan are then decided without it.
         """
-        cut = _records(data)
+        cut = _resynced(data)
+        if final and data.endswith(b"\n") and (cut is None or int(cut[0][-1]) < len(data) - 1):
+            # The file grows no more: bytes after the last whole record (an
+            # unclosed quote) are one broken record, not a wait for ever.
+            ends0, commas0, before0 = cut or (
+                np.zeros(0, dtype=np.int64),
+                np.zeros(0, dtype=_POSITION),
+                np.zeros(0, dtype=np.int64),
+            )
+            last = int(before0[-1]) if len(before0) else 0
+            cut = (np.append(ends0, len(data) - 1), commas0, np.append(before0, last))
         if cut is None:
             return ParseResult(tables=empty_tables())
         ends, commas, before = cut
@@ -136,6 +147,8 @@ class PgCsvlogParser:
             reason = (
                 "invalid UTF-8"
                 if counts[i] == columns - 1
+                else "unclosed quote: the record is cut short or garbled"
+                if data.count(b'"', int(starts[i]), int(ends[i])) % 2
                 else f"expected {columns} CSV fields, found {int(counts[i]) + 1} (the "
                 f"other records are {LAYOUTS[columns]} csvlog)"
             )
@@ -406,6 +419,123 @@ def _layout(fields: Offsets) -> int:
     known = np.array(sorted(LAYOUTS), dtype=np.int64)
     tally = np.array([(fields == k).sum() for k in known.tolist()])
     return int(known[int(tally.argmax())]) if tally.any() else COLUMNS
+
+
+_RESYNCS = 1000  # broken records a batch is cut around; past that the rest stays as cut
+
+
+def _resynced(data: bytes) -> tuple[Offsets, Offsets, Offsets] | None:
+    """:func:`_records`, cut again where an unclosed quote swallowed the records after it.
+
+    A record whose field count is wrong, and which runs over a line that starts
+    like a record (a timestamp at the line start), ends just before that line:
+    the quote count starts afresh there, so one broken record costs only itself.
+    The same for the bytes after the last whole record, when a line in them
+    starts a record that is whole and well formed.
+    """
+    cut = _records(data)
+    if cut is None:
+        return _tail_resync(data, 0, None)
+    buf = np.frombuffer(data, dtype=np.uint8)
+    ends, commas, before = cut
+    columns = _layout(np.diff(before, prepend=0) + 1)
+    done_ends: list[Offsets] = []
+    done_commas: list[Offsets] = []
+    done_before: list[Offsets] = []
+    base = 0  # where the current cut starts in ``data``
+    comma_base = 0  # commas kept before it
+    for _ in range(_RESYNCS):
+        counts = np.diff(before, prepend=0)
+        starts = np.concatenate([[0], ends[:-1] + 1]).astype(np.int64) + base
+        bad = np.flatnonzero(counts != columns - 1)
+        restart = None
+        for i in bad.tolist():
+            restart = _record_start_within(buf, int(starts[i]), int(ends[i]) + base)
+            if restart is not None:
+                break
+        if restart is None:
+            done_ends.append(ends + base)
+            done_commas.append(commas + base)
+            done_before.append(before + comma_base)
+            tail = _tail_resync(data, int(ends[-1]) + base + 1, columns)
+            if tail is not None:
+                t_ends, t_commas, t_before = tail
+                done_ends.append(t_ends)
+                done_commas.append(t_commas)
+                done_before.append(t_before + comma_base + len(commas))
+            break
+        # Records before i stay; record i ends at the newline before ``restart``
+        # (no field counted: it is rejected); the rest is cut afresh.
+        kept_commas = int(before[i - 1]) if i else 0
+        done_ends.append(np.append(ends[:i] + base, restart - 1))
+        done_commas.append(commas[:kept_commas] + base)
+        done_before.append(np.append(before[:i], kept_commas) + comma_base)
+        comma_base += kept_commas
+        rest = _records(data[restart:])
+        base = restart
+        if rest is None:
+            tail = _tail_resync(data, restart, columns)
+            if tail is not None:
+                done_ends.append(tail[0])
+                done_commas.append(tail[1])
+                done_before.append(tail[2] + comma_base)
+            break
+        ends, commas, before = rest
+    else:
+        done_ends.append(ends + base)
+        done_commas.append(commas + base)
+        done_before.append(before + comma_base)
+    return (
+        np.concatenate(done_ends).astype(np.int64),
+        np.concatenate(done_commas).astype(commas.dtype),
+        np.concatenate(done_before).astype(np.int64),
+    )
+
+
+def _tail_resync(
+    data: bytes, start: int, columns: int | None
+) -> tuple[Offsets, Offsets, Offsets] | None:
+    """Records after ``start`` where the bytes from there hold no whole record (an
+    unclosed quote) but a later line starts a whole, well-formed one: the bytes
+    before that line are one broken record, the rest is cut afresh."""
+    if start >= len(data):
+        return None
+    buf = np.frombuffer(data, dtype=np.uint8)
+    restart = _record_start_within(buf, start, len(data))
+    if restart is None:
+        return None
+    rest = _resynced(data[restart:])
+    if rest is None:
+        return None
+    ends, commas, before = rest
+    counts = np.diff(before, prepend=0)
+    if columns is not None and not (counts == columns - 1).any():
+        return None
+    if columns is None and not np.isin(counts + 1, list(LAYOUTS)).any():
+        return None
+    return (
+        np.concatenate([[restart - 1], ends + restart]).astype(np.int64),
+        commas + restart,
+        np.concatenate([[0], before]).astype(np.int64),
+    )
+
+
+_STAMP = np.frombuffer(b"dddd-dd-dd dd:dd:dd", dtype=np.uint8)
+_STAMP_DIGIT = np.equal(_STAMP, ord("d"))
+
+
+def _record_start_within(buf: np.ndarray, start: int, stop: int) -> int | None:
+    """The first line start after ``start`` and before ``stop`` that begins with a
+    timestamp (as every csvlog record does), or None."""
+    newlines = find_bytes(buf[start:stop], b"\n") + start + 1
+    newlines = newlines[newlines + len(_STAMP) <= len(buf)]
+    if len(newlines) == 0:
+        return None
+    window = windows(buf, newlines, len(_STAMP))
+    digits = (window - np.uint8(ord("0")) <= 9)[:, _STAMP_DIGIT].all(axis=1)
+    marks = (window[:, ~_STAMP_DIGIT] == _STAMP[~_STAMP_DIGIT]).all(axis=1)
+    hits = np.flatnonzero(digits & marks & (newlines < stop))
+    return int(newlines[hits[0]]) if len(hits) else None
 
 
 def _field_count(record: bytes) -> int:

@@ -594,3 +594,24 @@ def test_a_cursor_waits_for_its_plan_but_not_past_the_log_time_bound() -> None:
     assert result.consumed == len(declared + late)
     assert result.pending is None
     assert [e["rows_source"] for e in db_events(result)] == ["unknown", "pgaudit"]
+
+
+# -- an unclosed quote costs only its own record -------------------------------------------
+
+
+@pytest.mark.parametrize("where", [0, 5, 119])
+def test_an_unclosed_quote_costs_only_its_own_record(where: int) -> None:
+    lines = [audit(f"SESSION,{i},1,READ,SELECT,TABLE,t,SELECT {i},<none>,1") for i in range(120)]
+    # A writer cut short inside the message (a crash, a truncated copy): the quote never closes.
+    broken = lines[where]
+    lines[where] = broken[: broken.index("AUDIT") + 20] + "\n"
+    data = "".join(lines).encode()
+    result = parse(data, final=True)
+    (rejected,) = result.rejected
+    assert rejected.reason.startswith("unclosed quote")
+    assert rejected.offset == sum(len(line) for line in lines[:where])
+    assert rejected.line == where + 1
+    events = db_events(result)
+    assert len(events) == 119
+    assert where not in [e["statement_id"] for e in events]
+    assert result.consumed == len(data)
