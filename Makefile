@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo serve test check lint types unit bench system-deps clean
+.PHONY: demo serve test check lint types unit bench quality system-deps clean
 
 # (Re)create the virtualenv when it is missing or older than the project's dependencies.
 $(STAMP): pyproject.toml
@@ -40,5 +40,9 @@ unit: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
+# Detection quality over randomised worlds (tuning, held-out and demo seeds); never in `make test`.
+quality: $(STAMP)
+	$(BIN)/python -m molehunt.quality --out quality-report.json
+
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .quality

@@ -109,7 +109,12 @@ def _parse_time(value: str | None, zone: str) -> datetime:
         parsed = datetime.fromisoformat(value)
     except ValueError as e:
         raise typer.BadParameter(f"{value!r} is not an ISO time like 2026-05-03T09:15+08:00") from e
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(zone))
+    from molehunt.times import checked_time
+
+    try:
+        return checked_time(parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(zone)))
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from e
 
 
 @app.command()
@@ -316,10 +321,12 @@ def accounts(
 def _parse_day(value: str | None, zone: str) -> date:
     if value is None:
         return datetime.now(ZoneInfo(zone)).date()
+    from molehunt.times import checked_day
+
     try:
-        return date.fromisoformat(value)
+        return checked_day(date.fromisoformat(value))
     except ValueError as e:
-        raise typer.BadParameter(f"{value!r} is not a date like 2026-05-03") from e
+        raise typer.BadParameter(f"{value!r} is not a date like 2026-05-03 ({e})") from e
 
 
 @app.command()
@@ -448,9 +455,12 @@ def risk(
             days = ranker.history(until, top=top, include_all=show_all) if until else []
         else:
             day = _parse_day(as_of, settings.timezone)
+            threshold = ranker.threshold(day)
             days = [
                 {
                     "date": day.isoformat(),
+                    "threshold": threshold.value,
+                    "threshold_how": threshold.how,
                     "ranking": ranker.ranking(day, top=top, include_all=show_all),
                 }
             ]
@@ -462,10 +472,16 @@ def risk(
     for entry in days:
         if history:
             out.print(f"[bold]{entry['date']}[/bold]")
+        if "threshold" in entry:
+            flagged = sum(1 for r in entry["ranking"] if r["flagged"])
+            out.print(
+                f"alert threshold {entry['threshold']:.4g} ({entry['threshold_how']}); "
+                f"{flagged} flagged"
+            )
         if not entry["ranking"]:
             out.print("nobody flagged" if not show_all else "no findings")
             continue
-        table = Table("rank", "person", "name", "role", "score", "reasons")
+        table = Table("rank", "person", "name", "role", "score", "chain", "reasons")
         for r in entry["ranking"]:
             reasons = "\n".join(f"{x['detector']}: {x['summary']}" for x in r["reasons"])
             table.add_row(
@@ -474,6 +490,7 @@ def risk(
                 r["name"] or "",
                 r["role"] or "",
                 f"{r['score']:.2f}",
+                "\n".join(r["chain"]) or "lone signal",
                 reasons,
             )
         out.print(table)
@@ -498,10 +515,15 @@ def timeline(
     if not entries:
         out.print(f"no findings name {person}")
         return
-    table = Table("time", "detector", "sev", "title", "events")
+    table = Table("time", "stage", "detector", "sev", "title", "events")
     for e in entries:
         table.add_row(
-            e["time"], e["detector"], str(e["severity"]), e["title"], str(len(e["events"]))
+            e["time"],
+            e["stage"],
+            e["detector"],
+            str(e["severity"]),
+            e["title"],
+            str(len(e["events"])),
         )
     out.print(table)
 
@@ -836,6 +858,20 @@ def user_disable(
         disable_user(store, name)
         _audit(store, "user disable", name, 1)
     out.print(f"disabled {name}")
+
+
+@user_app.command("unlock")
+def user_unlock(
+    ctx: typer.Context, name: Annotated[str, typer.Argument(help="User name.")]
+) -> None:
+    """Lift a sign-in lockout (10 wrong passwords in a row lock a web user out).
+    While `serve` runs, an admin does this on the web Users page instead."""
+    from molehunt.web.users import unlock_user
+
+    with _ctx(ctx).open_store() as store:
+        was = unlock_user(store, name)
+        _audit(store, "user unlock", name, 1 if was else 0)
+    out.print(f"unlocked {name}" if was else f"{name} was not locked out")
 
 
 @app.command()

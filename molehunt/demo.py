@@ -61,30 +61,12 @@ def run_demo(
         params,
         (lambda done, total: step("simulate", done, total)) if step else None,
     )
-    truth = json.loads((folder / "sim" / "truth.json").read_text(encoding="utf-8"))
-    settings = (base or Settings.load(environ={})).model_copy(
-        update={"db": folder / "molehunt.duckdb", "key_file": folder / "molehunt.key"}
-    )
+    settings = world_settings(folder, base)
     create_key_file(settings.key_file)
+    report, scanned = ingest_world(folder, settings, step=step, progress=progress)
+    truth = json.loads((folder / "sim" / "truth.json").read_text(encoding="utf-8"))
     last_day = date.fromisoformat(truth["period"]["end"])
     with Store.open(settings.db, memory_limit=settings.memory_limit) as store:
-        report = ingest_paths(
-            store,
-            settings,
-            [folder / "sim" / "reference", folder / "sim" / "logs"],
-            progress=progress,
-        )
-        endpoint = folder / "sim" / "endpoint"
-        scanned = 0
-        if endpoint.is_dir():
-            if step:
-                step("scan endpoint files", 0, 1)
-            reports = scan_paths(
-                [endpoint], key=load_key(settings), clients=ClientIndex.from_store(store)
-            )
-            scanned = store_scans(store, reports)
-            if step:
-                step("scan endpoint files", 1, 1)
         if step:
             step("detect", 0, 1)
         findings = write_findings(
@@ -104,6 +86,60 @@ def run_demo(
     return DemoResult(
         folder, settings, report, findings, last_day, ranking, evaluation, truth, scanned
     )
+
+
+def world_settings(folder: Path, base: Settings | None = None) -> Settings:
+    """Settings of a simulated world's store: ``folder/molehunt.duckdb`` and its key."""
+    return (base or Settings.load(environ={})).model_copy(
+        update={"db": folder / "molehunt.duckdb", "key_file": folder / "molehunt.key"}
+    )
+
+
+def ingest_world(
+    folder: Path,
+    settings: Settings | None = None,
+    *,
+    step: Step | None = None,
+    progress: Progress | None = None,
+) -> tuple[IngestReport, int]:
+    """Ingest a simulated world (``folder/sim``: reference data, logs) and scan its
+    endpoint files; returns the ingest report and the files scanned."""
+    if settings is None:
+        settings = world_settings(folder)
+        if not settings.key_file.exists():
+            create_key_file(settings.key_file)
+    with Store.open(settings.db, memory_limit=settings.memory_limit) as store:
+        report = ingest_paths(
+            store,
+            settings,
+            [folder / "sim" / "reference", folder / "sim" / "logs"],
+            progress=progress,
+        )
+        endpoint = folder / "sim" / "endpoint"
+        scanned = 0
+        if endpoint.is_dir():
+            if step:
+                step("scan endpoint files", 0, 1)
+            reports = scan_paths(
+                [endpoint], key=load_key(settings), clients=ClientIndex.from_store(store)
+            )
+            scanned = store_scans(store, reports)
+            if step:
+                step("scan endpoint files", 1, 1)
+    return report, scanned
+
+
+def detect_world(folder: Path, settings: Settings | None = None) -> dict[str, Any]:
+    """Detect afresh on an ingested world and evaluate its rankings against its truth
+    (detection only: no attribution)."""
+    settings = settings or world_settings(folder)
+    truth = json.loads((folder / "sim" / "truth.json").read_text(encoding="utf-8"))
+    last_day = date.fromisoformat(truth["period"]["end"])
+    with Store.open(settings.db, memory_limit=settings.memory_limit) as store:
+        write_findings(
+            store, run_detectors(store, settings.detection, last_day, timezone=settings.timezone)
+        )
+        return evaluate(store, settings.detection, truth, settings.timezone)
 
 
 def scenario_people(truth: dict[str, Any]) -> dict[str, str]:

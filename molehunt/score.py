@@ -17,8 +17,21 @@ independent source family (database, file, web) with findings on the same host
 within a day (a finding whose details say ``"corroborates": false``, such as a visit
 to a blocked site, moves no data and corroborates nothing), times
 ``departing_multiplier`` while the person is on
-notice or within ``departing_days`` of leaving. People at or above
-``alert_threshold`` are flagged.
+notice or within ``departing_days`` of leaving.
+
+**Chains, not single signals.** Every detector names the stage of a theft its
+findings show (:data:`STAGES`): ``critical`` (enough on its own: a departed person's
+account in use, an account used from someone else's host, a canary read, a file of
+far more other-portfolio clients than the person's peers hold), ``access`` (beyond
+need), ``collection`` (bulk reads, volume, files), ``exfiltration`` (uploads, rings)
+or ``context`` (notice, blocked sites: never a stage of their own). A finding may
+name its own stage in its details (an upload to a blocked site is exfiltration, a
+visit is context). A person reaches the alert threshold only through a critical
+finding or a **chain**: findings of two different stages within ``chain_days`` of
+each other. Everyone else scores at most ``lone_cap`` of ``alert_threshold``, however
+often a lone signal repeats. People at or above the day's threshold are flagged;
+with ``alert_budget`` set, the threshold is calibrated from the trailing days (see
+:meth:`RiskRanker.threshold`).
 """
 
 from __future__ import annotations
@@ -38,6 +51,12 @@ from molehunt.store.schema import EVENT_TABLES
 
 #: Source families that corroborate each other when they meet on one host.
 CORROBORATING = ("db", "file", "web")
+
+#: The stages of a theft a finding can show, in the order a theft goes through them.
+STAGES = ("critical", "access", "collection", "exfiltration", "context")
+
+#: Stages that form a chain when two different ones meet on one person.
+CHAIN_STAGES = ("access", "collection", "exfiltration")
 
 #: Detectors that read the same evidence: a person's score counts the stronger only.
 SAME_EVIDENCE: dict[str, str] = {"volume_spike": "volume", "sustained_excess": "volume"}
@@ -76,6 +95,10 @@ class PersonRisk:
     reasons: tuple[Reason, ...]
     departing: bool
     corroborated: tuple[str, ...]  # source families that met on one host
+    #: Why the person may reach the threshold: ``critical: <detector>`` or the chain's
+    #: steps (``access: out_of_scope``, ``collection: sustained_excess``...); empty for a
+    #: lone signal, whose score is capped below the threshold.
+    chain: tuple[str, ...] = ()
 
 
 def load_findings(store: Store, until: date | None = None) -> list[StoredFinding]:
@@ -110,6 +133,36 @@ def load_findings(store: Store, until: date | None = None) -> list[StoredFinding
 def _family(detector: str) -> str:
     cls = DETECTORS.get(detector)
     return cls.source if cls is not None else "other"
+
+
+def stage_of(finding: StoredFinding) -> str:
+    """The theft stage a finding shows: its own word, else its detector's."""
+    own = finding.details.get("stage")
+    if isinstance(own, str) and own in STAGES:
+        return own
+    cls = DETECTORS.get(finding.detector)
+    return getattr(cls, "stage", "context") if cls is not None else "context"
+
+
+def chain_of(findings: list[StoredFinding], chain_days: int) -> tuple[str, ...]:
+    """Why these (one person's own) findings may reach the threshold: the critical
+    detectors, else the steps of the longest chain of different stages within
+    ``chain_days`` of one another; empty when neither."""
+    critical = sorted({f.detector for f in findings if stage_of(f) == "critical"})
+    if critical:
+        return tuple(f"critical: {d}" for d in critical)
+    steps = sorted(
+        ((f.day, stage_of(f), f.detector) for f in findings if stage_of(f) in CHAIN_STAGES),
+    )
+    best: set[tuple[str, str]] = set()
+    for day, _, _ in steps:
+        near = {(st, d) for x, st, d in steps if 0 <= (x - day).days <= chain_days}
+        if len({st for st, _ in near}) > len({st for st, _ in best}):
+            best = near
+    if len({st for st, _ in best}) < 2:
+        return ()
+    order = {st: i for i, st in enumerate(STAGES)}
+    return tuple(f"{st}: {d}" for st, d in sorted(best, key=lambda x: (order[x[0]], x[1])))
 
 
 def _corroborated(findings: list[StoredFinding]) -> tuple[str, ...]:
@@ -195,10 +248,21 @@ def score_people(
         leaving = person in (departing or set())
         if leaving:
             total *= settings.departing_multiplier
+        chain = chain_of(own, settings.chain_days)
+        if not chain:
+            total = min(total, settings.lone_cap * settings.alert_threshold)
         reasons.sort(key=lambda r: (-r.score, r.detector))
-        out.append(PersonRisk(person, round(total, 4), tuple(reasons), leaving, families))
+        out.append(PersonRisk(person, round(total, 4), tuple(reasons), leaving, families, chain))
     out.sort(key=lambda p: (-p.score, p.person_id))
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class Threshold:
+    """The alert threshold of one day, and how it was set."""
+
+    value: float
+    how: str
 
 
 class RiskRanker:
@@ -212,6 +276,8 @@ class RiskRanker:
         self.zone = ZoneInfo(timezone)
         self._people: dict[tuple[str, date], Person | None] = {}
         self._hr: dict[str, list[dict[str, Any]]] | None = None
+        self._scores: dict[date, list[PersonRisk]] = {}
+        self._thresholds: dict[date, Threshold] = {}
 
     def _person(self, person_id: str, day: date) -> Person | None:
         key = (person_id, day)
@@ -223,11 +289,76 @@ class RiskRanker:
     def _person_at(self, person_id: str, at: datetime) -> Person | None:
         """What :meth:`Identity.person` answers, from the HR versions read once: a
         ranking of every day would otherwise ask the store twice per person and day."""
+        return person_from_versions(person_id, self._versions().get(person_id, []), at, self.zone)
+
+    def _versions(self) -> dict[str, list[dict[str, Any]]]:
+        """Every person's HR versions, read once."""
         if self._hr is None:
             self._hr = defaultdict(list)
             for r in self.store.query("SELECT * FROM ref_hr ORDER BY source_id"):
                 self._hr[r["employee_id"]].append(r)
-        return person_from_versions(person_id, self._hr.get(person_id, []), at, self.zone)
+        return self._hr
+
+    def scores(self, as_of: date, findings: list[StoredFinding] | None = None) -> list[PersonRisk]:
+        """Everyone with a finding up to ``as_of``, scored, highest first (cached per day
+        when ``findings`` is given: a history passes the same list for every day)."""
+        if findings is not None and as_of in self._scores:
+            return self._scores[as_of]
+        found = findings if findings is not None else load_findings(self.store, as_of)
+        people = {p for f in found if f.day <= as_of for p in (f.person_id, *f.related) if p}
+        known = {p: self._person(p, as_of) for p in sorted(people)}
+        departing = {p for p, who in known.items() if is_departing(who, as_of, self.settings)}
+        departed = {p for p, who in known.items() if who is not None and who.status == "departed"}
+        scored = score_people(found, as_of, self.settings, departing, departed)
+        if findings is not None:
+            self._scores[as_of] = scored
+        return scored
+
+    def staff(self, day: date) -> int:
+        """People employed (or on notice) at the end of ``day``."""
+        return sum(
+            1
+            for p in self._versions()
+            if (who := self._person(p, day)) is not None and who.status in ("employed", "on_notice")
+        )
+
+    def threshold(self, as_of: date, findings: list[StoredFinding] | None = None) -> Threshold:
+        """The alert threshold of ``as_of``: ``alert_threshold``, or with ``alert_budget``
+        set, the lowest score at or above it that would have flagged at most the budget's
+        people over the ``budget_days`` before ``as_of`` (the day itself is not used, so an
+        outbreak today is not hidden by its own size)."""
+        s = self.settings
+        if s.alert_budget is None:
+            return Threshold(s.alert_threshold, f"fixed: alert_threshold = {s.alert_threshold}")
+        if as_of in self._thresholds:
+            return self._thresholds[as_of]
+        found = findings if findings is not None else load_findings(self.store, as_of)
+        first = self.first_day() or as_of
+        days = [
+            as_of - timedelta(days=i)
+            for i in range(1, s.budget_days + 1)
+            if as_of - timedelta(days=i) >= first
+        ]
+        above = sorted(
+            (p.score for d in days for p in self.scores(d, found) if p.score >= s.alert_threshold),
+            reverse=True,
+        )
+        staff_days = sum(self.staff(d) for d in days)
+        allowed = int(s.alert_budget * staff_days / 1000)
+        value = s.alert_threshold
+        if len(above) > allowed:
+            value = max(value, above[allowed] + 1e-6)
+        how = (
+            f"alert budget {s.alert_budget:g} per 1,000 staff-days over the {len(days)} days "
+            f"before ({staff_days} staff-days: at most {allowed} flagged person-days); "
+            + (
+                f"raised from {s.alert_threshold} to {value:.4f}"
+                if value > s.alert_threshold
+                else f"the floor alert_threshold = {s.alert_threshold} is within budget"
+            )
+        )
+        self._thresholds[as_of] = Threshold(round(value, 6), how)
+        return self._thresholds[as_of]
 
     def ranking(
         self,
@@ -237,15 +368,13 @@ class RiskRanker:
         include_all: bool = False,
         findings: list[StoredFinding] | None = None,
     ) -> list[dict[str, Any]]:
-        """The issue's JSON shape: rank, person, score and the reasons behind it."""
+        """The ranking's JSON shape: rank, person, score, the chain that lets the
+        person reach the threshold, and the reasons behind the score."""
         found = findings if findings is not None else load_findings(self.store, as_of)
-        people = {p for f in found if f.day <= as_of for p in (f.person_id, *f.related) if p}
-        known = {p: self._person(p, as_of) for p in sorted(people)}
-        departing = {p for p, who in known.items() if is_departing(who, as_of, self.settings)}
-        departed = {p for p, who in known.items() if who is not None and who.status == "departed"}
-        scored = score_people(found, as_of, self.settings, departing, departed)
+        scored = self.scores(as_of, found)
+        threshold = self.threshold(as_of, found).value
         if not include_all:
-            scored = [p for p in scored if p.score >= self.settings.alert_threshold]
+            scored = [p for p in scored if p.score >= threshold]
         if top is not None:
             scored = scored[:top]
         out = []
@@ -259,6 +388,8 @@ class RiskRanker:
                     "department": person.department if person else None,
                     "role": person.role if person else None,
                     "score": p.score,
+                    "flagged": p.score >= threshold,
+                    "chain": list(p.chain),
                     "reasons": [
                         {
                             "detector": r.detector,

@@ -6,7 +6,7 @@ from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from molehunt.score import load_findings
+from molehunt.score import load_findings, stage_of
 from molehunt.store import Store
 
 # What an investigator needs to see of an event, per event table.
@@ -54,7 +54,8 @@ def timeline(
     timezone: str = "Asia/Shanghai",
 ) -> list[dict[str, Any]]:
     """Every finding naming ``person_id`` (as the one behind it or as the other person
-    involved), oldest first, each with the events it cites."""
+    involved), oldest first, each with its theft stage (the steps of a chain: access,
+    collection, exfiltration; or critical, or context) and the events it cites."""
     zone = ZoneInfo(timezone)
     found = [
         f for f in load_findings(store, until) if f.person_id == person_id or person_id in f.related
@@ -65,6 +66,7 @@ def timeline(
             "time": f.time.astimezone(zone).isoformat(),
             "day": f.day.isoformat(),
             "detector": f.detector,
+            "stage": stage_of(f),
             "severity": f.severity,
             "title": f.title,
             "as": "actor" if f.person_id == person_id else "named",

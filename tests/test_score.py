@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, date, datetime
 
 import pytest
@@ -81,8 +82,63 @@ def test_db_file_and_web_on_one_host_within_a_day_corroborate() -> None:
     assert only(together, as_of) > only(apart, as_of) * (1 + S.corroboration_bonus)
 
 
+# -- chains, not single signals --------------------------------------------------------
+
+
+def test_a_lone_signal_stays_below_the_threshold_however_often_it_repeats() -> None:
+    daily = [finding("allowed_channel_upload", day=date(2026, 5, d)) for d in range(1, 7)]
+    (person,) = score_people(daily, DAY, S)
+    assert person.chain == ()
+    assert person.score == pytest.approx(S.lone_cap * S.alert_threshold)
+    assert person.score < S.alert_threshold
+
+
+def test_two_stages_within_the_window_form_a_chain() -> None:
+    found = [
+        finding("out_of_scope", day=date(2026, 5, 2)),
+        finding("sustained_excess", day=date(2026, 5, 6)),
+    ]
+    (person,) = score_people(found, DAY, S)
+    assert person.chain == ("access: out_of_scope", "collection: sustained_excess")
+    assert person.score >= S.alert_threshold
+
+
+def test_stages_too_far_apart_are_no_chain() -> None:
+    far = DetectionSettings(chain_days=3)
+    found = [
+        finding("out_of_scope", day=date(2026, 5, 1)),
+        finding("allowed_channel_upload", day=date(2026, 5, 6)),
+    ]
+    (person,) = score_people(found, DAY, far)
+    assert person.chain == ()
+    assert person.score < far.alert_threshold
+
+
+def test_two_findings_of_one_stage_are_no_chain() -> None:
+    found = [finding("bulk_read"), finding("file_write"), finding("volume_spike")]
+    (person,) = score_people(found, DAY, S)
+    assert person.chain == ()
+
+
+def test_a_critical_finding_needs_no_chain() -> None:
+    (person,) = score_people([finding("departed_account")], DAY, S)
+    assert person.chain == ("critical: departed_account",)
+    assert person.score >= S.alert_threshold
+
+
+def test_a_finding_may_name_its_own_stage() -> None:
+    visit = finding("disallowed_category")
+    upload = dataclasses.replace(visit, details={"stage": "exfiltration"})
+    read = finding("out_of_scope")
+    assert score_people([visit, read], DAY, S)[0].chain == ()
+    assert score_people([upload, read], DAY, S)[0].chain == (
+        "access: out_of_scope",
+        "exfiltration: disallowed_category",
+    )
+
+
 def test_departing_people_weigh_more() -> None:
-    f = [finding("bulk_read")]
+    f = [finding("bulk_read", severity=50)]
     assert only(f, departing={"P1"}) == pytest.approx(only(f) * S.departing_multiplier)
 
 
@@ -109,7 +165,19 @@ def test_ranking_has_the_issue_json_shape(ranker: RiskRanker) -> None:
     assert [r["rank"] for r in ranking] == list(range(1, len(ranking) + 1))
     assert [r["score"] for r in ranking] == sorted((r["score"] for r in ranking), reverse=True)
     top = ranking[0]
-    assert set(top) == {"rank", "person_id", "name", "department", "role", "score", "reasons"}
+    assert set(top) == {
+        "rank",
+        "person_id",
+        "name",
+        "department",
+        "role",
+        "score",
+        "flagged",
+        "chain",
+        "reasons",
+    }
+    assert top["flagged"] is True
+    assert top["chain"]
     assert (top["person_id"], top["name"], top["role"]) == ("E001", "Zhang Wei", "sales")
     reason = top["reasons"][0]
     assert set(reason) == {"detector", "summary", "first_seen", "last_seen", "events"}
@@ -118,9 +186,24 @@ def test_ranking_has_the_issue_json_shape(ranker: RiskRanker) -> None:
 
 
 def test_insiders_are_flagged_and_benign_look_alikes_are_not(ranker: RiskRanker) -> None:
-    flagged = {r["person_id"] for r in ranker.ranking(END)}
-    assert {"E001", "E002", "E005", "E007", "E008"} <= flagged
+    history = ranker.history(END)
+    flagged = {r["person_id"] for day in history for r in day["ranking"]}
+    assert {"E001", "E002", "E003", "E005", "E007"} <= flagged
     assert not flagged & {"E006", "E009"}  # the auditor; the sales person with her own list
+
+
+def test_the_dump_is_flagged_the_night_it_happens_through_its_chain(ranker: RiskRanker) -> None:
+    (dba,) = [r for r in ranker.ranking(date(2026, 5, 20)) if r["person_id"] == "E005"]
+    assert dba["chain"] == ["collection: bulk_read", "exfiltration: disallowed_category"]
+
+
+def test_reading_more_of_ones_own_clients_alone_is_a_lone_signal(ranker: RiskRanker) -> None:
+    # E008 reads three times his norm, but only his own clients, with no other step:
+    # a lone signal stays below the threshold however long it lasts.
+    (reader,) = [r for r in ranker.ranking(END, include_all=True) if r["person_id"] == "E008"]
+    assert reader["chain"] == []
+    assert reader["flagged"] is False
+    assert reader["score"] < S.alert_threshold
 
 
 def test_a_quiet_day_flags_nobody(ranker: RiskRanker) -> None:
@@ -155,6 +238,28 @@ def test_history_gives_every_day_as_it_stood(ranker: RiskRanker) -> None:
     by_day = {h["date"]: h["ranking"] for h in history}
     assert by_day["2026-05-05"] == []
     assert by_day["2026-05-29"] == ranker.ranking(END)
+
+
+def test_an_alert_budget_raises_the_threshold_to_fit_the_trailing_days() -> None:
+    store = scenario().store
+    fixed = RiskRanker(store, DetectionSettings())
+    assert fixed.threshold(END).value == S.alert_threshold
+    assert fixed.threshold(END).how.startswith("fixed")
+    tight = RiskRanker(store, DetectionSettings(alert_budget=0.001))
+    threshold = tight.threshold(END)
+    assert threshold.value > S.alert_threshold
+    assert "raised from" in threshold.how
+    # the budget allows no flagged person-day over the trailing days: nobody of them is
+    # at or above the day's threshold any more
+    assert all(
+        p.score < threshold.value
+        for d in range(1, S.budget_days + 1)
+        if (day := date.fromordinal(END.toordinal() - d)) >= START
+        for p in tight.scores(day)
+    )
+    loose = RiskRanker(store, DetectionSettings(alert_budget=900))
+    assert loose.threshold(END).value == S.alert_threshold
+    assert len(loose.ranking(END)) == len(fixed.ranking(END))
 
 
 def test_watch_list_holds_the_departing(ranker: RiskRanker) -> None:

@@ -13,6 +13,11 @@ class BorrowedAccountDetector:
     """Account used from another person's host: the source host belongs to (or is
     logged on by) someone other than the account's owner; names both people.
 
+    Accounts of kind ``shared`` (a service desk's) are used by several people by
+    design and are left out. The finding is critical when the person was seen logged
+    on at the host; when only the host's owner says who it was (hot desks, no logon
+    seen), it is a step of a chain (access), not proof on its own.
+
     Once it happens on a second day within ``sustained_window_days``, the owner, if
     still employed, lends the account (a walk-up to an unlocked desk happens once):
     the owner then gets a finding of their own.
@@ -22,11 +27,15 @@ class BorrowedAccountDetector:
     severity: ClassVar[int] = 80
     description: ClassVar[str] = "an account used from a host owned or used by someone else"
     source: ClassVar[str] = "identity"
+    stage: ClassVar[str] = "critical"
 
     def find(self, ctx: DetectContext) -> list[Finding]:
         r = ctx.reads()
         r = r.filter(
-            r.account_owner.notnull() & r.host_person.notnull() & (r.host_person != r.account_owner)
+            r.account_owner.notnull()
+            & r.host_person.notnull()
+            & (r.host_person != r.account_owner)
+            & (r.account_kind.fill_null("") != "shared")
         )
         g = r.group_by(["account", "account_owner", "host_person", "hostname", "day"]).aggregate(
             ids=r.event_id.collect(),
@@ -49,6 +58,8 @@ class BorrowedAccountDetector:
             person, owner = row["host_person"], row["account_owner"]
             days = used[(row["account"], owner, person)]
             gone = row["o_term"] is not None and row["o_term"] < row["day"]
+            how = "logged on at" if row["logged_on"] == person else "owner of"
+            stage = "critical" if how == "logged on at" else "access"
             if not gone and any(row["day"] - span < d < row["day"] for d in days):
                 out.append(
                     Finding(
@@ -63,11 +74,14 @@ class BorrowedAccountDetector:
                         host=row["hostname"],
                         event_ids=ctx.ids(row["ids"]),
                         related=(person,),
-                        details={"account_owner": owner, "person_at_host": person},
+                        details={
+                            "account_owner": owner,
+                            "person_at_host": person,
+                            "stage": stage,
+                        },
                         key="lent",
                     )
                 )
-            how = "logged on at" if row["logged_on"] == person else "owner of"
             out.append(
                 Finding(
                     detector=self.name,
@@ -84,6 +98,9 @@ class BorrowedAccountDetector:
                     details={
                         "account_owner": owner,
                         "person_at_host": person,
+                        # Someone logged on at the host is proof of who acted; the host's
+                        # owner alone (a hot desk, no logon seen) is a step, not proof.
+                        "stage": stage,
                         "rows": int(row["rows"] or 0),
                         "systems": sorted(row["systems"]),
                         "events_total": len(row["ids"]),

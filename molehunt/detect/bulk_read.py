@@ -20,6 +20,7 @@ class BulkReadDetector:
     severity: ClassVar[int] = 55
     description: ClassVar[str] = "client data read in bulk or enumerated"
     source: ClassVar[str] = "db"
+    stage: ClassVar[str] = "collection"
 
     def find(self, ctx: DetectContext) -> list[Finding]:
         s = ctx.settings

@@ -15,6 +15,7 @@ class CanaryAccessDetector:
     severity: ClassVar[int] = 95
     description: ClassVar[str] = "a canary client record was read"
     source: ClassVar[str] = "db"
+    stage: ClassVar[str] = "critical"
 
     def find(self, ctx: DetectContext) -> list[Finding]:
         canaries = ctx.table("canaries").select(c_id="client_id")

@@ -19,13 +19,18 @@ class ClientFileDetector:
     without a portfolio (DBAs, auditors), every client record counts. The writer is
     the person behind the Sysmon file-creation event of that path on that host
     (the latest one), else the person at the host when the file was last written.
-    Severity rises with the records held.
+    Severity rises with the records held. A file is critical on its own (a person
+    reaches the alert threshold without a chain) when it holds at least
+    ``critical_file_clients`` such records and ten times what the files of the
+    person's role-peers hold (their 90th percentile): a campaign list among analysts'
+    campaign lists is not, the whole client table on one DBA's PC is.
     """
 
     name: ClassVar[str] = "client_file"
     severity: ClassVar[int] = 75
     description: ClassVar[str] = "a file on a host holds many clients of others' portfolios"
     source: ClassVar[str] = "file"
+    stage: ClassVar[str] = "collection"
 
     def find(self, ctx: DetectContext) -> list[Finding]:
         s = ctx.settings
@@ -79,14 +84,29 @@ class ClientFileDetector:
             files=per_file.path.collect(distinct=True),
             records=per_file.client_records.sum(),
             others=per_file.others.sum(),
+            biggest=per_file.others.max(),
             last=per_file.time.max(),
         )
+        roles = ctx.people().select(p_id="employee_id", p_role="role")
+        g = g.left_join(roles, g.actor == roles.p_id).drop("p_id")
+        found = ctx.collect(g)
         out = []
-        for row in ctx.collect(g):
+        for row in found:
             if not ctx.reported(row["day"]):
                 continue
             files = sorted(row["files"])
             others = int(row["others"])
+            # What the person's role-peers hold in files up to that day: a file far
+            # beyond it (the whole client table on a DBA's PC) is critical on its own.
+            peers = sorted(
+                int(x["biggest"])
+                for x in found
+                if x["p_role"] == row["p_role"]
+                and x["actor"] != row["actor"]
+                and x["day"] <= row["day"]
+            )
+            peer_mark = peers[int(0.9 * (len(peers) - 1))] if peers else 0
+            critical = int(row["biggest"]) >= max(s.critical_file_clients, 10 * peer_mark)
             out.append(
                 Finding(
                     detector=self.name,
@@ -102,6 +122,8 @@ class ClientFileDetector:
                         "files": files[:50],
                         "client_records": int(row["records"]),
                         "others_records": others,
+                        "peers_p90_records": peer_mark,
+                        "stage": "critical" if critical else "collection",
                     },
                 )
             )

@@ -21,6 +21,7 @@ class DepartedAccountDetector:
     severity: ClassVar[int] = 80
     description: ClassVar[str] = "an account of a departed person, or a disabled one, in use"
     source: ClassVar[str] = "identity"
+    stage: ClassVar[str] = "critical"
 
     def find(self, ctx: DetectContext) -> list[Finding]:
         people = ctx.people().select(o_id="employee_id", o_term="termination_date")

@@ -18,6 +18,7 @@ class DepartingPersonDetector:
     severity: ClassVar[int] = 30
     description: ClassVar[str] = "reads or uploads by a person on notice or about to leave"
     source: ClassVar[str] = "identity"
+    stage: ClassVar[str] = "context"
 
     def find(self, ctx: DetectContext) -> list[Finding]:
         s = ctx.settings

@@ -19,6 +19,7 @@ class DisallowedCategoryDetector:
     severity: ClassVar[int] = 10
     description: ClassVar[str] = "visits or uploads to categories the policy does not allow"
     source: ClassVar[str] = "web"
+    stage: ClassVar[str] = "context"
 
     def find(self, ctx: DetectContext) -> list[Finding]:
         s = ctx.settings
@@ -57,6 +58,7 @@ class DisallowedCategoryDetector:
                         "bytes_out": int(row["bytes"] or 0),
                         "events_total": len(row["ids"]),
                         "corroborates": upload,
+                        "stage": "exfiltration" if upload else "context",
                     },
                 )
             )

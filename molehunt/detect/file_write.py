@@ -17,6 +17,7 @@ class FileWriteDetector:
     severity: ClassVar[int] = 70
     description: ClassVar[str] = "spreadsheets written on a host after a bulk read there"
     source: ClassVar[str] = "file"
+    stage: ClassVar[str] = "collection"
 
     def find(self, ctx: DetectContext) -> list[Finding]:
         s = ctx.settings

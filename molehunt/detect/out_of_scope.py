@@ -27,6 +27,7 @@ class OutOfScopeDetector:
     severity: ClassVar[int] = 60
     description: ClassVar[str] = "clients of other people's portfolios read"
     source: ClassVar[str] = "db"
+    stage: ClassVar[str] = "access"
 
     def find(self, ctx: DetectContext) -> list[Finding]:
         s = ctx.settings

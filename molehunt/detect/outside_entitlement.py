@@ -19,6 +19,7 @@ class OutsideEntitlementDetector:
     severity: ClassVar[int] = 70
     description: ClassVar[str] = "reads of a system or resource the person's role may not read"
     source: ClassVar[str] = "db"
+    stage: ClassVar[str] = "access"
 
     def find(self, ctx: DetectContext) -> list[Finding]:
         r = ctx.reads()

@@ -31,12 +31,11 @@ DETECTION_SETTINGS_DOC: dict[str, str] = {
     "spreadsheet_suffixes": "file name endings counted as spreadsheets or data exports",
     "follow_hours": "hours after a bulk read within which a file or upload is linked to it",
     "upload_request_bytes": "request bytes that make one request an upload",
-    "upload_day_bytes": "upload bytes a day to allowed sites that make a finding",
-    "upload_ratio": "... and this many times the person's own median upload day",
-    "chat_path_words": "path words that mark a chat or message endpoint",
     "ring_days": "trailing days over which uploaders of one endpoint are counted",
     "ring_min_people": "distinct people uploading to one endpoint that make a ring",
     "ring_max_people": "more uploaders than this mean a popular service, not a ring",
+    "ring_max_share": "... and so do more than this share of everyone who uploaded anywhere "
+    "in the window",
     "departing_days": "days before termination during which a person counts as departing",
     "desktop_clients": "substrings of app names / process images of desktop SQL tools",
     "tool_roles": "roles whose work is to use desktop SQL tools (DBAs)",
@@ -51,7 +50,22 @@ DETECTION_SETTINGS_DOC: dict[str, str] = {
     "departing_multiplier": "score multiplier for a person during notice or before termination",
     "corroboration_bonus": "score multiplier added per extra source family (db, file, web) "
     "on the same host within follow_hours",
-    "alert_threshold": "score at or above which a person is flagged",
+    "alert_threshold": "score at or above which a person is flagged (the floor when an alert "
+    "budget is set)",
+    "chain_days": "days within which findings of different stages (access, collection, "
+    "exfiltration) on one person form a chain",
+    "lone_cap": "a person with neither a critical finding nor a chain scores at most this share "
+    "of alert_threshold, however often the lone signal repeats",
+    "alert_budget": "target people flagged per 1,000 staff-days: when set, the threshold of a day "
+    "is raised (never lowered below alert_threshold) so that the trailing budget_days would have "
+    "flagged at most that many",
+    "budget_days": "trailing days over which the alert budget is calibrated",
+    "critical_file_clients": "other portfolios' client records in one person's files that make "
+    "the file critical on its own, when also 10x what the person's role-peers hold",
+    "upload_min_bits": "surprise (bits, -log2 of the tail share) an upload day needs, under the "
+    "destination's population and under the person's own days, to be a finding",
+    "ring_min_bits": "surprise (bits) of several people sharing one upload endpoint, under how "
+    "often the company's endpoints are shared that much, to be a finding",
 }
 
 DEFAULT_WEIGHTS: dict[str, float] = {
@@ -95,12 +109,10 @@ class DetectionSettings(BaseModel):
     spreadsheet_suffixes: tuple[str, ...] = (".xlsx", ".xls", ".xlsm", ".csv", ".ods")
     follow_hours: int = Field(default=24, ge=1)
     upload_request_bytes: int = Field(default=256 * 1024, ge=1)
-    upload_day_bytes: int = Field(default=2 * 1024 * 1024, ge=1)
-    upload_ratio: float = Field(default=5.0, gt=1)
-    chat_path_words: tuple[str, ...] = ("chat", "message", "msg", "im/", "im.")
     ring_days: int = Field(default=30, ge=1)
     ring_min_people: int = Field(default=2, ge=2)
     ring_max_people: int = Field(default=8, ge=2)
+    ring_max_share: float = Field(default=0.25, gt=0, le=1)
     departing_days: int = Field(default=28, ge=0)
     desktop_clients: tuple[str, ...] = (
         "dbeaver",
@@ -127,6 +139,13 @@ class DetectionSettings(BaseModel):
     departing_multiplier: float = Field(default=1.5, ge=1)
     corroboration_bonus: float = Field(default=0.5, ge=0)
     alert_threshold: float = Field(default=0.75, gt=0)
+    chain_days: int = Field(default=7, ge=0)
+    lone_cap: float = Field(default=0.9, gt=0, lt=1)
+    alert_budget: float | None = Field(default=None, gt=0)
+    budget_days: int = Field(default=30, ge=1)
+    critical_file_clients: int = Field(default=1000, ge=1)
+    upload_min_bits: float = Field(default=6.0, ge=0)
+    ring_min_bits: float = Field(default=4.0, ge=0)
 
 
 def detection_settings(settings: object) -> DetectionSettings:

@@ -26,6 +26,7 @@ class SustainedExcessDetector:
     severity: ClassVar[int] = 60
     description: ClassVar[str] = "records read above one's own norm day after day"
     source: ClassVar[str] = "db"
+    stage: ClassVar[str] = "collection"
 
     def find(self, ctx: DetectContext) -> list[Finding]:
         s = ctx.settings

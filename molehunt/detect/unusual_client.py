@@ -28,6 +28,7 @@ class UnusualClientDetector:
     severity: ClassVar[int] = 50
     description: ClassVar[str] = "a desktop SQL tool where only the application is normal"
     source: ClassVar[str] = "db"
+    stage: ClassVar[str] = "access"
 
     def find(self, ctx: DetectContext) -> list[Finding]:
         s = ctx.settings

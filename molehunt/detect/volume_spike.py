@@ -46,6 +46,7 @@ class VolumeSpikeDetector:
     severity: ClassVar[int] = 60
     description: ClassVar[str] = "records read in a day far above one's own and one's peers' norm"
     source: ClassVar[str] = "db"
+    stage: ClassVar[str] = "collection"
 
     def find(self, ctx: DetectContext) -> list[Finding]:
         s = ctx.settings

@@ -17,9 +17,11 @@ from molehunt.ingest.pg_csvlog import PgCsvlogParser
 from molehunt.ingest.pg_stderr import PgStderrParser
 from molehunt.ingest.pg_syslog import PgSyslogParser
 from molehunt.ingest.squid import SquidParser
+from molehunt.ingest.squid_logformat import SquidLogformatParser
 from molehunt.ingest.squid_native import SquidNativeParser
 from molehunt.ingest.web_categories import WebCategoriesParser
 from molehunt.ingest.web_policy import WebPolicyParser
+from molehunt.ingest.winlog_flat import WinlogFlatParser
 from molehunt.ingest.winlog_ndjson import WinlogNdjsonParser
 
 #: Reference snapshots: who is who and who may do what.
@@ -43,7 +45,9 @@ LOG_PARSERS: dict[str, type[LogParser]] = {
     "app-access": AppAccessParser,
     "squid": SquidParser,
     "squid-native": SquidNativeParser,
+    "squid-logformat": SquidLogformatParser,
     "winlog-ndjson": WinlogNdjsonParser,
+    "winlog-flat": WinlogFlatParser,
 }
 
 #: Structured files read whole (EVTX), with a record-number checkpoint.

@@ -205,6 +205,10 @@ def make_log_parser(kind: str, settings: Settings) -> LogParser:
     if kind.startswith("pg-"):
         # PostgreSQL kinds read log times in the server's log_timezone.
         return cls.from_settings(settings)  # type: ignore[no-any-return]
+    if kind == "squid-logformat":
+        return cls(settings.squid_logformat)  # type: ignore[no-any-return]
+    if kind == "winlog-flat":
+        return cls(timezone=settings.timezone)  # type: ignore[no-any-return]
     return cls()  # type: ignore[no-any-return]
 
 

@@ -83,7 +83,8 @@ _BATCH_ROWS = 20480
 # Python's re (sniffing, and the tests' reference), whose syntax agrees on these.
 FIELD = r"[^ ]+"
 NUM = r"(?:[0-9]+|-)"
-TIME = r"[0-9]+\.[0-9]{3}"
+# %ts.%03tu, or %ts alone (whole seconds) as some deployments log it.
+TIME = r"[0-9]+(?:\.[0-9]{3})?"
 EOL = r"\r?\n"
 # Squid writes a header inside quotes with \" and \\ escaped, tab as \t, and
 # other control characters raw.
@@ -247,7 +248,11 @@ typed AS (
     bytes_out AS bytes_out_text, TRY_CAST(bytes_out AS BIGINT) AS bytes_out,
     bytes_in AS bytes_in_text, TRY_CAST(bytes_in AS BIGINT) AS bytes_in,
     duration_ms AS duration_text, TRY_CAST(duration_ms AS BIGINT) AS duration_ms
-  FROM (SELECT *, TRY_CAST(replace(ts, '.', '') AS BIGINT) AS millis FROM fields)
+  FROM (
+    SELECT *, CASE WHEN contains(ts, '.') THEN TRY_CAST(replace(ts, '.', '') AS BIGINT)
+      ELSE TRY_CAST(ts || '000' AS BIGINT) END AS millis
+    FROM fields
+  )
 )
 SELECT o,
   CASE
@@ -376,14 +381,15 @@ def parse_lines(
     fast_sql: str,
     slow_sql: str,
     *,
-    kernel: Kernel,
+    kernel: Kernel | None,
     kind: str,
     base_offset: int,
     source_id: str,
 ) -> ParseResult:
-    """Cut the whole lines of ``data`` with the compiled ``kernel``; run
-    ``fast_sql`` over the lines it leaves, then ``slow_sql`` over the lines that
-    asks to retry, and shape their output for the store.
+    """Cut the whole lines of ``data`` with the compiled ``kernel`` (None: the
+    format has none); run ``fast_sql`` over the lines it leaves, then
+    ``slow_sql`` over the lines that asks to retry, and shape their output for
+    the store.
 
     Both read ``lines(o, b)`` (file offset, raw bytes with the newline) and yield
     ``o``, ``reason`` (NULL for a good line, :data:`RETRY` from ``fast_sql``
@@ -397,7 +403,7 @@ def parse_lines(
     bounds = np.empty(n + 1, dtype=np.int64)
     bounds[:n] = starts
     bounds[n] = consumed
-    if len(data) <= MAX_BYTES:
+    if kernel is not None and len(data) <= MAX_BYTES:
         taken, columns = cut(kernel, data, bounds)
     else:
         taken, columns = np.empty(0, dtype=np.int64), {}

@@ -242,10 +242,17 @@ def _line_end(buf: Any, start: int, stop: int) -> int:
 
 @_compiled
 def _time(buf: Any, p: int, end: int) -> tuple[int, int]:
-    """``[0-9]+\\.[0-9]{3}`` at ``p``: (position after it, microseconds);
+    """``[0-9]+(\\.[0-9]{3})?`` at ``p``: (position after it, microseconds);
     position -1 when absent or later than the SQL accepts."""
     q = _digits(buf, p, end)
-    if q == p or q - p > 12 or q + 4 > end or buf[q] != _DOT:
+    if q == p or q - p > 12:
+        return -1, 0
+    if q < end and buf[q] == _SPACE:  # whole seconds (%ts without %03tu)
+        millis = _value(buf, p, q) * 1000
+        if millis >= _MAX_MS:
+            return -1, 0
+        return q, millis * 1000
+    if q + 4 > end or buf[q] != _DOT:
         return -1, 0
     if _digits(buf, q + 1, q + 4) != q + 4:
         return -1, 0

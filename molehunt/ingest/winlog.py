@@ -10,6 +10,11 @@ every column:
 * Sysmon 1 -> ``events_process``, 3 -> ``events_network``, 11 (create) and
   23 (delete) -> ``events_file``.
 
+Each keeps what an investigator reads: for a logon the subject account (who
+asked), the target account, logon ids, process, authentication package and
+elevated token; for 4648 also the target server (``TargetServerName``); for a
+process its logon id, parent and integrity level.
+
 Any other event is not silently dropped: :meth:`WindowsRows.add` raises
 :class:`UnsupportedEvent` and the parser quarantines it. Windows writes ``-``
 for "none" (``IpAddress``, ``WorkstationName``...), stored as NULL. Sysmon's
@@ -66,6 +71,14 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("session_id", pa.string()),
             ("status", pa.string()),
             ("event_code", pa.int32()),
+            ("subject_user_name", pa.string()),
+            ("subject_user_domain", pa.string()),
+            ("subject_logon_id", pa.string()),
+            ("target_server", pa.string()),
+            ("process_name", pa.string()),
+            ("process_id", pa.int64()),
+            ("elevated_token", pa.bool_()),
+            ("auth_package", pa.string()),
         ]
     ),
     "events_process": pa.schema(
@@ -78,6 +91,10 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("pid", pa.int64()),
             ("parent_image", pa.string()),
             ("event_code", pa.int32()),
+            ("logon_id", pa.string()),
+            ("parent_pid", pa.int64()),
+            ("parent_command_line", pa.string()),
+            ("integrity_level", pa.string()),
         ]
     ),
     "events_network": pa.schema(
@@ -207,6 +224,25 @@ def _status(data: Mapping[str, object]) -> str | None:
     return _text(data.get("Status"))
 
 
+# ElevatedToken is written as a message reference: %%1842 "Yes", %%1843 "No".
+_YES = frozenset({"%%1842", "yes", "true", "1"})
+_NO = frozenset({"%%1843", "no", "false", "0"})
+
+
+def _flag(value: object, name: str) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    text = _text(value)
+    if text is None:
+        return None
+    folded = text.strip().casefold()
+    if folded in _YES:
+        return True
+    if folded in _NO:
+        return False
+    raise ValueError(f"{name} is not yes or no: {value!r}")
+
+
 def _auth(event: WindowsEvent) -> dict[str, object]:
     d = event.data
     return {
@@ -220,6 +256,14 @@ def _auth(event: WindowsEvent) -> dict[str, object]:
         "dst_host": event.computer,
         "session_id": _text(d.get("TargetLogonId")),
         "status": _status(d) if event.code == 4625 else None,
+        "subject_user_name": _text(d.get("SubjectUserName")),
+        "subject_user_domain": _text(d.get("SubjectDomainName")),
+        "subject_logon_id": _text(d.get("SubjectLogonId")),
+        "target_server": _text(d.get("TargetServerName")),
+        "process_name": _text(d.get("ProcessName")),
+        "process_id": _int(d.get("ProcessId"), "ProcessId"),
+        "elevated_token": _flag(d.get("ElevatedToken"), "ElevatedToken"),
+        "auth_package": _text(d.get("AuthenticationPackageName")),
     }
 
 
@@ -232,6 +276,10 @@ def _process(event: WindowsEvent) -> dict[str, object]:
         "command_line": _text(d.get("CommandLine")),
         "pid": _int(d.get("ProcessId"), "ProcessId"),
         "parent_image": _text(d.get("ParentImage")),
+        "logon_id": _text(d.get("LogonId")),
+        "parent_pid": _int(d.get("ParentProcessId"), "ParentProcessId"),
+        "parent_command_line": _text(d.get("ParentCommandLine")),
+        "integrity_level": _text(d.get("IntegrityLevel")),
     }
 
 

@@ -54,7 +54,9 @@ SUFFIXES = {
     ".zip": "zip",
 }
 #: Types whose value identifies a person on its own: the primary element of a match.
-PRIMARY_TYPES = frozenset({"china_resident_id", "passport", "china_mobile"})
+PRIMARY_TYPES = frozenset(
+    {"china_resident_id", "china_foreign_resident_id", "passport", "china_mobile"}
+)
 DAMAGED_ID = "china_resident_id_damaged"
 #: Share of a column's non-empty cells that must be valid to call it a column of a type.
 COLUMN_SHARE = 0.5
@@ -357,9 +359,11 @@ def _scan_table(job: _Job, sheet: str, rows: list[list[Any]], result: FileScan) 
             dtype=np.bool_,
         )
         # In a column of the type the column is the context (at least medium).
-        result.confident |= bool(typed[found.kind].any()) or found.confident()
+        # A doubtful finding (an ID number's unlikely birth date) stays low.
+        sure = typed[found.kind] & ~found.weak
+        result.confident |= bool(sure.any()) or found.confident()
         level = (
-            np.where(typed[found.kind] & ~found.context, 1 + checksum[found.kind], found.level)
+            np.where(sure & ~found.context, 1 + checksum[found.kind], found.level)
             if job.detail
             else None
         )

@@ -377,6 +377,7 @@ WEB_CATEGORIES: list[tuple[str, str]] = [
     ("pinduoduo.com", "shopping"),
     ("yangkeduo.com", "shopping"),
     ("vip.com", "shopping"),
+    ("alicdn.com", "shopping"),
     ("weibo.com", "social"),
     ("qq.com", "social"),
     ("douyin.com", "video"),

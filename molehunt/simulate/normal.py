@@ -17,6 +17,7 @@ from molehunt.simulate.world import (
     DBEAVER,
     DBEAVER_APP,
     EXCEL,
+    MULTIPART,
     WORD,
     World,
     at,
@@ -136,7 +137,8 @@ def export_file(world: World, person: Person, us: int, clients: list[int], stem:
 
 def _browse(world: World, person: Person, day: date, arrive: float, leave: float) -> None:
     rng = world.rng
-    for _ in range(poisson(world, 18 * person.activity)):
+    habits = world.habits
+    for _ in range(poisson(world, habits.company_visits * person.activity)):
         world.web(
             work_time(world, day, arrive, leave),
             person,
@@ -144,25 +146,21 @@ def _browse(world: World, person: Person, day: date, arrive: float, leave: float
             rng.choice(("/", "/workflow/list", "/notice/2026", "/static/app.js")),
         )
     # Shopping, mostly at lunch.
-    for _ in range(poisson(world, 10 * person.activity)):
-        h = rng.uniform(12.0, 13.0) if rng.random() < 0.6 else rng.uniform(arrive, leave)
+    for _ in range(poisson(world, habits.shopping_visits * person.activity)):
         shop = rng.choice(SHOPS)
-        world.web(at(day, h), person, shop, rng.choice(("/", "/item/", "/search?q=", "/cart")))
-        if rng.random() < 0.08:
-            # A question to a shop's customer service: a few KB of chat.
-            world.web(
-                at(day, h) + 5 * SECOND,
-                person,
-                "im." + shop.split(".", 1)[1],
-                f"/chat/{rng.randint(100000, 999999)}/send",
-                method="POST",
-                up=rng.randint(300, 6000),
-                mime="application/json",
-                request_type="application/json",
-            )
-    for _ in range(poisson(world, 1.5)):
+        world.web(
+            at(day, _leisure_hour(world, arrive, leave)),
+            person,
+            shop,
+            rng.choice(("/", "/item/", "/search?q=", "/cart")),
+        )
+    mine = habits.person(person)
+    if mine.chats:
+        for _ in range(poisson(world, mine.chat_rate)):
+            shop_chat(world, person, day, arrive, leave)
+    for _ in range(poisson(world, habits.blocked_visits)):
         world.web(work_time(world, day, arrive, leave), person, rng.choice(BLOCKED))
-    if rng.random() < 0.15:
+    if rng.random() < habits.intranet_attach_chance:
         world.web(
             work_time(world, day, arrive, leave),
             person,
@@ -173,6 +171,56 @@ def _browse(world: World, person: Person, day: date, arrive: float, leave: float
             mime="application/json",
             request_type="multipart/form-data; boundary=----x",
         )
+
+
+def _leisure_hour(world: World, arrive: float, leave: float) -> float:
+    """When people shop: at lunch, in a coffee break, or any time of the day."""
+    r = world.rng.random()
+    habits = world.habits
+    if r < habits.lunch_share:
+        return world.rng.uniform(12.0, 13.0)
+    if r < habits.lunch_share + habits.break_share:
+        return world.rng.choice((10.0, 15.0)) + world.rng.uniform(0.0, 0.5)
+    return world.rng.uniform(arrive + 0.05, leave - 0.05)
+
+
+def shop_chat(world: World, person: Person, day: date, arrive: float, leave: float) -> None:
+    """A conversation with a shop's customer service: the shop page, a few text messages,
+    and often a photo or a document (the item, a receipt, a damaged parcel)."""
+    rng = world.rng
+    habits = world.habits
+    mine = habits.person(person)
+    if mine.favourites and rng.random() < 0.8:
+        which = rng.choice(mine.favourites)
+    else:
+        which = rng.choices(range(len(habits.shops)), habits.shop_weights)[0]
+    shop = habits.shops[which]
+    us = at(day, _leisure_hour(world, arrive, leave))
+    world.web(us, person, "www." + shop.host.split(".", 1)[1], "/item/")
+    platform = shop.platform
+    text_type = (
+        f"{MULTIPART}{rng.getrandbits(48):012x}" if platform.text_multipart else "application/json"
+    )
+    for _ in range(rng.randint(1, 6)):
+        us += rng.randint(5, 120) * SECOND
+        world.web(
+            us,
+            person,
+            shop.host,
+            shop.send_path,
+            method="POST",
+            up=rng.randint(300, 6000),
+            down=rng.randint(200, 2000),
+            mime="application/json",
+            request_type=text_type,
+        )
+        if rng.random() < mine.upload_chance:
+            us += rng.randint(10, 90) * SECOND
+            size = habits.upload_size(rng)
+            us = world.upload(us, person, shop.host, shop.upload_path, size, platform.chunk)
+            key = (person.index, which)
+            world.shop_uploads[key] = world.shop_uploads.get(key, 0) + size
+            world.shop_upload_days.setdefault(person.index, set()).add(day)
 
 
 def _office_files(world: World, person: Person, day: date, arrive: float, leave: float) -> None:

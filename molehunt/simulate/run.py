@@ -18,6 +18,7 @@ from molehunt.errors import InputError
 from molehunt.simulate.calendar import is_workday
 from molehunt.simulate.clients import BRANCHES, ClientMaster
 from molehunt.simulate.company import build_company, write_reference
+from molehunt.simulate.habits import draw_habits
 from molehunt.simulate.normal import nightly_etl, person_day
 from molehunt.simulate.scenarios import DECOYS, SCENARIOS, Context, Scenario
 from molehunt.simulate.world import World, write_table
@@ -103,7 +104,10 @@ def simulate(out: Path, params: Params, progress: DayProgress | None = None) -> 
     clients = ClientMaster(params.seed, params.clients, params.start)
     _assign_owners(company, clients, params.seed)
     logs = Logs.open(out / "logs")
-    world = World(company, clients, logs, out, params.seed, random.Random(f"days:{params.seed}"))
+    habits = draw_habits(params.seed, company)
+    world = World(
+        company, clients, logs, out, params.seed, random.Random(f"days:{params.seed}"), habits
+    )
     order = np.argsort(clients.owner, kind="stable")
     owners_sorted = clients.owner[order]
     for p in company.people:
@@ -147,6 +151,7 @@ def simulate(out: Path, params: Params, progress: DayProgress | None = None) -> 
         logs.close()
     for s in planted + decoys:
         s.finish(world)
+    decoys = [d for d in decoys if d.people or d.accounts]  # a look-alike nobody was
     insiders = {p.index for s in planted + decoys for p in s.people}
     ordinary = ordinary_endpoint_files(world, company, insiders, params.seed)
 
@@ -155,6 +160,7 @@ def simulate(out: Path, params: Params, progress: DayProgress | None = None) -> 
         "timezone": "Asia/Shanghai",
         "period": {"start": params.start.isoformat(), "end": days[-1].isoformat()},
         "staff": len([p for p in company.people if p.host]),
+        "world": world_truth(world),
         "scenarios": [s.truth(i + 1) for i, s in enumerate(planted)],
         "decoys": [s.truth(i + 1) for i, s in enumerate(decoys)],
         "not_planted": [n for n in params.scenarios if n not in {s.kind for s in planted}],
@@ -172,6 +178,25 @@ def simulate(out: Path, params: Params, progress: DayProgress | None = None) -> 
     )
     written = sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
     return Result(out, truth, time.perf_counter() - began, written, logs.lines())
+
+
+def world_truth(world: World) -> dict[str, Any]:
+    """The habits this seed drew for its company, and what they came to."""
+    drawn = world.habits.as_dict()
+    staff = [p for p in world.company.people if p.host]
+    uploaders = {person for person, _shop in world.shop_uploads}
+    shops: dict[int, set[int]] = {}
+    for person, shop in world.shop_uploads:
+        shops.setdefault(shop, set()).add(person)
+    drawn["shop_chat"]["uploaders"] = len(uploaders)
+    drawn["shop_chat"]["share_of_staff_uploading"] = (
+        round(len(uploaders) / len(staff), 3) if staff else 0.0
+    )
+    drawn["shop_chat"]["bytes_uploaded"] = sum(world.shop_uploads.values())
+    drawn["shop_chat"]["uploaders_of_busiest_shops"] = sorted(
+        (len(v) for v in shops.values()), reverse=True
+    )[:5]
+    return drawn
 
 
 #: Share of ordinary staff whose collected endpoint folder holds files.

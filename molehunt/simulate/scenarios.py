@@ -637,6 +637,75 @@ class OwnClientList(Scenario):
             self.details["endpoint_file"] = world.endpoint_file(self.people[0], *self.file)
 
 
+class _Afterwards(Scenario):
+    """A look-alike found after the run among ordinary people (what they did is
+    ordinary behaviour; the decoy only names them)."""
+
+    decoy = True
+
+    def plan(self, ctx: Context) -> bool:
+        self.taken = ctx.taken
+        return True
+
+    def name(self, world: World, people: list[Person]) -> None:
+        self.people = people
+        self.taken.update(p.index for p in people)
+        self.hosts = [p.host for p in people]
+        self.accounts = [p.login for p in people]
+        days = set().union(*(world.shop_upload_days.get(p.index, set()) for p in people))
+        self.days = sorted(days)
+
+
+class ShopChatUploaders(_Afterwards):
+    """The heaviest legitimate senders of photos and documents to shops' chats."""
+
+    kind = "shop_chat_uploaders"
+    description = (
+        "The staff who sent the most megabytes of photos and documents to shops' "
+        "customer-service chats (lunch-time shopping)."
+    )
+    why_benign = (
+        "ordinary shopping: multipart uploads to shop chats spread over many days, with no "
+        "client data read beyond their work"
+    )
+
+    def finish(self, world: World) -> None:
+        sent: dict[int, int] = {}
+        for (person, _shop), size in world.shop_uploads.items():
+            if person not in self.taken:
+                sent[person] = sent.get(person, 0) + size
+        top = sorted(sent, key=lambda i: (-sent[i], i))[:3]
+        self.name(world, [world.company.people[i] for i in top])
+        self.details = {"bytes": {world.company.people[i].employee_id: sent[i] for i in top}}
+
+
+class PopularShop(_Afterwards):
+    """Many colleagues posting photos to the same popular shop's chat."""
+
+    kind = "popular_shop"
+    description = "Colleagues who send photos and documents to the company's most popular shop."
+    why_benign = (
+        "a shop half the office buys from: many people, each with their own ordinary "
+        "shopping, posting to one shop's chat endpoint"
+    )
+
+    def finish(self, world: World) -> None:
+        users: dict[int, dict[int, int]] = {}
+        for (person, shop), size in world.shop_uploads.items():
+            users.setdefault(shop, {})[person] = size
+        if not users:
+            return
+        top = max(users, key=lambda k: (len(users[k]), -k))
+        ordinary = [i for i in users[top] if i not in self.taken]
+        heavy = sorted(ordinary, key=lambda i: (-users[top][i], i))[:12]
+        self.name(world, [world.company.people[i] for i in sorted(heavy)])
+        chat = world.habits.shops[top]
+        self.details = {
+            "endpoint": f"{chat.host}{chat.upload_path}",
+            "uploaders": len(users[top]),
+        }
+
+
 #: Planted insider scenarios, by the name ``--scenarios`` takes.
 SCENARIOS: dict[str, type[Scenario]] = {
     "borrowed_account_ring": BorrowedAccountRing,
@@ -653,6 +722,8 @@ DECOYS: dict[str, type[Scenario]] = {
     "nightly_etl": NightlyEtl,
     "auditor_review": AuditorReview,
     "own_client_list": OwnClientList,
+    "shop_chat_uploaders": ShopChatUploaders,
+    "popular_shop": PopularShop,
 }
 
 __all__ = ["DECOYS", "SCENARIOS", "Context", "Scenario", "np"]

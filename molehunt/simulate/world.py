@@ -35,6 +35,7 @@ from molehunt.simulate.company import (
     Company,
     Person,
 )
+from molehunt.simulate.habits import Habits
 from molehunt.simulate.writers import (
     HOUR,
     LOCAL_OFFSET_US,
@@ -74,10 +75,14 @@ def at(day: date, hours: float) -> int:
 
 
 def _category(host: str) -> str | None:
+    """The category of the longest matching domain suffix (as molehunt matches them)."""
+    best: tuple[int, str] | None = None
     for domain, category in WEB_CATEGORIES:
-        if host == domain or host.endswith("." + domain):
-            return category
-    return None
+        if (host == domain or host.endswith("." + domain)) and (
+            best is None or len(domain) > best[0]
+        ):
+            best = (len(domain), category)
+    return best[1] if best else None
 
 
 def allowed_host(host: str) -> bool:
@@ -101,6 +106,7 @@ class World:
     out: Path
     seed: int
     rng: random.Random
+    habits: Habits
     portfolios: dict[int, npt.NDArray[np.int64]] = field(default_factory=dict)
     branch_clients: list[npt.NDArray[np.int64]] = field(default_factory=list)
     crm_boost: dict[tuple[int, date], float] = field(default_factory=dict)
@@ -111,6 +117,10 @@ class World:
     next_port: int = 40_000
     endpoint_files: list[str] = field(default_factory=list)
     endpoint_rows: int = 0
+    #: Bytes each (person, shop) pair sent to shops' chats, and the days each person
+    #: sent any (the heaviest and the regulars of the top shop are named as look-alikes).
+    shop_uploads: dict[tuple[int, int], int] = field(default_factory=dict)
+    shop_upload_days: dict[int, set[date]] = field(default_factory=dict)
     #: When each path on a host was last written (Sysmon 11), in microseconds.
     written: dict[str, int] = field(default_factory=dict)
 
@@ -387,13 +397,15 @@ class World:
             duration_ms=self.rng.randint(20, 900) + up // 20_000,
         )
 
-    def upload(self, us: int, person: Person, host: str, path: str, size: int) -> int:
-        """A file sent in pieces of at most 2 MB (as chat and review uploads do); returns
-        when the last piece went."""
+    def upload(
+        self, us: int, person: Person, host: str, path: str, size: int, chunk: int = 2 * 1024 * 1024
+    ) -> int:
+        """A file sent in pieces of at most ``chunk`` bytes (2 MB, as chat and review
+        uploads do; 0 = in one request); returns when the last piece went."""
         left = size
         t = us
         while left > 0:
-            piece = min(left, 2 * 1024 * 1024)
+            piece = min(left, chunk) if chunk else left
             self.web(
                 t,
                 person,

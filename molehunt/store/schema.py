@@ -376,6 +376,45 @@ MIGRATIONS = (
     ),
 )
 
+MIGRATIONS = (
+    *MIGRATIONS,
+    Migration(
+        6,
+        "Windows events keep what an investigator reads: who used whose credentials,"
+        " towards which server, from which process; logon ids and elevation",
+        (
+            # 4648 names two accounts: the subject (who used the credentials) and
+            # the target (whose credentials); user_name stays the target.
+            "ALTER TABLE events_auth ADD COLUMN subject_user_name VARCHAR",
+            "ALTER TABLE events_auth ADD COLUMN subject_user_domain VARCHAR",
+            "ALTER TABLE events_auth ADD COLUMN subject_logon_id VARCHAR",
+            # 4648 TargetServerName: the server the credentials were used for.
+            "ALTER TABLE events_auth ADD COLUMN target_server VARCHAR",
+            "ALTER TABLE events_auth ADD COLUMN process_name VARCHAR",
+            "ALTER TABLE events_auth ADD COLUMN process_id BIGINT",
+            "ALTER TABLE events_auth ADD COLUMN elevated_token BOOLEAN",
+            "ALTER TABLE events_auth ADD COLUMN auth_package VARCHAR",
+            "ALTER TABLE events_process ADD COLUMN logon_id VARCHAR",
+            "ALTER TABLE events_process ADD COLUMN parent_pid BIGINT",
+            "ALTER TABLE events_process ADD COLUMN parent_command_line VARCHAR",
+            "ALTER TABLE events_process ADD COLUMN integrity_level VARCHAR",
+        ),
+    ),
+    Migration(
+        7,
+        "web sign-in lockouts",
+        (
+            # A user locked out after too many wrong passwords in a row; an admin lifts it
+            # (``molehunt user unlock`` or the Users page), which deletes the row.
+            """CREATE TABLE web_lockouts (
+  username VARCHAR NOT NULL PRIMARY KEY,
+  failures INTEGER NOT NULL,
+  locked_at TIMESTAMPTZ NOT NULL
+)""",
+        ),
+    ),
+)
+
 #: Event tables, for status and for the contract tests.
 EVENT_TABLES: tuple[str, ...] = (
     "events_auth",

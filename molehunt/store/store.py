@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,10 +28,18 @@ class Store:
     True
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, path: str) -> None:
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        path: str,
+        *,
+        write_lock: AbstractContextManager[Any] | None = None,
+    ) -> None:
         self.con = con
         self.path = path
         self._ibis: ibis.backends.duckdb.Backend | None = None
+        # Held by every transaction when set: the one writer of a multi-threaded server.
+        self.write_lock = write_lock
 
     @classmethod
     def open(cls, path: str | Path, *, memory_limit: str = "1GB", read_only: bool = False) -> Store:
@@ -39,7 +48,7 @@ class Store:
         try:
             con = duckdb.connect(where, read_only=read_only)
         except duckdb.Error as e:
-            raise StoreError(f"cannot open store {where}: {e}") from e
+            raise StoreError(_open_failure(where, e)) from e
         con.execute("SET enable_progress_bar = false")
         con.execute(f"SET memory_limit = '{_checked_size(memory_limit)}'")
         con.execute("SET TimeZone = 'UTC'")
@@ -50,6 +59,14 @@ class Store:
 
     def close(self) -> None:
         self.con.close()
+
+    def cursor(self, *, write_lock: AbstractContextManager[Any] | None = None) -> Store:
+        """The same database over a new DuckDB connection (``con.cursor()``), for one
+        thread: many such readers run at once while one writer writes. ``write_lock``
+        (else this store's) is held by every :meth:`transaction` of the new store."""
+        cur = self.con.cursor()
+        cur.execute("SET TimeZone = 'UTC'")
+        return Store(cur, self.path, write_lock=write_lock or self.write_lock)
 
     def __enter__(self) -> Store:
         return self
@@ -68,15 +85,17 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """Run a block in one transaction: all of it is stored, or none."""
-        self.con.execute("BEGIN TRANSACTION")
-        try:
-            yield self.con
-        except BaseException:
-            self.con.execute("ROLLBACK")
-            raise
-        else:
-            self.con.execute("COMMIT")
+        """Run a block in one transaction: all of it is stored, or none (under the
+        store's write lock, when it has one)."""
+        with self.write_lock or nullcontext():
+            self.con.execute("BEGIN TRANSACTION")
+            try:
+                yield self.con
+            except BaseException:
+                self.con.execute("ROLLBACK")
+                raise
+            else:
+                self.con.execute("COMMIT")
 
     # -- schema ---------------------------------------------------------------
 
@@ -144,6 +163,25 @@ class Store:
             rows = self.con.execute(f"SELECT count(*) FROM {name}").fetchall()
             counts[name] = int(rows[0][0])
         return counts
+
+
+_HOLDER = re.compile(r"Conflicting lock is held in (.*?) \(PID (\d+)\)")
+
+
+def _open_failure(where: str, error: duckdb.Error) -> str:
+    """What to tell the user when DuckDB will not open the file: another process
+    holding it (a running ``molehunt serve`` or ``watch``) is said in words."""
+    text = str(error)
+    if "Could not set lock" not in text and "Conflicting lock" not in text:
+        return f"cannot open store {where}: {text}"
+    held = _HOLDER.search(text)
+    who = f" (PID {held.group(2)})" if held else ""
+    return (
+        f"the store {where} is in use by another process{who}, most likely `molehunt serve` "
+        "or `molehunt watch`: a DuckDB store has one process at a time. While it runs, use "
+        "its web UI or HTTP API (every look there is audited too), or stop it and run this "
+        "command again"
+    )
 
 
 def _checked_size(value: str) -> str:

@@ -13,7 +13,9 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from molehunt import times
 from molehunt.errors import MolehuntError
+from molehunt.web import auth
 from molehunt.web.auth import (
     ADMIN,
     ANYONE,
@@ -31,11 +33,11 @@ from molehunt.web.users import (
     User,
     UserError,
     add_user,
-    check_password,
     end_session,
     list_users,
-    new_session,
+    locked_users,
     set_user,
+    unlock_user,
 )
 
 MAX_UPLOAD = 50 * 1024 * 1024
@@ -64,6 +66,7 @@ class UserOut(BaseModel):
     team: str
     disabled: bool
     created_at: str
+    locked: bool = False
 
 
 class Credentials(BaseModel):
@@ -146,6 +149,7 @@ class Timeline(BaseModel):
 
 
 class UnmaskIn(BaseModel):
+    #: At least 10 visible characters (blanks and zero-width characters do not count).
     reason: str = Field(min_length=10, max_length=500)
 
 
@@ -206,16 +210,27 @@ class UserChange(BaseModel):
     role: Role | None = None
     team: str | None = Field(default=None, min_length=1, max_length=64)
     disabled: bool | None = None
+    #: ``false`` lifts a sign-in lockout (only the sign-in throttle locks).
+    locked: Literal[False] | None = None
 
 
-def user_out(web: Web, user: User) -> UserOut:
+def user_out(web: Web, user: User, locked: bool = False) -> UserOut:
     return UserOut(
         username=user.username,
         role=user.role,
         team=user.team,
         disabled=user.disabled,
         created_at=web.show_time(user.created_at) or "",
+        locked=locked,
     )
+
+
+def checked_day(day: date | None) -> date | None:
+    """A day of :mod:`molehunt.times`' range, or 400."""
+    try:
+        return None if day is None else times.checked_day(day)
+    except ValueError as e:
+        raise HTTPException(400, str(e)) from e
 
 
 def parse_time(value: str | None, zone: str) -> datetime:
@@ -225,7 +240,24 @@ def parse_time(value: str | None, zone: str) -> datetime:
         parsed = datetime.fromisoformat(value)
     except ValueError as e:
         raise HTTPException(400, f"{value!r} is not an ISO time like 2026-05-03T09:15+08:00") from e
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(zone))
+    local = parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(zone))
+    try:
+        return times.checked_time(local)
+    except ValueError as e:
+        raise HTTPException(400, str(e)) from e
+
+
+#: The roles that read evidence: an admin may not give one to their own account.
+EVIDENCE_ROLES = frozenset(EVIDENCE)
+
+
+def own_evidence_role(principal: Principal, username: str, role: str | None) -> str | None:
+    """Why an admin may not make this change (None: they may)."""
+    if role in EVIDENCE_ROLES and username == principal.user.username:
+        return (
+            "an admin may not give their own account a role that reads evidence: another admin must"
+        )
+    return None
 
 
 def _not_found(what: str) -> HTTPException:
@@ -243,26 +275,21 @@ StatusReader = Annotated[Principal, Depends(signed_in(*STATUS))]
 # -- sessions -------------------------------------------------------------------
 
 
-@router.post("/session")
+@router.post("/session", responses={423: {"model": Error}, 429: {"model": Error}})
 def sign_in(body: Credentials, request: Request) -> SessionOut:
-    """Sign in; the token is a bearer token for API clients."""
+    """Sign in; the token is a bearer token for API clients. Wrong passwords slow the
+    next tries of that name and address (429 with ``Retry-After``); 10 in a row lock
+    the name out (423) until an admin unlocks it."""
     web = web_of(request)
-    with web.lock:
-        user = check_password(web.store, body.username, body.password)
-        if user is None:
-            web.audit("anonymous", "sign-in failed", f"as {body.username[:64]}", None)
-            raise HTTPException(401, "wrong user name or password", {"WWW-Authenticate": "Bearer"})
-        token, csrf = new_session(web.store, user)
-        web.audit(user.username, "sign-in", "api", None)
-    return SessionOut(token=token, csrf=csrf, user=user_out(web, user))
+    signed = auth.sign_in(web, request, body.username, body.password, "api")
+    return SessionOut(token=signed.token, csrf=signed.csrf, user=user_out(web, signed.user))
 
 
 @router.delete("/session", status_code=204)
 def sign_out(principal: Anyone, request: Request) -> Response:
     web = web_of(request)
-    with web.lock:
-        end_session(web.store, principal.token)
-        web.audit(principal.user.username, "sign-out", "api", None)
+    end_session(web.db(), principal.token)
+    web.audit(principal.user.username, "sign-out", "api", None)
     return Response(status_code=204)
 
 
@@ -287,7 +314,7 @@ def risk(
     top: Annotated[int | None, Query(ge=1, le=10_000)] = None,
     all: bool = False,
 ) -> Ranking:
-    day, rows = web_of(request).risk(principal.user, as_of, top, all)
+    day, rows = web_of(request).risk(principal.user, checked_day(as_of), top, all)
     return Ranking(as_of=day.isoformat(), ranking=[RankRow.model_validate(r) for r in rows])
 
 
@@ -298,7 +325,7 @@ def risk_history(
     until: date | None = None,
     top: Annotated[int, Query(ge=1, le=100)] = 5,
 ) -> History:
-    last, days = web_of(request).risk_history(principal.user, until, top)
+    last, days = web_of(request).risk_history(principal.user, checked_day(until), top)
     return History(until=last.isoformat(), days=[HistoryDay.model_validate(d) for d in days])
 
 
@@ -309,7 +336,7 @@ def timeline(
     request: Request,
     until: date | None = None,
 ) -> Timeline:
-    entries = web_of(request).timeline(principal.user, person_id, until)
+    entries = web_of(request).timeline(principal.user, person_id, checked_day(until))
     return Timeline(person_id=person_id, entries=[TimelineEntry.model_validate(e) for e in entries])
 
 
@@ -353,6 +380,8 @@ def unmask(event_id: str, body: UnmaskIn, principal: Investigator, request: Requ
         found = web_of(request).unmask(principal.user, event_id, body.reason)
     except NotFound as e:
         raise _not_found("event") from e
+    except ValueError as e:
+        raise HTTPException(400, str(e)) from e
     return Event.model_validate(found)
 
 
@@ -366,6 +395,14 @@ async def save_upload(file: UploadFile, path: Path, cap: int) -> int:
                 raise HTTPException(413, f"the file is over {cap} bytes")
             out.write(chunk)
     return size
+
+
+def upload_error(error: Exception, path: Path) -> str:
+    """An error about an upload, told without the server's temporary folder."""
+    text = str(error)
+    for where in (str(path), str(path.parent), path.name):
+        text = text.replace(where, "the uploaded file")
+    return text
 
 
 @router.post("/attribute", responses={413: {"model": Error}})
@@ -385,7 +422,7 @@ async def attribute(
                 web.attribute, principal.user, Upload(path, size), complaints
             )
         except MolehuntError as e:
-            raise HTTPException(400, str(e)) from e
+            raise HTTPException(400, upload_error(e, path)) from e
 
 
 # -- cases ------------------------------------------------------------------------
@@ -469,10 +506,11 @@ def audit_verify(principal: Auditor, request: Request) -> Verified:
 @router.get("/users")
 def users(principal: Admin, request: Request) -> list[UserOut]:
     web = web_of(request)
-    with web.lock:
-        found = list_users(web.store)
-        web.audit(principal.user.username, "users", None, len(found))
-    return [user_out(web, u) for u in found]
+    db = web.db()
+    found = list_users(db)
+    locked = locked_users(db)
+    web.audit(principal.user.username, "users", None, len(found))
+    return [user_out(web, u, u.username in locked) for u in found]
 
 
 @router.post("/users", status_code=201)
@@ -480,7 +518,7 @@ def new_user(body: UserIn, principal: Admin, request: Request) -> UserOut:
     web = web_of(request)
     with web.lock:
         try:
-            user = add_user(web.store, body.username, body.password, body.role, body.team)
+            user = add_user(web.db(), body.username, body.password, body.role, body.team)
         except UserError as e:
             raise HTTPException(400, str(e)) from e
         web.audit(principal.user.username, "user add", f"{user.username} as {user.role}", 1)
@@ -489,17 +527,25 @@ def new_user(body: UserIn, principal: Admin, request: Request) -> UserOut:
 
 @router.patch("/users/{username}")
 def change_user(username: str, body: UserChange, principal: Admin, request: Request) -> UserOut:
+    """Change a user's role, team or disabled flag; ``"locked": false`` lifts a
+    sign-in lockout. An admin cannot give their own account an evidence role."""
     web = web_of(request)
+    refused = own_evidence_role(principal, username, body.role)
+    if refused:
+        raise HTTPException(403, refused)
     with web.lock:
+        db = web.db()
         try:
-            user = set_user(
-                web.store, username, role=body.role, team=body.team, disabled=body.disabled
-            )
+            user = set_user(db, username, role=body.role, team=body.team, disabled=body.disabled)
+            if body.locked is False:
+                unlock_user(db, username)
+                web.throttle.unlock(username)
         except UserError as e:
             raise HTTPException(404 if "no user" in str(e) else 400, str(e)) from e
         change = ", ".join(f"{k}={v}" for k, v in body.model_dump(exclude_none=True).items())
         web.audit(principal.user.username, "user change", f"{username}: {change}", 1)
-    return user_out(web, user)
+        locked = username in locked_users(db)
+    return user_out(web, user, locked)
 
 
 __all__ = ["MAX_UPLOAD", "router"]

@@ -9,6 +9,7 @@ field only by our own pages. Every refusal is written to the audit trail.
 
 from __future__ import annotations
 
+import math
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -17,7 +18,15 @@ from fastapi import HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
 from molehunt.web.service import Web
-from molehunt.web.users import User, session_user
+from molehunt.web.users import (
+    User,
+    check_password,
+    get_user,
+    is_locked,
+    lock_user,
+    new_session,
+    session_user,
+)
 
 COOKIE = "molehunt_session"
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -60,17 +69,66 @@ def lookup(request: Request) -> Principal | None:
     if token is None:
         return None
     web = web_of(request)
-    with web.lock:
-        found = session_user(web.store, token)
+    found = session_user(web.db(), token)
     if found is None:
         return None
     return Principal(found[0], token, found[1], by_cookie)
 
 
 def deny(web: Web, request: Request, who: str, status: int, detail: str) -> HTTPException:
-    web.audit(who, "denied", f"{request.method} {request.url.path}", None)
+    web.audit(who, "denied", f"{request.method} {request.url.path}"[:200], None)
+    request.state.audited = True
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return HTTPException(status, detail, headers=headers)
+
+
+def address(request: Request) -> str:
+    """The peer's address (a proxy's ``X-Forwarded-For`` is not trusted: anyone can send it)."""
+    return request.client.host if request.client else "unknown"
+
+
+LOCKED = "this account is locked after too many wrong passwords: ask an admin to unlock it"
+WRONG = "wrong user name or password"
+
+
+def sign_in(web: Web, request: Request, username: str, password: str, via: str) -> Principal:
+    """Check a password under the throttle and open a session; HTTPException 429
+    (back off: ``Retry-After``), 423 (locked out) or 401 (wrong), each audited.
+    The argon2 check holds no lock: other requests go on meanwhile."""
+    db = web.db()
+    name = username[:64]
+    where = address(request)
+    request.state.audited = True
+    # The store is the truth about real users' lockouts (an admin may have lifted one
+    # from the CLI); unknown names are locked in memory only.
+    if is_locked(db, name):
+        web.throttle.lock(name)
+    elif get_user(db, name) is not None:
+        web.throttle.lifted(name)
+    verdict = web.throttle.check(name, where)
+    if verdict.locked:
+        web.audit("anonymous", "sign-in refused", f"as {name} from {where}: locked out", None)
+        raise HTTPException(423, LOCKED)
+    if not verdict.allowed:
+        seconds = max(1, math.ceil(verdict.wait))
+        web.audit("anonymous", "sign-in refused", f"as {name} from {where}: wait {seconds} s", None)
+        raise HTTPException(
+            429,
+            f"too many wrong passwords: try again in {seconds} s",
+            {"Retry-After": str(seconds)},
+        )
+    user = check_password(db, username, password)
+    if user is None:
+        failures = web.throttle.failed(name, where)
+        web.audit("anonymous", "sign-in failed", f"as {name} from {where}", None)
+        if failures >= web.throttle.lock_after:
+            lock_user(db, name, failures)
+            web.audit("system", "sign-in lockout", f"{name} after {failures} failures", None)
+        raise HTTPException(401, WRONG, {"WWW-Authenticate": "Bearer"})
+    web.throttle.succeeded(name, where)
+    token, csrf = new_session(db, user)
+    web.audit(user.username, "sign-in", via, None)
+    return Principal(user, token, csrf, by_cookie=via == "page")
 
 
 async def _csrf_sent(request: Request) -> str | None:
@@ -92,6 +150,7 @@ def signed_in(*roles: str) -> Callable[[Request], Awaitable[Principal]]:
         principal = await run_in_threadpool(lookup, request)
         if principal is None:
             raise await run_in_threadpool(deny, web, request, "anonymous", 401, "sign in first")
+        request.state.principal = principal
         who = principal.user.username
         if principal.user.role not in roles:
             raise await run_in_threadpool(

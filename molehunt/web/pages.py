@@ -11,7 +11,8 @@ from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
 from molehunt.errors import MolehuntError
-from molehunt.web.api import save_upload
+from molehunt.web import auth
+from molehunt.web.api import checked_day, own_evidence_role, save_upload, upload_error
 from molehunt.web.auth import (
     ADMIN,
     ANYONE,
@@ -24,17 +25,17 @@ from molehunt.web.auth import (
     signed_in,
     web_of,
 )
-from molehunt.web.service import NotFound, Upload, private_upload
+from molehunt.web.service import NotFound, Upload, private_upload, visible_reason
 from molehunt.web.users import (
     ROLES,
     SESSION_TTL,
     UserError,
     add_user,
-    check_password,
     end_session,
     list_users,
-    new_session,
+    locked_users,
     set_user,
+    unlock_user,
 )
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
@@ -109,17 +110,18 @@ def login(
     password: Annotated[str, Form(max_length=1024)],
 ) -> Response:
     web = web_of(request)
-    with web.lock:
-        user = check_password(web.store, username, password)
-        if user is None:
-            web.audit("anonymous", "sign-in failed", f"as {username[:64]}", None)
+    try:
+        signed = auth.sign_in(web, request, username, password, "page")
+    except HTTPException as e:
+        if e.status_code == 401:
             return render(request, "login.html", None, 401, error="Wrong user name or password.")
-        token, _csrf = new_session(web.store, user)
-        web.audit(user.username, "sign-in", "page", None)
-    response = _see(_LANDING.get(user.role, "/"))
+        shown = render(request, "login.html", None, e.status_code, error=f"{e.detail}.")
+        shown.headers.update(e.headers or {})
+        return shown
+    response = _see(_LANDING.get(signed.user.role, "/"))
     response.set_cookie(
         COOKIE,
-        token,
+        signed.token,
         max_age=int(SESSION_TTL.total_seconds()),
         path="/",
         httponly=True,
@@ -132,9 +134,8 @@ def login(
 @router.post("/logout")
 def logout(principal: Anyone, request: Request) -> Response:
     web = web_of(request)
-    with web.lock:
-        end_session(web.store, principal.token)
-        web.audit(principal.user.username, "sign-out", "page", None)
+    end_session(web.db(), principal.token)
+    web.audit(principal.user.username, "sign-out", "page", None)
     response = _see("/login")
     response.delete_cookie(COOKIE, path="/")
     return response
@@ -152,8 +153,15 @@ def home(principal: Anyone, request: Request, as_of: str | None = None) -> Respo
         day = date.fromisoformat(as_of) if as_of else None
     except ValueError as e:
         raise HTTPException(400, f"{as_of!r} is not a date like 2026-05-03") from e
-    shown, ranking = web.risk(principal.user, day, None, False)
-    return render(request, "risk.html", principal, as_of=shown.isoformat(), ranking=ranking)
+    shown, ranking = web.risk(principal.user, checked_day(day), None, False)
+    return render(
+        request,
+        "risk.html",
+        principal,
+        as_of=shown.isoformat(),
+        ranking=ranking,
+        threshold=web.threshold(shown),
+    )
 
 
 def _open_cases(principal: Principal, request: Request) -> list[dict[str, Any]]:
@@ -227,18 +235,22 @@ def unmask(
     person: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     web = web_of(request)
-    if len(reason.strip()) < 10:
+    try:
+        visible_reason(reason)
+    except ValueError as e:
+        web.audit(principal.user.username, "refused", f"unmask {event_id[:64]}: {e}", None)
+        request.state.audited = True
         if not person:
-            raise HTTPException(400, "give a reason of at least 10 characters")
+            raise HTTPException(400, str(e)) from e
         return _person_page(
             request,
             principal,
             person,
-            error="Give a reason of at least 10 characters to unmask an event.",
+            error="Give a reason of at least 10 visible characters to unmask an event.",
             status_code=400,
         )
     try:
-        found = web.unmask(principal.user, event_id, reason.strip())
+        found = web.unmask(principal.user, event_id, reason)
     except NotFound as e:
         raise HTTPException(404, "no such event") from e
     if not person:
@@ -283,7 +295,7 @@ async def attribute(
                 web.attribute, principal.user, Upload(path, size), complaints
             )
         except MolehuntError as e:
-            raise HTTPException(400, str(e)) from e
+            raise HTTPException(400, upload_error(e, path)) from e
     return await run_in_threadpool(
         render, request, "attribute.html", principal, result=result, complaints=complaints
     )
@@ -354,11 +366,18 @@ def _users_page(
     request: Request, principal: Principal, error: str | None = None, status_code: int = 200
 ) -> HTMLResponse:
     web = web_of(request)
-    with web.lock:
-        found = list_users(web.store)
-        web.audit(principal.user.username, "users", None, len(found))
+    found = list_users(web.db())
+    locked = locked_users(web.db())
+    web.audit(principal.user.username, "users", None, len(found))
     return render(
-        request, "users.html", principal, status_code, users=found, roles=ROLES, error=error
+        request,
+        "users.html",
+        principal,
+        status_code,
+        users=found,
+        roles=ROLES,
+        error=error,
+        locked=locked,
     )
 
 
@@ -379,7 +398,7 @@ def add_user_page(
     web = web_of(request)
     with web.lock:
         try:
-            user = add_user(web.store, username, password, role, team)
+            user = add_user(web.db(), username, password, role, team)
         except UserError as e:
             return _users_page(request, principal, str(e), 400)
         web.audit(principal.user.username, "user add", f"{user.username} as {user.role}", 1)
@@ -394,16 +413,28 @@ def change_user_page(
     role: Annotated[str, Form(max_length=20)] = "",
     team: Annotated[str, Form(max_length=64)] = "",
     disabled: Annotated[str, Form(max_length=5)] = "",
+    locked: Annotated[str, Form(max_length=5)] = "",
 ) -> Response:
     web = web_of(request)
     flag = {"yes": True, "no": False}.get(disabled)
+    refused = own_evidence_role(principal, username, role or None)
+    if refused:
+        web.audit(principal.user.username, "refused", f"user change {username}: {refused}", None)
+        request.state.audited = True
+        return _users_page(request, principal, refused, 403)
     with web.lock:
+        db = web.db()
         try:
-            set_user(web.store, username, role=role or None, team=team or None, disabled=flag)
+            set_user(db, username, role=role or None, team=team or None, disabled=flag)
+            if locked == "no":
+                unlock_user(db, username)
+                web.throttle.unlock(username)
         except UserError as e:
             if "no user" in str(e):
                 raise HTTPException(404, "no such user") from e
             return _users_page(request, principal, str(e), 400)
         change = f"role={role or '-'} team={team or '-'} disabled={disabled or '-'}"
+        if locked == "no":
+            change += " locked=False"
         web.audit(principal.user.username, "user change", f"{username}: {change}", 1)
     return _see("/admin/users")

@@ -13,6 +13,7 @@ import logging
 import re
 import tempfile
 import threading
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -38,12 +39,13 @@ from molehunt.detect.settings import detection_settings
 from molehunt.identity import Identity, Person
 from molehunt.pii.mask import mask_texts
 from molehunt.pii.stored import file_sha256
-from molehunt.score import RiskRanker
+from molehunt.score import RiskRanker, Threshold
 from molehunt.status import status as store_status
 from molehunt.store import Store
 from molehunt.timeline import events as event_summaries
 from molehunt.timeline import timeline as person_timeline
 from molehunt.watch import Round, append_alerts
+from molehunt.web.throttle import Throttle
 from molehunt.web.users import User
 
 log = logging.getLogger("molehunt.web")
@@ -140,18 +142,48 @@ def private_upload(name: str | None) -> Iterator[Path]:
 
 
 class Web:
-    """The app's one open store, its lock and the audited, masked answers."""
+    """The app's one open store and the audited, masked answers.
+
+    Many requests read at once, each thread over its own DuckDB connection
+    (:meth:`db`, a ``con.cursor()`` of the store's); every write (audit rows, sessions,
+    users, cases, the watch rounds' transactions) holds :attr:`lock`, the one writer,
+    so a page never waits for another investigator's attribution, only for a write.
+    """
 
     def __init__(self, store: Store, settings: Settings, *, alerts: Path | None = None) -> None:
         self.store = store
         self.alerts = alerts
         self.settings = settings
         self.zone = ZoneInfo(settings.timezone)
-        # DuckDB connections are not thread-safe; FastAPI runs sync endpoints in threads.
+        #: The one writer: every transaction of :meth:`db` holds it. Code that uses
+        #: :attr:`store` itself (its connection is not thread-safe) holds it too.
         self.lock = threading.RLock()
+        #: Held by a watch round from start to end (rounds never overlap); requests
+        #: do not wait for it.
+        self.rounds = threading.Lock()
+        self._readers = threading.local()
+        self._cursors = threading.Lock()
+        #: Sign-in back-off and lockout (:mod:`molehunt.web.throttle`).
+        self.throttle = Throttle()
         # The chart's daily rankings, by (last day, top, state of findings and sources):
         # ranking every day costs seconds, and the home page asks on every visit.
         self._history: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+
+    def db(self) -> Store:
+        """This thread's connection to the store (made on first use, kept for the
+        thread's life: the server's worker threads are reused)."""
+        found = getattr(self._readers, "store", None)
+        if found is None:
+            with self._cursors:
+                found = self.store.cursor(write_lock=self.lock)
+            self._readers.store = found
+        assert isinstance(found, Store)
+        return found
+
+    def writer(self) -> Store:
+        """A connection of its own for a background writer (the watch rounds)."""
+        with self._cursors:
+            return self.store.cursor(write_lock=self.lock)
 
     def watched(self, result: Round) -> None:
         """A watch round ran inside the server: log it; audit who it newly flagged."""
@@ -178,14 +210,13 @@ class Web:
             )
 
     def audit(self, who: str, action: str, target: str | None, rows: int | None) -> None:
-        with self.lock:
-            audit.record(self.store, action, target, rows, who=who)
+        audit.record(self.db(), action, target, rows, who=who)
 
     def show_time(self, value: datetime | None) -> str | None:
         return None if value is None else value.astimezone(self.zone).isoformat()
 
     def _ranker(self) -> RiskRanker:
-        return RiskRanker(self.store, detection_settings(self.settings), self.settings.timezone)
+        return RiskRanker(self.db(), detection_settings(self.settings), self.settings.timezone)
 
     def today(self) -> date:
         return datetime.now(self.zone).date()
@@ -193,39 +224,40 @@ class Web:
     # -- evidence ---------------------------------------------------------------
 
     def status(self, user: User) -> dict[str, Any]:
-        with self.lock:
-            data = store_status(self.store)
-            self.audit(user.username, "status", None, None)
+        data = store_status(self.db())
+        self.audit(user.username, "status", None, None)
         return data
 
     def last_day(self) -> date:
-        with self.lock:
-            return self._ranker().last_day() or self.today()
+        return self._ranker().last_day() or self.today()
 
     def risk(
         self, user: User, as_of: date | None, top: int | None, include_all: bool
     ) -> tuple[date, list[dict[str, Any]]]:
-        with self.lock:
-            ranker = self._ranker()
-            day = as_of or ranker.last_day() or self.today()
-            rows = ranker.ranking(day, top=top, include_all=include_all)
-            self.audit(user.username, "risk", f"as of {day.isoformat()}", len(rows))
+        ranker = self._ranker()
+        day = as_of or ranker.last_day() or self.today()
+        rows = ranker.ranking(day, top=top, include_all=include_all)
+        self.audit(user.username, "risk", f"as of {day.isoformat()}", len(rows))
         return day, masked(rows)
+
+    def threshold(self, day: date) -> Threshold:
+        """The alert threshold of ``day`` and how it was set (no people: not audited)."""
+        return self._ranker().threshold(day)
 
     def risk_history(
         self, user: User, until: date | None, top: int
     ) -> tuple[date, list[dict[str, Any]]]:
-        with self.lock:
-            ranker = self._ranker()
-            newest = ranker.last_day() or self.today()
-            # Past the newest data every day ranks alike: no need to rank each to year 9999.
-            last = min(until, newest) if until else newest
-            key = (last, top, *self._data_state())
-            if key not in self._history:
-                self._history.clear()  # only the newest state is worth keeping
-                self._history[key] = ranker.history(last, top=top, include_all=True)
-            days = self._history[key]
-            self.audit(user.username, "risk", f"as of {last.isoformat()} history", len(days))
+        ranker = self._ranker()
+        newest = ranker.last_day() or self.today()
+        # Past the newest data every day ranks alike: no need to rank each to year 9999.
+        last = min(until, newest) if until else newest
+        key = (last, top, *self._data_state())
+        days = self._history.get(key)
+        if days is None:
+            days = ranker.history(last, top=top, include_all=True)
+            # Only the newest state is worth keeping (two threads may both compute it).
+            self._history = {key: days}
+        self.audit(user.username, "risk", f"as of {last.isoformat()} history", len(days))
         out = [
             {
                 "date": d["date"],
@@ -240,65 +272,65 @@ class Web:
 
     def _data_state(self) -> tuple[Any, ...]:
         """Changes whenever findings are rewritten or anything is ingested."""
-        rows = self.store.con.execute(
-            "SELECT (SELECT count(*) FROM findings), "
-            "(SELECT bit_xor(hash(finding_id, severity, details)) FROM findings), "
-            "(SELECT max(last_ingest) FROM sources)"
-        ).fetchall()
+        rows = (
+            self.db()
+            .con.execute(
+                "SELECT (SELECT count(*) FROM findings), "
+                "(SELECT bit_xor(hash(finding_id, severity, details)) FROM findings), "
+                "(SELECT max(last_ingest) FROM sources)"
+            )
+            .fetchall()
+        )
         return tuple(rows[0])
 
     def timeline(self, user: User, person_id: str, until: date | None) -> list[dict[str, Any]]:
-        with self.lock:
-            entries = person_timeline(
-                self.store, person_id, until=until, timezone=self.settings.timezone
-            )
-            self.audit(user.username, "timeline", person_id, len(entries))
+        entries = person_timeline(
+            self.db(), person_id, until=until, timezone=self.settings.timezone
+        )
+        self.audit(user.username, "timeline", person_id, len(entries))
         return [masked_row(e) for e in entries]
 
     def person(self, person_id: str) -> Person | None:
         """Who ``person_id`` is now (name, role, department, employment status)."""
-        with self.lock:
-            return Identity(self.store, self.settings.timezone).person(
-                person_id, datetime.now(self.zone)
-            )
+        return Identity(self.db(), self.settings.timezone).person(
+            person_id, datetime.now(self.zone)
+        )
 
     def who(
         self, user: User, at: datetime, ip: str | None, account: str | None, host: str | None
     ) -> dict[str, Any]:
-        with self.lock:
-            answer = Identity(self.store, self.settings.timezone).who(
-                at, ip=ip, account=account, hostname=host
-            )
-            asked = f"ip={ip}" if ip else f"account={account}" if account else f"host={host}"
-            self.audit(user.username, "who", f"{asked} at {at.isoformat()}", 1)
+        answer = Identity(self.db(), self.settings.timezone).who(
+            at, ip=ip, account=account, hostname=host
+        )
+        asked = f"ip={ip}" if ip else f"account={account}" if account else f"host={host}"
+        self.audit(user.username, "who", f"{asked} at {at.isoformat()}", 1)
         return masked_row(answer)
 
     def accounts(self, user: User, orphaned: bool, at: datetime) -> list[dict[str, Any]]:
-        with self.lock:
-            if orphaned:
-                rows = Identity(self.store, self.settings.timezone).orphaned_accounts(at)
-            else:
-                rows = self.store.query("SELECT * FROM accounts ORDER BY account, system")
-            self.audit(user.username, "accounts", "orphaned" if orphaned else "all", len(rows))
+        if orphaned:
+            rows = Identity(self.db(), self.settings.timezone).orphaned_accounts(at)
+        else:
+            rows = self.db().query("SELECT * FROM accounts ORDER BY account, system")
+        self.audit(user.username, "accounts", "orphaned" if orphaned else "all", len(rows))
         return [masked_row(r) for r in rows]
 
     def _event(self, event_id: str) -> dict[str, Any]:
-        found = event_summaries(self.store, [event_id], self.settings.timezone)
+        found = event_summaries(self.db(), [event_id], self.settings.timezone)
         if event_id not in found:
             raise NotFound(event_id)
         return found[event_id]
 
     def event(self, user: User, event_id: str) -> dict[str, Any]:
-        with self.lock:
-            found = self._event(event_id)
-            self.audit(user.username, "event", event_id, 1)
+        found = self._event(event_id)
+        self.audit(user.username, "event", event_id, 1)
         return masked_row(found)
 
     def unmask(self, user: User, event_id: str, reason: str) -> dict[str, Any]:
-        """The event as stored; the reason goes on the audit trail first."""
-        with self.lock:
-            found = self._event(event_id)
-            self.audit(user.username, "unmask", f"{event_id} reason: {reason}", 1)
+        """The event as stored; the reason goes on the audit trail first. A reason
+        of fewer than 10 visible characters is refused (:func:`visible_reason`)."""
+        shown = visible_reason(reason)
+        found = self._event(event_id)
+        self.audit(user.username, "unmask", f"{event_id} reason: {shown}", 1)
         return found
 
     def attribute(self, user: User, upload: Upload, complaints: bool) -> dict[str, Any]:
@@ -307,21 +339,20 @@ class Web:
 
         key = load_key(self.settings)
         target = f"file sha256:{file_sha256(upload.path)[:16]} ({upload.size} bytes)"
-        with self.lock:
-            result = attribute_file(
-                self.store,
-                key,
-                upload.path,
-                complaints=complaints,
-                settings=detection_settings(self.settings),
-                timezone=self.settings.timezone,
-            )
-            self.audit(
-                user.username,
-                "complaints" if complaints else "attribute",
-                target,
-                len(result["suspects"]),
-            )
+        result = attribute_file(
+            self.db(),
+            key,
+            upload.path,
+            complaints=complaints,
+            settings=detection_settings(self.settings),
+            timezone=self.settings.timezone,
+        )
+        self.audit(
+            user.username,
+            "complaints" if complaints else "attribute",
+            target,
+            len(result["suspects"]),
+        )
         shown = self._local_times(masked_row(result), {"first_read", "last_read", "written"})
         assert isinstance(shown, dict)
         return shown
@@ -343,30 +374,31 @@ class Web:
     # -- cases ------------------------------------------------------------------
 
     def cases(self, user: User) -> list[dict[str, Any]]:
-        with self.lock:
-            found = list_cases(self.store, user.team)
-            self.audit(user.username, "case list", f"team {user.team}", len(found))
+        found = list_cases(self.db(), user.team)
+        self.audit(user.username, "case list", f"team {user.team}", len(found))
         return [self._case(c) for c in found]
 
     def _case(self, case: Case) -> dict[str, Any]:
         return case.as_dict(self.zone)
 
-    def _own_case(self, user: User, case_id: str) -> Case:
-        found = get_case(self.store, case_id, user.team)
+    def _own_case(self, user: User, case_id: str, doing: str) -> Case:
+        """The case when it is the user's team's; else :class:`NotFound`, with a
+        ``case denied`` audit row (the answer does not tell another team's case
+        from none, the trail does)."""
+        found = get_case(self.db(), case_id, user.team)
         if found is None:
+            self.audit(user.username, "case denied", f"{doing} {case_id[:64]}", 0)
             raise NotFound(case_id)
         return found
 
     def new_case(self, user: User, title: str) -> dict[str, Any]:
-        with self.lock:
-            # The cases library writes the audit rows of what changes or leaves a case.
-            case = create_case(self.store, title, user.team, user.username)
+        # The cases library writes the audit rows of what changes or leaves a case.
+        case = create_case(self.db(), title, user.team, user.username)
         return self._case(case)
 
     def case(self, user: User, case_id: str) -> dict[str, Any]:
-        with self.lock:
-            case = self._own_case(user, case_id)
-            found = items(self.store, case_id, by=user.username)
+        case = self._own_case(user, case_id, "view")
+        found = items(self.db(), case_id, by=user.username)
         shown = [
             {
                 k: self.show_time(v) if isinstance(v, datetime) else v
@@ -379,39 +411,66 @@ class Web:
     def add_item(
         self, user: User, case_id: str, kind: str, ref: str, note: str | None
     ) -> dict[str, Any]:
-        with self.lock:
-            self._own_case(user, case_id)
-            data = masked(self._event(ref)) if kind == "event" else None
+        self._own_case(user, case_id, "add to")
+        data = masked(self._event(ref)) if kind == "event" else None
+        with self.lock:  # the next item number and its row, as one writer
             try:
-                seq = add_item(self.store, case_id, kind, ref, note, data, user.username)
+                seq = add_item(self.db(), case_id, kind, ref, note, data, user.username)
             except CaseError as e:
                 raise ValueError(str(e)) from e
         return {"case_id": case_id, "seq": seq}
 
     def close_case(self, user: User, case_id: str) -> dict[str, Any]:
+        self._own_case(user, case_id, "close")
         with self.lock:
-            self._own_case(user, case_id)
             try:
-                close_case(self.store, case_id, user.username)
+                close_case(self.db(), case_id, user.username)
             except CaseError as e:
                 raise ValueError(str(e)) from e
-            return self._case(self._own_case(user, case_id))
+        return self._case(self._own_case(user, case_id, "close"))
 
     def export_case(self, user: User, case_id: str) -> bytes:
-        with self.lock:
-            self._own_case(user, case_id)
-            return export_case(self.store, case_id, user.username, self.settings.timezone)
+        self._own_case(user, case_id, "export")
+        with self.lock:  # its own audit row and the chain's head it reports, together
+            return export_case(self.db(), case_id, user.username, self.settings.timezone)
 
     # -- audit ------------------------------------------------------------------
 
     def audit_entries(self, user: User, limit: int) -> list[dict[str, Any]]:
-        with self.lock:
-            rows = audit.entries(self.store, limit)
-            self.audit(user.username, "audit", None, len(rows))
+        rows = audit.entries(self.db(), limit)
+        self.audit(user.username, "audit", None, len(rows))
         return [{**r, "time": self.show_time(r["time"])} for r in rows]
 
     def audit_verify(self, user: User) -> dict[str, Any]:
-        with self.lock:
-            checked = audit.verify(self.store)
-            self.audit(user.username, "audit", "verify", checked.rows)
+        checked = audit.verify(self.db())
+        self.audit(user.username, "audit", "verify", checked.rows)
         return {"rows": checked.rows, "head": checked.head, "broken_at": checked.broken_at}
+
+
+#: Characters that show nothing: Unicode separators (Z*), controls (Cc) and format
+#: characters (Cf, e.g. the zero-width space U+200B and the BOM).
+_INVISIBLE = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf"})
+
+#: The fewest visible characters of an unmask reason.
+MIN_REASON = 10
+
+
+def visible_reason(reason: str) -> str:
+    """``reason`` with invisible characters (blanks, tabs, zero-width spaces) taken
+    out at both ends and runs inside made one space; ValueError when fewer than
+    :data:`MIN_REASON` visible characters are left."""
+    words: list[str] = []
+    current: list[str] = []
+    for ch in reason:
+        if unicodedata.category(ch) in _INVISIBLE:
+            if current:
+                words.append("".join(current))
+                current = []
+        else:
+            current.append(ch)
+    if current:
+        words.append("".join(current))
+    shown = " ".join(words)
+    if sum(len(w) for w in words) < MIN_REASON:
+        raise ValueError(f"give a reason of at least {MIN_REASON} visible characters")
+    return shown

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -25,6 +26,12 @@ SESSION_TTL = timedelta(hours=8)
 _hasher = PasswordHasher()  # argon2id with the library's current recommended cost
 # Unknown users are checked against this, so a wrong name costs as long as a wrong password.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+#: At most this many argon2 checks at once: each takes a core for a tenth of a second,
+#: and a flood of sign-ins must leave the other requests some CPU (readers never wait
+#: for a check; only sign-ins queue here).
+_CHECKS = threading.BoundedSemaphore(2)
 
 
 class UserError(MolehuntError):
@@ -49,6 +56,27 @@ def _token_hash(token: str) -> str:
 def _check_role(role: str) -> None:
     if role not in ROLES:
         raise UserError(f"unknown role {role!r}; one of: {', '.join(ROLES)}")
+
+
+#: Names the audit trail already uses for someone else: an unsigned request
+#: (``anonymous``), the system's own rows, and operating-system users (the actor of
+#: every CLI row, see :func:`molehunt.audit.actor`) are added by :func:`reserved_names`.
+RESERVED = frozenset({"anonymous", "root", "system", "unknown", "nobody", "daemon"})
+
+
+def reserved_names() -> frozenset[str]:
+    """User names a web user may not take: :data:`RESERVED`, this machine's
+    operating-system users and the one running molehunt."""
+    import getpass
+    import pwd
+    from contextlib import suppress
+
+    names = set(RESERVED)
+    with suppress(OSError):  # no user database
+        names.update(p.pw_name for p in pwd.getpwall())
+    with suppress(KeyError, OSError):  # a bare container
+        names.add(getpass.getuser())
+    return frozenset(n.casefold() for n in names)
 
 
 def _check_name(username: str, team: str) -> None:
@@ -80,6 +108,11 @@ def add_user(store: Store, username: str, password: str, role: str, team: str) -
     _check_name(username, team)
     if len(password) < 8:
         raise UserError("a password has at least 8 characters")
+    if username.casefold() in reserved_names():
+        raise UserError(
+            f"{username!r} is reserved: the audit trail uses it for anonymous requests, "
+            "the system or an operating-system user; choose another name"
+        )
     if get_user(store, username) is not None:
         raise UserError(f"user {username!r} exists")
     now = datetime.now(UTC)
@@ -155,7 +188,8 @@ def check_password(store: Store, username: str, password: str) -> User | None:
     ).fetchall()
     stored = str(rows[0][0]) if rows else _DUMMY_HASH
     try:
-        _hasher.verify(stored, password)
+        with _CHECKS:
+            _hasher.verify(stored, password)
     except (VerificationError, InvalidHashError):
         return None
     if not rows:
@@ -206,4 +240,45 @@ def end_session(store: Store, token: str) -> bool:
             "SELECT count(*) FROM web_sessions WHERE token_hash = ?", [digest]
         ).fetchall()
         con.execute("DELETE FROM web_sessions WHERE token_hash = ?", [digest])
+    return bool(found[0][0])
+
+
+# -- lockouts ------------------------------------------------------------------------
+
+
+def lock_user(store: Store, username: str, failures: int) -> bool:
+    """Lock ``username`` out after ``failures`` wrong passwords in a row (kept across
+    restarts); True when there is such a user and they were not locked yet."""
+    if get_user(store, username) is None or is_locked(store, username):
+        return False
+    with store.transaction() as con:
+        con.execute(
+            "INSERT INTO web_lockouts VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            [username, failures, datetime.now(UTC)],
+        )
+    return True
+
+
+def is_locked(store: Store, username: str) -> bool:
+    rows = store.con.execute(
+        "SELECT count(*) FROM web_lockouts WHERE username = ?", [username]
+    ).fetchall()
+    return bool(rows[0][0])
+
+
+def locked_users(store: Store) -> dict[str, datetime]:
+    """Locked-out users and since when."""
+    rows = store.con.execute("SELECT username, locked_at FROM web_lockouts").fetchall()
+    return {str(name): when for name, when in rows}
+
+
+def unlock_user(store: Store, username: str) -> bool:
+    """Lift a lockout (an admin's action); True when the user was locked."""
+    if get_user(store, username) is None:
+        raise UserError(f"no user {username!r}")
+    with store.transaction() as con:
+        found = con.execute(
+            "SELECT count(*) FROM web_lockouts WHERE username = ?", [username]
+        ).fetchall()
+        con.execute("DELETE FROM web_lockouts WHERE username = ?", [username])
     return bool(found[0][0])

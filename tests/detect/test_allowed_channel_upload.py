@@ -1,29 +1,42 @@
-"""Uploads through allowed channels: chat multipart after a bulk read fires strongest."""
+"""Uploads through allowed channels: surprising for the destination and the person."""
 
 from __future__ import annotations
 
-from datetime import date
-
 import pytest
 from insurer import scenario
+from upload_world import LAST, STAFF, detect, upload_world
+
+from molehunt.detect import Finding
+from molehunt.detect.allowed_channel_upload import tail_bits
 
 
-def test_chat_upload_after_bulk_read_is_flagged_strongly() -> None:
-    (finding,) = scenario().of("allowed_channel_upload", "E001", date(2026, 5, 6))
-    assert "multipart upload to a chat endpoint" in finding.details["how"]
-    assert finding.details["bulk_reads_before"] == 1
-    assert finding.severity >= 90
+@pytest.fixture(scope="module")
+def found() -> list[Finding]:
+    return detect(upload_world(), ("allowed_channel_upload",))
 
 
-def test_large_shop_upload_without_bulk_read_is_weaker() -> None:
-    (finding,) = scenario().of("allowed_channel_upload", "E007", date(2026, 5, 18))
-    assert finding.details["bulk_reads_before"] == 0
-    assert finding.severity < 90
+def test_a_day_far_above_the_destination_and_ones_own_days_is_a_finding(
+    found: list[Finding],
+) -> None:
+    (finding,) = [f for f in found if f.day == LAST]
+    assert finding.person_id == "E008"
+    assert finding.details["bits"] >= 6
+    assert finding.details["uploaders_at_site"] == len(STAFF)
+    assert "percentile of upload days there" in finding.title
+    assert "of this person's" in finding.title
+    assert finding.event_ids
 
 
-@pytest.mark.parametrize(
-    ("person", "case"),
-    [("E003", "one 1 MB review photo"), ("E009", "news only"), ("E006", "no uploads")],
-)
-def test_small_or_no_uploads_are_not_flagged(person: str, case: str) -> None:
-    assert not scenario().of("allowed_channel_upload", person), case
+def test_everyday_photos_to_a_popular_shop_are_no_finding(found: list[Finding]) -> None:
+    assert [f.person_id for f in found] == ["E008"]
+
+
+def test_the_tiny_worlds_few_uploads_say_nothing_is_unusual() -> None:
+    # A 5 MB tunnel among a handful of uploads cannot be told from the usual.
+    assert not scenario().of("allowed_channel_upload")
+
+
+def test_tail_bits() -> None:
+    assert tail_bits(0, 0) == 0
+    assert tail_bits(0, 1023) == pytest.approx(10)
+    assert tail_bits(511, 1023) == pytest.approx(1)

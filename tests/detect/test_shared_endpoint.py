@@ -1,25 +1,33 @@
-"""Shared outside endpoint: two salesmen uploading to one shop's chat are a ring."""
+"""Shared outside endpoint: a few people on one endpoint, where the company's endpoints
+are rarely shared that much."""
 
 from __future__ import annotations
 
-from datetime import date
+from insurer import scenario
+from upload_world import LAST, RING, detect, upload_world
 
-import pytest
-from insurer import SHOP_CHAT, scenario
-
-ENDPOINT = SHOP_CHAT.removeprefix("http://")
+ENDPOINT = RING.removeprefix("http://")
 
 
-@pytest.mark.parametrize(("person", "other"), [("E001", "E002"), ("E002", "E001")])
-def test_two_people_uploading_to_one_shop_chat_are_a_ring(person: str, other: str) -> None:
-    (finding,) = scenario().of("shared_endpoint", person, date(2026, 5, 7))
-    assert finding.details["endpoint"] == ENDPOINT
-    assert finding.related == (other,)
+def test_two_people_on_an_endpoint_nobody_else_shares_are_a_ring() -> None:
+    found = [f for f in detect(upload_world(), ("shared_endpoint",)) if f.day == LAST]
+    assert sorted((f.person_id, f.related) for f in found) == [
+        ("E001", ("E002",)),
+        ("E002", ("E001",)),
+    ]
+    assert all(f.details["endpoint"] == ENDPOINT for f in found)
+    assert all(f.details["bits"] >= 4 for f in found)
 
 
-def test_the_first_uploader_alone_is_not_yet_a_ring() -> None:
-    assert not scenario().of("shared_endpoint", "E001", date(2026, 5, 6))
+def test_where_colleagues_commonly_share_endpoints_two_on_one_are_ordinary() -> None:
+    found = detect(upload_world(shared_pairs=True), ("shared_endpoint",))
+    assert not [f for f in found if f.details["endpoint"] == ENDPOINT]
 
 
-def test_different_shops_and_tunnels_are_not_rings() -> None:
-    assert {f.person_id for f in scenario().of("shared_endpoint")} == {"E001", "E002"}
+def test_the_popular_shop_is_no_ring() -> None:
+    found = detect(upload_world(), ("shared_endpoint",))
+    assert all("im.shop.example.cn" not in f.details["endpoint"] for f in found)
+
+
+def test_a_tiny_world_says_nothing_about_how_endpoints_are_shared() -> None:
+    assert not scenario().of("shared_endpoint")

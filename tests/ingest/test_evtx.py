@@ -59,14 +59,40 @@ def test_security_logons_from_post_security() -> None:
         "session_id": "0x32f27",
         "status": None,
         "event_code": 4624,
+        "subject_user_name": "WIN-F0HKLEEGGT1$",
+        "subject_user_domain": "WORKGROUP",
+        "subject_logon_id": "0x3e7",
+        "target_server": None,
+        "process_name": "C:\\Windows\\System32\\winlogon.exe",
+        "process_id": 0x190,
+        "elevated_token": None,
+        "auth_package": "Negotiate",
     }
     service = row(result, "events_auth", 16)
     assert (service["user_name"], service["logon_type"], service["src_ip"]) == ("SYSTEM", 5, None)
     runas = row(result, "events_auth", 117)
-    assert (runas["activity"], runas["user_name"], runas["src_ip"]) == (
-        "explicit_credentials",
-        "John",
-        "127.0.0.1",
+    # 4648: who used whose credentials, towards which server, from which process
+    # (the values of the record's EventData as the evtx crate reads them).
+    assert {k: runas[k] for k in ("activity", "user_name", "user_domain", "src_ip")} == {
+        "activity": "explicit_credentials",
+        "user_name": "John",
+        "user_domain": "John-PC",
+        "src_ip": "127.0.0.1",
+    }
+    assert (
+        runas["subject_user_name"],
+        runas["subject_user_domain"],
+        runas["subject_logon_id"],
+        runas["target_server"],
+        runas["process_name"],
+        runas["process_id"],
+    ) == (
+        "WIN-F0HKLEEGGT1$",
+        "WORKGROUP",
+        "0x3e7",
+        "localhost",
+        "C:\\Windows\\System32\\winlogon.exe",
+        400,
     )
     logoff = row(result, "events_auth", 123)
     assert (logoff["activity"], logoff["user_name"], logoff["session_id"]) == (
@@ -107,6 +133,14 @@ def test_failed_rdp_logon_from_security_short_selected() -> None:
         "session_id": None,
         "status": "0xc000006a",
         "event_code": 4625,
+        "subject_user_name": "TEMPORAL$",
+        "subject_user_domain": "WORKGROUP",
+        "subject_logon_id": "0x3e7",
+        "target_server": None,
+        "process_name": "C:\\Windows\\System32\\winlogon.exe",
+        "process_id": 3128,
+        "elevated_token": None,
+        "auth_package": "Negotiate",
     }
 
 

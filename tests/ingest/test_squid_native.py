@@ -142,7 +142,7 @@ def test_sniff_tells_native_from_molehunt() -> None:
 # --- fuzzing: an independent reading of the logformat as the oracle -------------
 
 REFERENCE = re.compile(
-    r"(\d+)\.(\d\d\d) +(\d+|-) ([^ ]+) ([^ /]+)/(\d\d\d) (\d+) ([^ ]+) ([^ ]+) ([^ ].*?)"
+    r"(\d+)(?:\.(\d\d\d))? +(\d+|-) ([^ ]+) ([^ /]+)/(\d\d\d) (\d+) ([^ ]+) ([^ ]+) ([^ ].*?)"
     r" ([^ /]+)/([^ ]+) ([^ \r\n]+)\r?",
     re.ASCII,
 )
@@ -157,6 +157,7 @@ def reference(raw: bytes) -> dict[str, Any] | None:
     if m is None:
         return None
     sec, ms, duration, ip, result, status, down, method, url, _user, hier, _, mime = m.groups()
+    ms = ms or "000"  # whole seconds: %ts without %03tu
     if int(sec) * 1000 + int(ms) >= 253_402_300_800_000:
         return None
     if int(down) >= 2**63 or (duration != "-" and int(duration) >= 2**63):
@@ -252,3 +253,15 @@ def test_fuzzed_lines_never_raise_and_every_bad_one_is_rejected(
     assert [r["event_id"] for r in rows] == [event_id("n", o) for o in good]
     for row, want in zip(rows, good.values(), strict=True):
         assert {k: row[k] for k in want} == want
+
+
+def test_whole_second_times_are_read_like_their_millisecond_twins() -> None:
+    # ``logformat ... %ts %6tr ...`` (no %03tu) writes whole seconds.
+    whole = GET.replace("1795702934.797", "1795702934")
+    result = parse(f"{whole}\n{GET}\n")
+    assert result.rejected == []
+    times = result.tables["events_http"].column("time").to_pylist()
+    assert times == [
+        datetime(2026, 11, 26, 14, 22, 14, tzinfo=UTC),
+        datetime(2026, 11, 26, 14, 22, 14, 797000, tzinfo=UTC),
+    ]

@@ -101,8 +101,11 @@ RUNAS = winlogbeat(
     "2026-05-03T01:30:00Z",
     "Security",
     4648,
-    {"SubjectUserName": "liu.wei", "TargetUserName": "dba_admin", "TargetDomainName": "CORP",
-     "TargetServerName": "db01.corp.example.cn", "IpAddress": "-", "IpPort": "-"},
+    {"SubjectUserName": "liu.wei", "SubjectDomainName": "CORP", "SubjectLogonId": "0x8a3f2c1",
+     "TargetUserName": "dba_admin", "TargetDomainName": "CORP",
+     "TargetServerName": "db01.corp.example.cn", "TargetInfo": "db01.corp.example.cn",
+     "ProcessId": "0x1a2c", "ProcessName": "C:\\Windows\\System32\\runas.exe",
+     "IpAddress": "-", "IpPort": "-"},
     SECURITY,
 )  # fmt: skip
 PRIVILEGES = winlogbeat(
@@ -211,6 +214,14 @@ def test_rdp_logon_from_a_source_ip() -> None:
         "session_id": "0x8a3f2c1",
         "status": None,
         "event_code": 4624,
+        "subject_user_name": "WS-0317$",
+        "subject_user_domain": "CORP",
+        "subject_logon_id": "0x3e7",
+        "target_server": None,
+        "process_name": "C:\\Windows\\System32\\svchost.exe",
+        "process_id": 0x2B8,
+        "elevated_token": None,
+        "auth_package": "Negotiate",
     }
 
 
@@ -233,7 +244,10 @@ def test_rdp_logon_from_a_source_ip() -> None:
         pytest.param(
             RUNAS,
             {"activity": "explicit_credentials", "user_name": "dba_admin", "src_ip": None,
-             "src_port": None, "event_code": 4648},
+             "src_port": None, "event_code": 4648, "subject_user_name": "liu.wei",
+             "subject_user_domain": "CORP", "subject_logon_id": "0x8a3f2c1",
+             "user_domain": "CORP", "target_server": "db01.corp.example.cn",
+             "process_name": "C:\\Windows\\System32\\runas.exe", "process_id": 0x1A2C},
             id="4648-dashes-are-null",
         ),
     ],

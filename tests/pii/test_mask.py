@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from molehunt.pii.engine import default_engine
 from molehunt.pii.mask import mask_data, mask_text, mask_texts, might_hold_identifiers
-from molehunt.pii.recognizers.china_mobile import allocated_prefixes
+from molehunt.pii.recognizers.china_mobile import PREFIX_DIGITS, allocated_prefixes
 from molehunt.pii.recognizers.china_resident_id import CHECK_CHARS, WEIGHTS, region_table
 
 ID = "11010519491231002X"  # checksum-valid
@@ -73,7 +73,8 @@ def resident_ids(draw: st.DrawFn) -> str:
 def mobiles(draw: st.DrawFn) -> str:
     prefixes = np.flatnonzero(allocated_prefixes())
     prefix = int(prefixes[draw(st.integers(0, len(prefixes) - 1))])
-    number = f"{prefix}{draw(st.integers(0, 9_999_999)):07d}"
+    rest = 11 - PREFIX_DIGITS
+    number = f"{prefix}{draw(st.integers(0, 10**rest - 1)):0{rest}d}"
     style = draw(st.sampled_from(["plain", "grouped", "+86"]))
     if style == "grouped":
         sep = draw(st.sampled_from(["-", " "]))

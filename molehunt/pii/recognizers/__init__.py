@@ -9,6 +9,7 @@ from __future__ import annotations
 from molehunt.pii.recognizers.bank_card import BankCardRecognizer
 from molehunt.pii.recognizers.base import Pattern, Recognizer
 from molehunt.pii.recognizers.china_address import ChinaAddressRecognizer
+from molehunt.pii.recognizers.china_foreign_resident_id import ChinaForeignResidentIdRecognizer
 from molehunt.pii.recognizers.china_landline import ChinaLandlineRecognizer
 from molehunt.pii.recognizers.china_mobile import ChinaMobileRecognizer
 from molehunt.pii.recognizers.china_resident_id import ChinaResidentIdRecognizer
@@ -18,6 +19,7 @@ from molehunt.pii.recognizers.passport import PassportRecognizer
 
 RECOGNIZERS: dict[str, type[Recognizer]] = {
     "china_resident_id": ChinaResidentIdRecognizer,
+    "china_foreign_resident_id": ChinaForeignResidentIdRecognizer,
     "china_mobile": ChinaMobileRecognizer,
     "china_landline": ChinaLandlineRecognizer,
     "bank_card": BankCardRecognizer,

@@ -107,6 +107,12 @@ class Recognizer(Protocol):
         (n, width) byte matrix for fixed-width patterns, else the matched bytes."""
         ...
 
+    def doubtful(self, pattern: int, values: Matrix | list[bytes]) -> Mask | None:
+        """Which valid candidates (as ``validate`` takes them) are at most low
+        confidence whatever their context (an ID number's unlikely birth date);
+        ``None``: none are."""
+        ...
+
     def value(self, matched: str) -> str:
         """The personal datum inside a match (a label, if any, removed)."""
         ...
@@ -120,6 +126,9 @@ class BaseRecognizer:
 
     def validate(self, pattern: int, values: Matrix | list[bytes]) -> Mask:
         return np.ones(len(values), dtype=np.bool_)
+
+    def doubtful(self, pattern: int, values: Matrix | list[bytes]) -> Mask | None:
+        return None
 
     def value(self, matched: str) -> str:
         return matched

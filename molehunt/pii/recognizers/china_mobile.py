@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from typing import ClassVar
 
@@ -10,32 +11,44 @@ import phonenumbers
 
 from molehunt.pii.recognizers.base import BaseRecognizer, Mask, Matrix, Pattern, digits_of
 
-PREFIX_DIGITS = 4
+#: Digits that decide whether a number is a mobile (1740 0 is, 1740 6 is not).
+PREFIX_DIGITS = 5
+_SEP = "[- ]"
+_NUMBER = "1[3-9][0-9]{9}"
+_GROUPED = f"1[3-9][0-9]{_SEP}[0-9]{{4}}{_SEP}[0-9]{{4}}"
 
 
 @cache
 def allocated_prefixes() -> Mask:
-    """Four-digit mobile prefixes that phonenumbers knows as allocated in China."""
+    """Five-digit prefixes of the numbers phonenumbers' metadata calls Chinese
+    mobiles (its pattern of mobile national numbers, which never looks further)."""
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region("CN")
+    assert metadata is not None
+    assert metadata.mobile is not None
+    assert metadata.mobile.national_number_pattern is not None
+    mobile = re.compile(metadata.mobile.national_number_pattern)
     table = np.zeros(10**PREFIX_DIGITS, dtype=np.bool_)
     for prefix in range(10 ** (PREFIX_DIGITS - 1), 2 * 10 ** (PREFIX_DIGITS - 1)):
-        number = phonenumbers.parse(f"+86{prefix}2345678", None)
-        table[prefix] = phonenumbers.number_type(number) in {
-            phonenumbers.PhoneNumberType.MOBILE,
-            phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
-        } and phonenumbers.is_valid_number(number)
+        table[prefix] = mobile.fullmatch(f"{prefix}{'234567890'[: 11 - PREFIX_DIGITS]}") is not None
     return table
 
 
 class ChinaMobileRecognizer(BaseRecognizer):
-    """Chinese mobile number: 11 digits on an allocated prefix, optionally +86 or
-    grouped 3-4-4."""
+    """Chinese mobile number: 11 digits on an allocated prefix, grouped 3-4-4 or not
+    (``138-0013-8000``, ``138 0013 8000``), with the country code or without
+    (``+8613800138000``, ``+86 138 0013 8000``, ``0086 13800138000``)."""
 
     name: ClassVar[str] = "china_mobile"
     description: ClassVar[str] = "Chinese mobile phone number"
     patterns: ClassVar[tuple[Pattern, ...]] = (
-        Pattern("1[3-9][0-9]{9}", width=11),
-        Pattern("1[3-9][0-9][- ][0-9]{4}[- ][0-9]{4}", width=13),
-        Pattern(r"\+861[3-9][0-9]{9}", width=14),
+        Pattern(f"{_NUMBER}", width=11),
+        Pattern(f"{_GROUPED}", width=13),
+        Pattern(rf"\+86{_NUMBER}", width=14),
+        Pattern(rf"\+86{_SEP}{_NUMBER}", width=15),
+        Pattern(rf"\+86{_SEP}{_GROUPED}", width=17),
+        Pattern(f"0086{_NUMBER}", width=15),
+        Pattern(f"0086{_SEP}{_NUMBER}", width=16),
+        Pattern(f"0086{_SEP}{_GROUPED}", width=18),
     )
     context: ClassVar[tuple[str, ...]] = (
         "手机", "手机号", "电话", "联系电话", "联系方式", "mobile", "phone", "tel", "cell",
@@ -49,8 +62,7 @@ class ChinaMobileRecognizer(BaseRecognizer):
         digits = digits_of(values)
         if len(digits) == 0:
             return np.zeros(0, dtype=np.bool_)
-        if pattern == 2:
-            digits = digits[:, 2:]  # the 86
+        digits = digits[:, -11:]  # the country code (86, 0086) off
         powers = 10 ** np.arange(PREFIX_DIGITS - 1, -1, -1, dtype=np.int64)
         prefix = digits[:, :PREFIX_DIGITS] @ powers
         out: Mask = allocated_prefixes()[prefix]
