@@ -221,7 +221,8 @@ class PgCsvlogParser:
             pending=built.pending,
             skipped=tally_skipped(
                 skipped_why[skipped_at < limit],
-                records.filter(pc.less(records["offset"], pa.scalar(limit, pa.int64()))),
+                records,
+                limit,
             ),
         )
 
@@ -446,13 +447,18 @@ def _resynced(data: bytes) -> tuple[Offsets, Offsets, Offsets] | None:
     comma_base = 0  # commas kept before it
     for _ in range(_RESYNCS):
         counts = np.diff(before, prepend=0)
-        starts = np.concatenate([[0], ends[:-1] + 1]).astype(np.int64) + base
         bad = np.flatnonzero(counts != columns - 1)
         restart = None
         for i in bad.tolist():
-            restart = _record_start_within(buf, int(starts[i]), int(ends[i]) + base)
+            start = base + (int(ends[i - 1]) + 1 if i else 0)
+            restart = _record_start_within(buf, start, int(ends[i]) + base)
             if restart is not None:
                 break
+        if restart is None and base == 0:
+            # The common case: no record to cut again; the arrays are kept as they are.
+            tail = _tail_resync(data, int(ends[-1]) + 1, columns)
+            if tail is None:
+                return ends, commas, before
         if restart is None:
             done_ends.append(ends + base)
             done_commas.append(commas + base)

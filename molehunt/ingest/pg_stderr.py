@@ -533,7 +533,8 @@ class PgStderrParser:
             pending=built.pending,
             skipped=tally_skipped(
                 skipped_why[skipped_at < limit],
-                records.filter(pc.less(records["offset"], pa.scalar(limit, pa.int64()))),
+                records,
+                limit,
             ),
         )
 

@@ -1606,16 +1606,22 @@ def skip_codes(data: npt.NDArray[np.uint8], start: Offsets, stop: Offsets) -> Of
     return np.asarray(codes, dtype=np.int64)
 
 
-def tally_skipped(codes: Offsets, records: pa.Table | None = None) -> dict[str, int]:
+def tally_skipped(
+    codes: Offsets, records: pa.Table | None = None, limit: int | None = None
+) -> dict[str, int]:
     """``ParseResult.skipped`` from :func:`skip_codes`, and from the ``records``
     handed to :func:`build_events` that are no event (``duration:`` lines, plans
-    among them; the shut-down message), all before the batch's cutoff."""
+    among them; the shut-down message) before file offset ``limit``."""
     counts = np.bincount(codes, minlength=len(_SKIP_NAMES)) if len(codes) else None
     also: dict[str, int] = {}
     if records is not None and records.num_rows:
         what = records["what"]
-        also["duration"] = int(as_mask(pc.equal(what, pa.scalar("plan"))).sum())
-        also["server start or stop"] = int(as_mask(pc.equal(what, pa.scalar("shutdown"))).sum())
+        before: Mask | bool = True
+        if limit is not None:
+            before = np.asarray(records["offset"].to_numpy(), dtype=np.int64) < limit
+        also["duration"] = int((as_mask(pc.equal(what, pa.scalar("plan"))) & before).sum())
+        shutdown = as_mask(pc.equal(what, pa.scalar("shutdown"))) & before
+        also["server start or stop"] = int(shutdown.sum())
     out: dict[str, int] = {}
     for code, name in enumerate(_SKIP_NAMES):
         n = (int(counts[code]) if counts is not None else 0) + also.get(name, 0)
