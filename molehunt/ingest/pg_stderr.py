@@ -73,7 +73,9 @@ _ESCAPES: dict[str, tuple[str | None, str]] = {
     "Q": (None, r"-?\d+"),
     "P": (None, r"\d*"),
 }
-_SEVERITY = r"[^\s:]+"
+#: A severity: English and most translations (FEHLER, ERREUR) are upper-case ASCII;
+#: others (日志, ОШИБКА) start with a non-ASCII letter.
+_SEVERITY = r"(?:[A-Z][A-Z0-9]*|[^\x00-\x7f][^\s:]*)"
 _GROUPS = ("log_time", "pid", "user_name", "database", "host", "port", "app_name", "session_id")
 
 
