@@ -1,7 +1,11 @@
 """PostgreSQL csvlog (``log_destination = 'csvlog'``) with pgAudit and auto_explain.
 
-PostgreSQL 15 writes 26 columns a record; a quoted field (the message, a
-statement, a JSON plan) may span lines. Records are cut without a Python loop:
+PostgreSQL 14-17 write 26 columns a record, 13 wrote 24, 9.0-12 23 and 8.4 22
+(:data:`LAYOUTS`): a batch is read in the layout most of its records have, and a
+record of another count is rejected beside it. A quoted field (the message, a
+statement, a JSON plan) may span lines; a quote left open (a record cut short)
+swallows nothing: the cut starts afresh at the next line that starts with a
+timestamp. Records are cut without a Python loop:
 a newline ends a record when the number of ``"`` before it is even (a running
 count over the byte buffer in numpy), and a comma separates fields under the
 same rule. Only records whose message starts like an audit, session or plan

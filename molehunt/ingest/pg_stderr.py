@@ -1,10 +1,15 @@
 """PostgreSQL stderr log (``log_destination = 'stderr'``) with pgAudit and auto_explain.
 
 Each record starts with ``log_line_prefix`` (by default ``%m [%p] %q%u@%d %h app=%a``)
-then ``SEVERITY:  message``. PostgreSQL indents the further lines of a message
-(a multi-line statement, a JSON plan) with a tab; such lines, and any line that
-does not start with the prefix, belong to the record before. Lines are cut in
-numpy and matched against the prefix in one vectorised regex call; the same
+then ``SEVERITY:  message``. When most lines of a batch do not start with the
+configured prefix, the prefix is read off the lines (:func:`infer_prefix`) and the
+file read with it (``inferred_prefix`` says which); if none fits, the file is
+refused whole (:class:`FormatMismatchError`, naming ``pg_log_line_prefix`` and the
+prefix the file looks like), so its checkpoint stays and nothing is lost.
+PostgreSQL indents the further lines of a message (a multi-line statement, a
+JSON plan) with a tab; such lines, and any line that does not start with the
+prefix, belong to the record before. Lines are cut in numpy and matched against
+the prefix in one vectorised regex call; the same
 events as ``pg-csvlog`` come out of :mod:`molehunt.ingest.pgaudit`.
 
 ``%a`` is chosen by the client: an application name that imitates the end of

@@ -27,10 +27,14 @@ few statements waiting for a plan:
   size: pgAudit 1.7 logs it with 0 rows, so ``rows`` is NULL and
   ``bulk_unknown`` true.
 
-An AUDIT line still waiting for its plan holds the chunk back: the batch is
-consumed only up to it, unless the data already shows that no plan can come
-(the session ended, the window is past, the server shut down). So event rows
-never depend on where a file was cut into chunks.
+Only statements that need a plan's count wait for it (a cursor, or a READ/WRITE
+without ``pgaudit.log_rows``); a complete record never does. A waiting AUDIT line
+holds the chunk back: the batch is consumed only up to it, unless the data
+already shows that no plan can come (the session ended, the server shut down,
+the byte window or ``plan_seconds`` of log time are past, or, for a statement
+that is not a cursor, its session's next statement began); ``Built.pending``
+says what it waits for. So event rows never depend on where a file was cut into
+chunks.
 """
 
 from __future__ import annotations
