@@ -38,6 +38,8 @@ SETTINGS_DOC: dict[str, str] = {
     "path (/dev/log) or host:port (UDP); unset: the head file only",
     "timezone": "zone in which times are shown and naive times are read (Asia/Shanghai)",
     "pg_log_line_prefix": "PostgreSQL log_line_prefix of pg-stderr logs",
+    "pg_log_timezone": "PostgreSQL log_timezone (IANA) in which an abbreviation such as CST "
+    "is read (default: timezone)",
     "squid_logformat": "the squid.conf 'logformat NAME ...' line of squid-logformat logs "
     "(any Squid format codes; time, client address and URL required)",
     "batch_bytes": "bytes of log read per ingest batch (bounded memory)",
@@ -58,6 +60,7 @@ class Settings(BaseModel):
     audit_syslog: str | None = None
     timezone: str = "Asia/Shanghai"
     pg_log_line_prefix: str = DEFAULT_PG_PREFIX
+    pg_log_timezone: str | None = None
     squid_logformat: str | None = None
     batch_bytes: int = Field(default=64 * 1024 * 1024, ge=4096)
     memory_limit: str = "1GB"

@@ -15,6 +15,7 @@ from molehunt.ingest.evtx import EvtxParser
 from molehunt.ingest.hr import HrParser
 from molehunt.ingest.pg_csvlog import PgCsvlogParser
 from molehunt.ingest.pg_stderr import PgStderrParser
+from molehunt.ingest.pg_syslog import PgSyslogParser
 from molehunt.ingest.squid import SquidParser
 from molehunt.ingest.squid_logformat import SquidLogformatParser
 from molehunt.ingest.squid_native import SquidNativeParser
@@ -40,6 +41,7 @@ CLIENTS_KIND = ClientsParser.kind
 LOG_PARSERS: dict[str, type[LogParser]] = {
     "pg-csvlog": PgCsvlogParser,
     "pg-stderr": PgStderrParser,
+    "pg-syslog": PgSyslogParser,
     "app-access": AppAccessParser,
     "squid": SquidParser,
     "squid-native": SquidNativeParser,

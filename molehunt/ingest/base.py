@@ -53,6 +53,10 @@ class ParseResult:
     records: int = 0  # records (lines) consumed, good and bad
     #: Lines consumed that hold no event by design (durations, checkpoints...), by reason.
     skipped: dict[str, int] = field(default_factory=dict)
+    #: Why the bytes after ``consumed`` wait (e.g. a cursor waiting for its
+    #: auto_explain plan), for ``molehunt status``; None: nothing but an unfinished
+    #: last line waits.
+    pending: str | None = None
 
     @property
     def events(self) -> int:

@@ -1,7 +1,11 @@
 """PostgreSQL csvlog (``log_destination = 'csvlog'``) with pgAudit and auto_explain.
 
-PostgreSQL 15 writes 26 columns a record; a quoted field (the message, a
-statement, a JSON plan) may span lines. Records are cut without a Python loop:
+PostgreSQL 14-17 write 26 columns a record, 13 wrote 24, 9.0-12 23 and 8.4 22
+(:data:`LAYOUTS`): a batch is read in the layout most of its records have, and a
+record of another count is rejected beside it. A quoted field (the message, a
+statement, a JSON plan) may span lines; a quote left open (a record cut short)
+swallows nothing: the cut starts afresh at the next line that starts with a
+timestamp. Records are cut without a Python loop:
 a newline ends a record when the number of ``"`` before it is even (a running
 count over the byte buffer in numpy), and a comma separates fields under the
 same rule. Only records whose message starts like an audit, session or plan
@@ -15,16 +19,16 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from molehunt.ingest.base import ParseResult, Rejected
+from molehunt.ingest.pg_zones import log_zones
 from molehunt.ingest.pgaudit import (
     DEFAULT_PLAN_WINDOW,
-    DEFAULT_ZONES,
     MESSAGE_KINDS,
     RECORD_SCHEMA,
     Mask,
@@ -35,22 +39,37 @@ from molehunt.ingest.pgaudit import (
     blank_to_null,
     build_events,
     empty_tables,
+    find_bytes,
     ints_at,
     invalid_utf8,
     log_times_at,
     message_kinds,
     rejected_records,
+    skip_codes,
     strings_at,
+    tally_skipped,
     to_int32,
     windows,
     with_nulls,
 )
 
-COLUMNS = 26
-# Field numbers (0-based) of the PostgreSQL 15 csvlog columns we read.
+#: csvlog layouts by their field count: PostgreSQL 9.0 added application_name
+#: (23), 13 backend_type (24), 14 leader_pid and query_id (26, as 15, 16 and 17).
+#: The columns molehunt reads keep their place in every layout.
+LAYOUTS: dict[int, str] = {
+    22: "PostgreSQL 8.4",
+    23: "PostgreSQL 9.0-12",
+    24: "PostgreSQL 13",
+    26: "PostgreSQL 14-17",
+}
+COLUMNS = 26  # the newest layout, the default of a batch with no well-formed record
+# Field numbers (0-based) of the csvlog columns we read.
 LOG_TIME, USER_NAME, DATABASE, PID, CONNECTION_FROM, SESSION_ID = 0, 1, 2, 3, 4, 5
 MESSAGE, APPLICATION_NAME = 13, 22
 _READ = [LOG_TIME, USER_NAME, DATABASE, PID, CONNECTION_FROM, SESSION_ID, APPLICATION_NAME]
+if TYPE_CHECKING:
+    from molehunt.config import Settings
+
 _KIND_NAMES = list(MESSAGE_KINDS.values())
 _PLAN = _KIND_NAMES.index("plan")
 _AUDIT = _KIND_NAMES.index("audit")
@@ -61,16 +80,25 @@ class PgCsvlogParser:
     """PostgreSQL csvlog with pgAudit: audited statements, connections and disconnections."""
 
     kind: ClassVar[str] = "pg-csvlog"
-    description: ClassVar[str] = "PostgreSQL 15 csvlog with pgAudit and auto_explain (JSON) lines"
+    description: ClassVar[str] = (
+        "PostgreSQL csvlog (8.4 to 17 layouts) with pgAudit and auto_explain (JSON) lines"
+    )
 
     def __init__(
         self,
         *,
         zones: Mapping[str, str] | None = None,
+        log_timezone: str | None = None,
         plan_window: int = DEFAULT_PLAN_WINDOW,
     ) -> None:
-        self.zones = dict(DEFAULT_ZONES if zones is None else zones)
+        # The server's log_timezone settles the abbreviations it prints (CST...).
+        self.zones = {**log_zones(log_timezone), **(zones or {})}
         self.plan_window = plan_window
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PgCsvlogParser:
+        """The parser for a server whose log_timezone is ``pg_log_timezone`` (or ``timezone``)."""
+        return cls(log_timezone=settings.pg_log_timezone or settings.timezone)
 
     @classmethod
     def sniff(cls, head: bytes) -> bool:
@@ -79,7 +107,7 @@ class PgCsvlogParser:
             return False
         ends, _, _ = cut
         first = head[: ends[0]]
-        return bool(_TIMESTAMP.match(first)) and _field_count(first) == COLUMNS
+        return bool(_TIMESTAMP.match(first.lstrip(b'"'))) and _field_count(first) in LAYOUTS
 
     def parse(
         self, data: bytes, *, base_offset: int, source_id: str, path: str, final: bool = False
@@ -89,7 +117,17 @@ class PgCsvlogParser:
         ``final`` says the file will grow no more (a rotated log): statements
         still waiting for their auto_explain plan are then decided without it.
         """
-        cut = _records(data)
+        cut = _resynced(data)
+        if final and data.endswith(b"\n") and (cut is None or int(cut[0][-1]) < len(data) - 1):
+            # The file grows no more: bytes after the last whole record (an
+            # unclosed quote) are one broken record, not a wait for ever.
+            ends0, commas0, before0 = cut or (
+                np.zeros(0, dtype=np.int64),
+                np.zeros(0, dtype=_POSITION),
+                np.zeros(0, dtype=np.int64),
+            )
+            last = int(before0[-1]) if len(before0) else 0
+            cut = (np.append(ends0, len(data) - 1), commas0, np.append(before0, last))
         if cut is None:
             return ParseResult(tables=empty_tables())
         ends, commas, before = cut
@@ -102,7 +140,8 @@ class PgCsvlogParser:
         lo[0] = 0
         lo[1:] = before[:-1]
         counts = before - lo
-        good = counts == COLUMNS - 1
+        columns = _layout(counts + 1)
+        good = counts == columns - 1
         bad_bytes = invalid_utf8(data, end)
         if len(bad_bytes):
             good[np.searchsorted(ends, bad_bytes)] = False
@@ -111,8 +150,11 @@ class PgCsvlogParser:
         for i in np.flatnonzero(~good).tolist():
             reason = (
                 "invalid UTF-8"
-                if counts[i] == COLUMNS - 1
-                else f"expected {COLUMNS} CSV fields, found {int(counts[i]) + 1}"
+                if counts[i] == columns - 1
+                else "unclosed quote: the record is cut short or garbled"
+                if data.count(b'"', int(starts[i]), int(ends[i])) % 2
+                else f"expected {columns} CSV fields, found {int(counts[i]) + 1} (the "
+                f"other records are {LAYOUTS[columns]} csvlog)"
             )
             problems.append((base_offset + int(starts[i]), reason))
 
@@ -126,7 +168,17 @@ class PgCsvlogParser:
         audits = 0
         for part in [p for p in np.split(good_rows, cuts) if len(p)] or [good_rows]:
             piece = _read_piece(
-                buf, buffer, commas, lo, starts, ends, part, base_offset, audits, self.zones
+                buf,
+                buffer,
+                commas,
+                lo,
+                starts,
+                ends,
+                part,
+                base_offset,
+                audits,
+                self.zones,
+                columns,
             )
             audits += piece.audits
             pieces.append(piece)
@@ -162,11 +214,20 @@ class PgCsvlogParser:
         )
         consumed = end if built.cutoff is None else built.cutoff - base_offset
         problems = sorted([p for p in problems if p[0] < base_offset + consumed] + built.rejected)
+        limit = base_offset + consumed
+        skipped_at = np.concatenate([piece.skipped_at for piece in pieces])
+        skipped_why = np.concatenate([piece.skipped_why for piece in pieces])
         return ParseResult(
             tables=built.tables,
             rejected=_located(problems, data, base_offset, starts, ends),
             consumed=consumed,
             records=int(np.searchsorted(starts, consumed)),
+            pending=built.pending,
+            skipped=tally_skipped(
+                skipped_why[skipped_at < limit],
+                records,
+                limit,
+            ),
         )
 
 
@@ -187,6 +248,8 @@ class _Piece:
     payloads: pa.Array[Any]  # the AUDIT payloads, unescaped
     fields: pa.Table  # audit_fields of the payloads (offset: position in the batch)
     audits: int
+    skipped_at: Offsets  # file offsets of the records that hold no event
+    skipped_why: Offsets  # and why (pgaudit.skip_codes)
 
 
 def _read_piece(
@@ -200,16 +263,23 @@ def _read_piece(
     base_offset: int,
     first_audit: int,
     zones: Mapping[str, str],
+    columns: int,
 ) -> _Piece:
-    """The records ``rows`` (well formed) whose message matters, as :data:`RECORD_SCHEMA`."""
-    fields = _Fields(buf, commas, lo[rows], starts[rows], ends[rows])
+    """The records ``rows`` (well formed, ``columns`` fields) whose message matters,
+    as :data:`RECORD_SCHEMA`."""
+    fields = _Fields(buf, commas, lo[rows], starts[rows], ends[rows], columns)
     msg_start, msg_stop = fields.at(MESSAGE)
     kinds = _message_kinds(buf, msg_start, msg_stop)
+    other = np.flatnonzero(kinds < 0)
+    skipped_at = starts[rows[other]] + base_offset
+    skipped_why = skip_codes(buf, msg_start[other], msg_stop[other])
     keep = np.flatnonzero(kinds >= 0)
     rows, kinds = rows[keep], kinds[keep]
     msg_start, msg_stop = msg_start[keep], msg_stop[keep]
     fields = fields.take(keep)
-    at = fields.ranges(_READ)
+    # PostgreSQL 8.4 has no application_name: an empty range reads as NULL.
+    at = fields.ranges([k for k in _READ if k < columns])
+    at.setdefault(APPLICATION_NAME, (at[LOG_TIME][0], at[LOG_TIME][0]))
 
     def text(k: int, *, blank_is_null: bool = False) -> pa.Array[Any]:
         s, e = at[k]
@@ -256,7 +326,9 @@ def _read_piece(
         },
         schema=RECORD_SCHEMA,
     )
-    return _Piece(rows, msg_start, msg_stop, records, payloads, split, audits)
+    return _Piece(
+        rows, msg_start, msg_stop, records, payloads, split, audits, skipped_at, skipped_why
+    )
 
 
 def _spread(values: pa.Array[Any], where: Mask) -> pa.Array[Any]:
@@ -346,6 +418,136 @@ def _records(data: bytes) -> tuple[Offsets, Offsets, Offsets] | None:
     return record_ends, np.concatenate(commas)[: int(counts[-1])], counts
 
 
+def _layout(fields: Offsets) -> int:
+    """The field count of the batch's layout: the one most of its records have
+    (a few broken records cannot change it)."""
+    known = np.array(sorted(LAYOUTS), dtype=np.int64)
+    tally = np.array([(fields == k).sum() for k in known.tolist()])
+    return int(known[int(tally.argmax())]) if tally.any() else COLUMNS
+
+
+_RESYNCS = 1000  # broken records a batch is cut around; past that the rest stays as cut
+
+
+def _resynced(data: bytes) -> tuple[Offsets, Offsets, Offsets] | None:
+    """:func:`_records`, cut again where an unclosed quote swallowed the records after it.
+
+    A record whose field count is wrong, and which runs over a line that starts
+    like a record (a timestamp at the line start), ends just before that line:
+    the quote count starts afresh there, so one broken record costs only itself.
+    The same for the bytes after the last whole record, when a line in them
+    starts a record that is whole and well formed.
+    """
+    cut = _records(data)
+    if cut is None:
+        return _tail_resync(data, 0, None)
+    buf = np.frombuffer(data, dtype=np.uint8)
+    ends, commas, before = cut
+    columns = _layout(np.diff(before, prepend=0) + 1)
+    done_ends: list[Offsets] = []
+    done_commas: list[Offsets] = []
+    done_before: list[Offsets] = []
+    base = 0  # where the current cut starts in ``data``
+    comma_base = 0  # commas kept before it
+    for _ in range(_RESYNCS):
+        counts = np.diff(before, prepend=0)
+        bad = np.flatnonzero(counts != columns - 1)
+        restart = None
+        for i in bad.tolist():
+            start = base + (int(ends[i - 1]) + 1 if i else 0)
+            restart = _record_start_within(buf, start, int(ends[i]) + base)
+            if restart is not None:
+                break
+        if restart is None and base == 0:
+            # The common case: no record to cut again; the arrays are kept as they are.
+            tail = _tail_resync(data, int(ends[-1]) + 1, columns)
+            if tail is None:
+                return ends, commas, before
+        if restart is None:
+            done_ends.append(ends + base)
+            done_commas.append(commas + base)
+            done_before.append(before + comma_base)
+            tail = _tail_resync(data, int(ends[-1]) + base + 1, columns)
+            if tail is not None:
+                t_ends, t_commas, t_before = tail
+                done_ends.append(t_ends)
+                done_commas.append(t_commas)
+                done_before.append(t_before + comma_base + len(commas))
+            break
+        # Records before i stay; record i ends at the newline before ``restart``
+        # (no field counted: it is rejected); the rest is cut afresh.
+        kept_commas = int(before[i - 1]) if i else 0
+        done_ends.append(np.append(ends[:i] + base, restart - 1))
+        done_commas.append(commas[:kept_commas] + base)
+        done_before.append(np.append(before[:i], kept_commas) + comma_base)
+        comma_base += kept_commas
+        rest = _records(data[restart:])
+        base = restart
+        if rest is None:
+            tail = _tail_resync(data, restart, columns)
+            if tail is not None:
+                done_ends.append(tail[0])
+                done_commas.append(tail[1])
+                done_before.append(tail[2] + comma_base)
+            break
+        ends, commas, before = rest
+    else:
+        done_ends.append(ends + base)
+        done_commas.append(commas + base)
+        done_before.append(before + comma_base)
+    return (
+        np.concatenate(done_ends).astype(np.int64),
+        np.concatenate(done_commas).astype(commas.dtype),
+        np.concatenate(done_before).astype(np.int64),
+    )
+
+
+def _tail_resync(
+    data: bytes, start: int, columns: int | None
+) -> tuple[Offsets, Offsets, Offsets] | None:
+    """Records after ``start`` where the bytes from there hold no whole record (an
+    unclosed quote) but a later line starts a whole, well-formed one: the bytes
+    before that line are one broken record, the rest is cut afresh."""
+    if start >= len(data):
+        return None
+    buf = np.frombuffer(data, dtype=np.uint8)
+    restart = _record_start_within(buf, start, len(data))
+    if restart is None:
+        return None
+    rest = _resynced(data[restart:])
+    if rest is None:
+        return None
+    ends, commas, before = rest
+    counts = np.diff(before, prepend=0)
+    if columns is not None and not (counts == columns - 1).any():
+        return None
+    if columns is None and not np.isin(counts + 1, list(LAYOUTS)).any():
+        return None
+    return (
+        np.concatenate([[restart - 1], ends + restart]).astype(np.int64),
+        commas + restart,
+        np.concatenate([[0], before]).astype(np.int64),
+    )
+
+
+_STAMP = np.frombuffer(b"dddd-dd-dd dd:dd:dd", dtype=np.uint8)
+_STAMP_DIGIT = np.equal(_STAMP, ord("d"))
+
+
+def _record_start_within(buf: np.ndarray, start: int, stop: int) -> int | None:
+    """The first line start after ``start`` and before ``stop`` that begins with a
+    timestamp (as every csvlog record does), or None."""
+    newlines = find_bytes(buf[start:stop], b"\n") + start + 1
+    newlines = newlines[newlines + len(_STAMP) <= len(buf)]
+    if len(newlines) == 0:
+        return None
+    window = windows(buf, newlines, len(_STAMP))
+    digits = (window - np.uint8(ord("0")) <= 9)[:, _STAMP_DIGIT].all(axis=1)
+    marks = (window[:, ~_STAMP_DIGIT] == _STAMP[~_STAMP_DIGIT]).all(axis=1)
+    hits = np.flatnonzero(digits & marks & (newlines < stop))
+    return int(newlines[hits[0]]) if len(hits) else None
+
+
 def _field_count(record: bytes) -> int:
     buf = np.frombuffer(record, dtype=np.uint8)
     outside = (np.cumsum(buf == ord('"'), dtype=np.uint8) & 1) == 0
@@ -355,15 +557,29 @@ def _field_count(record: bytes) -> int:
 class _Fields:
     """Byte ranges of the fields of some records, without their CSV quotes."""
 
-    __slots__ = ("buf", "commas", "ends", "lo", "starts")
+    __slots__ = ("buf", "columns", "commas", "ends", "lo", "starts")
 
     def __init__(
-        self, buf: np.ndarray, commas: Offsets, lo: Offsets, starts: Offsets, ends: Offsets
+        self,
+        buf: np.ndarray,
+        commas: Offsets,
+        lo: Offsets,
+        starts: Offsets,
+        ends: Offsets,
+        columns: int = COLUMNS,
     ) -> None:
         self.buf, self.commas, self.lo, self.starts, self.ends = buf, commas, lo, starts, ends
+        self.columns = columns
 
     def take(self, which: Offsets) -> _Fields:
-        return _Fields(self.buf, self.commas, self.lo[which], self.starts[which], self.ends[which])
+        return _Fields(
+            self.buf,
+            self.commas,
+            self.lo[which],
+            self.starts[which],
+            self.ends[which],
+            self.columns,
+        )
 
     def at(self, k: int) -> tuple[Offsets, Offsets]:
         return self.ranges([k])[k]
@@ -371,14 +587,15 @@ class _Fields:
     def ranges(self, ks: list[int]) -> dict[int, tuple[Offsets, Offsets]]:
         """The ranges of fields ``ks``, read record by record (their bytes share cache lines)."""
         n, m = len(self.lo), len(ks)
-        cols = sorted({c for k in ks for c in (k - 1, k) if 0 <= c < COLUMNS - 1})
+        last_field = self.columns - 1
+        cols = sorted({c for k in ks for c in (k - 1, k) if 0 <= c < last_field})
         place = {c: i for i, c in enumerate(cols)}
         found = self.commas[self.lo[:, None] + np.array(cols, dtype=np.int64)]
         start = np.empty((n, m), dtype=np.int64)
         stop = np.empty((n, m), dtype=np.int64)
         for j, k in enumerate(ks):
             start[:, j] = self.starts if k == 0 else found[:, place[k - 1]] + 1
-            stop[:, j] = self.ends if k == COLUMNS - 1 else found[:, place[k]]
+            stop[:, j] = self.ends if k == last_field else found[:, place[k]]
         if n:
             buf = self.buf
             last = len(buf) - 1

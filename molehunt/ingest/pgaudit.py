@@ -27,10 +27,14 @@ few statements waiting for a plan:
   size: pgAudit 1.7 logs it with 0 rows, so ``rows`` is NULL and
   ``bulk_unknown`` true.
 
-An AUDIT line still waiting for its plan holds the chunk back: the batch is
-consumed only up to it, unless the data already shows that no plan can come
-(the session ended, the window is past, the server shut down). So event rows
-never depend on where a file was cut into chunks.
+Only statements that need a plan's count wait for it (a cursor, or a READ/WRITE
+without ``pgaudit.log_rows``); a complete record never does. A waiting AUDIT line
+holds the chunk back: the batch is consumed only up to it, unless the data
+already shows that no plan can come (the session ended, the server shut down,
+the byte window or ``plan_seconds`` of log time are past, or, for a statement
+that is not a cursor, its session's next statement began); ``Built.pending``
+says what it waits for. So event rows never depend on where a file was cut into
+chunks.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from molehunt.ingest.base import Rejected, event_id
+from molehunt.ingest.pg_zones import log_zones, resolve_zone
 
 #: Columns of the records a format parser hands over; ``open`` marks a last
 #: record that more bytes could still extend (its payload may be cut short).
@@ -83,13 +88,19 @@ MESSAGE_KINDS: dict[bytes, str] = {
     b"database system is shut down": "shutdown",
 }
 
-#: Time zone abbreviations PostgreSQL may print in ``%m`` / ``log_time``; numeric
-#: offsets (``+08``) are always understood. Any other abbreviation is ambiguous
-#: (CST is China and US Central) and must be named by the caller.
-DEFAULT_ZONES: Mapping[str, str] = {"UTC": "UTC", "GMT": "UTC", "Z": "UTC"}
+#: Time zone texts PostgreSQL may print in ``%m`` / ``log_time`` for a server whose
+#: ``log_timezone`` is UTC (see :mod:`molehunt.ingest.pg_zones`); numeric offsets
+#: (``+08``) and IANA names are always understood. Parsers take the table of the
+#: configured ``pg_log_timezone`` (:func:`log_zones`).
+DEFAULT_ZONES: Mapping[str, str] = log_zones(None)
 
 #: Bytes after an AUDIT line within which its auto_explain plan must appear.
 DEFAULT_PLAN_WINDOW = 16 * 1024 * 1024
+
+#: Seconds of log time after an AUDIT line within which its plan must appear: once
+#: the log has moved further on, the statement is stored without a plan's count
+#: (a cursor kept open longer than this loses its count, nothing else).
+DEFAULT_PLAN_SECONDS = 600
 
 _TIME = pa.timestamp("us", tz="UTC")
 _COMMON: list[tuple[str, pa.DataType]] = [
@@ -163,6 +174,8 @@ class Built:
     tables: dict[str, pa.Table] = field(default_factory=dict)
     rejected: list[tuple[int, str]] = field(default_factory=list)  # (offset, reason)
     cutoff: int | None = None  # file offset of the first record that must wait
+    #: Why the batch stops at ``cutoff`` (what the first waiting record waits for).
+    pending: str | None = None
 
 
 class _Connections(threading.local):
@@ -240,6 +253,7 @@ def build_events(
     final: bool,
     zones: Mapping[str, str],
     plan_window: int,
+    plan_seconds: int = DEFAULT_PLAN_SECONDS,
 ) -> Built:
     """Events from ``records`` (interesting records of one batch, in file order).
 
@@ -280,6 +294,10 @@ def build_events(
     is_open = recs.open[audits.rows]
     broken = audits.bad if final else audits.bad & ~is_open
     waiting = [audits.offsets[audits.bad & is_open & ~np.bool_(final)]]
+    reasons: dict[int, str] = {
+        int(o): "the last AUDIT line may not be whole yet (the server may still be writing it)"
+        for o in waiting[0][:1]
+    }
     out.rejected.extend((int(o), "unparseable AUDIT payload") for o in audits.offsets[broken])
 
     plan_rows: pa.Array[Any] = pa.nulls(len(audits.offsets), pa.int64())
@@ -291,13 +309,17 @@ def build_events(
             needy,
             plan_messages=plan_messages,
             plan_window=plan_window,
+            plan_seconds=plan_seconds,
             data_end=data_end,
             final=final,
         )
         out.rejected.extend(plan_problems)
         waiting.append(plan_waiting)
+        reasons.update(_wait_reasons(recs, audits, plan_waiting, plan_seconds))
     pending = np.concatenate(waiting)
     out.cutoff = int(pending.min()) if len(pending) else None
+    if out.cutoff is not None:
+        out.pending = reasons.get(out.cutoff, "an auto_explain plan that is not whole yet")
     limit = out.cutoff if out.cutoff is not None else data_end + 1
     out.tables["events_db"] = _db_table(
         recs, audits, plan_rows, kind=kind, source_id=source_id, limit=limit
@@ -402,15 +424,49 @@ def log_times_at(
     n = len(starts)
     micros = np.zeros(n, dtype=np.int64)
     fast = np.zeros(n, dtype=bool)
-    utc_zones = sorted(a.encode() for a, z in zones.items() if z == "UTC")
     if len(data) and n:
-        micros, fast = _ms_times_utc(data, starts, stops, utc_zones)
+        fixed = _sampled_zones(data, starts, stops, zones)
+        micros, fast = _ms_times(data, starts, stops, fixed)
         if fast.all():
             return micros, fast
         # What the word-wise read does not vouch for (%t, a long zone) is read byte-wise.
         rest = np.flatnonzero(~fast)
-        micros[rest], fast[rest] = _log_times_bytewise(data, starts[rest], stops[rest], utc_zones)
+        micros[rest], fast[rest] = _log_times_bytewise(data, starts[rest], stops[rest], fixed)
     return micros, fast
+
+
+_SAMPLE = 32
+
+
+def _sampled_zones(
+    data: npt.NDArray[np.uint8], starts: Offsets, stops: Offsets, zones: Mapping[str, str]
+) -> list[tuple[bytes, int]]:
+    """The zone tokens of a sample of the times (first, last and spread between)
+    that mean one offset, with that offset in microseconds.
+
+    A log is written in one zone (two with summer time): the few tokens seen are
+    matched against every time in numpy; a time with a token the sample missed
+    is read by the slow path all the same.
+    """
+    n = len(starts)
+    picked = np.unique(np.linspace(0, n - 1, num=min(n, _SAMPLE)).astype(np.int64))
+    tokens: set[bytes] = {a.encode() for a, z in zones.items() if z in ("UTC", "+00:00")}
+    for i in picked.tolist():
+        text = data[int(starts[i]) : int(stops[i])].tobytes()
+        if len(text) > 24 and text[19:20] == b"." and text[23:24] == b" ":
+            tokens.add(text[24:])
+        elif len(text) > 20 and text[19:20] == b" ":
+            tokens.add(text[20:])
+    out: list[tuple[bytes, int]] = []
+    for token in sorted(tokens):
+        try:
+            name = token.decode("ascii")
+        except UnicodeDecodeError:
+            continue
+        minutes, _, _ = resolve_zone(name, zones)
+        if minutes is not None and name:
+            out.append((token, minutes * 60_000_000))
+    return out
 
 
 def _word(text: bytes) -> np.uint64:
@@ -428,20 +484,24 @@ _HIGH = np.uint64(0x8080808080808080)
 _BYTE = np.uint64(0xFF)
 
 
-def _ms_times_utc(
-    data: npt.NDArray[np.uint8], starts: Offsets, stops: Offsets, utc_zones: list[bytes]
+def _ms_times(
+    data: npt.NDArray[np.uint8], starts: Offsets, stops: Offsets, fixed: list[tuple[bytes, int]]
 ) -> tuple[Offsets, Mask]:
-    """:func:`log_times_at` of the ``%m`` times with a UTC zone of at most 8 bytes,
-    read a word at a time."""
+    """:func:`log_times_at` of the ``%m`` times whose zone (at most 8 bytes) is one
+    of ``fixed`` (token, offset in microseconds), read a word at a time."""
     n = len(starts)
     words = windows(data, starts, 32).view("<u8")
     length = stops - starts
     ok = np.zeros(n, dtype=bool)
+    shift = np.zeros(n, dtype=np.int64)
     zone = words[:, 3]
-    for abbrev in utc_zones:
+    for abbrev, offset in fixed:
         if len(abbrev) <= 8:
             keep = np.uint64((1 << (8 * len(abbrev))) - 1)
-            ok |= (length == 24 + len(abbrev)) & ((zone & keep) == _word(abbrev))
+            hit = (length == 24 + len(abbrev)) & ((zone & keep) == _word(abbrev))
+            ok |= hit
+            if offset:
+                shift[hit] = offset
     digits = []
     for k in range(3):
         x = words[:, k] ^ _MS_WORDS[k]
@@ -462,38 +522,42 @@ def _ms_times_utc(
     ok &= (day <= month_days) & (hour <= 23) & (minute <= 59) & (second <= 59)
     days = _days_from_civil(year, month, day)
     micros = (((days * 24 + hour) * 60 + minute) * 60 + second) * 1_000_000 + millis * 1000
+    micros -= shift
     micros[~ok] = 0
     return micros, ok
 
 
 def _log_times_bytewise(
-    data: npt.NDArray[np.uint8], starts: Offsets, stops: Offsets, utc_zones: list[bytes]
+    data: npt.NDArray[np.uint8], starts: Offsets, stops: Offsets, fixed: list[tuple[bytes, int]]
 ) -> tuple[Offsets, Mask]:
     n = len(starts)
     micros = np.zeros(n, dtype=np.int64)
     fast = np.zeros(n, dtype=bool)
     if len(data):
-        width = len(_MS_LAYOUT) + max((len(a) for a in utc_zones), default=0)
+        width = len(_MS_LAYOUT) + max((len(a) for a, _ in fixed), default=0)
         window = windows(data, starts, width)
         digit = window - np.uint8(ord("0"))  # anything but a digit wraps above 9
         layout = np.frombuffer(_MS_LAYOUT, dtype=np.uint8)
         head = np.arange(len(layout)) < 19  # what %m and %t share
         is_digit = layout == ord("d")
         shape = (digit[:, : len(layout)][:, is_digit & head] <= 9).all(axis=1)
-        fixed = np.flatnonzero(~is_digit & head)
-        shape &= (window[:, fixed] == layout[fixed]).all(axis=1)
+        punctuation = np.flatnonzero(~is_digit & head)
+        shape &= (window[:, punctuation] == layout[punctuation]).all(axis=1)
         length = stops - starts
         with_ms = (window[:, 19] == ord(".")) & (window[:, 23] == ord(" "))
         # The digits after the dot are a %m time's only: in a %t time they are its zone.
         with_ms &= (digit[:, 20] <= 9) & (digit[:, 21] <= 9) & (digit[:, 22] <= 9)
         without = window[:, 19] == ord(" ")
-        utc = np.zeros(n, dtype=bool)
-        for abbrev in utc_zones:
+        known = np.zeros(n, dtype=bool)
+        shift = np.zeros(n, dtype=np.int64)
+        for abbrev, offset in fixed:
             word = np.frombuffer(abbrev, dtype=np.uint8)
             size = len(word)
-            utc |= with_ms & (length == 24 + size) & (window[:, 24 : 24 + size] == word).all(axis=1)
-            utc |= without & (length == 20 + size) & (window[:, 20 : 20 + size] == word).all(axis=1)
-        shape &= utc
+            hit = with_ms & (length == 24 + size) & (window[:, 24 : 24 + size] == word).all(axis=1)
+            hit |= without & (length == 20 + size) & (window[:, 20 : 20 + size] == word).all(axis=1)
+            known |= hit
+            shift[hit] = offset
+        shape &= known
         # The five two-digit numbers in one pass over their tens and units.
         d = digit.astype(np.int64)
         pairs = d[:, _TENS] * 10 + d[:, _TENS + 1]
@@ -507,6 +571,7 @@ def _log_times_bytewise(
         fast = shape
         days = _days_from_civil(year, month, day)
         micros = (((days * 24 + hour) * 60 + minute) * 60 + second) * 1_000_000 + millis * 1000
+        micros -= shift
         micros[~fast] = 0
     return micros, fast
 
@@ -528,51 +593,70 @@ def _days_from_civil(year: Offsets, month: Offsets, day: Offsets) -> Offsets:
 def _slow_log_times(
     log_time: pa.Array[Any], zones: Mapping[str, str]
 ) -> tuple[Offsets, list[str | None]]:
+    """The times the numpy read left: any zone text, through DuckDB.
+
+    The distinct zone texts (a handful) are resolved first (:func:`resolve_zone`),
+    then every time is read through that small table in one query.
+    """
     # %m prints "2026-11-26 12:30:14.021 UTC", %t the same without milliseconds.
     con = _connection()
-    zone_table = pa.table(
-        {"abbrev": list(zones), "zone": [zones[k] for k in zones]},
-        schema=pa.schema([("abbrev", pa.string()), ("zone", pa.string())]),
-    )
     given = pa.table({"i": pa.array(np.arange(len(log_time)), pa.int64()), "log_time": log_time})
+    con.register("given", given)
     try:
-        con.register("zones", zone_table)
-        con.register("given", given)
-        rows = con.execute(
+        con.execute(
             r"""
-            WITH r AS (
-              SELECT i, log_time,
-                CASE WHEN log_time[20] = '.' AND log_time[24] = ' '
-                       THEN try_strptime(log_time[1:23], '%Y-%m-%d %H:%M:%S.%g')
-                     WHEN log_time[20] = ' '
-                       THEN try_strptime(log_time[1:19], '%Y-%m-%d %H:%M:%S')
-                END AS local_time,
-                CASE WHEN log_time[20] = '.' THEN log_time[25:] ELSE log_time[21:] END AS zone_text
-              FROM given
-            ), t AS (
-              SELECT r.*,
-                CASE
-                  WHEN z.zone = 'UTC' THEN local_time::TIMESTAMPTZ  -- the session zone is UTC
-                  WHEN regexp_full_match(zone_text, '[+-]\d\d(:?\d\d)?') THEN
-                    timezone('UTC', local_time - to_minutes(
-                      (CASE WHEN zone_text[1] = '-' THEN -1 ELSE 1 END) *
-                      (zone_text[2:3]::INTEGER * 60
-                       + coalesce(try_cast(nullif(replace(zone_text[4:], ':', ''), '') AS INTEGER),
-                                  0))))
-                  ELSE timezone(z.zone, local_time)
-                END AS time
-              FROM r LEFT JOIN zones z ON z.abbrev = r.zone_text
-            )
-            SELECT epoch_us(time),
-              CASE WHEN time IS NOT NULL THEN NULL
-                   WHEN local_time IS NULL THEN 'unreadable log time ' || coalesce(log_time, 'NULL')
-                   ELSE 'unknown time zone ' || zone_text
-                        || ' (log_timezone): name it in the parser''s zones' END
-            FROM t ORDER BY i
+            CREATE OR REPLACE TEMP TABLE slow_times AS
+            SELECT i, log_time,
+              CASE WHEN log_time[20] = '.' AND log_time[24] = ' '
+                     THEN try_strptime(log_time[1:23], '%Y-%m-%d %H:%M:%S.%g')
+                   WHEN log_time[20] = ' '
+                     THEN try_strptime(log_time[1:19], '%Y-%m-%d %H:%M:%S')
+              END AS local_time,
+              CASE WHEN log_time[20] = '.' THEN log_time[25:] ELSE log_time[21:] END AS zone_text
+            FROM given
             """
-        ).fetchall()
+        )
+        texts = [t for (t,) in con.execute("SELECT DISTINCT zone_text FROM slow_times").fetchall()]
+        resolved = [resolve_zone(t or "", zones) for t in texts]
+        zone_table = pa.table(
+            {
+                "zone_text": pa.array(texts, pa.string()),
+                "minutes": pa.array([r[0] for r in resolved], pa.int64()),
+                "zone": pa.array([r[1] for r in resolved], pa.string()),
+                "why": pa.array([r[2] for r in resolved], pa.string()),
+            }
+        )
+        con.register("zone_table", zone_table)
+        try:
+            named = sorted({z for _, z, _ in resolved if z is not None})
+            # timezone() takes a constant-per-row zone name: one CASE arm a named zone.
+            arms = "".join(
+                f" WHEN z.zone = '{name}' THEN timezone('{name}', local_time)"
+                for name in named
+                if "'" not in name
+            )
+            rows = con.execute(
+                f"""
+                WITH t AS (
+                  SELECT r.i, r.log_time, r.local_time, r.zone_text, z.why,
+                    CASE WHEN z.minutes IS NOT NULL
+                           THEN (local_time - to_minutes(z.minutes))::TIMESTAMPTZ
+                         {arms}
+                    END AS time
+                  FROM slow_times r LEFT JOIN zone_table z USING (zone_text)
+                )
+                SELECT epoch_us(time),
+                  CASE WHEN time IS NOT NULL THEN NULL
+                       WHEN local_time IS NULL
+                         THEN 'unreadable log time ' || coalesce(log_time, 'NULL')
+                       ELSE coalesce(why, 'unknown time zone ' || zone_text) END
+                FROM t ORDER BY i
+                """
+            ).fetchall()
+        finally:
+            con.unregister("zone_table")
     finally:
-        con.unregister("zones")
+        con.execute("DROP TABLE IF EXISTS slow_times")
         con.unregister("given")
     times = np.array([0 if t is None else t for t, _ in rows], dtype=np.int64)
     return times, [reason for _, reason in rows]
@@ -677,21 +761,33 @@ def _plan_rows(
     *,
     plan_messages: PlanMessages,
     plan_window: int,
+    plan_seconds: int,
     data_end: int,
     final: bool,
 ) -> tuple[pa.Array[Any], list[tuple[int, str]], Offsets]:
     """The plan count of each AUDIT record that needs one (NULL for the others), the
-    plans set aside, and the offsets of the records that must wait for more bytes."""
+    plans set aside, and the offsets of the records that must wait for more bytes.
+
+    A wait ends (the statement is stored without a plan's count) at the first of:
+    the session's end, the server's shutdown, the same text audited again as
+    another statement, ``plan_window`` bytes, a record ``plan_seconds`` of log
+    time later, and, for a statement that is not a cursor (its plan is logged
+    when it ends, before the session's next statement), the session's next
+    statement.
+    """
     keys = recs.column("session_key")
     statement = audits.fields["statement"].combine_chunks()
     statement_id = audits.fields["statement_id"].combine_chunks()
     wait_rows = pa.array(np.flatnonzero(needy), pa.int64())
+    cursor = as_mask(pc.equal(audits.fields["command"], pa.scalar("DECLARE CURSOR")))[needy]
     waits = pa.table(
         {
             "offset": _ints(audits.offsets[needy]),
             "session_key": keys.take(pa.array(audits.rows[needy], pa.int64())),
             "statement": statement.take(wait_rows),
             "statement_id": statement_id.take(wait_rows),
+            "cursor": pa.array(cursor),
+            "late_at": _late_at(recs, audits.rows[needy], plan_seconds),
         }
     )
     # Only sessions with a statement waiting can bound a wait or hold its plan
@@ -699,6 +795,13 @@ def _plan_rows(
     session_keys = keys.take(pa.array(audits.rows, pa.int64()))
     in_play = as_mask(pc.is_in(session_keys, value_set=waits["session_key"], skip_nulls=False))
     kept = np.flatnonzero(audits.ok & in_play)
+    session_statements = pa.table(
+        {
+            "offset": _ints(audits.offsets[kept]),
+            "session_key": session_keys.take(pa.array(kept, pa.int64())),
+            "statement_id": statement_id.take(pa.array(kept, pa.int64())),
+        }
+    )
     statements = statement.take(pa.array(kept, pa.int64()))
     kept = kept[as_mask(pc.is_in(statements, value_set=waits["statement"], skip_nulls=False))]
     picked = pa.array(kept, pa.int64())
@@ -736,6 +839,7 @@ def _plan_rows(
     tables = {
         "waits": waits,
         "same": same,
+        "session_statements": session_statements,
         "plan_text": plan_text,
         "ends": ends,
         "shutdowns": shutdowns,
@@ -774,6 +878,42 @@ def _plan_rows(
     values[at] = np.ma.getdata(counts)
     missing[at] = np.ma.getmaskarray(counts)
     return pa.array(values, pa.int64(), mask=missing), problems, waiting
+
+
+def _late_at(recs: _Records, rows: Offsets, plan_seconds: int) -> pa.Array[Any]:
+    """For the records ``rows``, the offset of the first record logged more than
+    ``plan_seconds`` after them (NULL: none in the batch yet)."""
+    if len(recs.micros) == 0:
+        return pa.nulls(len(rows), pa.int64())
+    # Log times are in file order but for a few ms of jitter between processes:
+    # the running maximum is what "the log has moved on" means.
+    clock = np.maximum.accumulate(recs.micros)
+    deadline = recs.micros[rows] + plan_seconds * 1_000_000
+    at = np.searchsorted(clock, deadline, side="right")
+    found = at < len(clock)
+    offsets = recs.offsets[np.minimum(at, len(clock) - 1)]
+    return pa.array(offsets, pa.int64(), mask=~found)
+
+
+def _wait_reasons(
+    recs: _Records, audits: _Audits, waiting: Offsets, plan_seconds: int
+) -> dict[int, str]:
+    """What the first of the records ``waiting`` waits for, in words for ``status``."""
+    if len(waiting) == 0:
+        return {}
+    first = int(waiting.min())
+    i = int(np.searchsorted(audits.offsets, first))
+    if i >= len(audits.offsets) or audits.offsets[i] != first:
+        return {first: "an auto_explain plan that is not whole yet"}
+    command = audits.fields["command"][i].as_py()
+    key = recs.column("session_key")[int(audits.rows[i])].as_py()
+    what = "a cursor's rows (DECLARE CURSOR: FETCHes are not audited)"
+    if command != "DECLARE CURSOR":
+        what = f"the row count of a {command} (pgaudit.log_rows is off)"
+    return {
+        first: f"waiting for the auto_explain plan with {what} in session {key}: until it "
+        f"appears, the session or statement ends, or {plan_seconds} s of log time pass"
+    }
 
 
 _PLANS = r"""
@@ -815,15 +955,25 @@ WITH changes AS (
 ), again AS (
   SELECT r."offset", f.rerun_at FROM runs r JOIN firsts f
     ON f.session_key = r.session_key AND f.statement = r.statement AND f.run = r.run + 1
+), statement_starts AS (
+  -- where each statement of a session with a wait starts (its first AUDIT line)
+  SELECT "offset" AS next_at, session_key FROM (
+    SELECT *, statement_id IS DISTINCT FROM lag(statement_id) OVER (
+      PARTITION BY session_key ORDER BY "offset") AS starts
+    FROM session_statements
+  ) WHERE starts
 ), bounds AS (
   SELECT n.*, least(
-      e.end_at, s.shutdown_at, a.rerun_at,
+      e.end_at, s.shutdown_at, a.rerun_at, n.late_at,
+      CASE WHEN NOT n.cursor THEN st.next_at END,
       CASE WHEN n."offset" + $window <= $data_end THEN n."offset" + $window END
     ) AS bound
   FROM waits n
   LEFT JOIN again a USING ("offset")
   ASOF LEFT JOIN ends e ON e.session_key = n.session_key AND e.end_at > n."offset"
   ASOF LEFT JOIN shutdowns s ON s.shutdown_at > n."offset"
+  ASOF LEFT JOIN statement_starts st
+    ON st.session_key = n.session_key AND st.next_at > n."offset"
 ), good_plans AS (
   SELECT * FROM plans WHERE ok
 )
@@ -1393,8 +1543,14 @@ def _digits_value(data: npt.NDArray[np.uint8], begin: Offsets, end: Offsets) -> 
 _FIRST_WORD = 8
 
 
-def message_kinds(data: npt.NDArray[np.uint8], start: Offsets, stop: Offsets) -> Offsets:
-    """Index into :data:`MESSAGE_KINDS` of how each message ``data[start:stop]`` starts, or -1.
+def message_kinds(
+    data: npt.NDArray[np.uint8],
+    start: Offsets,
+    stop: Offsets,
+    starts: Mapping[bytes, str] = MESSAGE_KINDS,
+) -> Offsets:
+    """Index into ``starts`` (by default :data:`MESSAGE_KINDS`) of how each message
+    ``data[start:stop]`` starts, or -1.
 
     The first 8 bytes of every message are compared as one integer; only the
     few messages whose first word fits a longer start are read further.
@@ -1404,16 +1560,79 @@ def message_kinds(data: npt.NDArray[np.uint8], start: Offsets, stop: Offsets) ->
         return kinds
     length = stop - start
     first = windows(data, start, _FIRST_WORD).view("<u8")[:, 0]
-    for code, pattern in enumerate(MESSAGE_KINDS):
+    for code, pattern in enumerate(starts):
         head = pattern[:_FIRST_WORD].ljust(_FIRST_WORD, b"\0")
         keep = min(len(pattern), _FIRST_WORD)
         mask = np.frombuffer(b"\xff" * keep + b"\0" * (_FIRST_WORD - keep), dtype="<u8")[0]
         want = np.frombuffer(head, dtype="<u8")[0]
-        hit = np.flatnonzero(((first & mask) == want) & (length >= len(pattern)))
+        hit = np.flatnonzero(((first & mask) == want) & (length >= len(pattern)) & (kinds < 0))
         if len(pattern) > _FIRST_WORD and len(hit):
             hit = hit[_equals(data, start[hit], stop[hit], pattern, prefix=True)]
         kinds[hit] = code
     return kinds
+
+
+#: Messages that hold no audit event by design, by how they start: what
+#: ``ParseResult.skipped`` counts them as ("not an audit record: <reason>").
+SKIP_REASONS: dict[bytes, str] = {
+    b"duration: ": "duration",
+    b"statement: ": "statement",
+    b"execute ": "statement",
+    b"checkpoint": "checkpoint",
+    b"restartpoint": "checkpoint",
+    b"connection received: ": "connection received",
+    b"connection authenticated: ": "connection authenticated",
+    b"automatic vacuum": "autovacuum",
+    b"automatic analyze": "autovacuum",
+    b"temporary file: ": "temporary file",
+    b"database system": "server start or stop",
+    b"listening on ": "server start or stop",
+    b"starting PostgreSQL": "server start or stop",
+    b"received ": "server start or stop",
+    b"shutting down": "server start or stop",
+    b"redirecting log output": "server start or stop",
+    b"ending log output": "server start or stop",
+    b"parameter ": "configuration",
+    b"received SIGHUP": "configuration",
+    b"process ": "lock wait",
+}
+_SKIP_NAMES = [*SKIP_REASONS.values(), "other message"]
+_SKIP_STARTS = sorted(SKIP_REASONS, key=len, reverse=True)  # the longest start wins
+_SKIP_CODES = np.array([_SKIP_NAMES.index(SKIP_REASONS[k]) for k in _SKIP_STARTS] + [-1])
+
+
+def skip_codes(data: npt.NDArray[np.uint8], start: Offsets, stop: Offsets) -> Offsets:
+    """Why each message ``data[start:stop]`` (not an event) is skipped, as codes
+    for :func:`tally_skipped`."""
+    found = message_kinds(data, start, stop, dict.fromkeys(_SKIP_STARTS, ""))
+    codes = _SKIP_CODES[found]
+    codes[found < 0] = len(_SKIP_NAMES) - 1
+    return np.asarray(codes, dtype=np.int64)
+
+
+def tally_skipped(
+    codes: Offsets, records: pa.Table | None = None, limit: int | None = None
+) -> dict[str, int]:
+    """``ParseResult.skipped`` from :func:`skip_codes`, and from the ``records``
+    handed to :func:`build_events` that are no event (``duration:`` lines, plans
+    among them; the shut-down message) before file offset ``limit``."""
+    counts = np.bincount(codes, minlength=len(_SKIP_NAMES)) if len(codes) else None
+    also: dict[str, int] = {}
+    if records is not None and records.num_rows:
+        what = records["what"]
+        before: Mask | bool = True
+        if limit is not None:
+            before = np.asarray(records["offset"].to_numpy(), dtype=np.int64) < limit
+        also["duration"] = int((as_mask(pc.equal(what, pa.scalar("plan"))) & before).sum())
+        shutdown = as_mask(pc.equal(what, pa.scalar("shutdown"))) & before
+        also["server start or stop"] = int(shutdown.sum())
+    out: dict[str, int] = {}
+    for code, name in enumerate(_SKIP_NAMES):
+        n = (int(counts[code]) if counts is not None else 0) + also.get(name, 0)
+        if n:
+            reason = f"not an audit record: {name}"
+            out[reason] = out.get(reason, 0) + n
+    return out
 
 
 def windows(data: npt.NDArray[np.uint8], begin: Offsets, width: int) -> npt.NDArray[np.uint8]:
@@ -1595,6 +1814,7 @@ def _raw(chunk: bytes) -> str:
 
 
 __all__ = [
+    "DEFAULT_PLAN_SECONDS",
     "DEFAULT_PLAN_WINDOW",
     "DEFAULT_ZONES",
     "MESSAGE_KINDS",
@@ -1613,6 +1833,8 @@ __all__ = [
     "log_times_at",
     "message_kinds",
     "rejected_records",
+    "skip_codes",
+    "tally_skipped",
     "to_int32",
     "with_nulls",
 ]

@@ -146,13 +146,23 @@ def expand(paths: Iterable[Path]) -> list[Path]:
     return out
 
 
-def detect_kind(path: Path) -> str:
-    """The kind of ``path`` from its content; raises :class:`UnknownKindError`."""
+def _sniff(parser: Any, head: bytes, settings: Settings | None) -> bool:
+    """``parser.sniff(head)``, or its ``sniff_configured(head, settings)`` where it
+    has one (pg-stderr: the configured log_line_prefix)."""
+    configured = getattr(parser, "sniff_configured", None)
+    if settings is not None and configured is not None:
+        return bool(configured(head, settings))
+    return bool(parser.sniff(head))
+
+
+def detect_kind(path: Path, settings: Settings | None = None) -> str:
+    """The kind of ``path`` from its content (and the settings that say how some
+    kinds are written); raises :class:`UnknownKindError`."""
     with path.open("rb") as f:
         head = f.read(SNIFF_BYTES)
     if not head:
         raise UnknownKindError("empty file", Location(str(path)))
-    matches = [k for k, p in LOG_PARSERS.items() if p.sniff(head)]
+    matches = [k for k, p in LOG_PARSERS.items() if _sniff(p, head, settings)]
     matches += [k for k, p in FILE_PARSERS.items() if p.sniff(head)]
     if not matches:
         if path.suffix.lower() in {".xlsx", ".xls", ".xlsm", ".ods", ".parquet"}:
@@ -205,7 +215,7 @@ def ingest_paths(
         file_report = FileReport(str(path), kind)
         report.files.append(file_report)
         try:
-            file_kind = kind or detect_kind(path)
+            file_kind = kind or detect_kind(path, settings)
             file_report.kind = file_kind
             if file_kind in REFERENCE_PARSERS:
                 _ingest_reference(store, path, file_kind, as_of, file_report)
@@ -236,8 +246,9 @@ def _resolved(path: Path) -> Path:
 
 def make_log_parser(kind: str, settings: Settings) -> LogParser:
     cls: Any = LOG_PARSERS[kind]
-    if kind == "pg-stderr":
-        return cls(prefix=settings.pg_log_line_prefix)  # type: ignore[no-any-return]
+    if kind.startswith("pg-"):
+        # PostgreSQL kinds read log times in the server's log_timezone.
+        return cls.from_settings(settings)  # type: ignore[no-any-return]
     if kind == "squid-logformat":
         return cls(settings.squid_logformat)  # type: ignore[no-any-return]
     if kind == "winlog-flat":

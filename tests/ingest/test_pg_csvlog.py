@@ -477,3 +477,141 @@ def test_records_are_cut_where_the_quotes_allow(parts: list[bytes]) -> None:
         assert got_ends.tolist() == ends
         assert got_commas.tolist() == commas
         assert before.tolist() == [sum(c < e for c in commas) for e in ends]
+
+
+# -- layouts of PostgreSQL 8.4 to 17 ----------------------------------------------------
+
+#: The fields after application_name in each layout (PostgreSQL docs, "Using CSV-Format
+#: Log Output"): 13 added backend_type, 14 leader_pid and query_id.
+_TAILS = {
+    22: "",
+    23: ',"DBeaver 23.1.0"',
+    24: ',"DBeaver 23.1.0","client backend"',
+    26: ',"DBeaver 23.1.0","client backend",,-59',
+}
+
+
+def _in_layout(fields: int) -> str:
+    return (
+        f'2026-11-26 12:30:14.021 UTC,{SESSION},3,"SELECT",2026-11-26 12:30:14 UTC,3/4,0,LOG,'
+        '00000,"AUDIT: SESSION,1,1,READ,SELECT,TABLE,t,SELECT 1,<none>,1",,,,,,,,'
+        f"{_TAILS[fields]}\n"
+    )
+
+
+@pytest.mark.parametrize("fields", sorted(_TAILS))
+def test_every_csvlog_layout_is_told_by_its_field_count(fields: int) -> None:
+    line = _in_layout(fields)
+    assert pg_csvlog._field_count(line.encode()) == fields
+    assert PgCsvlogParser.sniff(line.encode())
+    result = parse((line * 3).encode())
+    assert result.rejected == []
+    events = db_events(result)
+    assert len(events) == 3
+    assert events[0]["db_user"] == "alice"
+    assert events[0]["app_name"] == (None if fields == 22 else "DBeaver 23.1.0")
+    assert events[0]["time"] == datetime(2026, 11, 26, 12, 30, 14, 21000, tzinfo=UTC)
+
+
+def test_a_record_of_another_layout_is_rejected_beside_the_file_s_own() -> None:
+    data = _in_layout(24) * 3 + _in_layout(26)
+    result = parse(data.encode())
+    assert len(db_events(result)) == 3
+    (rejected,) = result.rejected
+    assert rejected.reason == (
+        "expected 24 CSV fields, found 26 (the other records are PostgreSQL 13 csvlog)"
+    )
+
+
+@pytest.mark.fixtures
+def test_lines_that_hold_no_event_are_counted_by_reason() -> None:
+    data = shared_fixtures("postgres", "pgaudit-sample.csv").read_bytes()
+    result = parse(data, final=True)
+    assert result.rejected == []
+    # Every record is an event or counted as skipped, none silently.
+    assert result.events + sum(result.skipped.values()) == result.records
+    assert result.skipped["not an audit record: duration"] == data.count(b'"duration: ')
+    assert result.skipped["not an audit record: connection received"] == data.count(
+        b'"connection received: '
+    )
+
+
+def test_skipped_lines_after_a_waiting_statement_are_not_counted_yet() -> None:
+    cursor = "SESSION,1,1,READ,DECLARE CURSOR,TABLE,t,DECLARE c CURSOR FOR SELECT 1,<none>,0"
+    data = audit(cursor) + record("checkpoint starting: time") + record("statement: SELECT 1")
+    result = parse(data.encode())
+    assert result.consumed == 0
+    assert result.skipped == {}
+    done = parse(data.encode(), final=True)
+    assert done.skipped == {
+        "not an audit record: checkpoint": 1,
+        "not an audit record: statement": 1,
+    }
+
+
+# -- which records wait for a plan, and for how long -------------------------------------
+
+
+def test_complete_records_never_wait_for_a_plan() -> None:
+    data = audit("SESSION,1,1,WRITE,DELETE,TABLE,t,DELETE FROM t,<none>,3") + audit(
+        "SESSION,2,1,READ,SELECT,TABLE,t,SELECT 1,<none>,1"
+    )
+    result = parse(data.encode())
+    assert result.consumed == len(data)
+    assert result.pending is None
+    assert [e["rows"] for e in db_events(result)] == [3, 1]
+
+
+def test_a_statement_without_a_count_waits_only_until_its_session_moves_on() -> None:
+    # pgaudit.log_rows off: the SELECT's plan would come before the session's next statement.
+    select = audit("SESSION,1,1,READ,SELECT,TABLE,t,SELECT * FROM t,<none>")
+    alone = parse(select.encode())
+    assert alone.consumed == 0
+    assert alone.pending is not None
+    assert "row count of a SELECT" in alone.pending
+    data = select + audit("SESSION,2,1,WRITE,DELETE,TABLE,t,DELETE FROM t,<none>")
+    result = parse(data.encode())
+    # The first is decided (no plan came before the next statement); the second waits.
+    assert result.consumed == len(select)
+    (event,) = db_events(result)
+    assert (event["rows"], event["rows_source"]) == (None, "unknown")
+
+
+def test_a_cursor_waits_for_its_plan_but_not_past_the_log_time_bound() -> None:
+    cursor = "SESSION,1,1,READ,DECLARE CURSOR,TABLE,t,DECLARE c CURSOR FOR SELECT 1,<none>,0"
+    declared = audit(cursor, time="2026-11-26 12:30:14.021 UTC")
+    other = '"bob","crm",5800,"10.0.0.9:1",6b082656.16a8'
+    soon = audit("SESSION,1,1,READ,SELECT,TABLE,t,SELECT 2,<none>,1", session=other).replace(
+        "12:30:14.021", "12:31:00.000"
+    )
+    waiting = parse((declared + soon).encode())
+    assert waiting.consumed == 0  # the other session's complete record waits behind it
+    assert waiting.pending is not None
+    assert "cursor" in waiting.pending
+    assert "600 s of log time" in waiting.pending
+    late = soon.replace("12:31:00.000", "12:40:14.022")
+    result = parse((declared + late).encode())
+    assert result.consumed == len(declared + late)
+    assert result.pending is None
+    assert [e["rows_source"] for e in db_events(result)] == ["unknown", "pgaudit"]
+
+
+# -- an unclosed quote costs only its own record -------------------------------------------
+
+
+@pytest.mark.parametrize("where", [0, 5, 119])
+def test_an_unclosed_quote_costs_only_its_own_record(where: int) -> None:
+    lines = [audit(f"SESSION,{i},1,READ,SELECT,TABLE,t,SELECT {i},<none>,1") for i in range(120)]
+    # A writer cut short inside the message (a crash, a truncated copy): the quote never closes.
+    broken = lines[where]
+    lines[where] = broken[: broken.index("AUDIT") + 20] + "\n"
+    data = "".join(lines).encode()
+    result = parse(data, final=True)
+    (rejected,) = result.rejected
+    assert rejected.reason.startswith("unclosed quote")
+    assert rejected.offset == sum(len(line) for line in lines[:where])
+    assert rejected.line == where + 1
+    events = db_events(result)
+    assert len(events) == 119
+    assert where not in [e["statement_id"] for e in events]
+    assert result.consumed == len(data)

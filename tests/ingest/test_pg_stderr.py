@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from typing import Any
 
 import pytest
@@ -10,10 +11,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from molehunt_testing import shared_fixtures
 
-from molehunt.ingest.base import ParseResult, event_id
+from molehunt.config import Settings
+from molehunt.errors import ConfigError
+from molehunt.ingest.base import FormatMismatchError, ParseResult, event_id
 from molehunt.ingest.pg_csvlog import PgCsvlogParser
-from molehunt.ingest.pg_stderr import DEFAULT_PREFIX, PgStderrParser, prefix_pattern
+from molehunt.ingest.pg_stderr import (
+    DEFAULT_PREFIX,
+    PgStderrParser,
+    infer_prefix,
+    prefix_pattern,
+)
 
+HEAD0 = "2026-11-26 12:30:14.021 UTC [5725] "
 HEAD = "2026-11-26 12:30:14.021 UTC [5725] alice@crm 10.20.3.17 app=DBeaver 23.1.0 - Main "
 CURSOR = "DECLARE c CURSOR FOR\nSELECT * FROM clients"
 
@@ -136,13 +145,19 @@ def test_configured_prefix_fields_reach_the_event(
         assert event[key] == value, key
 
 
-@pytest.mark.parametrize(
-    ("prefix", "problem"),
-    [("%u@%d ", "needs %m or %t"), ("%m %u ", "needs %p or %c"), ("%m [%p] %Z", "not supported")],
-)
-def test_unusable_prefix_is_refused_when_the_parser_is_made(prefix: str, problem: str) -> None:
-    with pytest.raises(ValueError, match=problem):
-        prefix_pattern(prefix)
+def test_a_prefix_without_a_time_is_refused_when_the_parser_is_made() -> None:
+    with pytest.raises(ValueError, match="needs %m or %t"):
+        prefix_pattern("%u@%d ")
+    with pytest.raises(ConfigError, match="pg_log_line_prefix"):
+        PgStderrParser("%u@%d ")
+
+
+def test_a_prefix_without_a_pid_or_with_an_unknown_escape_still_reads_events() -> None:
+    # PostgreSQL prints nothing for an escape it does not know.
+    for prefix, head in (("%m %u ", "2026-11-26 12:30:14.021 UTC alice "), ("%m [%p] %Z", HEAD0)):
+        data = log("AUDIT: SESSION,1,1,READ,SELECT,TABLE,t,SELECT 1,<none>,3", head)
+        (event,) = db_events(parse(data.encode(), prefix))
+        assert event["rows"] == 3
 
 
 # -- records ----------------------------------------------------------------------------
@@ -187,14 +202,10 @@ def test_lines_of_a_record_read_earlier_are_skipped_not_rejected() -> None:
     assert [e["event_id"] for e in db_events(result)] == [event_id("src", 8)]
 
 
-def test_text_that_does_not_follow_the_prefix_is_rejected_loudly() -> None:
+def test_text_that_does_not_follow_the_prefix_refuses_the_file_whole() -> None:
     data = "Dec 1 12:00:00 host postgres[1]: AUDIT: SESSION,1,1,READ,SELECT,,,x,<none>,1\n" * 3
-    result = parse(data.encode())
-    (rejected,) = result.rejected
-    assert "log_line_prefix" in rejected.reason
-    assert (rejected.offset, rejected.line) == (0, 1)
-    assert db_events(result) == []
-    assert result.consumed == len(data)
+    with pytest.raises(FormatMismatchError, match="log_line_prefix does not match"):
+        parse(data.encode())
 
 
 def test_invalid_utf8_record_is_rejected_and_neighbours_kept() -> None:
@@ -261,3 +272,81 @@ def test_fuzzed_records_never_raise_and_good_ones_are_kept(lines: list[tuple[boo
                 assert event_id("src", offset) in stored
         assert not (offset in rejected and event_id("src", offset) in stored)
     assert rejected <= set(offsets)
+
+
+# -- another log_line_prefix ---------------------------------------------------------
+
+#: An RDS-style prefix ('%t:%r:%u@%d:[%p]:'), background lines with empty fields.
+RDS = (
+    "2020-03-11 20:40:43 CET::@:[12760]:LOG:  database system is ready to accept connections\n"
+    "2020-03-11 20:41:02 CET:192.168.1.201(50916):alice@crm:[14386]:LOG:  "
+    "AUDIT: SESSION,1,1,READ,SELECT,TABLE,public.clients,SELECT * FROM clients,<none>,12\n"
+    "2020-03-11 20:41:02 CET:192.168.1.201(50916):alice@crm:[14386]:LOG:  "
+    "duration: 0.054 ms\n"
+)
+
+
+def test_a_file_with_another_prefix_is_read_with_the_prefix_its_lines_show() -> None:
+    parser = PgStderrParser(log_timezone="Europe/Paris")
+    result = parser.parse(RDS.encode(), base_offset=0, source_id="src", path="rds.log")
+    assert parser.inferred_prefix == "%t:%r:%u@%d:[%p]:"
+    (event,) = db_events(result)
+    assert (event["db_user"], event["database"], event["pid"]) == ("alice", "crm", 14386)
+    assert (event["src_ip"], event["src_port"], event["rows"]) == ("192.168.1.201", 50916, 12)
+    assert event["time"].isoformat() == "2020-03-11T19:41:02+00:00"
+    assert result.skipped == {
+        "not an audit record: server start or stop": 1,
+        "not an audit record: duration": 1,
+    }
+    configured = PgStderrParser("%t:%r:%u@%d:[%p]:", log_timezone="Europe/Paris")
+    same = configured.parse(RDS.encode(), base_offset=0, source_id="src", path="rds.log")
+    assert configured.inferred_prefix is None
+    assert db_events(same) == db_events(result)
+
+
+def test_a_file_whose_prefix_cannot_be_told_is_refused_whole_with_a_guess() -> None:
+    data = "".join(
+        f"{i} 2026-11-26 12:30:1{i}.021 UTC pid{i} zz=q LOG:  AUDIT: x\n" for i in range(5)
+    )
+    with pytest.raises(FormatMismatchError) as raised:
+        parse(data.encode())
+    message = str(raised.value)
+    assert message.startswith("pg.log: log_line_prefix does not match: set pg_log_line_prefix")
+    assert "configured: '%m [%p] %q%u@%d %h app=%a '" in message
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        (
+            [
+                "2017-09-06 08:40:10 UTC [20]: [1-1] user=,db=,app=,client= LOG:  database",
+                "2017-09-06 08:41:41 UTC [36]: [121-1] user=postgres,db=postgres,app=pgbench,"
+                "client=172.23.0.1 LOG:  duration: 2.280 ms  statement: END;",
+            ],
+            "%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h ",
+        ),
+        (["2026-11-26 12:30:09.585 UTC [5651] LOG:  starting"], "%m [%p] "),
+        (
+            [
+                "2026-11-26 12:30:09.585 CST [5651] LOG:  starting",
+                "2026-11-26 12:30:10.001 CST [5652] alice@crm LOG:  AUDIT: x",
+            ],
+            "%m [%p] %q%u@%d ",
+        ),
+        (["2026-11-26 12:30:09.585 UTC 5651 6b082656.165d LOG:  x"], "%m %p %c "),
+    ],
+)
+def test_prefix_is_inferred_from_lines(lines: list[str], expected: str) -> None:
+    found, _ = infer_prefix(lines)
+    assert found is not None
+    for line in lines:
+        assert re.match(prefix_pattern(found), line)
+    assert found in (expected, expected.replace("%h", "%r"))
+
+
+def test_kind_detection_honours_the_configured_prefix() -> None:
+    odd = "%m|%p|%u|%d| "
+    line = b"2026-11-26 12:30:14.021 UTC|5725|alice|crm| LOG:  AUDIT: x\n"
+    assert PgStderrParser.sniff_configured(line, Settings(pg_log_line_prefix=odd))
+    assert not PgStderrParser.sniff_configured(b"Feb  9 09:51:29 h postgres[1]: [5-1] x\n", odd)
