@@ -446,6 +446,7 @@ def _ingest_log(
     # Until one batch the parser read from the file's start parses, the file may
     # not be of this kind or layout at all: then it is refused, not quarantined.
     judged = state.known or start > 0
+    waiting: str | None = None  # what the parser says its held-back records wait for
     with path.open("rb") as f:
         batches = log_batches(
             parser, f, path, state.source_id, position, None, batch_bytes=settings.batch_bytes
@@ -458,6 +459,7 @@ def _ingest_log(
                     if nothing_parsed(result):
                         raise mismatch(path, kind, result, position)
                 position = batch.position
+                waiting = result.pending
                 _commit_log_batch(store, state, kind, path, position, result, batch.hashes)
                 report.stored += result.events
                 report.rejected += len(result.rejected)
@@ -475,6 +477,8 @@ def _ingest_log(
         size = path.stat().st_size
         report.pending = size - position
         report.pending_reason = pending_reason(f, position, size, kind)
+        if waiting and report.pending:
+            report.pending_reason = waiting
     if state.known:
         store.con.execute(
             "UPDATE sources SET size = ?, pending_reason = ? WHERE source_id = ?",
