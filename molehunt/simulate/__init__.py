@@ -4,7 +4,10 @@
 entitlements, web policy, the client master), ``logs/`` (PostgreSQL csvlog with
 pgAudit, the CRM access log, Squid, Winlogbeat), ``endpoint/<host>/...`` and
 ``leaked/`` files, and ``truth.json``: which scenarios were planted, when, by whom,
-and the benign look-alikes. Scenarios are registered in
+the benign look-alikes, and (under ``"world"``) the habits this seed drew for its
+company (:mod:`molehunt.simulate.habits`, :mod:`molehunt.simulate.workforce`): each
+seed is another company, so detection is never scored on one world only. Scenarios
+are registered in
 :data:`molehunt.simulate.scenarios.SCENARIOS` and :data:`~molehunt.simulate.scenarios.DECOYS`.
 """
 

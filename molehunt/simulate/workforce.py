@@ -109,7 +109,9 @@ def draw_workforce(rng: random.Random, company: Company) -> Workforce:
     w.hot_desk_people = sorted(p.index for p in desk_staff if rng.random() < share)
     if w.hot_desk_people:
         n = max(1, round(len(w.hot_desk_people) * rng.uniform(0.5, 0.9)))
-        w.hot_desks = [(f"HD-{k + 1:03d}", f"10.{HOT_DESK_SUBNET}.0.{k + 20}") for k in range(n)]
+        w.hot_desks = [
+            (f"HD-{k + 1:03d}", f"10.{HOT_DESK_SUBNET}.{k // 200}.{k % 200 + 20}") for k in range(n)
+        ]
         w.hot_desk_day_chance = rng.uniform(0.4, 1.0)
     # VPN from home.
     vpn_share = rng.uniform(0.0, 0.4)

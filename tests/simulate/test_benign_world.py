@@ -420,3 +420,22 @@ def test_the_demo_seed_keeps_the_founding_case(tmp_path: Path) -> None:
         "crm-db",
     )
     assert re.fullmatch(r"https://im\.(taobao|tmall|jd)\.com/chat/\d{8}/upload", d["upload_url"])
+
+
+def test_a_ring_can_borrow_a_departed_persons_crm_login(tmp_path: Path) -> None:
+    """Seed 64 draws the variant without a database client: the CRM itself."""
+    params = Params(staff=40, clients=2_000, days=5, seed=64, scenarios=("borrowed_account_ring",))
+    truth = simulate(tmp_path / "out", params).truth
+    (ring,) = truth["scenarios"]
+    assert ring["details"]["tool"] == "crm-app"
+    (login,) = ring["accounts"]
+    (account,) = [a for a in _csv(tmp_path / "out", "accounts.csv")
+                  if a["account"] == login and a["system"] == "crm-app"]  # fmt: skip
+    assert account["disabled"] == ""
+    owner = next(r for r in _csv(tmp_path / "out", "hr.csv") if r["employee_id"] == account[
+        "owner_employee_id"])  # fmt: skip
+    assert owner["termination_date"] < ring["start_day"]
+    ips = {a["ip"] for a in _csv(tmp_path / "out", "assets.csv") if a["hostname"] in ring["hosts"]}
+    used = [r for r in _app(tmp_path / "out") if r["user"] == login]
+    assert {r["src_ip"] for r in used} == ips
+    assert sum(r["rows"] for r in used) == ring["details"]["rows_read"]
