@@ -504,6 +504,13 @@ class DetectContext:
                 & (ev.host_kind.fill_null("") == "server")
             )
         )
+        # On the account owner's own workstation the owner acts, whoever else is logged
+        # on there too (IT support connecting to a colleague's PC is not using the
+        # colleague's account).
+        at_own = ev.host_owner.notnull() & (ev.host_owner == ev.account_owner)
+        ev = ev.mutate(
+            host_person=ibis.cases((at_own, ev.account_owner), else_=ev.host_person),
+        )
         ev = ev.mutate(actor=ev.host_person.coalesce(ev.account_owner)).relocate(
             "day", after="actor"
         )

@@ -20,10 +20,11 @@ class ClientFileDetector:
     the person behind the Sysmon file-creation event of that path on that host
     (the latest one), else the person at the host when the file was last written.
     Severity rises with the records held. A file is critical on its own (a person
-    reaches the alert threshold without a chain) when it holds at least
-    ``critical_file_clients`` such records and ten times what the files of the
-    person's role-peers hold (their 90th percentile): a campaign list among analysts'
-    campaign lists is not, the whole client table on one DBA's PC is.
+    reaches the alert threshold without a chain) when its writer owns a portfolio and
+    it holds at least ``critical_file_clients`` clients of other portfolios (beyond
+    any need of their own), or when it holds at least ``critical_file_share`` of the
+    whole client master (a copy of the client table, whoever holds it). An analyst's
+    campaign list, a part of the clients read with a right to read them, is collection.
     """
 
     name: ClassVar[str] = "client_file"
@@ -87,26 +88,23 @@ class ClientFileDetector:
             biggest=per_file.others.max(),
             last=per_file.time.max(),
         )
-        roles = ctx.people().select(p_id="employee_id", p_role="role")
-        g = g.left_join(roles, g.actor == roles.p_id).drop("p_id")
         found = ctx.collect(g)
+        everyone = ctx.table("clients")
+        holders: set[str] = set()
+        if "owner_employee_id" in everyone.columns:
+            kept = everyone.filter(everyone.owner_employee_id.notnull())
+            holders = {r["o"] for r in ctx.collect(kept.select(o="owner_employee_id").distinct())}
+        total = int(ctx.collect(everyone.aggregate(n=everyone.count()))[0]["n"] or 0)
         out = []
         for row in found:
             if not ctx.reported(row["day"]):
                 continue
             files = sorted(row["files"])
             others = int(row["others"])
-            # What the person's role-peers hold in files up to that day: a file far
-            # beyond it (the whole client table on a DBA's PC) is critical on its own.
-            peers = sorted(
-                int(x["biggest"])
-                for x in found
-                if x["p_role"] == row["p_role"]
-                and x["actor"] != row["actor"]
-                and x["day"] <= row["day"]
+            biggest = int(row["biggest"])
+            critical = (row["actor"] in holders and biggest >= s.critical_file_clients) or (
+                total > 0 and biggest >= s.critical_file_share * total
             )
-            peer_mark = peers[int(0.9 * (len(peers) - 1))] if peers else 0
-            critical = int(row["biggest"]) >= max(s.critical_file_clients, 10 * peer_mark)
             out.append(
                 Finding(
                     detector=self.name,
@@ -122,7 +120,7 @@ class ClientFileDetector:
                         "files": files[:50],
                         "client_records": int(row["records"]),
                         "others_records": others,
-                        "peers_p90_records": peer_mark,
+                        "clients_in_master": total,
                         "stage": "critical" if critical else "collection",
                     },
                 )

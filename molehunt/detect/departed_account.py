@@ -70,7 +70,14 @@ class DepartedAccountDetector:
         )
         ev = r.union(a.select(*r.columns))
         ev = ev.join(people, ev.account_owner == people.o_id, how="left")
-        gone = (ev.o_term.notnull() & (ev.day > ev.o_term)) | (
+        # The last shift may run past midnight (a night team): the owner's own use in
+        # the morning after the last day is that shift, not a departed account in use.
+        last_shift = (
+            (ev.actor.fill_null("") == ev.account_owner.fill_null("-"))
+            & (ev.day == ev.o_term + ibis.interval(days=1))
+            & (ctx.local(ev.time).hour() < 12)
+        )
+        gone = (ev.o_term.notnull() & (ev.day > ev.o_term) & ~last_shift.fill_null(False)) | (
             ev.account_disabled.notnull() & (ev.day >= ev.account_disabled)
         )
         ev = ev.filter(gone)

@@ -21,7 +21,8 @@ class OutOfScopeDetector:
     separate look-ups (``out_of_scope_min_reads``) happen on ``sustained_min_days`` of
     them, the finding shows collection, not only access beyond need (the low and slow
     way: its earlier days and this one form a chain).
-    Only people who own a portfolio are checked (an auditor or a claims handler has
+    Only people who own a portfolio, and whose role is one where most people do, are
+    checked (an auditor or a claims handler has
     none, and reads across them by design); it needs the client master's
     ``owner_employee_id`` column and the record-level access table.
     """
@@ -41,6 +42,21 @@ class OutOfScopeDetector:
             lambda t: t.c_owner.notnull() & (t.c_owner != "")
         )
         holders = owners.select(h_id="c_owner").distinct()
+        # Portfolios belong to a role (sales): someone transferred out of it keeps their
+        # old clients in the master for a while, but reads across portfolios by the
+        # new role's design (customer service).
+        people = ctx.people().select(p_id="employee_id", p_role="role")
+        roles = people.left_join(holders, people.p_id == holders.h_id)
+        roles = roles.group_by("p_role").aggregate(
+            members=roles.p_id.count(), holding=roles.h_id.count()
+        )
+        portfolio_roles = [
+            r["p_role"]
+            for r in ctx.collect(roles)
+            if r["p_role"] is not None and r["holding"] * 2 >= r["members"]
+        ]
+        current = people.filter(people.p_role.isin(portfolio_roles or [""]))
+        holders = holders.join(current, holders.h_id == current.p_id).select("h_id")
         r = ctx.reads()
         r = r.filter(r.actor.notnull()).select("event_id", "time", "day", "actor", "hostname")
         r = r.join(holders, r.actor == holders.h_id).drop("h_id")

@@ -60,8 +60,10 @@ DETECTION_SETTINGS_DOC: dict[str, str] = {
     "is raised (never lowered below alert_threshold) so that the trailing budget_days would have "
     "flagged at most that many",
     "budget_days": "trailing days over which the alert budget is calibrated",
-    "critical_file_clients": "other portfolios' client records in one person's files that make "
-    "the file critical on its own, when also 10x what the person's role-peers hold",
+    "critical_file_clients": "clients of other portfolios in one file of a portfolio holder that "
+    "make the file critical on its own",
+    "critical_file_share": "share of the whole client master in one file that makes it critical "
+    "on its own, whoever holds it (a copy of the client table)",
     "upload_min_bits": "surprise (bits, -log2 of the tail share) an upload day needs, under the "
     "destination's population and under the person's own days, to be a finding",
     "ring_min_bits": "surprise (bits) of several people sharing one upload endpoint, under how "
@@ -144,6 +146,7 @@ class DetectionSettings(BaseModel):
     alert_budget: float | None = Field(default=None, gt=0)
     budget_days: int = Field(default=30, ge=1)
     critical_file_clients: int = Field(default=1000, ge=1)
+    critical_file_share: float = Field(default=0.5, gt=0, le=1)
     upload_min_bits: float = Field(default=7.0, ge=0)
     ring_min_bits: float = Field(default=4.0, ge=0)
 
