@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from molehunt.config import Settings
+from molehunt.demo import ingest_world
 from molehunt.detect import DetectionSettings
 from molehunt.detect.runner import run_detectors, write_findings
 from molehunt.evaluate import Budget, evaluate, working_days
-from molehunt.ingest.runner import ingest_paths
 from molehunt.keys import create_key_file
 from molehunt.simulate import params_for, simulate
 from molehunt.store import Store
@@ -30,9 +30,11 @@ def result(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     settings = Settings.load(
         {"db": folder / "molehunt.duckdb", "key_file": key_file}, environ={}, cwd=folder
     )
+    # The whole pipeline: logs, reference data and the files collected from endpoints.
+    report, scanned = ingest_world(folder, settings)
+    assert not report.errors, report.as_dict()
+    assert scanned > 0
     with Store.open(settings.db) as store:
-        report = ingest_paths(store, settings, [sim / "reference", sim / "logs"])
-        assert not report.errors, report.as_dict()
         detection = DetectionSettings()
         end = date.fromisoformat(truth["period"]["end"])
         write_findings(store, run_detectors(store, detection, end, timezone=ZONE))

@@ -71,14 +71,21 @@ class DepartedAccountDetector:
         ev = r.union(a.select(*r.columns))
         ev = ev.join(people, ev.account_owner == people.o_id, how="left")
         # The last shift may run past midnight (a night team): the owner's own use in
-        # the morning after the last day is that shift, not a departed account in use.
-        last_shift = (
-            (ev.actor.fill_null("") == ev.account_owner.fill_null("-"))
-            & (ev.day == ev.o_term + ibis.interval(days=1))
-            & (ctx.local(ev.time).hour() < 12)
+        # the morning after the last day (or of the day the account is disabled) is
+        # that shift, not a departed account in use.
+        own_morning = (ev.actor.fill_null("") == ev.account_owner.fill_null("-")) & (
+            ctx.local(ev.time).hour() < 12
         )
-        gone = (ev.o_term.notnull() & (ev.day > ev.o_term) & ~last_shift.fill_null(False)) | (
-            ev.account_disabled.notnull() & (ev.day >= ev.account_disabled)
+        after_last = ev.day == ev.o_term + ibis.interval(days=1)
+        disabled_that_day = ev.day == ev.account_disabled
+        gone = (
+            ev.o_term.notnull()
+            & (ev.day > ev.o_term)
+            & ~(own_morning & after_last).fill_null(False)
+        ) | (
+            ev.account_disabled.notnull()
+            & (ev.day >= ev.account_disabled)
+            & ~(own_morning & disabled_that_day).fill_null(False)
         )
         ev = ev.filter(gone)
         g = ev.group_by(["account", "account_owner", "actor", "day"]).aggregate(
