@@ -95,11 +95,17 @@ class RankRow(BaseModel):
     department: str | None
     role: str | None
     score: float
+    flagged: bool
+    #: Why the person may reach the threshold: ``critical: <detector>`` or a chain's
+    #: steps (``access: out_of_scope``...); empty for a lone signal.
+    chain: list[str]
     reasons: list[Reason]
 
 
 class Ranking(BaseModel):
     as_of: str
+    threshold: float
+    threshold_how: str
     ranking: list[RankRow]
 
 
@@ -314,8 +320,15 @@ def risk(
     top: Annotated[int | None, Query(ge=1, le=10_000)] = None,
     all: bool = False,
 ) -> Ranking:
-    day, rows = web_of(request).risk(principal.user, checked_day(as_of), top, all)
-    return Ranking(as_of=day.isoformat(), ranking=[RankRow.model_validate(r) for r in rows])
+    web = web_of(request)
+    day, rows = web.risk(principal.user, checked_day(as_of), top, all)
+    threshold = web.threshold(day)
+    return Ranking(
+        as_of=day.isoformat(),
+        threshold=threshold.value,
+        threshold_how=threshold.how,
+        ranking=[RankRow.model_validate(r) for r in rows],
+    )
 
 
 @router.get("/risk/history")
