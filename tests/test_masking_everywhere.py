@@ -48,8 +48,9 @@ def resident_ids(draw: st.DrawFn) -> str:
 @st.composite
 def mobiles(draw: st.DrawFn) -> str:
     prefixes = np.flatnonzero(allocated_prefixes())
-    prefix = int(prefixes[draw(st.integers(0, len(prefixes) - 1))])
-    return f"{prefix}{draw(st.integers(0, 9_999_999)):07d}"
+    prefix = str(int(prefixes[draw(st.integers(0, len(prefixes) - 1))]))
+    rest = 11 - len(prefix)  # the table's prefixes are PREFIX_DIGITS long
+    return f"{prefix}{draw(st.integers(0, 10**rest - 1)):0{rest}d}"
 
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"

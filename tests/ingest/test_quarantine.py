@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import UTC
 from pathlib import Path
 from typing import ClassVar
 
@@ -119,42 +120,60 @@ def pg_ddl(n: int, prefix: str) -> str:
     return f"{head}LOG:  {audit}\n"
 
 
-def test_a_stderr_log_with_another_prefix_is_refused_then_read_once_configured(
+def test_a_stderr_log_with_another_prefix_is_read_with_the_prefix_its_lines_show(
     store: Store, settings: Settings, tmp_path: Path
 ) -> None:
     log = tmp_path / "postgresql.log"
     log.write_text("".join(pg_ddl(n, NEW_PREFIX) for n in range(1, 31)), encoding="utf-8")
+    assert ingest_paths(store, settings, [log], kind="pg-stderr").stored == 30
+    assert ingest_paths(store, settings, [log], kind="pg-stderr").stored == 0
+    assert store.table_counts()["events_db"] == 30
+
+
+def test_a_stderr_log_whose_prefix_cannot_be_read_off_is_refused_whole(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    # No date in the prefix: nothing to infer a time from, so the file is refused whole.
+    log = tmp_path / "postgresql.log"
+    audit = "AUDIT: SESSION,{n},1,DDL,CREATE TABLE,,,CREATE TABLE t{n}(x int),<not logged>"
+    log.write_text(
+        "".join(f"[5725] 12:30:{n:02d} alice LOG:  {audit.format(n=n)}\n" for n in range(1, 31)),
+        encoding="utf-8",
+    )
     report = ingest_paths(store, settings, [log], kind="pg-stderr")
     assert report.files[0].refused
     assert report.files[0].error is not None
-    assert "nothing in its first" in report.files[0].error
     assert "pg_log_line_prefix" in report.files[0].error
     assert store.query("SELECT * FROM sources") == []
     assert store.table_counts()["quarantine"] == 0
-    fixed = settings.model_copy(update={"pg_log_line_prefix": NEW_PREFIX})
-    assert ingest_paths(store, fixed, [log], kind="pg-stderr").stored == 30
-    assert ingest_paths(store, fixed, [log], kind="pg-stderr").stored == 0
-    assert store.table_counts()["events_db"] == 30
+
+
+def pg_zoned(n: int, zone: str) -> str:
+    head = f"2026-11-26 12:30:{n % 60:02d}.021 {zone} [5725] alice@crm 10.20.3.17 app=psql "
+    audit = f"AUDIT: SESSION,{n},1,DDL,CREATE TABLE,,,CREATE TABLE t{n}(x int),<not logged>"
+    return f"{head}LOG:  {audit}\n"
 
 
 def test_replay_stores_what_a_fixed_setting_parses_exactly_once(
     store: Store, settings: Settings, tmp_path: Path
 ) -> None:
-    # The file's first record was written before the server's log_line_prefix changed.
+    # The first record was written while the server logged in India Standard Time:
+    # "IST" names three zones, so it waits in quarantine for pg_log_timezone.
     log = tmp_path / "postgresql.log"
-    first_line = pg_ddl(1, NEW_PREFIX).encode()
-    log.write_bytes(first_line + "".join(pg_ddl(n, OLD_PREFIX) for n in range(2, 21)).encode())
+    first_line = pg_zoned(1, "IST").encode()
+    log.write_bytes(first_line + "".join(pg_zoned(n, "UTC") for n in range(2, 21)).encode())
     first = ingest_paths(store, settings, [log], kind="pg-stderr")
     assert (first.stored, first.rejected) == (19, 1)
-    (row,) = store.query('SELECT "offset", length, sha256 FROM quarantine')
+    (row,) = store.query('SELECT "offset", length, sha256, reason FROM quarantine')
     assert (row["offset"], row["length"]) == (0, len(first_line))
     assert row["sha256"] == hashlib.sha256(first_line).hexdigest()
+    assert "pg_log_timezone" in row["reason"]
 
     unfixed = replay(store, settings)
     assert (unfixed.stored, unfixed.count("rejected")) == (0, 1)
     assert store.table_counts()["quarantine"] == 1
 
-    fixed = settings.model_copy(update={"pg_log_line_prefix": NEW_PREFIX})
+    fixed = settings.model_copy(update={"pg_log_timezone": "Asia/Kolkata"})
     done = replay(store, fixed)
     assert (done.stored, done.count("stored")) == (1, 1)
     assert store.table_counts()["quarantine"] == 0
@@ -163,6 +182,9 @@ def test_replay_stores_what_a_fixed_setting_parses_exactly_once(
     assert len(ids) == len(set(ids)) == 20
     (source,) = store.query("SELECT events, rejected FROM sources")
     assert (source["events"], source["rejected"]) == (20, 0)
+    (at,) = store.query("SELECT time FROM events_db ORDER BY time LIMIT 1")
+    assert at["time"].utcoffset() is not None
+    assert at["time"].astimezone(UTC).strftime("%H:%M") == "07:00"  # 12:30 IST
 
 
 def test_replay_says_when_a_file_is_gone_or_changed_and_keeps_the_record(
