@@ -39,9 +39,12 @@ EXERCISED = {
     "file_write",
     "allowed_channel_upload",
     "departing_person",
-    "shared_endpoint",
     "disallowed_category",
 }
+# shared_endpoint measures how the company's upload endpoints are shared: the tiny world
+# has too few endpoints for two people on one to be surprising, so it finds nothing here
+# on either engine (its query still runs on both; tests/detect/test_shared_endpoint.py
+# holds it to its findings on a world with an upload population).
 
 
 @dataclass(frozen=True, slots=True)
