@@ -24,12 +24,15 @@ for "none" (``IpAddress``, ``WorkstationName``...), stored as NULL. Sysmon's
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pyarrow as pa
+
+from molehunt.ingest.base import ParseResult, Rejected, event_id
 
 SECURITY = "Security"
 SYSMON = "Microsoft-Windows-Sysmon/Operational"
@@ -148,6 +151,66 @@ class WindowsEvent:
     code: int
     computer: str | None
     data: Mapping[str, object]  # EventData: name -> value (str, or int in EVTX)
+
+
+#: Raw text kept of a rejected line (the rest is counted, and replay re-reads it).
+RAW_LIMIT = 64 * 1024
+
+
+def parse_event_lines(
+    kind: str,
+    data: bytes,
+    base_offset: int,
+    source_id: str,
+    read: Callable[[bytes], WindowsEvent],
+) -> ParseResult:
+    """The whole lines of ``data``, one event each (JSON lines from an agent): ``read``
+    turns a line into an event or raises ``ValueError``, which rejects that line alone,
+    located by its offset and length."""
+    end = data.rfind(b"\n") + 1
+    result = ParseResult(consumed=end)
+    rows = WindowsRows(kind, source_id)
+    start = 0
+    while start < end:
+        stop = data.index(b"\n", start, end)
+        line = data[start:stop]
+        offset = base_offset + start
+        start = stop + 1
+        if not line.strip(b" \t\r"):
+            continue  # a blank line is no record
+        result.records += 1
+        try:
+            rows.add(read(line), event_id(source_id, offset))
+        except ValueError as e:
+            result.rejected.append(
+                Rejected(reason=str(e), offset=offset, raw=_raw(line), length=len(line) + 1)
+            )
+    result.tables = rows.tables()
+    return result
+
+
+def json_object(line: bytes) -> dict[str, object]:
+    """A line's JSON object, or ``ValueError`` saying why it is not one."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ValueError(f"invalid UTF-8 at byte {e.start} of the line") from None
+    try:
+        doc = json.loads(text)
+    except ValueError as e:  # JSONDecodeError, or an integer too long to convert
+        raise ValueError(f"broken JSON: {e}") from None
+    except RecursionError:
+        raise ValueError("broken JSON: nested too deeply") from None
+    if not isinstance(doc, dict):
+        raise ValueError("not a JSON object")
+    return doc
+
+
+def _raw(line: bytes) -> str:
+    text = line[:RAW_LIMIT].decode("utf-8", errors="replace")
+    if len(line) > RAW_LIMIT:
+        text += f"... [{len(line) - RAW_LIMIT} more bytes]"
+    return text
 
 
 def parse_zoned_time(value: object, name: str = "timestamp") -> datetime:

@@ -19,17 +19,15 @@ are missing (other agents' names for them).
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime
 from typing import ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from molehunt.errors import ConfigError
-from molehunt.ingest.base import ParseResult, Rejected, event_id
-from molehunt.ingest.winlog import WindowsEvent, WindowsRows, parse_zoned_time
+from molehunt.ingest.base import ParseResult
+from molehunt.ingest.winlog import WindowsEvent, json_object, parse_event_lines, parse_zoned_time
 
-RAW_LIMIT = 64 * 1024
 _NAIVE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?")
 # A number this large is milliseconds, then microseconds (seconds reach 1e11 in 5138).
 _MS, _US = 10**11, 10**14
@@ -58,38 +56,10 @@ class WinlogFlatParser:
         )
 
     def parse(self, data: bytes, *, base_offset: int, source_id: str, path: str) -> ParseResult:
-        end = data.rfind(b"\n") + 1
-        result = ParseResult(consumed=end)
-        rows = WindowsRows(self.kind, source_id)
-        start = 0
-        while start < end:
-            stop = data.index(b"\n", start, end)
-            line = data[start:stop]
-            offset = base_offset + start
-            start = stop + 1
-            if not line.strip(b" \t\r"):
-                continue  # a blank line is no record
-            result.records += 1
-            try:
-                rows.add(self._read_event(line), event_id(source_id, offset))
-            except ValueError as e:
-                result.rejected.append(
-                    Rejected(reason=str(e), offset=offset, raw=_raw(line), length=len(line) + 1)
-                )
-        result.tables = rows.tables()
-        return result
+        return parse_event_lines(self.kind, data, base_offset, source_id, self._read_event)
 
     def _read_event(self, line: bytes) -> WindowsEvent:
-        try:
-            doc = json.loads(line.decode("utf-8"))
-        except UnicodeDecodeError as e:
-            raise ValueError(f"invalid UTF-8 at byte {e.start} of the line") from None
-        except ValueError as e:
-            raise ValueError(f"broken JSON: {e}") from None
-        except RecursionError:
-            raise ValueError("broken JSON: nested too deeply") from None
-        if not isinstance(doc, dict):
-            raise ValueError("not a JSON object")
+        doc = json_object(line)
         name = "EventTime" if "EventTime" in doc else "TimeCreated"
         if doc.get(name) is None:
             raise ValueError("missing EventTime")
@@ -131,10 +101,3 @@ def _event_code(value: object) -> int:
     if value is None:
         raise ValueError("missing EventID")
     raise ValueError(f"EventID is not an event id: {value!r}")
-
-
-def _raw(line: bytes) -> str:
-    text = line[:RAW_LIMIT].decode("utf-8", errors="replace")
-    if len(line) > RAW_LIMIT:
-        text += f"... [{len(line) - RAW_LIMIT} more bytes]"
-    return text

@@ -14,13 +14,10 @@ The volume is moderate (logons and Sysmon events, not database reads), and the
 
 from __future__ import annotations
 
-import json
 from typing import ClassVar
 
-from molehunt.ingest.base import ParseResult, Rejected, event_id
-from molehunt.ingest.winlog import WindowsEvent, WindowsRows, parse_zoned_time
-
-RAW_LIMIT = 64 * 1024
+from molehunt.ingest.base import ParseResult
+from molehunt.ingest.winlog import WindowsEvent, json_object, parse_event_lines, parse_zoned_time
 
 
 class WinlogNdjsonParser:
@@ -39,31 +36,7 @@ class WinlogNdjsonParser:
         )
 
     def parse(self, data: bytes, *, base_offset: int, source_id: str, path: str) -> ParseResult:
-        end = data.rfind(b"\n") + 1
-        result = ParseResult(consumed=end)
-        rows = WindowsRows(self.kind, source_id)
-        start = 0
-        while start < end:
-            stop = data.index(b"\n", start, end)
-            line = data[start:stop]
-            offset = base_offset + start
-            start = stop + 1
-            if not line.strip(b" \t\r"):
-                continue  # a blank line is no record
-            result.records += 1
-            try:
-                rows.add(_read_event(line), event_id(source_id, offset))
-            except ValueError as e:
-                result.rejected.append(Rejected(reason=str(e), offset=offset, raw=_raw(line)))
-        result.tables = rows.tables()
-        return result
-
-
-def _raw(line: bytes) -> str:
-    text = line[:RAW_LIMIT].decode("utf-8", errors="replace")
-    if len(line) > RAW_LIMIT:
-        text += f"... [{len(line) - RAW_LIMIT} more bytes]"
-    return text
+        return parse_event_lines(self.kind, data, base_offset, source_id, _read_event)
 
 
 def _field(doc: dict[str, object], dotted: str) -> object:
@@ -79,18 +52,7 @@ def _field(doc: dict[str, object], dotted: str) -> object:
 
 
 def _read_event(line: bytes) -> WindowsEvent:
-    try:
-        text = line.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise ValueError(f"invalid UTF-8 at byte {e.start} of the line") from None
-    try:
-        doc = json.loads(text)
-    except ValueError as e:  # JSONDecodeError, or an integer too long to convert
-        raise ValueError(f"broken JSON: {e}") from None
-    except RecursionError:
-        raise ValueError("broken JSON: nested too deeply") from None
-    if not isinstance(doc, dict):
-        raise ValueError("not a JSON object")
+    doc = json_object(line)
     stamp = _field(doc, "@timestamp")
     if stamp is None:
         raise ValueError("missing @timestamp")
