@@ -273,6 +273,31 @@ FROM typed
 """
 
 
+def url_steps(path_name: str) -> str:
+    """SQL CTE steps (each ending in a comma) from a ``texts`` step holding ``method``
+    and ``url`` to one that adds ``host_text``, ``port_text`` and ``path_name``, for the
+    formats that log only the URL (the native format, a custom logformat); CONNECT's
+    URL is ``host:port``."""
+    return f"""
+rested AS (
+  SELECT *, CASE WHEN method = 'CONNECT' THEN NULL ELSE {after_scheme("url")} END AS rest
+  FROM texts
+),
+authorities AS (
+  SELECT *, {url_authority("rest")} AS authority, {without_query("rest")} AS cut FROM rested
+),
+targeted AS (
+  SELECT *,
+    CASE WHEN method = 'CONNECT' THEN url ELSE {without_userinfo("authority")} END AS target
+  FROM authorities
+),
+hosted AS (
+  SELECT *, {authority_host("target")} AS host_text, {port_of("target")} AS port_text,
+    {path_of("cut")} AS {path_name}
+  FROM targeted
+),"""
+
+
 # The text fields of the molehunt format, whichever pattern cut them. Each step
 # reads columns made by the one before: nesting the helpers instead would repeat
 # their arguments inside one another many times over.

@@ -44,20 +44,14 @@ from molehunt.errors import ConfigError
 from molehunt.ingest import squid, squid_native
 from molehunt.ingest.base import FormatMismatchError, ParseResult
 from molehunt.ingest.squid import (
-    after_scheme,
-    authority_host,
     bare_host,
     default_port,
     parse_lines,
-    path_of,
-    port_of,
     sniff_lines,
     sql_literal,
     typed_select,
     unescape,
-    url_authority,
-    without_query,
-    without_userinfo,
+    url_steps,
 )
 from molehunt.ingest.squid_cut import cut_molehunt, cut_native
 
@@ -472,23 +466,7 @@ texts AS (
     {selected}
   FROM extracted
 ),
-rested AS (
-  SELECT *, CASE WHEN method = 'CONNECT' THEN NULL ELSE {after_scheme("url")} END AS rest
-  FROM texts
-),
-authorities AS (
-  SELECT *, {url_authority("rest")} AS authority, {without_query("rest")} AS cut FROM rested
-),
-targeted AS (
-  SELECT *,
-    CASE WHEN method = 'CONNECT' THEN url ELSE {without_userinfo("authority")} END AS target
-  FROM authorities
-),
-hosted AS (
-  SELECT *, {authority_host("target")} AS host_text, {port_of("target")} AS port_text,
-    {path_of("cut")} AS url_path
-  FROM targeted
-),
+{url_steps("url_path")}
 fields AS (
   SELECT o, line, ok, ts, src_ip, method, url, squid_result, hierarchy, status, bytes_in,
     bytes_out, duration_ms, request_content_type, user_agent, content_type, user_name,

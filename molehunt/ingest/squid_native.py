@@ -24,19 +24,13 @@ from molehunt.ingest.squid import (
     FIELD,
     NUM,
     TIME,
-    after_scheme,
-    authority_host,
     bare_host,
     default_port,
     parse_lines,
-    path_of,
-    port_of,
     sniff_lines,
     sql_literal,
     typed_select,
-    url_authority,
-    without_query,
-    without_userinfo,
+    url_steps,
 )
 from molehunt.ingest.squid_cut import cut_native
 
@@ -73,23 +67,7 @@ LINE_RE = re.compile(_SLOW)
 
 # One step per CTE, each reading the columns of the one before (see squid.py).
 _DERIVED = f"""
-rested AS (
-  SELECT *, CASE WHEN method = 'CONNECT' THEN NULL ELSE {after_scheme("url")} END AS rest
-  FROM texts
-),
-authorities AS (
-  SELECT *, {url_authority("rest")} AS authority, {without_query("rest")} AS cut FROM rested
-),
-targeted AS (
-  SELECT *,
-    CASE WHEN method = 'CONNECT' THEN url ELSE {without_userinfo("authority")} END AS target
-  FROM authorities
-),
-hosted AS (
-  SELECT *, {authority_host("target")} AS host_text, {port_of("target")} AS port_text,
-    {path_of("cut")} AS path
-  FROM targeted
-),
+{url_steps("path")}
 fields AS (
   SELECT o, line, ok, ts, src_ip, method, url, squid_result, hierarchy, status, bytes_in,
     CAST(NULL AS VARCHAR) AS bytes_out, nullif(duration_ms, '-') AS duration_ms,
