@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import os
+import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,3 +37,23 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
         if name.startswith("MOLEHUNT_"):
             monkeypatch.delenv(name)
     return CliRunner()
+
+
+_EXIT: list[int] = []
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    _EXIT.append(int(exitstatus))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Leave at once, with pytest's own exit status, when daemon threads are still alive
+    (a web server's or watch round's, inside DuckDB's C++ code): at interpreter exit the
+    runtime kills them mid-call and the process aborts ("FATAL: exception not rethrown")
+    after every test has passed and the summary is printed, which made CI fail by chance."""
+    alive = [t for t in threading.enumerate() if t is not threading.main_thread() and t.daemon]
+    if alive and _EXIT:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(_EXIT[-1])
