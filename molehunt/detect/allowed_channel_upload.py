@@ -2,34 +2,22 @@
 
 from __future__ import annotations
 
-import math
 from bisect import bisect_left
 from collections import defaultdict
 from datetime import date, timedelta
 from typing import Any, ClassVar
 
 from molehunt.detect.base import DetectContext, Finding
+from molehunt.detect.surprise import percentile_words, tail_bits
 
 #: A destination with fewer upload person-days than this in the window is judged
 #: against all allowed destinations together (too few to say what is usual there).
 MIN_SITE_POPULATION = 20
 
 
-def tail_bits(at_least: int, population: int) -> float:
-    """Surprise of a value that ``at_least`` of ``population`` values reach or exceed:
-    ``-log2((at_least + 1) / (population + 1))`` (0 bits for the typical, about 10
-    bits for one in a thousand)."""
-    return -math.log2((at_least + 1) / (population + 1))
-
-
 def _reach(values: list[int], x: int) -> int:
     """How many of the sorted ``values`` are >= ``x``."""
     return len(values) - bisect_left(values, x)
-
-
-def percentile_words(bits: float) -> str:
-    share = 100 * (1 - 2.0**-bits)
-    return f"{share:.1f}th percentile"
 
 
 class AllowedChannelUploadDetector:

@@ -31,6 +31,7 @@ import ibis
 import pyarrow as pa
 
 from molehunt.detect.settings import DetectionSettings
+from molehunt.detect.surprise import PeerDays
 from molehunt.identity import INTERACTIVE_LOGON_TYPES, LOGON_HORIZON
 
 #: Where a finding's evidence comes from, for corroboration across independent sources.
@@ -115,6 +116,7 @@ class DetectContext:
         # Relations several detectors read are materialised once per pass
         # (``Table.cache()``: a temporary table on DuckDB, a cached DataFrame on Spark).
         self._cache: dict[str, Any] = {}
+        self._read_peers: PeerDays | None = None
 
     def release(self) -> None:
         """Drop the relations cached for this pass (before the store closes: Ibis
@@ -382,10 +384,21 @@ class DetectContext:
         self._cache["segments_own"] = own.cache()
         return self._cache["segments"], self._cache["segments_own"]
 
-    def _with_logon(self, ev: Any, owner: str | None = None, day: str | None = None) -> Any:
+    def _with_logon(
+        self,
+        ev: Any,
+        owner: str | None = None,
+        day: str | None = None,
+        host_owner: str | None = None,
+    ) -> Any:
         """``ev`` (time, hostname) plus logon_account and logon_person, as
         :meth:`person_at_host` defines them; ``day`` names a column of ``ev`` that
-        holds the local day of ``time`` already (it is not free to work out)."""
+        holds the local day of ``time`` already (it is not free to work out).
+
+        With ``host_owner`` (a column: the owner of a workstation), that person comes
+        next after the account's owner: a colleague from IT who connects to someone's
+        PC while they are logged on there is the latest logon, but the one at the desk
+        is the owner."""
         pieces, own = self._logon_segments()
         cols = list(ev.columns)
         ev = ev.mutate(_seg_day=ev[day] if day else self.day_of(ev.time))
@@ -405,10 +418,30 @@ class DetectContext:
             [ev.seg_host == own.own_host, ev.seg_start == own.own_start, key == own.own_key],
         )
         found = ev.own_host.notnull()
+        if host_owner is None:
+            return ev.select(
+                *cols,
+                logon_account=ibis.cases((found, ev.own_user), else_=ev.seg_user),
+                logon_person=ibis.cases((found, ev.own_person), else_=ev.seg_person),
+            )
+        desk = own.select(
+            d_host="own_host", d_start="own_start", d_key="own_key", d_user="own_user"
+        )
+        ev = ev.left_join(
+            desk,
+            [
+                ev.seg_host == desk.d_host,
+                ev.seg_start == desk.d_start,
+                ev[host_owner].fill_null("-") == desk.d_key,
+            ],
+        )
+        at_desk = ~found & ev.d_host.notnull()
         return ev.select(
             *cols,
-            logon_account=ibis.cases((found, ev.own_user), else_=ev.seg_user),
-            logon_person=ibis.cases((found, ev.own_person), else_=ev.seg_person),
+            logon_account=ibis.cases((found, ev.own_user), (at_desk, ev.d_user), else_=ev.seg_user),
+            logon_person=ibis.cases(
+                (found, ev.own_person), (at_desk, ev[host_owner]), else_=ev.seg_person
+            ),
         )
 
     def resolve_source(
@@ -422,7 +455,13 @@ class DetectContext:
         return self._with_person_at(ev, owner, day)
 
     def _with_person_at(self, ev: Any, owner: str | None = None, day: str | None = None) -> Any:
-        ev = self._with_logon(ev, owner, day)
+        ev = ev.mutate(
+            _desk=ibis.cases(
+                (ev.host_kind.fill_null("") == "workstation", ev.host_owner),
+                else_=_null_string(),
+            )
+        )
+        ev = self._with_logon(ev, owner, day, "_desk").drop("_desk")
         own = ibis.cases(
             (ev.host_kind.fill_null("") == "workstation", ev.host_owner), else_=_null_string()
         )
@@ -575,6 +614,32 @@ class DetectContext:
         ).drop("p_role", "p_dept", "p_team", "p_day")
         self._cache["daily"] = d.cache()
         return self._cache["daily"]
+
+    def read_peers(self) -> PeerDays:
+        """Every person's rows read per day with their role, to judge a day's reading
+        against the role's other members (see :mod:`molehunt.detect.surprise`)."""
+        if self._read_peers is None:
+            d = self.daily_reads()
+            rows = self.collect(d.select("actor", "role", "day", "rows"))
+            self._read_peers = PeerDays(
+                [(r["actor"], r["role"], r["day"], r["rows"] or 0) for r in rows],
+                self.settings.baseline_days,
+            )
+        return self._read_peers
+
+    def reading_surprise(self, actor: str, days: Iterable[date]) -> dict[str, Any]:
+        """Details for a collection finding: how surprising the person's reading of
+        ``days`` (the strongest of them) is among their role's days, and ``stage``
+        "context" when it is routine there (an analyst's month-end extract): a step
+        that the peers take as their ordinary work does not make a chain."""
+        judged = [x for x in (self.read_peers().of_day(actor, d) for d in days) if x]
+        if not judged:
+            return {}
+        top = max(judged, key=lambda x: x.bits)
+        out: dict[str, Any] = {"bits": round(top.bits, 1), "population": top.words()}
+        if top.routine(self.settings.collection_min_bits):
+            out["stage"] = "context"
+        return out
 
     def with_daily_ids(self, daily: Any) -> Any:
         """``daily`` (some rows of :meth:`daily_reads`) plus ``ids``: the event ids of

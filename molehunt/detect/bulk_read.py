@@ -88,7 +88,12 @@ class BulkReadDetector:
                     account=",".join(sorted(row["accounts"])),
                     host=row["host"],
                     event_ids=ctx.ids(row["ids"]),
-                    details={"rows": rows, "how": how, "events_total": len(row["ids"])},
+                    details={
+                        "rows": rows,
+                        "how": how,
+                        "events_total": len(row["ids"]),
+                        **ctx.reading_surprise(row["actor"], [row["day"]]),
+                    },
                 )
             )
         return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import ClassVar
 
 import ibis
@@ -60,7 +61,14 @@ class FileWriteDetector:
                     f"{len(row['read_ids'])} bulk read(s) there",
                     host=row["hostname"],
                     event_ids=ctx.ids(row["file_ids"], row["read_ids"]),
-                    details={"files": files[:50], "bulk_reads": len(row["read_ids"])},
+                    details={
+                        "files": files[:50],
+                        "bulk_reads": len(row["read_ids"]),
+                        # The reads it follows: that day's or the day before's.
+                        **ctx.reading_surprise(
+                            row["actor"], [row["day"], row["day"] - timedelta(days=1)]
+                        ),
+                    },
                 )
             )
         return out

@@ -66,6 +66,10 @@ DETECTION_SETTINGS_DOC: dict[str, str] = {
     "on its own, whoever holds it (a copy of the client table)",
     "upload_min_bits": "surprise (bits, -log2 of the tail share) an upload day needs, under the "
     "destination's population and under the person's own days, to be a finding",
+    "collection_min_bits": "surprise (bits) of a person's rows read in a day among their role's "
+    "other members' days (trailing baseline_days) below which a bulk read, volume spike or file "
+    "after a bulk read is routine work (context) rather than a collection step; a day never "
+    "reached by the peers is never routine",
     "ring_min_bits": "surprise (bits) of several people sharing one upload endpoint, under how "
     "often the company's endpoints are shared that much, to be a finding",
 }
@@ -149,6 +153,7 @@ class DetectionSettings(BaseModel):
     critical_file_share: float = Field(default=0.5, gt=0, le=1)
     upload_min_bits: float = Field(default=7.0, ge=0)
     ring_min_bits: float = Field(default=4.0, ge=0)
+    collection_min_bits: float = Field(default=5.0, ge=0)
 
 
 def detection_settings(settings: object) -> DetectionSettings:

@@ -7,8 +7,8 @@ from collections import defaultdict
 from datetime import date, timedelta
 from typing import Any, ClassVar
 
-from molehunt.detect.allowed_channel_upload import tail_bits
 from molehunt.detect.base import DetectContext, Finding
+from molehunt.detect.surprise import tail_bits
 
 #: Web categories of the company's own sites (an intranet's upload form is no ring).
 OWN_CATEGORIES = ("internal", "intranet", "company", "corporate")

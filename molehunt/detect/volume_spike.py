@@ -90,6 +90,7 @@ class VolumeSpikeDetector:
                         "peer_median": float(row["peer_median"] or 0),
                         "peer_group": [row["role"], row["department"]],
                         "events_total": len(row["ids"]),
+                        **ctx.reading_surprise(row["actor"], [row["day"]]),
                     },
                 )
             )

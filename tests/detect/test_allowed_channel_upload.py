@@ -7,7 +7,7 @@ from insurer import scenario
 from upload_world import LAST, STAFF, detect, upload_world
 
 from molehunt.detect import DetectionSettings, Finding
-from molehunt.detect.allowed_channel_upload import tail_bits
+from molehunt.detect.surprise import tail_bits
 
 
 @pytest.fixture(scope="module")
