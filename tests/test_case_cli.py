@@ -13,7 +13,7 @@ import typer
 from typer.testing import CliRunner
 
 from molehunt import audit
-from molehunt.case_cli import case_app
+from molehunt.cli.case import case_app
 from molehunt.config import Settings
 from molehunt.store import Store
 
