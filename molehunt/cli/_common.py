@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 
 if TYPE_CHECKING:
+    from molehunt.cli.reads import Ask
     from molehunt.config import Settings
     from molehunt.store import Store
 
@@ -70,8 +71,12 @@ class Context:
         return self._settings
 
     def open_store(self) -> Store:
+        """The store, for this process alone (a running server holding it is said in
+        words: stop it, or use its web UI)."""
+        from molehunt.cli.remote import refuse_write
         from molehunt.store import Store
 
+        refuse_write(self.settings.db)
         return Store.open(self.settings.db, memory_limit=self.settings.memory_limit)
 
 
@@ -86,6 +91,31 @@ def audit_row(store: Store, action: str, target: str | None, rows: int | None) -
     from molehunt.audit import record
 
     record(store, action, target, rows)
+
+
+def read_answer(ctx: typer.Context, verb: str, ask: Ask) -> Any:
+    """A read verb's answer (JSON values, :mod:`molehunt.cli.reads`): from the running
+    ``molehunt serve`` when it holds the store, else from the store itself."""
+    from molehunt.cli import remote
+    from molehunt.cli.reads import READS
+
+    context = ctx_of(ctx)
+    settings = context.settings
+    found = remote.live_endpoint(settings.db)
+    if found is not None:
+        answer = remote.ask_server(found, verb, ask.model_dump(mode="json"), _os_user())
+        if answer is not None:
+            return answer
+    from molehunt.store import Store
+
+    with Store.open(settings.db, memory_limit=settings.memory_limit) as store:
+        return READS[verb].answer(store, settings, audit_row, ask)
+
+
+def _os_user() -> str:
+    from molehunt.audit import actor
+
+    return actor()
 
 
 def file_target(path: Path) -> str:

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from molehunt.cli._common import Format, FormatOption, app, audit_row, ctx_of, out, print_json
+from molehunt.cli._common import Format, FormatOption, app, out, print_json, read_answer
 
 
 @app.command()
@@ -20,28 +20,12 @@ def audit(
     fmt: FormatOption = Format.table,
 ) -> None:
     """The investigators' audit trail: who looked at what, when (hash-chained)."""
-    from molehunt.audit import entries
-    from molehunt.audit import verify as verify_chain
+    from molehunt.cli.reads import AuditAsk
 
-    with ctx_of(ctx).open_store() as store:
-        rows = entries(store, limit)
-        checked = verify_chain(store) if verify else None
-        audit_row(store, "audit", "verify" if verify else None, len(rows))
+    data = read_answer(ctx, "audit", AuditAsk(verify=verify, limit=limit))
+    rows, checked = data["entries"], data["verified"]
     if fmt is Format.json:
-        print_json(
-            {
-                "entries": rows,
-                "verified": None
-                if checked is None
-                else {
-                    "rows": checked.rows,
-                    "head": checked.head,
-                    "broken_at": checked.broken_at,
-                    "reason": checked.reason,
-                    "keyed_from": checked.keyed_from,
-                },
-            }
-        )
+        print_json(data)
     else:
         table = Table("seq", "time", "actor", "action", "target", "rows")
         for r in rows:
@@ -55,9 +39,10 @@ def audit(
             )
         out.print(table)
         if checked is not None:
-            if checked.broken_at is None:
-                out.print(f"chain intact: {checked.rows} rows, head {checked.head}")
+            if checked["broken_at"] is None:
+                out.print(f"chain intact: {checked['rows']} rows, head {checked['head']}")
             else:
-                out.print(f"[red]chain broken at row {checked.broken_at}[/red]: {checked.reason}")
-    if checked is not None and checked.broken_at is not None:
+                broken = f"[red]chain broken at row {checked['broken_at']}[/red]"
+                out.print(f"{broken}: {checked['reason']}")
+    if checked is not None and checked["broken_at"] is not None:
         raise typer.Exit(1)

@@ -53,9 +53,11 @@ def _settings(ctx: typer.Context) -> Settings:
 
 
 def _open(ctx: typer.Context) -> Store:
+    from molehunt.cli.remote import refuse_write
     from molehunt.store import Store
 
     settings = _settings(ctx)
+    refuse_write(settings.db)
     return Store.open(settings.db, memory_limit=settings.memory_limit)
 
 

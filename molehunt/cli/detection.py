@@ -21,6 +21,7 @@ from molehunt.cli._common import (
     parse_day,
     print_detector_failures,
     print_json,
+    read_answer,
     require_existing,
 )
 
@@ -161,29 +162,13 @@ def risk(
     fmt: FormatOption = Format.table,
 ) -> None:
     """People ranked by risk, each with the evidence behind it."""
-    from molehunt.score import RiskRanker
+    from molehunt.cli.reads import RiskAsk
 
-    settings = ctx_of(ctx).settings
-    with ctx_of(ctx).open_store() as store:
-        ranker = RiskRanker(store, settings.detection, settings.timezone)
-        if history:
-            until = parse_day(as_of, settings.timezone) if as_of else ranker.last_day()
-            days = ranker.history(until, top=top, include_all=show_all) if until else []
-        else:
-            day = parse_day(as_of, settings.timezone)
-            threshold = ranker.threshold(day)
-            days = [
-                {
-                    "date": day.isoformat(),
-                    "threshold": threshold.value,
-                    "threshold_how": threshold.how,
-                    "ranking": ranker.ranking(day, top=top, include_all=show_all),
-                }
-            ]
-        shown = sum(len(d["ranking"]) for d in days)
-        audit_row(
-            store, "risk", f"as of {as_of or 'today'}" + (" history" if history else ""), shown
-        )
+    zone = ctx_of(ctx).settings.timezone
+    # With --history and no --as-of: up to the last day with findings (the store knows).
+    day = parse_day(as_of, zone) if as_of or not history else None
+    ask = RiskAsk(day=day, asked=as_of, top=top, show_all=show_all, history=history)
+    days = read_answer(ctx, "risk", ask)
     if fmt is Format.json:
         print_json(days if history else days[0]["ranking"])
         return
@@ -222,13 +207,10 @@ def timeline(
     fmt: FormatOption = Format.table,
 ) -> None:
     """A person's evidence in time order."""
-    from molehunt.timeline import timeline as person_timeline
+    from molehunt.cli.reads import TimelineAsk
 
-    settings = ctx_of(ctx).settings
-    until = parse_day(as_of, settings.timezone) if as_of else None
-    with ctx_of(ctx).open_store() as store:
-        entries = person_timeline(store, person, until=until, timezone=settings.timezone)
-        audit_row(store, "timeline", person, len(entries))
+    until = parse_day(as_of, ctx_of(ctx).settings.timezone) if as_of else None
+    entries = read_answer(ctx, "timeline", TimelineAsk(person=person, until=until))
     if fmt is Format.json:
         print_json(entries)
         return

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -16,13 +17,13 @@ from molehunt.cli._common import (
     Format,
     FormatOption,
     app,
-    audit_row,
     ctx_of,
     err,
     out,
     parse_time,
     print_detector_failures,
     print_json,
+    read_answer,
     require_existing,
 )
 
@@ -181,10 +182,9 @@ def _ingest_to_lake(settings: Settings, paths: list[Path], lake: Path, fmt: Form
 @app.command()
 def status(ctx: typer.Context, fmt: FormatOption = Format.table) -> None:
     """Table counts, sources with their checkpoints, quarantine, schema version."""
-    from molehunt.status import status as store_status
+    from molehunt.cli.reads import StatusAsk
 
-    with ctx_of(ctx).open_store() as store:
-        data = store_status(store)
+    data = read_answer(ctx, "status", StatusAsk(db=str(ctx_of(ctx).settings.db)))
     if fmt is Format.json:
         print_json(data)
         return
@@ -219,8 +219,9 @@ def status(ctx: typer.Context, fmt: FormatOption = Format.table) -> None:
         out.print("no detection pass yet")
         return
     since = run["since"] or "all days"
+    run_at = datetime.fromisoformat(run["run_at"])
     out.print(
-        f"last detection {run['run_at']:%Y-%m-%d %H:%M:%S} UTC, days {since}..{run['as_of']}: "
+        f"last detection {run_at:%Y-%m-%d %H:%M:%S} UTC, days {since}..{run['as_of']}: "
         f"{run['findings']} findings, {len(run['detectors'])} detectors ran"
     )
     print_detector_failures(run["failures"])
@@ -236,16 +237,13 @@ def who(
     fmt: FormatOption = Format.table,
 ) -> None:
     """Who owned an account or a host, and who sat at it, at a given time."""
-    from molehunt.identity import Identity
+    from molehunt.cli.reads import WhoAsk
 
     if sum(x is not None for x in (ip, account, host)) != 1:
         raise typer.BadParameter("give exactly one of --ip, --account, --host")
-    settings = ctx_of(ctx).settings
-    when = parse_time(at, settings.timezone)
-    with ctx_of(ctx).open_store() as store:
-        answer = Identity(store, settings.timezone).who(when, ip=ip, account=account, hostname=host)
-        asked = f"ip={ip}" if ip else f"account={account}" if account else f"host={host}"
-        audit_row(store, "who", f"{asked} at {when.isoformat()}", 1)
+    when = parse_time(at, ctx_of(ctx).settings.timezone)
+    ask = WhoAsk(at=when, ip=ip, account=account, host=host)
+    answer = read_answer(ctx, "who", ask)
     if fmt is Format.json:
         print_json(answer)
     else:
@@ -262,16 +260,10 @@ def accounts(
     fmt: FormatOption = Format.table,
 ) -> None:
     """List accounts; with --orphaned, those of departed people still enabled."""
-    from molehunt.identity import Identity
+    from molehunt.cli.reads import AccountsAsk
 
-    settings = ctx_of(ctx).settings
-    when = parse_time(at, settings.timezone)
-    with ctx_of(ctx).open_store() as store:
-        if orphaned:
-            rows = Identity(store, settings.timezone).orphaned_accounts(when)
-        else:
-            rows = store.query("SELECT * FROM accounts ORDER BY account, system")
-        audit_row(store, "accounts", "orphaned" if orphaned else "all", len(rows))
+    when = parse_time(at, ctx_of(ctx).settings.timezone)
+    rows = read_answer(ctx, "accounts", AccountsAsk(orphaned=orphaned, at=when))
     if fmt is Format.json:
         print_json(rows)
         return
