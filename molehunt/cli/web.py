@@ -58,6 +58,7 @@ def _run_server(
 ) -> None:
     import uvicorn
 
+    from molehunt.cli import remote
     from molehunt.store import Store
     from molehunt.web import create_app
 
@@ -70,7 +71,15 @@ def _run_server(
             interval=interval,
             alerts=alerts,
         )
-        uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
+        # Where the command line's read verbs find this server (molehunt.cli.remote).
+        loopback = remote.loopback_for(host)
+        token = None if loopback is None else remote.write_endpoint(settings.db, loopback, port)
+        app.state.local_token = token
+        try:
+            uvicorn.run(app, host=host, port=port, log_level="info", server_header=False)
+        finally:
+            if token is not None:
+                remote.remove_endpoint(settings.db, token)
 
 
 @app.command()
