@@ -29,6 +29,7 @@ from molehunt.cli._common import (
 
 if TYPE_CHECKING:
     from molehunt.config import Settings
+    from molehunt.ingest.runner import IngestReport
 
 
 @app.command()
@@ -135,23 +136,27 @@ def ingest(
     if fmt is Format.json:
         print_json(report.as_dict())
     else:
-        table = Table("path", "kind", "stored", "rejected", "note")
-        for f in report.files:
-            note = f.error or f.skipped or ""
-            if f.skipped_lines:
-                counted = ", ".join(f"{n} {why}" for why, n in sorted(f.skipped_lines.items()))
-                note = f"{note}; skipped lines: {counted}" if note else f"skipped lines: {counted}"
-            table.add_row(f.path, f.kind or "?", str(f.stored), str(f.rejected), note)
-        out.print(table)
-        skipped = sum(report.skipped_lines.values())
-        out.print(
-            f"stored {report.stored}, rejected {report.rejected}, skipped lines {skipped} "
-            "(see `molehunt status`, `molehunt quarantine list`)"
-        )
+        _print_ingest(report)
     for f in report.errors:
         err.print(f"[red]error[/red] {f.error}")
     if report.errors:
         raise typer.Exit(1)
+
+
+def _print_ingest(report: IngestReport) -> None:
+    table = Table("path", "kind", "stored", "rejected", "note")
+    for f in report.files:
+        note = f.error or f.skipped or ""
+        if f.skipped_lines:
+            counted = ", ".join(f"{n} {why}" for why, n in sorted(f.skipped_lines.items()))
+            note = f"{note}; skipped lines: {counted}" if note else f"skipped lines: {counted}"
+        table.add_row(f.path, f.kind or "?", str(f.stored), str(f.rejected), note)
+    out.print(table)
+    skipped = sum(report.skipped_lines.values())
+    out.print(
+        f"stored {report.stored}, rejected {report.rejected}, skipped lines {skipped} "
+        "(see `molehunt status`, `molehunt quarantine list`)"
+    )
 
 
 def _ingest_to_lake(settings: Settings, paths: list[Path], lake: Path, fmt: Format) -> None:
