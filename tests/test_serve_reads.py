@@ -22,7 +22,14 @@ import pytest
 from insurer import World, borrowed_day
 
 from molehunt.audit import actor, entries
-from molehunt.cli.remote import TOKEN_HEADER, endpoint_file
+from molehunt.cli.remote import (
+    TOKEN_HEADER,
+    endpoint_file,
+    live_endpoint,
+    loopback_for,
+    remove_endpoint,
+    write_endpoint,
+)
 from molehunt.config import Settings
 from molehunt.detect.runner import run_detectors, write_findings
 from molehunt.store import Store
@@ -187,3 +194,33 @@ def test_a_stale_endpoint_file_is_ignored_and_removed(served: Served) -> None:
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)[0]["person_id"] == "E001"
     assert not endpoint.exists()
+
+
+def test_the_endpoint_file_is_private_and_removed_only_by_its_server(tmp_path: Path) -> None:
+    db = tmp_path / "m.duckdb"
+    token = write_endpoint(db, "127.0.0.1", 8123)
+    path = endpoint_file(db)
+    assert path.name == "m.duckdb.serve"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    written = json.loads(path.read_text(encoding="utf-8"))
+    assert written == {"pid": os.getpid(), "host": "127.0.0.1", "port": 8123, "token": token}
+    remove_endpoint(db, "another server's token")
+    assert path.exists()
+    assert live_endpoint(db) is None  # this process is alive, but nothing listens there
+    assert path.exists()  # ... which may be a server starting: not removed
+    remove_endpoint(db, token)
+    assert not path.exists()
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", "127.0.0.1"),
+        ("0.0.0.0", "127.0.0.1"),
+        ("localhost", "127.0.0.1"),
+        ("::", "::1"),
+        ("10.1.2.3", None),  # one other address only: the CLI cannot reach it on loopback
+    ],
+)
+def test_the_loopback_address_of_a_server(host: str, loopback: str | None) -> None:
+    assert loopback_for(host) == loopback
