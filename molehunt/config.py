@@ -22,7 +22,6 @@ from pydantic import (
     model_validator,
 )
 
-from molehunt.detect.settings import DetectionSettings
 from molehunt.errors import ConfigError
 
 DEFAULT_PG_PREFIX = "%m [%p] %q%u@%d %h app=%a "
@@ -47,6 +46,161 @@ SETTINGS_DOC: dict[str, str] = {
     "detection": "detection thresholds, weights, working hours and alert threshold "
     "(a [detection] table in molehunt.toml; each key is in the README)",
 }
+
+
+#: Every detection setting, with what it means (for the README and a docs test).
+DETECTION_SETTINGS_DOC: dict[str, str] = {
+    "baseline_days": "days of history (active days, current day excluded) in a baseline",
+    "min_history_days": "active days a person needs before their own baseline is trusted",
+    "bulk_rows": "rows in one read that make it a bulk read",
+    "offhours_rows": "rows in one read outside working hours that make it a bulk read",
+    "spike_ratio": "a day's rows must exceed this many times the person's own median",
+    "spike_mad": "... and the median plus this many scaled MADs",
+    "spike_min_rows": "a day with fewer rows read is never a spike",
+    "peer_ratio": "a day's rows must exceed this many times the peer group's median that day",
+    "sustained_window_days": "trailing days (rows) over which sustained excess is counted",
+    "sustained_ratio": "a day counts as excess above this many times one's own median reads "
+    "(times the team's lift that day)",
+    "sustained_min_days": "excess days within the window that make it sustained",
+    "sustained_min_reads": "excess reads (cumulative, over one's own norm) that make it sustained",
+    "out_of_scope_min_clients": "clients of other portfolios read in a day that make a finding",
+    "out_of_scope_min_reads": "separate reads of other portfolios' clients in a day that make "
+    "a finding",
+    "file_min_clients": "client records of other portfolios (all, for people without one) in "
+    "one file found on a host that make a finding",
+    "spreadsheet_suffixes": "file name endings counted as spreadsheets or data exports",
+    "follow_hours": "hours after a bulk read within which a file or upload is linked to it",
+    "upload_request_bytes": "request bytes that make one request an upload",
+    "ring_days": "trailing days over which uploaders of one endpoint are counted",
+    "ring_min_people": "distinct people uploading to one endpoint that make a ring",
+    "ring_max_people": "more uploaders than this mean a popular service, not a ring",
+    "ring_max_share": "... and so do more than this share of everyone who uploaded anywhere "
+    "in the window",
+    "departing_days": "days before termination during which a person counts as departing",
+    "desktop_clients": "substrings of app names / process images of desktop SQL tools",
+    "tool_roles": "roles whose work is to use desktop SQL tools (DBAs)",
+    "work_start_hour": "local hour working time starts",
+    "work_end_hour": "local hour working time ends",
+    "work_days": "local weekdays worked, Monday = 0",
+    "max_event_ids": "event ids a finding cites at most (the count is kept in details)",
+    "weights": "weight of each detector in the person score",
+    "half_life_days": "days after which a finding counts half in the score",
+    "repeat_share": "share counted of a detector's findings beyond its strongest one",
+    "related_share": "share of a finding's score that goes to the other person it names",
+    "departing_multiplier": "score multiplier for a person during notice or before termination",
+    "corroboration_bonus": "score multiplier added per extra source family (db, file, web) "
+    "on the same host within follow_hours",
+    "alert_threshold": "score at or above which a person is flagged (the floor when an alert "
+    "budget is set)",
+    "chain_days": "days within which findings of different stages (access, collection, "
+    "exfiltration) on one person form a chain",
+    "lone_cap": "a person with neither a critical finding nor a chain scores at most this share "
+    "of alert_threshold, however often the lone signal repeats",
+    "alert_budget": "target people flagged per 1,000 staff-days: when set, the threshold of a day "
+    "is raised (never lowered below alert_threshold) so that the trailing budget_days would have "
+    "flagged at most that many",
+    "budget_days": "trailing days over which the alert budget is calibrated",
+    "critical_file_clients": "clients of other portfolios in one file of a portfolio holder that "
+    "make the file critical on its own",
+    "critical_file_share": "share of the whole client master in one file that makes it critical "
+    "on its own, whoever holds it (a copy of the client table)",
+    "upload_min_bits": "surprise (bits, -log2 of the tail share) an upload day needs, under the "
+    "destination's population and under the person's own days, to be a finding",
+    "collection_min_bits": "surprise (bits) of a person's rows read in a day among their role's "
+    "other members' days (trailing baseline_days) below which a bulk read, volume spike or file "
+    "after a bulk read is routine work (context) rather than a collection step; a day never "
+    "reached by the peers is never routine",
+    "ring_min_bits": "surprise (bits) of several people sharing one upload endpoint, under how "
+    "often the company's endpoints are shared that much, to be a finding",
+}
+
+DEFAULT_WEIGHTS: dict[str, float] = {
+    "departed_account": 1.0,
+    "borrowed_account": 1.0,
+    "outside_entitlement": 0.8,
+    "unusual_client": 0.4,
+    "volume_spike": 0.6,
+    "sustained_excess": 0.7,
+    "out_of_scope": 0.6,
+    "bulk_read": 0.6,
+    "file_write": 0.6,
+    "client_file": 0.8,
+    "allowed_channel_upload": 0.7,
+    "departing_person": 0.2,
+    "shared_endpoint": 0.9,
+    "disallowed_category": 0.3,
+}
+
+
+class DetectionSettings(BaseModel):
+    """Thresholds, weights and working hours of detection and scoring."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    baseline_days: int = Field(default=30, ge=3)
+    min_history_days: int = Field(default=5, ge=1)
+    bulk_rows: int = Field(default=1000, ge=1)
+    offhours_rows: int = Field(default=200, ge=1)
+    spike_ratio: float = Field(default=4.0, gt=1)
+    spike_mad: float = Field(default=6.0, gt=0)
+    spike_min_rows: int = Field(default=300, ge=1)
+    peer_ratio: float = Field(default=3.0, gt=1)
+    sustained_window_days: int = Field(default=10, ge=2)
+    sustained_ratio: float = Field(default=2.0, gt=1)
+    sustained_min_days: int = Field(default=3, ge=1)
+    sustained_min_reads: int = Field(default=30, ge=1)
+    out_of_scope_min_clients: int = Field(default=50, ge=1)
+    out_of_scope_min_reads: int = Field(default=15, ge=1)
+    file_min_clients: int = Field(default=25, ge=1)
+    spreadsheet_suffixes: tuple[str, ...] = (".xlsx", ".xls", ".xlsm", ".csv", ".ods")
+    follow_hours: int = Field(default=24, ge=1)
+    upload_request_bytes: int = Field(default=256 * 1024, ge=1)
+    ring_days: int = Field(default=30, ge=1)
+    ring_min_people: int = Field(default=2, ge=2)
+    ring_max_people: int = Field(default=8, ge=2)
+    ring_max_share: float = Field(default=0.25, gt=0, le=1)
+    departing_days: int = Field(default=28, ge=0)
+    desktop_clients: tuple[str, ...] = (
+        "dbeaver",
+        "navicat",
+        "psql",
+        "pgadmin",
+        "datagrip",
+        "heidisql",
+        "toad",
+        "sql developer",
+        "excel",
+        "odbc",
+        "msqry",
+    )
+    tool_roles: tuple[str, ...] = ("dba",)
+    work_start_hour: int = Field(default=8, ge=0, le=23)
+    work_end_hour: int = Field(default=19, ge=1, le=24)
+    work_days: tuple[int, ...] = (0, 1, 2, 3, 4)
+    max_event_ids: int = Field(default=200, ge=1)
+    weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    half_life_days: float = Field(default=14.0, gt=0)
+    repeat_share: float = Field(default=0.25, ge=0, le=1)
+    related_share: float = Field(default=0.5, ge=0, le=1)
+    departing_multiplier: float = Field(default=1.5, ge=1)
+    corroboration_bonus: float = Field(default=0.5, ge=0)
+    alert_threshold: float = Field(default=0.75, gt=0)
+    chain_days: int = Field(default=7, ge=0)
+    lone_cap: float = Field(default=0.9, gt=0, lt=1)
+    alert_budget: float | None = Field(default=None, gt=0)
+    budget_days: int = Field(default=30, ge=1)
+    critical_file_clients: int = Field(default=1000, ge=1)
+    critical_file_share: float = Field(default=0.5, gt=0, le=1)
+    upload_min_bits: float = Field(default=7.0, ge=0)
+    ring_min_bits: float = Field(default=4.0, ge=0)
+    collection_min_bits: float = Field(default=5.0, ge=0)
+
+
+def detection_settings(settings: object) -> DetectionSettings:
+    """The ``detection`` part of the application settings, or the defaults while the
+    settings object has none."""
+    found = getattr(settings, "detection", None)
+    return found if isinstance(found, DetectionSettings) else DetectionSettings()
 
 
 class Settings(BaseModel):

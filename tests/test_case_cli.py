@@ -13,7 +13,7 @@ import typer
 from typer.testing import CliRunner
 
 from molehunt import audit
-from molehunt.case_cli import case_app
+from molehunt.cli.case import case_app
 from molehunt.config import Settings
 from molehunt.store import Store
 
@@ -68,10 +68,19 @@ def test_case_lifecycle_through_the_cli(run: CliRunner, tmp_path: Path) -> None:
         (1, "person", "E001"),
         (2, "event", "ev-1"),
     ]
-    code, output = _run(run, tmp_path, "list", "--team", "blue", "--json")
+    # `--format json` as for every other verb; `--json`, the old spelling, still works.
+    code, output = _run(run, tmp_path, "show", case_id, "--format", "json")
+    assert code == 0, output
+    assert json.loads(output) == shown
+    code, output = _run(run, tmp_path, "list", "--team", "blue", "--format", "json")
+    assert [c["case_id"] for c in json.loads(output)] == [case_id]
+    code, output = _run(run, tmp_path, "list", "--team", "blue", "-f", "json")
     assert [c["case_id"] for c in json.loads(output)] == [case_id]
     code, output = _run(run, tmp_path, "list", "--team", "red", "--json")
     assert json.loads(output) == []
+    code, output = _run(run, tmp_path, "list", "--team", "blue", "--format", "table")
+    assert case_id in output
+    assert not output.lstrip().startswith("[")
 
     dest = tmp_path / "case.zip"
     code, output = _run(run, tmp_path, "export", case_id, "--out", str(dest))
@@ -97,6 +106,7 @@ def test_case_lifecycle_through_the_cli(run: CliRunner, tmp_path: Path) -> None:
         "case add",
         "case add",
         "case view",
+        "case view",  # shown twice: --json, then --format json
         "case export",
         "case close",
     ]

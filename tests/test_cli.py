@@ -140,3 +140,18 @@ def test_status_shows_checkpoints_and_why_bytes_are_pending(run: CliRunner, tmp_
     assert source["pending_reason"].startswith("unfinished last record")
     table = run.invoke(app, ["status"])
     assert "unfinished" in table.output  # why pending, in the sources table
+
+
+def test_quarantine_list_and_replay(run: CliRunner, tmp_path: Path) -> None:
+    (tmp_path / "hr.csv").write_text(HR, encoding="utf-8")
+    assert run.invoke(app, ["ingest", "hr.csv"]).exit_code == 0
+    listed = run.invoke(app, ["quarantine", "list", "--format", "json"])
+    assert listed.exit_code == 0, listed.output
+    rows = json.loads(listed.output)
+    assert [(r["kind"], r["path"]) for r in rows] == [("hr", "hr.csv")]
+    table = run.invoke(app, ["quarantine", "list", "--kind", "hr"])
+    assert "1 record(s) shown" in table.output
+    replayed = run.invoke(app, ["quarantine", "replay", "--format", "json"])
+    assert replayed.exit_code == 0, replayed.output
+    assert json.loads(replayed.output)["replayed"] == 1  # read whole: not replayable
+    assert json.loads(replayed.output)["not_replayable"] == 1

@@ -20,7 +20,7 @@ from molehunt import __version__
 from molehunt.config import Settings
 from molehunt.store import Store
 from molehunt.watch import Follower
-from molehunt.web import api, pages
+from molehunt.web import api, local, pages
 from molehunt.web.auth import ANYONE, INVESTIGATOR, deny, lookup, signed_in
 from molehunt.web.service import Web
 
@@ -256,5 +256,6 @@ def create_app(
 
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(local.router)  # the command line's read verbs (molehunt.cli.remote)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     return app

@@ -9,16 +9,21 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from molehunt import audit, cases
-from molehunt.config import Settings
-from molehunt.export import verify_export
-from molehunt.store import Store
+from molehunt.cli._common import Format, FormatOption
+
+if TYPE_CHECKING:
+    from molehunt.config import Settings
+    from molehunt.store import Store
+
+#: What a case item may be (:data:`molehunt.cases.KINDS`, which loads the store; a
+#: test keeps the two equal).
+KINDS = ("person", "finding", "event", "attribution")
 
 case_app = typer.Typer(
     help="Case files: collect evidence, close, export for court, verify an export.",
@@ -29,11 +34,14 @@ case_app = typer.Typer(
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+#: The old spelling of ``--format json``, kept working (hidden from the help).
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.", hidden=True)]
 
 
 def _settings(ctx: typer.Context) -> Settings:
     """The settings the main app's callback loaded (``molehunt --db ...``), else the defaults."""
+    from molehunt.config import Settings
+
     # Up the chain of contexts: ``molehunt case ...`` runs under the main app's.
     c: object | None = ctx
     while c is not None:
@@ -45,7 +53,11 @@ def _settings(ctx: typer.Context) -> Settings:
 
 
 def _open(ctx: typer.Context) -> Store:
+    from molehunt.cli.remote import refuse_write
+    from molehunt.store import Store
+
     settings = _settings(ctx)
+    refuse_write(settings.db)
     return Store.open(settings.db, memory_limit=settings.memory_limit)
 
 
@@ -65,6 +77,8 @@ def new(
     team: Annotated[str, typer.Option(help="Team that owns the case (only it sees it).")],
 ) -> None:
     """Open a new case; prints its id."""
+    from molehunt import audit, cases
+
     with _open(ctx) as store:
         try:
             case = cases.create_case(store, title, team, audit.actor())
@@ -77,12 +91,15 @@ def new(
 def list_(
     ctx: typer.Context,
     team: Annotated[str | None, typer.Option(help="Only this team's cases.")] = None,
+    fmt: FormatOption = Format.table,
     as_json: JsonOption = False,
 ) -> None:
     """Cases, newest first."""
+    from molehunt import cases
+
     with _open(ctx) as store:
         found = cases.list_cases(store, team)
-    if as_json:
+    if as_json or fmt is Format.json:
         _print_json([c.as_dict() for c in found])
         return
     table = Table("case", "title", "team", "status", "created by", "created at")
@@ -95,15 +112,18 @@ def list_(
 def show(
     ctx: typer.Context,
     case_id: Annotated[str, typer.Argument(help="Case id, like C-2026-0001.")],
+    fmt: FormatOption = Format.table,
     as_json: JsonOption = False,
 ) -> None:
     """A case and its items."""
+    from molehunt import audit, cases
+
     with _open(ctx) as store:
         case = cases.get_case(store, case_id, None)
         if case is None:
             raise _fail(f"no case {case_id}")
         found = cases.items(store, case_id, by=audit.actor())
-    if as_json:
+    if as_json or fmt is Format.json:
         _print_json({**case.as_dict(), "items": found})
         return
     out.print(f"{case.case_id}  {case.title}  team {case.team}  {case.status}", highlight=False)
@@ -119,11 +139,13 @@ def show(
 def add(
     ctx: typer.Context,
     case_id: Annotated[str, typer.Argument(help="Case id.")],
-    kind: Annotated[str, typer.Option(help=f"One of: {', '.join(cases.KINDS)}.")],
+    kind: Annotated[str, typer.Option(help=f"One of: {', '.join(KINDS)}.")],
     ref: Annotated[str, typer.Option(help="Person, finding or event id.")],
     note: Annotated[str | None, typer.Option(help="Why it matters.")] = None,
 ) -> None:
     """Add one piece of evidence to an open case; prints its number."""
+    from molehunt import audit, cases
+
     with _open(ctx) as store:
         try:
             seq = cases.add_item(store, case_id, kind, ref, note, None, audit.actor())
@@ -138,6 +160,8 @@ def close(
     case_id: Annotated[str, typer.Argument(help="Case id.")],
 ) -> None:
     """Close a case: it takes no more items."""
+    from molehunt import audit, cases
+
     with _open(ctx) as store:
         try:
             cases.close_case(store, case_id, audit.actor())
@@ -153,6 +177,8 @@ def export(
     dest: Annotated[Path, typer.Option("--out", help="Zip file to write (must not exist).")],
 ) -> None:
     """Write the case as a zip a court can check (``molehunt case verify``)."""
+    from molehunt import audit, cases
+
     if dest.exists():
         raise _fail(f"{dest} exists: not overwritten")
     settings = _settings(ctx)
@@ -176,6 +202,9 @@ def verify(
     """Check an export zip: every file's SHA-256 and size against the manifest, and
     the manifest's Ed25519 signature. With the store at hand (``--db``), also that
     the signing key is the store's and that the store's audit trail holds this export."""
+    from molehunt import cases
+    from molehunt.export import verify_export
+
     if not path.is_file():
         raise _fail(f"no such file: {path}")
     settings = _settings(ctx)

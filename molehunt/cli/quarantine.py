@@ -7,17 +7,17 @@ each record's bytes from its file with the current settings.
 from __future__ import annotations
 
 import json
-from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from molehunt import audit
-from molehunt.config import Settings
-from molehunt.quarantine import list_quarantine, replay
-from molehunt.store import Store
+from molehunt.cli._common import Format, FormatOption
+
+if TYPE_CHECKING:
+    from molehunt.config import Settings
+    from molehunt.store import Store
 
 quarantine_app = typer.Typer(
     help="Records set aside at ingest: list them, replay them after fixing a setting.",
@@ -28,24 +28,24 @@ quarantine_app = typer.Typer(
 out = Console(soft_wrap=True)
 
 
-class Format(StrEnum):
-    table = "table"
-    json = "json"
-
-
-FormatOption = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 SourceOption = Annotated[str | None, typer.Option("--source", help="Only this source id.")]
 KindOption = Annotated[str | None, typer.Option("--kind", help="Only this kind of file.")]
 
 
 def _settings(ctx: typer.Context) -> Settings:
     """The settings ``molehunt --db ...`` loaded (sub-commands inherit its context object)."""
+    from molehunt.config import Settings
+
     found = getattr(ctx.obj, "settings", None)
     return found if isinstance(found, Settings) else Settings.load({})
 
 
 def _open(ctx: typer.Context) -> Store:
+    from molehunt.cli.remote import refuse_write
+    from molehunt.store import Store
+
     settings = _settings(ctx)
+    refuse_write(settings.db)
     return Store.open(settings.db, memory_limit=settings.memory_limit)
 
 
@@ -72,6 +72,9 @@ def list_(
     fmt: FormatOption = Format.table,
 ) -> None:
     """Quarantined records: where they are (file, offset, length), why, a masked preview."""
+    from molehunt import audit
+    from molehunt.quarantine import list_quarantine
+
     with _open(ctx) as store:
         rows = list_quarantine(store, reason=reason, source=source, kind=kind, limit=limit)
         audit.record(store, "quarantine list", _asked(source, kind), len(rows))
@@ -106,6 +109,9 @@ def replay_(
     What parses now is stored exactly once and leaves the quarantine; what still
     fails stays with its new reason; a file gone or changed is said so per record.
     """
+    from molehunt import audit
+    from molehunt.quarantine import replay
+
     settings = _settings(ctx)
     with _open(ctx) as store:
         report = replay(store, settings, source=source, kind=kind)

@@ -1,0 +1,5 @@
+"""``python -m molehunt``: the ``molehunt`` command."""
+
+from molehunt.cli import main
+
+main()

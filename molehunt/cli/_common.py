@@ -1,0 +1,169 @@
+"""What every verb of the ``molehunt`` command shares: the app, the consoles, the
+output format, the loaded settings, time parsing, the audit row.
+
+Nothing here imports DuckDB, Ibis or the detectors: ``molehunt --help`` and
+``molehunt version`` load only Typer, Rich and pydantic; each verb imports the
+library it needs when it runs.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+from zoneinfo import ZoneInfo
+
+import typer
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from molehunt.cli.reads import Ask
+    from molehunt.config import Settings
+    from molehunt.store import Store
+
+app = typer.Typer(
+    help="Catch insiders stealing client personal data, and tell who leaked a dataset.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+
+
+class Engine(StrEnum):
+    """Where a verb runs (the values of :class:`molehunt.detect.engines.Engine`, which
+    this module does not import: that would load the detectors)."""
+
+    duckdb = "duckdb"
+    spark = "spark"
+
+
+FormatOption = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+
+
+class Context:
+    """What ``molehunt --db ... --key-file ...`` asked for; the settings are loaded
+    (file, environment, options) when a verb first needs them, so that ``--help`` and
+    ``version`` never load pydantic's models."""
+
+    def __init__(self, overrides: dict[str, Any]) -> None:
+        self.overrides = overrides
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            from molehunt.config import Settings
+
+            self._settings = Settings.load(self.overrides)
+            if self._settings.audit_syslog:
+                from molehunt.audit import configure
+
+                configure(syslog=self._settings.audit_syslog)
+        return self._settings
+
+    def open_store(self) -> Store:
+        """The store, for this process alone (a running server holding it is said in
+        words: stop it, or use its web UI)."""
+        from molehunt.cli.remote import refuse_write
+        from molehunt.store import Store
+
+        refuse_write(self.settings.db)
+        return Store.open(self.settings.db, memory_limit=self.settings.memory_limit)
+
+
+def ctx_of(ctx: typer.Context) -> Context:
+    obj = ctx.obj
+    assert isinstance(obj, Context)
+    return obj
+
+
+def audit_row(store: Store, action: str, target: str | None, rows: int | None) -> None:
+    """One row of the investigators' audit trail (see molehunt.audit)."""
+    from molehunt.audit import record
+
+    record(store, action, target, rows)
+
+
+def read_answer(ctx: typer.Context, verb: str, ask: Ask) -> Any:
+    """A read verb's answer (JSON values, :mod:`molehunt.cli.reads`): from the running
+    ``molehunt serve`` when it holds the store, else from the store itself."""
+    from molehunt.cli import remote
+    from molehunt.cli.reads import READS
+
+    context = ctx_of(ctx)
+    settings = context.settings
+    found = remote.live_endpoint(settings.db)
+    if found is not None:
+        answer = remote.ask_server(found, verb, ask.model_dump(mode="json"), _os_user())
+        if answer is not None:
+            return answer
+    from molehunt.store import Store
+
+    with Store.open(settings.db, memory_limit=settings.memory_limit) as store:
+        return READS[verb].answer(store, settings, audit_row, ask)
+
+
+def _os_user() -> str:
+    from molehunt.audit import actor
+
+    return actor()
+
+
+def file_target(path: Path) -> str:
+    """A file named by its content, not its name (names may hold personal data)."""
+    from molehunt.pii.stored import file_sha256
+
+    return f"file sha256:{file_sha256(path)[:16]} ({path.stat().st_size} bytes)"
+
+
+def require_existing(paths: list[Path]) -> None:
+    missing = [p for p in paths if not p.exists()]
+    if missing:
+        raise typer.BadParameter(f"no such file or folder: {', '.join(map(str, missing))}")
+
+
+def print_json(data: Any) -> None:
+    out.print_json(json.dumps(data, default=str, ensure_ascii=False))
+
+
+def parse_time(value: str | None, zone: str) -> datetime:
+    if value is None:
+        return datetime.now(ZoneInfo(zone))
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError as e:
+        raise typer.BadParameter(f"{value!r} is not an ISO time like 2026-05-03T09:15+08:00") from e
+    from molehunt.times import checked_time
+
+    try:
+        return checked_time(parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(zone)))
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from e
+
+
+def print_detector_failures(failures: list[dict[str, str]]) -> None:
+    for f in failures:
+        err.print(
+            f"[red]detector {f['detector']} failed[/red] at {f['where']}: {f['error']} "
+            "(its findings of these days are missing; the others' are stored)"
+        )
+
+
+def parse_day(value: str | None, zone: str) -> date:
+    if value is None:
+        return datetime.now(ZoneInfo(zone)).date()
+    from molehunt.times import checked_day
+
+    try:
+        return checked_day(date.fromisoformat(value))
+    except ValueError as e:
+        raise typer.BadParameter(f"{value!r} is not a date like 2026-05-03 ({e})") from e
