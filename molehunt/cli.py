@@ -18,8 +18,8 @@ from rich.table import Table
 
 from molehunt import __version__
 from molehunt.case_cli import case_app
+from molehunt.compute.spark import ComputeEngine
 from molehunt.config import Settings
-from molehunt.detect.engines import Engine
 from molehunt.detect.runner import run_detectors, write_findings
 from molehunt.detect.settings import detection_settings
 from molehunt.errors import MolehuntError
@@ -93,7 +93,7 @@ def _audit(store: Store, action: str, target: str | None, rows: int | None) -> N
 
 def _file_target(path: Path) -> str:
     """A file named by its content, not its name (names may hold personal data)."""
-    from molehunt.pii.stored import file_sha256
+    from molehunt.digests import file_sha256
 
     return f"file sha256:{file_sha256(path)[:16]} ({path.stat().st_size} bytes)"
 
@@ -176,12 +176,12 @@ def ingest(
         typer.Option(help="Time a reference export was taken (default: the file's mtime)."),
     ] = None,
     engine: Annotated[
-        Engine,
+        ComputeEngine,
         typer.Option(
             help="Parse in this process into the store, or on local Spark into --lake "
             "(needs molehunt[spark] and Java 17)."
         ),
-    ] = Engine.duckdb,
+    ] = ComputeEngine.duckdb,
     lake: Annotated[
         Path | None, typer.Option(help="Parquet lake folder written by --engine spark.")
     ] = None,
@@ -194,7 +194,7 @@ def ingest(
         raise typer.BadParameter(f"unknown kind {kind!r}; one of: {', '.join(sorted(kinds))}")
     when = _parse_time(as_of, settings.timezone) if as_of else None
     _require_existing(paths)
-    if (engine is Engine.spark) != (lake is not None):
+    if (engine is ComputeEngine.spark) != (lake is not None):
         raise typer.BadParameter("--engine spark writes a --lake, and a --lake needs it")
     if lake is not None:
         _ingest_to_lake(settings, paths, lake, fmt)
@@ -395,12 +395,12 @@ def detect(
         str | None, typer.Option(help="First day whose findings are recomputed (default all).")
     ] = None,
     engine: Annotated[
-        Engine,
+        ComputeEngine,
         typer.Option(
             help="Where the detectors run: the store's DuckDB, or local Spark over a "
             "Parquet copy (needs molehunt[spark] and Java 17)."
         ),
-    ] = Engine.duckdb,
+    ] = ComputeEngine.duckdb,
     lake: Annotated[
         Path | None,
         typer.Option(help="Read the event tables from this Parquet lake (with --engine spark)."),
