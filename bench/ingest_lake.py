@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 
 from bench.ingest_app_access import write_log
+from molehunt.compute.spark import spark_session
 from molehunt.config import Settings
-from molehunt.detect.engines import spark_session
 from molehunt.ingest.lake import ingest_to_lake
 from molehunt.ingest.runner import ingest_paths
 from molehunt.keys import create_key_file

@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 from molehunt.pii.engine import default_engine
 from molehunt.pii.mask import mask_text, mask_texts
-from molehunt.simulate.clients import check_digit
+from molehunt.synthetic import check_digit
 
 SEED = 7
 

@@ -30,7 +30,7 @@ from molehunt.pii.engine import Engine, Finding, fold_bytes
 from molehunt.pii.files import scan_file
 from molehunt.pii.recognizers import RECOGNIZERS
 from molehunt.pii.recognizers.base import BOUNDARY_CLASS
-from molehunt.simulate.clients import check_digit, make_people
+from molehunt.synthetic import check_digit, make_people
 
 Span = tuple[str, int, int]  # type, start, end (characters)
 

@@ -14,7 +14,6 @@ manifest is caught; given the store's public key, a zip signed by another key is
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import re
@@ -27,6 +26,8 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from openpyxl import Workbook
+
+from molehunt.digests import sha256_hex
 
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
@@ -91,14 +92,14 @@ def _xlsx_cell(value: object) -> str:
 
 
 def file_entry(data: bytes) -> dict[str, Any]:
-    return {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+    return {"sha256": sha256_hex(data), "size": len(data)}
 
 
 def content_digest(files: Mapping[str, bytes]) -> str:
     """SHA-256 over every file's name, SHA-256 and size: the export's own hash, which
     its audit row names (so the store's trail tells which content it exported)."""
     entries = {name: file_entry(data) for name, data in files.items()}
-    return hashlib.sha256(json.dumps(entries, sort_keys=True).encode()).hexdigest()
+    return sha256_hex(json.dumps(entries, sort_keys=True).encode())
 
 
 def public_key_hex(key: Ed25519PrivateKey) -> str:

@@ -139,7 +139,9 @@ def summarise(results: Sequence[dict[str, Any]]) -> dict[str, dict[str, float]]:
 
 
 def verdict(summary: dict[str, dict[str, float]]) -> list[str]:
-    """The issue's bar, figure by figure: what fails it (empty when all pass)."""
+    """The quality bar (each scenario caught within its deadline, no decoy flagged, at
+    most 1 benign flag per 1,000 staff-days), figure by figure: what fails it (empty
+    when all pass)."""
     failed = []
     for kind, deadline in DEADLINES.items():
         key = f"days to detect: {kind}"

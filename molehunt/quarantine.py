@@ -14,7 +14,6 @@ rows are fixed by ingesting a corrected export, not replayed.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 import pyarrow as pa
 
 from molehunt.config import Settings
+from molehunt.digests import range_sha256, sha256_hex
 from molehunt.ingest import LOG_PARSERS
 from molehunt.ingest.base import FormatMismatchError, LogParser, ParseResult, Rejected
 from molehunt.ingest.runner import log_batches, make_log_parser, quarantine_rows
@@ -145,7 +145,7 @@ def replay(
             outcome.outcome, outcome.reason = found
             continue
         outcome.path = str(found)
-        digest = _record_hash(found, row["offset"], row["length"])
+        digest = range_sha256(found, row["offset"], row["length"])
         if digest is None or (row["sha256"] and digest != row["sha256"]):
             outcome.outcome = "changed"
             outcome.reason = "the record's bytes in the file differ from those quarantined"
@@ -184,28 +184,12 @@ def _find_file(row: dict[str, Any]) -> Path | tuple[str, str]:
     for path in existing:
         with path.open("rb") as f:
             head = f.read(row["head_len"])
-        if hashlib.sha256(head).hexdigest() == row["head_hash"]:
+        if sha256_hex(head) == row["head_hash"]:
             return path
     return "changed", (
         f"{existing[0]} is another file now (its first bytes differ): if it was rotated, "
         "ingest the file it became, then replay"
     )
-
-
-def _record_hash(path: Path, offset: int, length: int) -> str | None:
-    """SHA-256 of ``length`` bytes at ``offset`` of the file, read in blocks (None if
-    the file is shorter)."""
-    digest = hashlib.sha256()
-    left = length
-    with path.open("rb") as f:
-        f.seek(offset)
-        while left > 0:
-            block = f.read(min(1 << 20, left))
-            if not block:
-                return None
-            digest.update(block)
-            left -= len(block)
-    return digest.hexdigest()
 
 
 def _parse_record(
@@ -232,7 +216,7 @@ def _parse_record(
             )
             yield (
                 ParseResult(rejected=[held], consumed=end - position, records=1),
-                [_record_hash(path, position, end - position)],
+                [range_sha256(path, position, end - position)],
             )
 
 

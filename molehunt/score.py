@@ -48,6 +48,7 @@ from molehunt.detect.settings import DetectionSettings
 from molehunt.identity import Person, person_from_versions
 from molehunt.store import Store
 from molehunt.store.schema import EVENT_TABLES
+from molehunt.times import DEFAULT_TIMEZONE
 
 #: Source families that corroborate each other when they meet on one host.
 CORROBORATING = ("db", "file", "web")
@@ -269,7 +270,7 @@ class RiskRanker:
     """Rankings of people from the stored findings, as they stood at the end of a day."""
 
     def __init__(
-        self, store: Store, settings: DetectionSettings, timezone: str = "Asia/Shanghai"
+        self, store: Store, settings: DetectionSettings, timezone: str = DEFAULT_TIMEZONE
     ) -> None:
         self.store = store
         self.settings = settings

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from molehunt.score import load_findings, stage_of
 from molehunt.store import Store
+from molehunt.times import DEFAULT_TIMEZONE
 
 # What an investigator needs to see of an event, per event table.
 _SUMMARIES: dict[str, str] = {
@@ -51,7 +52,7 @@ def timeline(
     person_id: str,
     *,
     until: date | None = None,
-    timezone: str = "Asia/Shanghai",
+    timezone: str = DEFAULT_TIMEZONE,
 ) -> list[dict[str, Any]]:
     """Every finding naming ``person_id`` (as the one behind it or as the other person
     involved), oldest first, each with its theft stage (the steps of a chain: access,

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+#: The zone in which times are shown and naive times are read unless configured
+#: (``timezone`` in the settings): the insurer's own, with no daylight saving time.
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+
 #: Wide, but every time in it converts to UTC and back, and its day's end too.
 EARLIEST = datetime(1900, 1, 2, tzinfo=UTC)
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)

@@ -15,6 +15,7 @@ from molehunt.attribute.leaked import LeakedSet, leaked_set
 from molehunt.attribute.overlap import ReadOverlapAttributor, Suspect
 from molehunt.detect.settings import DetectionSettings
 from molehunt.store import Store
+from molehunt.times import DEFAULT_TIMEZONE
 
 
 def attribute(
@@ -24,7 +25,7 @@ def attribute(
     *,
     complaints: bool = False,
     settings: DetectionSettings | None = None,
-    timezone: str = "Asia/Shanghai",
+    timezone: str = DEFAULT_TIMEZONE,
     attributor: ReadOverlapAttributor | None = None,
     limit: int = 20,
 ) -> dict[str, Any]:

@@ -24,8 +24,8 @@ import sqlglot.expressions as exp
 from molehunt.errors import InputError
 from molehunt.pii.edm import ClientIndex
 from molehunt.pii.keyed import KeyedHasher
-from molehunt.simulate.clients import make_people
 from molehunt.store import Store
+from molehunt.synthetic import make_people
 
 #: Client-master columns a canary fills with made-up personal data, and their normaliser.
 PII = {"name": "text", "id_number": "id_number", "mobile": "phone", "address": "text"}

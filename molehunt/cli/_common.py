@@ -38,14 +38,6 @@ class Format(StrEnum):
     json = "json"
 
 
-class Engine(StrEnum):
-    """Where a verb runs (the values of :class:`molehunt.detect.engines.Engine`, which
-    this module does not import: that would load the detectors)."""
-
-    duckdb = "duckdb"
-    spark = "spark"
-
-
 FormatOption = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
 
 
@@ -120,7 +112,7 @@ def _os_user() -> str:
 
 def file_target(path: Path) -> str:
     """A file named by its content, not its name (names may hold personal data)."""
-    from molehunt.pii.stored import file_sha256
+    from molehunt.digests import file_sha256
 
     return f"file sha256:{file_sha256(path)[:16]} ({path.stat().st_size} bytes)"
 

@@ -10,7 +10,6 @@ import typer
 from rich.table import Table
 
 from molehunt.cli._common import (
-    Engine,
     Format,
     FormatOption,
     app,
@@ -24,6 +23,7 @@ from molehunt.cli._common import (
     read_answer,
     require_existing,
 )
+from molehunt.compute.spark import ComputeEngine
 
 if TYPE_CHECKING:
     pass
@@ -39,12 +39,12 @@ def detect(
         str | None, typer.Option(help="First day whose findings are recomputed (default all).")
     ] = None,
     engine: Annotated[
-        Engine,
+        ComputeEngine,
         typer.Option(
             help="Where the detectors run: the store's DuckDB, or local Spark over a "
             "Parquet copy (needs molehunt[spark] and Java 17)."
         ),
-    ] = Engine.duckdb,
+    ] = ComputeEngine.duckdb,
     lake: Annotated[
         Path | None,
         typer.Option(help="Read the event tables from this Parquet lake (with --engine spark)."),
@@ -53,7 +53,6 @@ def detect(
 ) -> None:
     """Run every detector and store the findings (re-runs replace, never duplicate);
     a detector that fails is named and the command exits 1, the others' findings stored."""
-    from molehunt.detect.engines import Engine as DetectEngine
     from molehunt.detect.runner import run_detectors, write_findings
 
     settings = ctx_of(ctx).settings
@@ -66,7 +65,7 @@ def detect(
             day,
             since=first,
             timezone=settings.timezone,
-            engine=DetectEngine(engine.value),
+            engine=engine,
             lake=lake,
         )
         stored = write_findings(store, report)

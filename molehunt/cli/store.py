@@ -13,7 +13,6 @@ from rich.table import Table
 
 from molehunt import __version__
 from molehunt.cli._common import (
-    Engine,
     Format,
     FormatOption,
     app,
@@ -26,6 +25,7 @@ from molehunt.cli._common import (
     read_answer,
     require_existing,
 )
+from molehunt.compute.spark import ComputeEngine
 
 if TYPE_CHECKING:
     from molehunt.config import Settings
@@ -85,12 +85,12 @@ def ingest(
         typer.Option(help="Time a reference export was taken (default: the file's mtime)."),
     ] = None,
     engine: Annotated[
-        Engine,
+        ComputeEngine,
         typer.Option(
             help="Parse in this process into the store, or on local Spark into --lake "
             "(needs molehunt[spark] and Java 17)."
         ),
-    ] = Engine.duckdb,
+    ] = ComputeEngine.duckdb,
     lake: Annotated[
         Path | None, typer.Option(help="Parquet lake folder written by --engine spark.")
     ] = None,
@@ -108,7 +108,7 @@ def ingest(
         raise typer.BadParameter(f"unknown kind {kind!r}; one of: {', '.join(sorted(kinds))}")
     when = parse_time(as_of, settings.timezone) if as_of else None
     require_existing(paths)
-    if (engine is Engine.spark) != (lake is not None):
+    if (engine is ComputeEngine.spark) != (lake is not None):
         raise typer.BadParameter("--engine spark writes a --lake, and a --lake needs it")
     if lake is not None:
         _ingest_to_lake(settings, paths, lake, fmt)

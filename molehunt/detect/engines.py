@@ -5,39 +5,23 @@ runs them; this module is the only place that knows. A detector reaches the data
 through two calls, ``table(name)`` and ``to_pyarrow(expr)``, which the store's Ibis
 backend answers for DuckDB and :class:`SparkEngine` answers for Spark.
 
-Spark needs the optional extra (``pip install 'molehunt[spark]'``) and Java 17.
+Spark needs the optional extra (``pip install 'molehunt[spark]'``) and Java 17; the
+session and the engine choice are in :mod:`molehunt.compute.spark`.
 """
 
 from __future__ import annotations
 
-import os
-import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-from molehunt.errors import MolehuntError
-from molehunt.ingest.lake import lake_tables
+from molehunt.compute.lake import lake_tables
+from molehunt.compute.spark import ENGINES, EngineError, spark_session
 from molehunt.store import Store
-
-
-class Engine(StrEnum):
-    """Where detectors run."""
-
-    duckdb = "duckdb"
-    spark = "spark"
-
-
-ENGINES = tuple(e.value for e in Engine)
-
-
-class EngineError(MolehuntError):
-    """A detection engine that is unknown or cannot start."""
 
 
 class SparkEngine:
@@ -90,35 +74,6 @@ class SparkEngine:
 
     def close(self) -> None:
         self.session.stop()
-
-
-def spark_session(master: str, memory: str, name: str) -> Any:
-    """A Spark session set up as molehunt needs it (UTC, no UI, Arrow transfers)."""
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError as e:
-        raise EngineError("the spark engine needs PySpark: pip install 'molehunt[spark]'") from e
-    # Python tasks (ingest on Spark) run in this interpreter, where molehunt is installed.
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    builder = (
-        SparkSession.builder.master(master)
-        .appName(name)
-        # Set at launch as well as by Ibis: timestamps must mean UTC on both engines.
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.driver.memory", memory)
-        .config("spark.ui.enabled", "false")
-        .config("spark.ui.showConsoleProgress", "false")
-        # The answers are small; Arrow makes bringing them back cheap.
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        # Local data of one store: the default 200 shuffle partitions only add overhead.
-        .config("spark.sql.shuffle.partitions", "8")
-    )
-    try:
-        session = builder.getOrCreate()
-    except Exception as e:  # PySpark raises its own runtime errors when Java is missing
-        raise EngineError(f"Spark did not start (is Java 17 installed?): {e}") from e
-    session.sparkContext.setLogLevel("ERROR")
-    return session
 
 
 @contextmanager

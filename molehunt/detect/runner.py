@@ -26,6 +26,7 @@ from molehunt.detect.engines import detection_backend
 from molehunt.errors import MolehuntError
 from molehunt.pii.mask import mask_text
 from molehunt.store import Store
+from molehunt.times import DEFAULT_TIMEZONE
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ def run_detectors(
     as_of: date,
     *,
     since: date | None = None,
-    timezone: str = "Asia/Shanghai",
+    timezone: str = DEFAULT_TIMEZONE,
     names: Sequence[str] | None = None,
     engine: str = "duckdb",
     lake: Path | None = None,

@@ -23,7 +23,6 @@ it is complete, as in the store.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Iterator, Sequence
@@ -35,7 +34,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from molehunt.compute.lake import QUARANTINE
+from molehunt.compute.spark import spark_session
 from molehunt.config import Settings
+from molehunt.digests import sha256_hex
 from molehunt.errors import InputError, Location, MolehuntError
 from molehunt.ingest import FILE_PARSERS, LOG_PARSERS
 from molehunt.ingest.base import ParseResult, Rejected
@@ -52,7 +54,6 @@ from molehunt.store.schema import EVENT_TABLES
 
 #: Kinds in which a newline always ends a record: cut into pieces of ``batch_bytes``.
 LINE_KINDS = frozenset({"squid", "squid-native", "app-access", "winlog-ndjson"})
-QUARANTINE = "quarantine"
 #: Tables a parser may write besides the event tables.
 DETAIL_TABLES = ("record_access",)
 
@@ -110,10 +111,12 @@ def plan(paths: Sequence[Path], batch_bytes: int) -> tuple[list[Piece], list[str
             with path.open("rb") as f:
                 f.seek(start)
                 head = f.read(end - start)
-            pieces.append(Piece(str(path), kind, source_id_candidate(_sha(head), kind), 0, size))
+            pieces.append(
+                Piece(str(path), kind, source_id_candidate(sha256_hex(head), kind), 0, size)
+            )
         elif kind in LOG_PARSERS:
             with path.open("rb") as f:
-                source = source_id_candidate(_sha(f.read(HEAD_BYTES)), kind)
+                source = source_id_candidate(sha256_hex(f.read(HEAD_BYTES)), kind)
                 cuts = _cuts(f, size, batch_bytes) if kind in LINE_KINDS else [0, size]
             pieces.extend(Piece(str(path), kind, source, a, b) for a, b in pairwise(cuts))
         else:
@@ -126,10 +129,6 @@ def plan(paths: Sequence[Path], batch_bytes: int) -> tuple[list[Piece], list[str
                 )
             )
     return pieces, errors
-
-
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def _cuts(f: Any, size: int, batch_bytes: int) -> list[int]:
@@ -274,8 +273,6 @@ def ingest_to_lake(
     report = LakeReport(errors=errors)
     if not pieces:
         return report
-    from molehunt.detect.engines import spark_session
-
     session = spark_session(master, memory, "molehunt-ingest")
     schemas = store_schemas()
     lake = lake.resolve()
@@ -306,14 +303,3 @@ def ingest_to_lake(
         (json.loads(r["report"]) for r in rows), key=lambda p: (p["path"], p["start"])
     )
     return report
-
-
-def lake_tables(lake: Path) -> dict[str, Path]:
-    """The tables a lake holds, each a folder of Parquet files."""
-    if not lake.is_dir():
-        return {}
-    return {
-        d.name: d
-        for d in sorted(lake.iterdir())
-        if d.is_dir() and d.name != QUARANTINE and any(d.glob("*.parquet"))
-    }

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from molehunt.config import Settings
+from molehunt.digests import file_sha256, sha256_hex
 from molehunt.errors import InputError, Location, MolehuntError, UnknownKindError
 from molehunt.ingest import CLIENTS_KIND, FILE_PARSERS, LOG_PARSERS, REFERENCE_PARSERS, all_kinds
 from molehunt.ingest.base import (
@@ -268,18 +269,6 @@ class SourceState:
     head_hash: str
 
 
-def _hash(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _whole_file_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _identify_log(store: Store, path: Path, kind: str) -> SourceState:
     """Find the source this file continues, by the hash of its first bytes."""
     size = path.stat().st_size
@@ -290,7 +279,7 @@ def _identify_log(store: Store, path: Path, kind: str) -> SourceState:
     ).fetchall()
     best: SourceState | None = None
     for (length,) in lengths:
-        digest = _hash(head[:length])
+        digest = sha256_hex(head[:length])
         for source_id, offset, head_len in store.con.execute(
             'SELECT source_id, "offset", head_len FROM sources '
             'WHERE kind = ? AND head_len = ? AND head_hash = ? ORDER BY "offset" DESC',
@@ -301,7 +290,7 @@ def _identify_log(store: Store, path: Path, kind: str) -> SourceState:
             if best is None or head_len > best.head_len:
                 best = SourceState(source_id, offset, True, head_len, digest)
             break
-    new_hash = _hash(head)
+    new_hash = sha256_hex(head)
     if best is not None:
         best.head_len, best.head_hash = len(head), new_hash
         return best
@@ -311,7 +300,7 @@ def _identify_log(store: Store, path: Path, kind: str) -> SourceState:
 def source_id_candidate(head_hash: str, kind: str, n: int = 0) -> str:
     """The ``n``-th id a source of this fingerprint and kind may take (the first
     unless another source took it), so parsing elsewhere can name events alike."""
-    return _hash(f"{head_hash}{kind}:{n}".encode())[:16]
+    return sha256_hex(f"{head_hash}{kind}:{n}".encode())[:16]
 
 
 def _new_source_id(store: Store, head_hash: str, kind: str) -> str:
@@ -727,7 +716,7 @@ def _locate_rejected(
         if r.offset is not None and r.length is not None:
             at = r.offset - base
             if at >= 0 and at + r.length <= len(data):
-                digest = hashlib.sha256(view[at : at + r.length]).hexdigest()
+                digest = sha256_hex(view[at : at + r.length])
         hashes.append(digest)
     result.rejected = located
     return hashes
@@ -778,7 +767,7 @@ def _ingest_file(
     with path.open("rb") as f:
         f.seek(start)
         head = f.read(end - start)
-    digest = _hash(head)
+    digest = sha256_hex(head)
     rows = store.con.execute(
         'SELECT source_id, "offset", size FROM sources WHERE kind = ? AND head_hash = ?',
         [kind, digest],
@@ -813,7 +802,7 @@ def _ingest_file(
 def _ingest_reference(
     store: Store, path: Path, kind: str, as_of: datetime | None, report: FileReport
 ) -> None:
-    digest = _whole_file_hash(path)
+    digest = file_sha256(path)
     if store.con.execute(
         "SELECT 1 FROM sources WHERE kind = ? AND head_hash = ?", [kind, digest]
     ).fetchall():
@@ -873,7 +862,7 @@ def merge_snapshot(
 def _ingest_clients(
     store: Store, path: Path, hasher: KeyedHasher, report: FileReport, progress: Progress | None
 ) -> None:
-    digest = _whole_file_hash(path)
+    digest = file_sha256(path)
     if store.con.execute(
         "SELECT 1 FROM sources WHERE kind = ? AND head_hash = ?", [CLIENTS_KIND, digest]
     ).fetchall():

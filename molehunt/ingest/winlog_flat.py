@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from molehunt.errors import ConfigError
 from molehunt.ingest.base import ParseResult
 from molehunt.ingest.winlog import WindowsEvent, json_object, parse_event_lines, parse_zoned_time
+from molehunt.times import DEFAULT_TIMEZONE
 
 _NAIVE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?")
 # A number this large is milliseconds, then microseconds (seconds reach 1e11 in 5138).
@@ -39,7 +40,7 @@ class WinlogFlatParser:
     kind: ClassVar[str] = "winlog-flat"
     description: ClassVar[str] = "Windows Security/Sysmon events, flat JSON (NXLog and others)"
 
-    def __init__(self, timezone: str = "Asia/Shanghai") -> None:
+    def __init__(self, timezone: str = DEFAULT_TIMEZONE) -> None:
         try:
             self.zone = ZoneInfo(timezone)
         except (ZoneInfoNotFoundError, ValueError) as e:

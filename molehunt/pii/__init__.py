@@ -1,4 +1,6 @@
-"""Personal data: keyed hashing for exact data match (scanner to come, issue 6)."""
+"""Personal data: recognizers and the engine that finds it in text and files (the scanner,
+:mod:`molehunt.pii.scan`), keyed hashing and exact data match against the client master,
+and masking for whatever shows it."""
 
 from molehunt.pii.keyed import NORMALIZERS, KeyedHasher, normalize_id_number, normalize_phone
 

@@ -29,7 +29,7 @@ VERDICTS = ("bulk-client-data", "personal-data", "clean", "error")
 
 
 @dataclass(slots=True)
-class FileReport:
+class ScannedFile:
     """One scanned file, as ``molehunt scan`` prints it."""
 
     path: str
@@ -98,7 +98,7 @@ def scan_paths(
     workers: int | None = None,
     limits: Limits | None = None,
     bulk_records: int = BULK_RECORDS,
-) -> list[FileReport]:
+) -> list[ScannedFile]:
     """Scan files (folders expanded) for personal data and the company's client records.
 
     ``key`` and ``clients`` enable exact data match (both or neither): the key of
@@ -114,12 +114,12 @@ def scan_paths(
         detail=detail,
         workers=workers,
     )
-    reports: list[FileReport] = []
+    reports: list[ScannedFile] = []
     for path, scan in zip(files, scans, strict=True):
         match = clients.match(scan.records) if clients is not None else None
         records = match.records if match else 0
         reports.append(
-            FileReport(
+            ScannedFile(
                 path=str(path),
                 host=host or host_of(path),
                 kind=scan.kind,
@@ -145,7 +145,7 @@ def scan_upload(pieces: Iterable[bytes]) -> list[Finding]:
 
 def scan_with_settings(
     settings: Settings, paths: Sequence[Path], *, host: str | None = None, detail: bool = False
-) -> tuple[list[FileReport], str | None]:
+) -> tuple[list[ScannedFile], str | None]:
     """:func:`scan_paths` with exact data match against the configured store and key,
     when both exist; else without it, and the reason why."""
     key: bytes | None = None

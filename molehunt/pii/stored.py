@@ -18,11 +18,11 @@ from pathlib import Path, PurePath, PureWindowsPath
 
 import pyarrow as pa
 
-from molehunt.pii.scan import FileReport
+from molehunt.digests import file_sha256
+from molehunt.pii.scan import ScannedFile
 from molehunt.store import Store
 
 SOURCE_ID = "scan"
-_CHUNK = 1 << 20
 
 
 def host_path(path: Path | str) -> str | None:
@@ -38,15 +38,6 @@ def host_path(path: Path | str) -> str | None:
     return None
 
 
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file's content, read in 1 MiB pieces."""
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def scan_event_id(host: str, where: str, sha256: str) -> str:
     """The same file content at the same place on the same host is one event."""
     digest = hashlib.blake2b(f"{host}\0{where}\0{sha256}".encode(), digest_size=10)
@@ -54,7 +45,7 @@ def scan_event_id(host: str, where: str, sha256: str) -> str:
 
 
 def store_scans(
-    store: Store, reports: Sequence[FileReport], *, scanned_at: datetime | None = None
+    store: Store, reports: Sequence[ScannedFile], *, scanned_at: datetime | None = None
 ) -> int:
     """Store the reports of files whose host is known; returns how many were new."""
     scanned_at = scanned_at or datetime.now(UTC)

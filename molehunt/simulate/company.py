@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
-from molehunt.simulate.clients import BRANCHES, GIVEN, SURNAMES
+from molehunt.synthetic import BRANCHES, GIVEN, SURNAMES
 
 DOMAIN = "CORP"
 DNS_SUFFIX = "corp.example-insure.cn"

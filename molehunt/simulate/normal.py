@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from datetime import date
 
-from molehunt.simulate.clients import BRANCHES, PRODUCTS, client_id
+from molehunt.simulate.clients import client_id
 from molehunt.simulate.company import ETL_ACCOUNT, SERVERS, Person
 from molehunt.simulate.habits import CLOUD_HOSTS, MB, PORTALS, Habits
 from molehunt.simulate.workforce import SERVICE_DESK_ACCOUNT, vpn_address
@@ -27,6 +27,7 @@ from molehunt.simulate.world import (
     at,
 )
 from molehunt.simulate.writers import MINUTE, SECOND, Statement
+from molehunt.synthetic import BRANCHES, PRODUCTS
 
 #: Mean CRM actions a day by role.
 CRM_RATE: dict[str, float] = {

@@ -16,7 +16,7 @@ import numpy as np
 
 from molehunt.errors import InputError
 from molehunt.simulate.calendar import is_workday
-from molehunt.simulate.clients import BRANCHES, ClientMaster
+from molehunt.simulate.clients import ClientMaster
 from molehunt.simulate.company import build_company, write_hr_version, write_reference
 from molehunt.simulate.habits import draw_habits
 from molehunt.simulate.normal import nightly_etl, person_day
@@ -24,6 +24,7 @@ from molehunt.simulate.scenarios import DECOYS, SCENARIOS, Context, Scenario
 from molehunt.simulate.workforce import seats, transfer
 from molehunt.simulate.world import World, local_midnight_us, write_table
 from molehunt.simulate.writers import Logs
+from molehunt.synthetic import BRANCHES
 
 #: Called with (days done, days in all) after each simulated day.
 DayProgress = Callable[[int, int], None]

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from molehunt.simulate.clients import BRANCHES, client_id
+from molehunt.simulate.clients import client_id
 from molehunt.simulate.company import ETL_ACCOUNT, SERVERS, Account, Person
 from molehunt.simulate.habits import CLOUD_HOSTS, MB, WEBMAIL_HOSTS
 from molehunt.simulate.normal import CRM_RATE, analyst_extract, export_file, work_time
@@ -31,6 +31,7 @@ from molehunt.simulate.world import (
     at,
 )
 from molehunt.simulate.writers import MINUTE, SECOND, Statement
+from molehunt.synthetic import BRANCHES
 
 CLIENT_COLUMNS = "client_id, name, id_number, mobile, address"
 

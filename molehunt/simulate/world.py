@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from molehunt.simulate.clients import BRANCHES, ClientMaster, client_id, noise_rows
+from molehunt.simulate.clients import ClientMaster, client_id, noise_rows
 from molehunt.simulate.company import (
     CRM_SERVICE_ACCOUNT,
     DB_NAME,
@@ -47,6 +47,7 @@ from molehunt.simulate.writers import (
     Statement,
 )
 from molehunt.simulate.writers import SECURITY as SECURITY_CHANNEL
+from molehunt.synthetic import BRANCHES
 
 EXCEL = r"C:\Program Files\Microsoft Office\root\Office16\EXCEL.EXE"
 WORD = r"C:\Program Files\Microsoft Office\root\Office16\WINWORD.EXE"

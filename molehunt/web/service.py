@@ -36,9 +36,9 @@ from molehunt.cases import (
 )
 from molehunt.config import Settings
 from molehunt.detect.settings import detection_settings
+from molehunt.digests import file_sha256
 from molehunt.identity import Identity, Person
 from molehunt.pii.mask import mask_texts
-from molehunt.pii.stored import file_sha256
 from molehunt.score import RiskRanker, Threshold
 from molehunt.status import status as store_status
 from molehunt.store import Store

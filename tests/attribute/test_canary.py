@@ -23,8 +23,8 @@ from molehunt.keys import create_key_file, load_key
 from molehunt.pii.edm import ClientIndex
 from molehunt.pii.files import decode, scan_file
 from molehunt.simulate import params_for, simulate
-from molehunt.simulate.clients import valid_id_number
 from molehunt.store import Store
+from molehunt.synthetic import valid_id_number
 
 CST = ZoneInfo("Asia/Shanghai")
 

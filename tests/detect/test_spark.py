@@ -21,8 +21,9 @@ from molehunt_testing import require_binary
 from typer.testing import CliRunner
 
 from molehunt.cli import app
+from molehunt.compute.spark import EngineError
 from molehunt.config import Settings
-from molehunt.detect.engines import EngineError, SparkEngine, detection_backend
+from molehunt.detect.engines import SparkEngine, detection_backend
 from molehunt.ingest.runner import ingest_paths
 from molehunt.keys import create_key_file
 from molehunt.simulate import params_for, simulate

@@ -15,8 +15,8 @@ from molehunt.ingest.runner import ingest_paths
 from molehunt.keys import load_key
 from molehunt.pii.edm import ClientIndex
 from molehunt.pii.scan import scan_paths
-from molehunt.simulate.clients import make_people
 from molehunt.store import Store
+from molehunt.synthetic import make_people
 
 AS_OF = date(2026, 5, 1)
 

@@ -20,7 +20,7 @@ from molehunt.pii.engine import (
     mask,
 )
 from molehunt.pii.recognizers import RECOGNIZERS
-from molehunt.simulate.clients import check_digit
+from molehunt.synthetic import check_digit
 
 VALID_ID = "11010519491231002X"
 #: Pieces that make matches, near-matches and their surroundings likely.

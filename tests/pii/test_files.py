@@ -12,7 +12,7 @@ import openpyxl
 import pytest
 
 from molehunt.pii.files import DAMAGED_ID, Limits, decode, scan_file, scan_files, unsafe_member
-from molehunt.simulate.clients import check_digit
+from molehunt.synthetic import check_digit
 
 ID1 = "11010519491231002X"
 ID2 = "31011519880715001" + check_digit("31011519880715001")

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from molehunt.cli import app
 from molehunt.pii.scan import VERDICTS, host_of, scan_paths, scan_upload
-from molehunt.simulate.clients import make_people
+from molehunt.synthetic import make_people
 
 KEYS = {"path", "host", "kind", "findings", "client_records", "client_ids", "verdict", "errors"}
 

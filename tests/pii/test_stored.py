@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 
 from molehunt.cli import app
 from molehunt.pii.stored import host_path
-from molehunt.simulate.clients import make_people
 from molehunt.store import Store
+from molehunt.synthetic import make_people
 
 PATHS = [
     ("/c/endpoint/WS-0042/C/Users/li/Desktop/a.xlsx", "C:\\Users\\li\\Desktop\\a.xlsx"),

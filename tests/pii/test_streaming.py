@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from molehunt.pii import files
 from molehunt.pii.files import FileScan, Records, primary_pairs, scan_file
-from molehunt.simulate.clients import check_digit
+from molehunt.synthetic import check_digit
 
 KEY = b"k" * 32
 ROOT = Path(__file__).resolve().parents[2]

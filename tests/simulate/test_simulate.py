@@ -24,8 +24,8 @@ from molehunt.errors import InputError
 from molehunt.ingest.runner import IngestReport, ingest_paths
 from molehunt.keys import create_key_file
 from molehunt.simulate import PRESETS, SCENARIOS, Params, params_for, simulate
-from molehunt.simulate.clients import REGIONS
 from molehunt.store import Store
+from molehunt.synthetic import REGIONS
 
 TINY = PRESETS["tiny"]
 
