@@ -17,7 +17,7 @@ from insurer import scenario
 from molehunt.config import Settings
 from molehunt.store import Store
 from molehunt.web import create_app
-from molehunt.web.users import add_user, get_user, set_user
+from molehunt.investigate.users import add_user, get_user, set_user
 
 PASSWORD = "correct horse battery staple"
 

@@ -49,7 +49,7 @@ from molehunt.store import Store
 from molehunt.timeline import events
 from molehunt.web import create_app
 from molehunt.web.service import Web
-from molehunt.web.users import add_user, set_user
+from molehunt.investigate.users import add_user, set_user
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

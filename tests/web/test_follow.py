@@ -15,7 +15,7 @@ from molehunt import audit
 from molehunt.config import Settings
 from molehunt.store import Store
 from molehunt.web import create_app
-from molehunt.web.users import add_user
+from molehunt.investigate.users import add_user
 
 PASSWORD = "a password for following"
 

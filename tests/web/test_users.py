@@ -13,7 +13,7 @@ from molehunt import audit
 from molehunt.cli import app
 from molehunt.config import Settings
 from molehunt.store import Store
-from molehunt.web.users import (
+from molehunt.investigate.users import (
     UserError,
     add_user,
     check_password,
