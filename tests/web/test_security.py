@@ -29,10 +29,10 @@ from typer.testing import CliRunner
 from molehunt import audit
 from molehunt.cli import app as cli
 from molehunt.config import Settings
-from molehunt.store import Store
-from molehunt.web import create_app
 from molehunt.investigate.throttle import Throttle
 from molehunt.investigate.users import add_user, get_user, is_locked, reserved_names, unlock_user
+from molehunt.store import Store
+from molehunt.web import create_app
 
 BOUNDARY = "molehunt-test-boundary"
 

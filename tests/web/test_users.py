@@ -12,7 +12,6 @@ from typer.testing import CliRunner
 from molehunt import audit
 from molehunt.cli import app
 from molehunt.config import Settings
-from molehunt.store import Store
 from molehunt.investigate.users import (
     UserError,
     add_user,
@@ -24,6 +23,7 @@ from molehunt.investigate.users import (
     session_user,
     set_user,
 )
+from molehunt.store import Store
 
 PASSWORD = "a long enough password"
 
