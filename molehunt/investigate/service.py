@@ -256,6 +256,7 @@ class Investigation:
 
     def sign_out(self, actor: Actor, token: str) -> None:
         """End the session of ``token``; audited ``sign-out`` with how (``via``)."""
+        self._allow(actor, "view-self", "sign-out")
         users.end_session(self.db(), token)
         self.audit(actor.name, "sign-out", actor.via, None)
 
