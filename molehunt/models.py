@@ -188,6 +188,14 @@ class TimelineFinding:
 
 
 @dataclass(frozen=True, slots=True)
+class PersonTimeline:
+    """Who a person is now, and their timeline (a person page)."""
+
+    person: Person | None
+    entries: tuple[TimelineFinding, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Suspect:
     """One person (or an account nobody could be tied to) and the leaked records they
     read (:class:`molehunt.attribute.Suspect` as the faces see it)."""

@@ -63,7 +63,7 @@ from molehunt.models import (
     EventSummary,
     History,
     HistoryDay,
-    Person,
+    PersonTimeline,
     Ranking,
     RankRow,
     Reason,
@@ -332,37 +332,44 @@ class Investigation:
     ) -> list[TimelineFinding]:
         """Every finding naming ``person_id``, oldest first, with the events it cites."""
         self._allow(actor, "view-evidence", f"timeline {person_id[:64]}")
-        entries = person_timeline(self.db(), person_id, until=until, timezone="UTC")
+        entries = self._timeline(person_id, until)
         self.audit(actor.name, "timeline", person_id, len(entries))
-        out = []
-        for e in masked(entries):
-            out.append(
-                TimelineFinding(
-                    time=_utc(e["time"]) or datetime.min.replace(tzinfo=UTC),
-                    day=date.fromisoformat(e["day"]),
-                    detector=e["detector"],
-                    stage=e["stage"],
-                    severity=int(e["severity"]),
-                    title=e["title"],
-                    as_=e["as"],
-                    person_id=e["person_id"],
-                    related=tuple(e["related"]),
-                    account=e["account"],
-                    host=e["host"],
-                    finding_id=e["finding_id"],
-                    details=e["details"],
-                    events=tuple(_event(ev) for ev in e["events"]),
-                )
-            )
-        return out
+        return entries
 
-    def person(self, actor: Actor, person_id: str) -> Person | None:
-        """Who ``person_id`` is now (name, role, department, employment status); a
-        page shows it beside the timeline, whose row covers it (not audited again)."""
-        self._allow(actor, "view-evidence", f"person {person_id[:64]}")
-        return Identity(self.db(), self.settings.timezone).person(
+    def person_timeline(
+        self, actor: Actor, person_id: str, until: date | None = None
+    ) -> PersonTimeline:
+        """Who ``person_id`` is now (name, role, department, employment status) and
+        their timeline: one ``timeline`` audit row for both (a person page)."""
+        self._allow(actor, "view-evidence", f"timeline {person_id[:64]}")
+        entries = self._timeline(person_id, until)
+        person = Identity(self.db(), self.settings.timezone).person(
             person_id, datetime.now(self.zone)
         )
+        self.audit(actor.name, "timeline", person_id, len(entries))
+        return PersonTimeline(person, tuple(entries))
+
+    def _timeline(self, person_id: str, until: date | None) -> list[TimelineFinding]:
+        entries = person_timeline(self.db(), person_id, until=until, timezone="UTC")
+        return [
+            TimelineFinding(
+                time=_utc(e["time"]) or datetime.min.replace(tzinfo=UTC),
+                day=date.fromisoformat(e["day"]),
+                detector=e["detector"],
+                stage=e["stage"],
+                severity=int(e["severity"]),
+                title=e["title"],
+                as_=e["as"],
+                person_id=e["person_id"],
+                related=tuple(e["related"]),
+                account=e["account"],
+                host=e["host"],
+                finding_id=e["finding_id"],
+                details=e["details"],
+                events=tuple(_event(ev) for ev in e["events"]),
+            )
+            for e in masked(entries)
+        ]
 
     def who(
         self,

@@ -196,8 +196,8 @@ def _person_page(
     min_severity: int = 0,
 ) -> HTMLResponse:
     web = web_of(request)
-    entries = web.timeline(principal.actor, person_id, None)
-    found = web.person(principal.actor, person_id)
+    found = web.person_timeline(principal.actor, person_id)
+    entries = found.entries
     shown_entries = [shown(e, web.zone) for e in entries if e.severity >= min_severity]
     return render(
         request,
@@ -205,7 +205,7 @@ def _person_page(
         principal,
         status_code,
         person_id=person_id,
-        person=None if found is None else shown(found, web.zone),
+        person=None if found.person is None else shown(found.person, web.zone),
         entries=shown_entries,
         total=len(entries),
         min_severity=min_severity,

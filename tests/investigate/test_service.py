@@ -97,6 +97,7 @@ CALLS: list[tuple[str, Actor, Actor, Call]] = [
         lambda s, a, c: s.risk_history(a, date(2026, 5, 8), 2),
     ),
     ("timeline", ANALYST, AUDITOR, lambda s, a, c: s.timeline(a, "E007")),
+    ("person_timeline", ANALYST, ADMIN, lambda s, a, c: s.person_timeline(a, "E007")),
     (
         "who",
         ANALYST,
