@@ -435,9 +435,9 @@ class Investigation:
         """Who read the client records of the file at ``path`` (or, with
         ``complaints``, of a complaints list); the audit row names the file's hash."""
         verb = "complaints" if complaints else "attribute"
+        self._allow(actor, "attribute", verb)  # before a byte of the file is read
         size = path.stat().st_size
         target = f"file sha256:{file_sha256(path)[:16]} ({size} bytes)"
-        self._allow(actor, "attribute", f"{verb} {target}")
         from molehunt.attribute import attribute as attribute_file
         from molehunt.keys import load_key
 
