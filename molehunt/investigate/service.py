@@ -94,6 +94,12 @@ OWN_EVIDENCE_ROLE = (
 )
 
 
+def operator() -> Actor:
+    """The CLI's actor: the operating-system user running molehunt (the audit rows'
+    actor, :func:`molehunt.audit.actor`), role ``operator``, every team's cases."""
+    return Actor(audit.actor(), permissions.OPERATOR, None, "cli")
+
+
 def visible_reason(reason: str) -> str:
     """``reason`` with invisible characters (blanks, tabs, zero-width spaces) taken
     out at both ends and runs inside made one space; :class:`InvalidInput` when fewer

@@ -22,7 +22,7 @@ from molehunt.errors import (
     Unauthenticated,
 )
 from molehunt.investigate import users
-from molehunt.investigate.service import Investigation
+from molehunt.investigate.service import Investigation, operator
 from molehunt.models import (
     Actor,
     AuditCheck,
@@ -282,4 +282,6 @@ def test_answers_are_models_with_utc_times(service: Investigation, ctx: Context)
 def test_the_same_store_answers_the_cli_and_the_web_alike(service: Investigation) -> None:
     """An operator's ranking (the CLI) and an analyst's (the web) are the same rows."""
     day = date(2026, 5, 21)
+    cli = operator()
+    assert (cli.name, cli.role, cli.team) == (audit.actor(), "operator", None)
     assert service.ranking(OPERATOR, day).rows == service.ranking(ANALYST, day).rows
