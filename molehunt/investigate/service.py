@@ -28,8 +28,6 @@ from __future__ import annotations
 import math
 import threading
 import unicodedata
-from collections.abc import Mapping
-from dataclasses import asdict, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -49,6 +47,15 @@ from molehunt.errors import (
 )
 from molehunt.identity import Identity
 from molehunt.investigate import permissions, users
+from molehunt.investigate.answers import (
+    attribution,
+    audit_entry,
+    case_item,
+    event_summary,
+    masked_rank_row,
+    timeline_finding,
+    with_lock,
+)
 from molehunt.investigate.masking import masked, masked_row
 from molehunt.investigate.throttle import Throttle
 from molehunt.models import (
@@ -58,17 +65,13 @@ from molehunt.models import (
     AuditEntry,
     Case,
     CaseFile,
-    CaseItem,
     DayScore,
     EventSummary,
     History,
     HistoryDay,
     PersonTimeline,
     Ranking,
-    RankRow,
-    Reason,
     Session,
-    Suspect,
     TimelineFinding,
     User,
     Who,
@@ -118,40 +121,6 @@ def visible_reason(reason: str) -> str:
     if sum(len(w) for w in words) < MIN_REASON:
         raise InvalidInput(f"give a reason of at least {MIN_REASON} visible characters")
     return " ".join(words)
-
-
-def _utc(value: object) -> datetime | None:
-    """An ISO time string (as the libraries give them) as a UTC datetime."""
-    if isinstance(value, datetime):
-        return value.astimezone(UTC)
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _with_times(value: Any, keys: frozenset[str], key: str | None = None) -> Any:
-    """``value`` with the ISO strings under ``keys`` made UTC datetimes."""
-    if isinstance(value, dict):
-        return {k: _with_times(v, keys, str(k)) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return tuple(_with_times(v, keys, key) for v in value)
-    if isinstance(value, str) and key in keys:
-        return _utc(value) or value
-    return value
-
-
-def _event(found: Mapping[str, Any]) -> EventSummary:
-    return EventSummary(
-        event_id=str(found["event_id"]),
-        time=_utc(found.get("time")),
-        table=found.get("table"),
-        summary=found.get("summary"),
-        missing=bool(found.get("missing", False)),
-    )
 
 
 class Investigation:
@@ -294,7 +263,7 @@ class Investigation:
         rows = ranker.rank_rows(day, top=top, include_all=include_all)
         threshold = ranker.threshold(day)
         self.audit(actor.name, "risk", f"as of {day.isoformat()}", len(rows))
-        shown = tuple(_masked_row(row) for row in rows)
+        shown = tuple(masked_rank_row(row) for row in rows)
         return Ranking(day, threshold.value, threshold.how, shown)
 
     def risk_history(self, actor: Actor, until: date | None, top: int = 5) -> History:
@@ -357,25 +326,7 @@ class Investigation:
 
     def _timeline(self, person_id: str, until: date | None) -> list[TimelineFinding]:
         entries = person_timeline(self.db(), person_id, until=until, timezone="UTC")
-        return [
-            TimelineFinding(
-                time=_utc(e["time"]) or datetime.min.replace(tzinfo=UTC),
-                day=date.fromisoformat(e["day"]),
-                detector=e["detector"],
-                stage=e["stage"],
-                severity=int(e["severity"]),
-                title=e["title"],
-                as_=e["as"],
-                person_id=e["person_id"],
-                related=tuple(e["related"]),
-                account=e["account"],
-                host=e["host"],
-                finding_id=e["finding_id"],
-                details=e["details"],
-                events=tuple(_event(ev) for ev in e["events"]),
-            )
-            for e in masked(entries)
-        ]
+        return [timeline_finding(e) for e in masked(entries)]
 
     def who(
         self,
@@ -410,7 +361,7 @@ class Investigation:
         self.audit(actor.name, "accounts", "orphaned" if orphaned else "all", len(rows))
         return [masked_row(r) for r in rows]
 
-    def _stored_event(
+    def _storedevent_summary(
         self, actor: Actor, event_id: str, doing: str, zone: str = "UTC"
     ) -> dict[str, Any]:
         found = event_summaries(self.db(), [event_id], zone)
@@ -421,9 +372,9 @@ class Investigation:
     def event(self, actor: Actor, event_id: str) -> EventSummary:
         """One event's summary, masked."""
         self._allow(actor, "view-evidence", f"event {event_id[:64]}")
-        found = self._stored_event(actor, event_id, "event")
+        found = self._storedevent_summary(actor, event_id, "event")
         self.audit(actor.name, "event", event_id, 1)
-        return _event(masked_row(found))
+        return event_summary(masked_row(found))
 
     def unmask(self, actor: Actor, event_id: str, reason: str) -> EventSummary:
         """The event as stored; the reason goes on the audit trail first. A reason of
@@ -433,9 +384,9 @@ class Investigation:
             shown = visible_reason(reason)
         except InvalidInput as e:
             raise self._refused(actor, f"unmask {event_id[:64]}", e) from None
-        found = self._stored_event(actor, event_id, "unmask")
+        found = self._storedevent_summary(actor, event_id, "unmask")
         self.audit(actor.name, "unmask", f"{event_id} reason: {shown}", 1)
-        return _event(found)
+        return event_summary(found)
 
     def attribute(self, actor: Actor, path: Path, complaints: bool = False) -> Attribution:
         """Who read the client records of the file at ``path`` (or, with
@@ -463,31 +414,7 @@ class Investigation:
             e.audited = True
             raise
         self.audit(actor.name, verb, target, len(result["suspects"]))
-        report = _with_times(masked_row(result), frozenset({"first_read", "last_read", "written"}))
-        return Attribution(
-            records_in_file=int(report["records_in_file"]),
-            client_records=int(report["client_records"]),
-            non_client_rows=int(report["non_client_rows"]),
-            damaged=int(report["damaged"]),
-            suspects=tuple(
-                Suspect(
-                    rank=int(s["rank"]),
-                    person_id=s["person_id"],
-                    name=s["name"],
-                    accounts=tuple(s["accounts"]),
-                    hosts=tuple(s["hosts"]),
-                    covered=int(s["covered"]),
-                    coverage=float(s["coverage"]),
-                    first_read=s["first_read"],
-                    last_read=s["last_read"],
-                    score=float(s["score"]),
-                    evidence=tuple(s.get("evidence") or ()),
-                    group=s.get("group"),
-                )
-                for s in report["suspects"]
-            ),
-            files=tuple(report.get("files") or ()),
-        )
+        return attribution(masked_row(result))
 
     # -- cases --------------------------------------------------------------------------
 
@@ -526,19 +453,7 @@ class Investigation:
         self._allow(actor, "view-cases", f"case view {case_id[:64]}")
         case = self._own_case(actor, case_id, "view")
         found = cases.items(self.db(), case_id, by=actor.name)
-        shown = tuple(
-            CaseItem(
-                case_id=case_id,
-                seq=int(i["seq"]),
-                kind=i["kind"],
-                ref=i["ref"],
-                note=i["note"],
-                data=i["data"],
-                added_by=i["added_by"],
-                added_at=i["added_at"],
-            )
-            for i in (masked(item) for item in found)
-        )
+        shown = tuple(case_item(masked(item)) for item in found)
         return CaseFile(case, shown)
 
     def add_item(
@@ -550,7 +465,7 @@ class Investigation:
         self._allow(actor, "manage-cases", f"case add to {case_id[:64]}")
         self._own_case(actor, case_id, "add to")
         data = (
-            masked(self._stored_event(actor, ref, "case add", self.settings.timezone))
+            masked(self._storedevent_summary(actor, ref, "case add", self.settings.timezone))
             if kind == "event"
             else None
         )
@@ -587,19 +502,7 @@ class Investigation:
         self._allow(actor, "view-audit", "audit")
         rows = audit.entries(self.db(), limit)
         self.audit(actor.name, "audit", None, len(rows))
-        return [
-            AuditEntry(
-                seq=int(r["seq"]),
-                time=_utc(r["time"]),
-                actor=r["actor"],
-                action=r["action"],
-                target=r["target"],
-                rows=r["rows"],
-                prev_hash=r["prev_hash"],
-                hash=r["hash"],
-            )
-            for r in rows
-        ]
+        return [audit_entry(r) for r in rows]
 
     def audit_verify(self, actor: Actor) -> AuditCheck:
         """Walk the chain and compare it with the exported head."""
@@ -617,7 +520,7 @@ class Investigation:
         found = users.list_users(db)
         locked = users.locked_users(db)
         self.audit(actor.name, "users", None, len(found))
-        return [_locked(u, u.username in locked) for u in found]
+        return [with_lock(u, u.username in locked) for u in found]
 
     def add_user(self, actor: Actor, username: str, password: str, role: str, team: str) -> User:
         """A new web user (audited ``user add``); the password is kept as argon2id."""
@@ -662,27 +565,8 @@ class Investigation:
                 change.append("locked=False")
             self.audit(actor.name, "user change", f"{username}: {', '.join(change)}", 1)
             locked = username in users.locked_users(db)
-        return _locked(user, locked)
+        return with_lock(user, locked)
 
     def unlock(self, actor: Actor, username: str) -> User:
         """Lift a sign-in lockout (audited ``user change``, ``locked=False``)."""
         return self.change_user(actor, username, unlock=True)
-
-
-def _locked(user: User, locked: bool) -> User:
-    return replace(user, locked=locked)
-
-
-def _masked_row(row: RankRow) -> RankRow:
-    """``row`` with its free text (names, chain, reasons' summaries) masked, as the
-    ranking's JSON was before it was typed."""
-    done = masked_row(asdict(row))
-    return RankRow(
-        **{
-            **done,
-            "chain": tuple(done["chain"]),
-            "reasons": tuple(
-                Reason(**{**r, "events": tuple(r["events"])}) for r in done["reasons"]
-            ),
-        }
-    )
