@@ -21,12 +21,12 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, tzinfo
+from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Any
 
 from molehunt import audit
-from molehunt.errors import MolehuntError
+from molehunt.errors import Conflict, InvalidInput, NotFound
 from molehunt.export import (
     MANIFEST,
     build_zip,
@@ -36,6 +36,7 @@ from molehunt.export import (
     xlsx_bytes,
 )
 from molehunt.keys import signing_key, signing_public_key
+from molehunt.models import Case as Case  # re-exported: cases.Case
 from molehunt.pii.mask import mask_data, mask_text, mask_texts
 from molehunt.store import Store
 from molehunt.timeline import events as timeline_events
@@ -46,40 +47,16 @@ ITEM_COLUMNS = ("seq", "kind", "ref", "note", "added_by", "added_at", "data")
 EVENT_COLUMNS = ("event_id", "time", "table", "summary", "cited_by")
 
 
-class CaseError(MolehuntError):
-    """A case operation that cannot be done (bad kind, missing case)."""
+class CaseError(InvalidInput):
+    """A case operation that cannot be done as asked (no title, a bad kind)."""
 
 
-class UnknownCaseError(CaseError):
+class UnknownCaseError(NotFound, CaseError):
     """No such case (or not one the caller's team may see)."""
 
 
-class CaseClosedError(CaseError):
+class CaseClosedError(Conflict, CaseError):
     """The case is closed: it takes no more items and cannot be closed again."""
-
-
-@dataclass(frozen=True, slots=True)
-class Case:
-    """A case file: its id (``C-2026-0001``), title, owning team and status."""
-
-    case_id: str
-    title: str
-    team: str
-    status: str  # open, closed
-    created_by: str
-    created_at: datetime
-
-    def as_dict(self, zone: tzinfo | None = None) -> dict[str, Any]:
-        """Its fields, the creation time in ISO form (in ``zone`` when given)."""
-        made = self.created_at.astimezone(zone) if zone else self.created_at
-        return {
-            "case_id": self.case_id,
-            "title": self.title,
-            "team": self.team,
-            "status": self.status,
-            "created_by": self.created_by,
-            "created_at": made.isoformat(),
-        }
 
 
 _CASE_COLUMNS = "case_id, title, team, status, created_by, created_at"

@@ -8,30 +8,18 @@ status from the HR dates (dates are local to the configured zone).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from molehunt.models import Person as Person  # re-exported: identity.Person
 from molehunt.store import Store
 
 #: Logon types that put a person at the keyboard (interactive, unlock, remote, cached).
 INTERACTIVE_LOGON_TYPES = (2, 7, 10, 11)
 #: A logon older than this without a logoff is not taken as "still there".
 LOGON_HORIZON = timedelta(hours=14)
-
-
-@dataclass(frozen=True, slots=True)
-class Person:
-    employee_id: str
-    name: str | None
-    department: str | None
-    title: str | None
-    role: str | None
-    status: str  # employed, on_notice, departed, not_yet_hired, unknown
-    hire_date: date | None
-    notice_date: date | None
-    termination_date: date | None
 
 
 def _valid_at(alias: str = "") -> str:

@@ -45,7 +45,8 @@ from zoneinfo import ZoneInfo
 
 from molehunt.detect import DETECTORS
 from molehunt.detect.settings import DetectionSettings
-from molehunt.identity import Person, person_from_versions
+from molehunt.identity import person_from_versions
+from molehunt.models import Person, PersonRisk, RankRow, Reason
 from molehunt.store import Store
 from molehunt.store.schema import EVENT_TABLES
 from molehunt.times import DEFAULT_TIMEZONE
@@ -77,29 +78,6 @@ class StoredFinding:
     title: str
     event_ids: tuple[str, ...]
     details: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class Reason:
-    detector: str
-    summary: str
-    first_seen: datetime
-    last_seen: datetime
-    events: tuple[str, ...]
-    score: float
-
-
-@dataclass(frozen=True, slots=True)
-class PersonRisk:
-    person_id: str
-    score: float
-    reasons: tuple[Reason, ...]
-    departing: bool
-    corroborated: tuple[str, ...]  # source families that met on one host
-    #: Why the person may reach the threshold: ``critical: <detector>`` or the chain's
-    #: steps (``access: out_of_scope``, ``collection: sustained_excess``...); empty for a
-    #: lone signal, whose score is capped below the threshold.
-    chain: tuple[str, ...] = ()
 
 
 def load_findings(store: Store, until: date | None = None) -> list[StoredFinding]:
@@ -361,16 +339,17 @@ class RiskRanker:
         self._thresholds[as_of] = Threshold(round(value, 6), how)
         return self._thresholds[as_of]
 
-    def ranking(
+    def rank_rows(
         self,
         as_of: date,
         *,
         top: int | None = None,
         include_all: bool = False,
         findings: list[StoredFinding] | None = None,
-    ) -> list[dict[str, Any]]:
-        """The ranking's JSON shape: rank, person, score, the chain that lets the
-        person reach the threshold, and the reasons behind the score."""
+    ) -> list[RankRow]:
+        """The ranking of ``as_of``: rank, the person as HR had them that day, score,
+        the chain that lets the person reach the threshold, and the reasons behind the
+        score (times in UTC)."""
         found = findings if findings is not None else load_findings(self.store, as_of)
         scored = self.scores(as_of, found)
         threshold = self.threshold(as_of, found).value
@@ -382,28 +361,54 @@ class RiskRanker:
         for rank, p in enumerate(scored, 1):
             person = self._person(p.person_id, as_of)
             out.append(
-                {
-                    "rank": rank,
-                    "person_id": p.person_id,
-                    "name": person.name if person else None,
-                    "department": person.department if person else None,
-                    "role": person.role if person else None,
-                    "score": p.score,
-                    "flagged": p.score >= threshold,
-                    "chain": list(p.chain),
-                    "reasons": [
-                        {
-                            "detector": r.detector,
-                            "summary": r.summary,
-                            "first_seen": self._show(r.first_seen),
-                            "last_seen": self._show(r.last_seen),
-                            "events": list(r.events),
-                        }
-                        for r in p.reasons
-                    ],
-                }
+                RankRow(
+                    rank=rank,
+                    person_id=p.person_id,
+                    name=person.name if person else None,
+                    department=person.department if person else None,
+                    role=person.role if person else None,
+                    score=p.score,
+                    flagged=p.score >= threshold,
+                    chain=p.chain,
+                    reasons=p.reasons,
+                )
             )
         return out
+
+    def ranking(
+        self,
+        as_of: date,
+        *,
+        top: int | None = None,
+        include_all: bool = False,
+        findings: list[StoredFinding] | None = None,
+    ) -> list[dict[str, Any]]:
+        """:meth:`rank_rows` as JSON, times in the ranker's zone (what the CLI prints)."""
+        rows = self.rank_rows(as_of, top=top, include_all=include_all, findings=findings)
+        return [self.row_json(r) for r in rows]
+
+    def row_json(self, row: RankRow) -> dict[str, Any]:
+        """One :class:`~molehunt.models.RankRow` as JSON, times in the ranker's zone."""
+        return {
+            "rank": row.rank,
+            "person_id": row.person_id,
+            "name": row.name,
+            "department": row.department,
+            "role": row.role,
+            "score": row.score,
+            "flagged": row.flagged,
+            "chain": list(row.chain),
+            "reasons": [
+                {
+                    "detector": r.detector,
+                    "summary": r.summary,
+                    "first_seen": self._show(r.first_seen),
+                    "last_seen": self._show(r.last_seen),
+                    "events": list(r.events),
+                }
+                for r in row.reasons
+            ],
+        }
 
     def history(
         self, until: date, *, top: int | None = None, include_all: bool = False

@@ -26,7 +26,7 @@ PACKAGE = ROOT / "molehunt"
 DOCS = ROOT / "docs" / "architecture.md"
 
 #: The faces: what users run. Nothing below them imports them.
-FACES = frozenset({"cli", "case_cli", "quarantine_cli", "web", "demo", "quality", "__main__"})
+FACES = frozenset({"cli", "web", "demo", "quality", "__main__"})
 #: The base layer: settings, errors, the store, its keys and audit trail, times, digests,
 #: made-up people and the compute engines. It imports only itself; every other node may import it.
 BASE = frozenset(
@@ -53,10 +53,6 @@ FORBIDDEN: dict[tuple[str, str], str] = {
 
 #: (importing module, imported module) -> why it is allowed for now, and whose work removes it.
 KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {
-    ("molehunt.config", "molehunt.detect.settings"): (
-        "issue 15 (h-face): detector settings move where config takes them without loading "
-        "every detector"
-    ),
     ("molehunt.attribute", "molehunt.detect.settings"): (
         "issue 15 (h-face): detector settings move out of detect, beside config"
     ),

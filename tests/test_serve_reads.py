@@ -22,7 +22,9 @@ import pytest
 from insurer import World, borrowed_day
 
 from molehunt.audit import actor, entries
-from molehunt.cli.remote import (
+from molehunt.config import Settings
+from molehunt.detect.runner import run_detectors, write_findings
+from molehunt.investigate.local import (
     TOKEN_HEADER,
     endpoint_file,
     live_endpoint,
@@ -30,8 +32,6 @@ from molehunt.cli.remote import (
     remove_endpoint,
     write_endpoint,
 )
-from molehunt.config import Settings
-from molehunt.detect.runner import run_detectors, write_findings
 from molehunt.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -19,8 +19,8 @@ import typer
 from rich.console import Console
 
 if TYPE_CHECKING:
-    from molehunt.cli.reads import Ask
     from molehunt.config import Settings
+    from molehunt.investigate.reads import Ask
     from molehunt.store import Store
 
 app = typer.Typer(
@@ -65,7 +65,7 @@ class Context:
     def open_store(self) -> Store:
         """The store, for this process alone (a running server holding it is said in
         words: stop it, or use its web UI)."""
-        from molehunt.cli.remote import refuse_write
+        from molehunt.investigate.local import refuse_write
         from molehunt.store import Store
 
         refuse_write(self.settings.db)
@@ -86,10 +86,10 @@ def audit_row(store: Store, action: str, target: str | None, rows: int | None) -
 
 
 def read_answer(ctx: typer.Context, verb: str, ask: Ask) -> Any:
-    """A read verb's answer (JSON values, :mod:`molehunt.cli.reads`): from the running
+    """A read verb's answer (JSON values, :mod:`molehunt.investigate.reads`): from the running
     ``molehunt serve`` when it holds the store, else from the store itself."""
-    from molehunt.cli import remote
-    from molehunt.cli.reads import READS
+    from molehunt.investigate import local as remote
+    from molehunt.investigate.reads import READS
 
     context = ctx_of(ctx)
     settings = context.settings

@@ -20,7 +20,7 @@ def audit(
     fmt: FormatOption = Format.table,
 ) -> None:
     """The investigators' audit trail: who looked at what, when (hash-chained)."""
-    from molehunt.cli.reads import AuditAsk
+    from molehunt.investigate.reads import AuditAsk
 
     data = read_answer(ctx, "audit", AuditAsk(verify=verify, limit=limit))
     rows, checked = data["entries"], data["verified"]

@@ -53,7 +53,7 @@ def _settings(ctx: typer.Context) -> Settings:
 
 
 def _open(ctx: typer.Context) -> Store:
-    from molehunt.cli.remote import refuse_write
+    from molehunt.investigate.local import refuse_write
     from molehunt.store import Store
 
     settings = _settings(ctx)

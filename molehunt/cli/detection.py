@@ -161,7 +161,7 @@ def risk(
     fmt: FormatOption = Format.table,
 ) -> None:
     """People ranked by risk, each with the evidence behind it."""
-    from molehunt.cli.reads import RiskAsk
+    from molehunt.investigate.reads import RiskAsk
 
     zone = ctx_of(ctx).settings.timezone
     # With --history and no --as-of: up to the last day with findings (the store knows).
@@ -206,7 +206,7 @@ def timeline(
     fmt: FormatOption = Format.table,
 ) -> None:
     """A person's evidence in time order."""
-    from molehunt.cli.reads import TimelineAsk
+    from molehunt.investigate.reads import TimelineAsk
 
     until = parse_day(as_of, ctx_of(ctx).settings.timezone) if as_of else None
     entries = read_answer(ctx, "timeline", TimelineAsk(person=person, until=until))

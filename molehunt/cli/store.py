@@ -187,7 +187,7 @@ def _ingest_to_lake(settings: Settings, paths: list[Path], lake: Path, fmt: Form
 @app.command()
 def status(ctx: typer.Context, fmt: FormatOption = Format.table) -> None:
     """Table counts, sources with their checkpoints, quarantine, schema version."""
-    from molehunt.cli.reads import StatusAsk
+    from molehunt.investigate.reads import StatusAsk
 
     data = read_answer(ctx, "status", StatusAsk(db=str(ctx_of(ctx).settings.db)))
     if fmt is Format.json:
@@ -242,7 +242,7 @@ def who(
     fmt: FormatOption = Format.table,
 ) -> None:
     """Who owned an account or a host, and who sat at it, at a given time."""
-    from molehunt.cli.reads import WhoAsk
+    from molehunt.investigate.reads import WhoAsk
 
     if sum(x is not None for x in (ip, account, host)) != 1:
         raise typer.BadParameter("give exactly one of --ip, --account, --host")
@@ -265,7 +265,7 @@ def accounts(
     fmt: FormatOption = Format.table,
 ) -> None:
     """List accounts; with --orphaned, those of departed people still enabled."""
-    from molehunt.cli.reads import AccountsAsk
+    from molehunt.investigate.reads import AccountsAsk
 
     when = parse_time(at, ctx_of(ctx).settings.timezone)
     rows = read_answer(ctx, "accounts", AccountsAsk(orphaned=orphaned, at=when))

@@ -58,7 +58,7 @@ def _run_server(
 ) -> None:
     import uvicorn
 
-    from molehunt.cli import remote
+    from molehunt.investigate import local as remote
     from molehunt.store import Store
     from molehunt.web import create_app
 
@@ -71,7 +71,7 @@ def _run_server(
             interval=interval,
             alerts=alerts,
         )
-        # Where the command line's read verbs find this server (molehunt.cli.remote).
+        # Where the command line's read verbs find this server (molehunt.investigate.local).
         loopback = remote.loopback_for(host)
         token = None if loopback is None else remote.write_endpoint(settings.db, loopback, port)
         app.state.local_token = token

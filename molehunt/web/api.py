@@ -14,31 +14,12 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from molehunt import times
-from molehunt.errors import MolehuntError
-from molehunt.web import auth
-from molehunt.web.auth import (
-    ADMIN,
-    ANYONE,
-    AUDITOR,
-    EVIDENCE,
-    INVESTIGATOR,
-    STATUS,
-    Principal,
-    signed_in,
-    web_of,
-)
-from molehunt.web.service import NotFound, Upload, Web, private_upload
-from molehunt.web.users import (
-    ROLES,
-    User,
-    UserError,
-    add_user,
-    end_session,
-    list_users,
-    locked_users,
-    set_user,
-    unlock_user,
-)
+from molehunt.errors import AccessError, InvalidInput, MolehuntError
+from molehunt.investigate.users import ROLES
+from molehunt.models import User
+from molehunt.web.auth import Principal, address, signed_in, web_of
+from molehunt.web.service import Web, private_upload
+from molehunt.web.shown import shown, shown_dict
 
 MAX_UPLOAD = 50 * 1024 * 1024
 
@@ -52,6 +33,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Error},
     403: {"model": Error},
     404: {"model": Error},
+    409: {"model": Error},
 }
 
 router = APIRouter(prefix="/api", responses=_ERRORS)
@@ -220,62 +202,45 @@ class UserChange(BaseModel):
     locked: Literal[False] | None = None
 
 
-def user_out(web: Web, user: User, locked: bool = False) -> UserOut:
-    return UserOut(
-        username=user.username,
-        role=user.role,
-        team=user.team,
-        disabled=user.disabled,
-        created_at=web.show_time(user.created_at) or "",
-        locked=locked,
-    )
+def user_out(web: Web, user: User) -> UserOut:
+    return UserOut.model_validate(shown_dict(user, web.zone))
 
 
 def checked_day(day: date | None) -> date | None:
-    """A day of :mod:`molehunt.times`' range, or 400."""
+    """A day of :mod:`molehunt.times`' range, or :class:`InvalidInput` (400)."""
     try:
         return None if day is None else times.checked_day(day)
     except ValueError as e:
-        raise HTTPException(400, str(e)) from e
+        raise InvalidInput(str(e)) from e
 
 
 def parse_time(value: str | None, zone: str) -> datetime:
+    """An ISO time (in ``zone`` when it names none; now when ``None``), or 400."""
     if value is None:
         return datetime.now(ZoneInfo(zone))
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError as e:
-        raise HTTPException(400, f"{value!r} is not an ISO time like 2026-05-03T09:15+08:00") from e
+        raise InvalidInput(f"{value!r} is not an ISO time like 2026-05-03T09:15+08:00") from e
     local = parsed if parsed.tzinfo else parsed.replace(tzinfo=ZoneInfo(zone))
     try:
         return times.checked_time(local)
     except ValueError as e:
-        raise HTTPException(400, str(e)) from e
+        raise InvalidInput(str(e)) from e
 
 
-#: The roles that read evidence: an admin may not give one to their own account.
-EVIDENCE_ROLES = frozenset(EVIDENCE)
-
-
-def own_evidence_role(principal: Principal, username: str, role: str | None) -> str | None:
-    """Why an admin may not make this change (None: they may)."""
-    if role in EVIDENCE_ROLES and username == principal.user.username:
-        return (
-            "an admin may not give their own account a role that reads evidence: another admin must"
-        )
-    return None
-
-
-def _not_found(what: str) -> HTTPException:
-    return HTTPException(404, f"no such {what}")
-
-
-Anyone = Annotated[Principal, Depends(signed_in(*ANYONE))]
-Analyst = Annotated[Principal, Depends(signed_in(*EVIDENCE))]
-Investigator = Annotated[Principal, Depends(signed_in(*INVESTIGATOR))]
-Auditor = Annotated[Principal, Depends(signed_in(*AUDITOR))]
-Admin = Annotated[Principal, Depends(signed_in(*ADMIN))]
-StatusReader = Annotated[Principal, Depends(signed_in(*STATUS))]
+Anyone = Annotated[Principal, Depends(signed_in("view-self"))]
+StatusReader = Annotated[Principal, Depends(signed_in("view-status"))]
+RankingReader = Annotated[Principal, Depends(signed_in("view-ranking"))]
+EvidenceReader = Annotated[Principal, Depends(signed_in("view-evidence"))]
+CaseReader = Annotated[Principal, Depends(signed_in("view-cases"))]
+Unmasker = Annotated[Principal, Depends(signed_in("unmask"))]
+Attributor = Annotated[Principal, Depends(signed_in("attribute"))]
+CaseManager = Annotated[Principal, Depends(signed_in("manage-cases"))]
+Exporter = Annotated[Principal, Depends(signed_in("export-case"))]
+AuditReader = Annotated[Principal, Depends(signed_in("view-audit"))]
+AuditVerifier = Annotated[Principal, Depends(signed_in("verify-audit"))]
+Admin = Annotated[Principal, Depends(signed_in("manage-users"))]
 
 
 # -- sessions -------------------------------------------------------------------
@@ -287,15 +252,14 @@ def sign_in(body: Credentials, request: Request) -> SessionOut:
     next tries of that name and address (429 with ``Retry-After``); 10 in a row lock
     the name out (423) until an admin unlocks it."""
     web = web_of(request)
-    signed = auth.sign_in(web, request, body.username, body.password, "api")
+    request.state.audited = True  # the service audits every try
+    signed = web.sign_in(body.username, body.password, address(request), "api")
     return SessionOut(token=signed.token, csrf=signed.csrf, user=user_out(web, signed.user))
 
 
 @router.delete("/session", status_code=204)
 def sign_out(principal: Anyone, request: Request) -> Response:
-    web = web_of(request)
-    end_session(web.db(), principal.token)
-    web.audit(principal.user.username, "sign-out", "api", None)
+    web_of(request).sign_out(principal.actor, principal.token)
     return Response(status_code=204)
 
 
@@ -309,53 +273,66 @@ def me(principal: Anyone, request: Request) -> UserOut:
 
 @router.get("/status")
 def status(principal: StatusReader, request: Request) -> dict[str, Any]:
-    return web_of(request).status(principal.user)
+    return web_of(request).status(principal.actor)
 
 
 @router.get("/risk")
 def risk(
-    principal: Analyst,
+    principal: RankingReader,
     request: Request,
     as_of: date | None = None,
     top: Annotated[int | None, Query(ge=1, le=10_000)] = None,
     all: bool = False,
 ) -> Ranking:
     web = web_of(request)
-    day, rows = web.risk(principal.user, checked_day(as_of), top, all)
-    threshold = web.threshold(day)
+    found = web.ranking(principal.actor, checked_day(as_of), top, all)
     return Ranking(
-        as_of=day.isoformat(),
-        threshold=threshold.value,
-        threshold_how=threshold.how,
-        ranking=[RankRow.model_validate(r) for r in rows],
+        as_of=found.as_of.isoformat(),
+        threshold=found.threshold,
+        threshold_how=found.threshold_how,
+        ranking=[RankRow.model_validate(shown(r, web.zone)) for r in found.rows],
     )
 
 
 @router.get("/risk/history")
 def risk_history(
-    principal: Analyst,
+    principal: RankingReader,
     request: Request,
     until: date | None = None,
     top: Annotated[int, Query(ge=1, le=100)] = 5,
 ) -> History:
-    last, days = web_of(request).risk_history(principal.user, checked_day(until), top)
-    return History(until=last.isoformat(), days=[HistoryDay.model_validate(d) for d in days])
+    web = web_of(request)
+    found = web.risk_history(principal.actor, checked_day(until), top)
+    return History(
+        until=found.until.isoformat(),
+        days=[
+            HistoryDay(
+                date=d.day.isoformat(),
+                top=[DayScore.model_validate(shown(s, web.zone)) for s in d.top],
+            )
+            for d in found.days
+        ],
+    )
 
 
 @router.get("/people/{person_id}/timeline")
 def timeline(
     person_id: Annotated[str, PathParam(max_length=64)],
-    principal: Analyst,
+    principal: EvidenceReader,
     request: Request,
     until: date | None = None,
 ) -> Timeline:
-    entries = web_of(request).timeline(principal.user, person_id, checked_day(until))
-    return Timeline(person_id=person_id, entries=[TimelineEntry.model_validate(e) for e in entries])
+    web = web_of(request)
+    entries = web.timeline(principal.actor, person_id, checked_day(until))
+    return Timeline(
+        person_id=person_id,
+        entries=[TimelineEntry.model_validate(shown(e, web.zone)) for e in entries],
+    )
 
 
 @router.get("/who")
 def who(
-    principal: Analyst,
+    principal: EvidenceReader,
     request: Request,
     at: str | None = None,
     ip: str | None = None,
@@ -363,39 +340,33 @@ def who(
     host: str | None = None,
 ) -> dict[str, Any]:
     """Who owned an account or a host, and who sat at it, at a given time."""
-    if sum(x is not None for x in (ip, account, host)) != 1:
-        raise HTTPException(400, "give exactly one of ip, account, host")
     web = web_of(request)
-    return web.who(principal.user, parse_time(at, web.settings.timezone), ip, account, host)
+    when = parse_time(at, web.settings.timezone)
+    found = web.who(principal.actor, when, ip=ip, account=account, host=host)
+    return {"at": shown(found.at, web.zone), **shown_dict(found.answer, web.zone)}
 
 
 @router.get("/accounts")
 def accounts(
-    principal: Analyst, request: Request, orphaned: bool = False, at: str | None = None
+    principal: EvidenceReader, request: Request, orphaned: bool = False, at: str | None = None
 ) -> list[dict[str, Any]]:
     web = web_of(request)
-    return web.accounts(principal.user, orphaned, parse_time(at, web.settings.timezone))
+    return web.accounts(principal.actor, orphaned, parse_time(at, web.settings.timezone))
 
 
 @router.get("/events/{event_id}")
-def event(event_id: str, principal: Analyst, request: Request) -> Event:
+def event(event_id: str, principal: EvidenceReader, request: Request) -> Event:
     """One event's summary, masked."""
-    try:
-        return Event.model_validate(web_of(request).event(principal.user, event_id))
-    except NotFound as e:
-        raise _not_found("event") from e
+    web = web_of(request)
+    return Event.model_validate(shown(web.event(principal.actor, event_id), web.zone))
 
 
 @router.post("/events/{event_id}/unmask")
-def unmask(event_id: str, body: UnmaskIn, principal: Investigator, request: Request) -> Event:
+def unmask(event_id: str, body: UnmaskIn, principal: Unmasker, request: Request) -> Event:
     """The event as stored; the reason is kept on the audit trail."""
-    try:
-        found = web_of(request).unmask(principal.user, event_id, body.reason)
-    except NotFound as e:
-        raise _not_found("event") from e
-    except ValueError as e:
-        raise HTTPException(400, str(e)) from e
-    return Event.model_validate(found)
+    web = web_of(request)
+    found = web.unmask(principal.actor, event_id, body.reason)
+    return Event.model_validate(shown(found, web.zone))
 
 
 async def save_upload(file: UploadFile, path: Path, cap: int) -> int:
@@ -418,64 +389,67 @@ def upload_error(error: Exception, path: Path) -> str:
     return text
 
 
+async def attribute_upload(
+    web: Web, principal: Principal, file: UploadFile, cap: int, complaints: bool
+) -> dict[str, Any]:
+    """Save the upload privately, attribute it, and show the answer; an error about
+    the file is a 400 told without the server's temporary folder."""
+    with private_upload(file.filename) as path:
+        await save_upload(file, path, cap)
+        try:
+            found = await run_in_threadpool(web.attribute, principal.actor, path, complaints)
+        except AccessError:
+            raise
+        except MolehuntError as e:
+            told = InvalidInput(upload_error(e, path))
+            told.audited = e.audited
+            raise told from None
+    return shown_dict(found, web.zone)
+
+
 @router.post("/attribute", responses={413: {"model": Error}})
 async def attribute(
-    principal: Investigator,
+    principal: Attributor,
     request: Request,
     file: Annotated[UploadFile, File()],
     complaints: Annotated[bool, Form()] = False,
 ) -> dict[str, Any]:
     """Who read the client records of a leaked file (or of complaints)."""
     web = web_of(request)
-    cap: int = request.app.state.max_upload
-    with private_upload(file.filename) as path:
-        size = await save_upload(file, path, cap)
-        try:
-            return await run_in_threadpool(
-                web.attribute, principal.user, Upload(path, size), complaints
-            )
-        except MolehuntError as e:
-            raise HTTPException(400, upload_error(e, path)) from e
+    return await attribute_upload(web, principal, file, request.app.state.max_upload, complaints)
 
 
 # -- cases ------------------------------------------------------------------------
 
 
 @router.get("/cases")
-def cases(principal: Analyst, request: Request) -> list[CaseOut]:
-    return [CaseOut.model_validate(c) for c in web_of(request).cases(principal.user)]
+def cases(principal: CaseReader, request: Request) -> list[CaseOut]:
+    web = web_of(request)
+    return [CaseOut.model_validate(shown(c, web.zone)) for c in web.cases(principal.actor)]
 
 
 @router.post("/cases", status_code=201)
-def new_case(body: CaseIn, principal: Investigator, request: Request) -> CaseOut:
-    return CaseOut.model_validate(web_of(request).new_case(principal.user, body.title))
+def new_case(body: CaseIn, principal: CaseManager, request: Request) -> CaseOut:
+    web = web_of(request)
+    return CaseOut.model_validate(shown(web.new_case(principal.actor, body.title), web.zone))
 
 
 @router.get("/cases/{case_id}")
-def case(case_id: str, principal: Analyst, request: Request) -> CaseDetail:
-    try:
-        return CaseDetail.model_validate(web_of(request).case(principal.user, case_id))
-    except NotFound as e:
-        raise _not_found("case") from e
+def case(case_id: str, principal: CaseReader, request: Request) -> CaseDetail:
+    web = web_of(request)
+    return CaseDetail.model_validate(shown(web.case_file(principal.actor, case_id), web.zone))
 
 
 @router.post("/cases/{case_id}/items", status_code=201)
-def add_item(case_id: str, body: ItemIn, principal: Investigator, request: Request) -> ItemOut:
-    try:
-        added = web_of(request).add_item(principal.user, case_id, body.kind, body.ref, body.note)
-    except NotFound as e:
-        raise _not_found("case" if str(e.args[0]) == case_id else "event") from e
-    except ValueError as e:
-        raise HTTPException(400, str(e)) from e
-    return ItemOut.model_validate(added)
+def add_item(case_id: str, body: ItemIn, principal: CaseManager, request: Request) -> ItemOut:
+    seq = web_of(request).add_item(principal.actor, case_id, body.kind, body.ref, body.note)
+    return ItemOut(case_id=case_id, seq=seq)
 
 
 @router.post("/cases/{case_id}/close")
-def close_case(case_id: str, principal: Investigator, request: Request) -> CaseOut:
-    try:
-        return CaseOut.model_validate(web_of(request).close_case(principal.user, case_id))
-    except NotFound as e:
-        raise _not_found("case") from e
+def close_case(case_id: str, principal: CaseManager, request: Request) -> CaseOut:
+    web = web_of(request)
+    return CaseOut.model_validate(shown(web.close_case(principal.actor, case_id), web.zone))
 
 
 @router.get(
@@ -483,12 +457,9 @@ def close_case(case_id: str, principal: Investigator, request: Request) -> CaseO
     response_class=Response,
     responses={200: {"content": {"application/zip": {}}, "description": "The case's zip"}},
 )
-def export_case(case_id: str, principal: Investigator, request: Request) -> Response:
+def export_case(case_id: str, principal: Exporter, request: Request) -> Response:
     """The case as a zip a court can check (manifest with SHA-256 of every file)."""
-    try:
-        data = web_of(request).export_case(principal.user, case_id)
-    except NotFound as e:
-        raise _not_found("case") from e
+    data = web_of(request).export_case(principal.actor, case_id)
     return Response(
         data,
         media_type="application/zip",
@@ -501,16 +472,19 @@ def export_case(case_id: str, principal: Investigator, request: Request) -> Resp
 
 @router.get("/audit")
 def audit_trail(
-    principal: Auditor, request: Request, limit: Annotated[int, Query(ge=1, le=10_000)] = 100
+    principal: AuditReader,
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
 ) -> list[AuditRow]:
-    return [
-        AuditRow.model_validate(r) for r in web_of(request).audit_entries(principal.user, limit)
-    ]
+    web = web_of(request)
+    rows = web.audit_entries(principal.actor, limit)
+    return [AuditRow.model_validate(shown(r, web.zone)) for r in rows]
 
 
 @router.get("/audit/verify")
-def audit_verify(principal: Auditor, request: Request) -> Verified:
-    return Verified.model_validate(web_of(request).audit_verify(principal.user))
+def audit_verify(principal: AuditVerifier, request: Request) -> Verified:
+    web = web_of(request)
+    return Verified.model_validate(shown(web.audit_verify(principal.actor), web.zone))
 
 
 # -- users --------------------------------------------------------------------------
@@ -519,22 +493,13 @@ def audit_verify(principal: Auditor, request: Request) -> Verified:
 @router.get("/users")
 def users(principal: Admin, request: Request) -> list[UserOut]:
     web = web_of(request)
-    db = web.db()
-    found = list_users(db)
-    locked = locked_users(db)
-    web.audit(principal.user.username, "users", None, len(found))
-    return [user_out(web, u, u.username in locked) for u in found]
+    return [user_out(web, u) for u in web.users(principal.actor)]
 
 
 @router.post("/users", status_code=201)
 def new_user(body: UserIn, principal: Admin, request: Request) -> UserOut:
     web = web_of(request)
-    with web.lock:
-        try:
-            user = add_user(web.db(), body.username, body.password, body.role, body.team)
-        except UserError as e:
-            raise HTTPException(400, str(e)) from e
-        web.audit(principal.user.username, "user add", f"{user.username} as {user.role}", 1)
+    user = web.add_user(principal.actor, body.username, body.password, body.role, body.team)
     return user_out(web, user)
 
 
@@ -543,22 +508,15 @@ def change_user(username: str, body: UserChange, principal: Admin, request: Requ
     """Change a user's role, team or disabled flag; ``"locked": false`` lifts a
     sign-in lockout. An admin cannot give their own account an evidence role."""
     web = web_of(request)
-    refused = own_evidence_role(principal, username, body.role)
-    if refused:
-        raise HTTPException(403, refused)
-    with web.lock:
-        db = web.db()
-        try:
-            user = set_user(db, username, role=body.role, team=body.team, disabled=body.disabled)
-            if body.locked is False:
-                unlock_user(db, username)
-                web.throttle.unlock(username)
-        except UserError as e:
-            raise HTTPException(404 if "no user" in str(e) else 400, str(e)) from e
-        change = ", ".join(f"{k}={v}" for k, v in body.model_dump(exclude_none=True).items())
-        web.audit(principal.user.username, "user change", f"{username}: {change}", 1)
-        locked = username in locked_users(db)
-    return user_out(web, user, locked)
+    user = web.change_user(
+        principal.actor,
+        username,
+        role=body.role,
+        team=body.team,
+        disabled=body.disabled,
+        unlock=body.locked is False,
+    )
+    return user_out(web, user)
 
 
 __all__ = ["MAX_UPLOAD", "router"]

@@ -18,10 +18,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from molehunt import __version__
 from molehunt.config import Settings
+from molehunt.errors import MolehuntError, Throttled, Unauthenticated, http_status
+from molehunt.investigate.permissions import roles_for
 from molehunt.store import Store
 from molehunt.watch import Follower
 from molehunt.web import api, local, pages
-from molehunt.web.auth import ANYONE, INVESTIGATOR, deny, lookup, signed_in
+from molehunt.web.auth import deny, lookup, signed_in
 from molehunt.web.service import Web
 
 HERE = Path(__file__).resolve().parent
@@ -44,7 +46,10 @@ def _is_api(request: Request) -> bool:
 
 
 #: The routes that take a file, and who may send one.
-UPLOADS = {("POST", "/api/attribute"): INVESTIGATOR, ("POST", "/attribute"): INVESTIGATOR}
+UPLOADS = {
+    ("POST", "/api/attribute"): roles_for("attribute"),
+    ("POST", "/attribute"): roles_for("attribute"),
+}
 
 
 class _TooLarge(Exception):
@@ -237,6 +242,20 @@ def create_app(
             return RedirectResponse("/login", status_code=303)
         return pages.error_page(request, exc.status_code, str(exc.detail))
 
+    @app.exception_handler(MolehuntError)
+    async def refused(request: Request, exc: MolehuntError) -> Response:
+        """Every error of the tree (:mod:`molehunt.errors`) becomes its status here,
+        and only here; a refusal the service did not audit yet is audited."""
+        status = http_status(exc)
+        if exc.audited:
+            request.state.audited = True
+        headers: dict[str, str] = {}
+        if isinstance(exc, Unauthenticated):
+            headers["WWW-Authenticate"] = "Bearer"
+        if isinstance(exc, Throttled):
+            headers["Retry-After"] = str(exc.retry_after)
+        return await http_error(request, StarletteHTTPException(status, str(exc), headers))
+
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
         await run_in_threadpool(audit_refusal, request, 422, "invalid request")
@@ -250,12 +269,14 @@ def create_app(
     def healthz() -> dict[str, bool]:
         return {"ok": True}
 
-    @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(signed_in(*ANYONE))])
+    @app.get(
+        "/openapi.json", include_in_schema=False, dependencies=[Depends(signed_in("view-self"))]
+    )
     def openapi() -> dict[str, Any]:
         return app.openapi()
 
     app.include_router(api.router)
     app.include_router(pages.router)
-    app.include_router(local.router)  # the command line's read verbs (molehunt.cli.remote)
+    app.include_router(local.router)  # the command line's read verbs (molehunt.investigate.local)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     return app

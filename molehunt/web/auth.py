@@ -9,7 +9,6 @@ field only by our own pages. Every refusal is written to the audit trail.
 
 from __future__ import annotations
 
-import math
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -17,25 +16,12 @@ from dataclasses import dataclass
 from fastapi import HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
+from molehunt.investigate.permissions import roles_for
+from molehunt.models import Actor, User
 from molehunt.web.service import Web
-from molehunt.web.users import (
-    User,
-    check_password,
-    get_user,
-    is_locked,
-    lock_user,
-    new_session,
-    session_user,
-)
 
 COOKIE = "molehunt_session"
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-ANYONE = ("analyst", "investigator", "auditor", "admin")
-EVIDENCE = ("analyst", "investigator")
-INVESTIGATOR = ("investigator",)
-AUDITOR = ("auditor",)
-ADMIN = ("admin",)
-STATUS = ("analyst", "investigator", "admin")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +32,11 @@ class Principal:
     token: str
     csrf: str
     by_cookie: bool
+
+    @property
+    def actor(self) -> Actor:
+        """Who asks the service: the user, via ``page`` (cookie) or ``api`` (bearer)."""
+        return Actor.of(self.user, "page" if self.by_cookie else "api")
 
 
 def web_of(request: Request) -> Web:
@@ -68,14 +59,14 @@ def lookup(request: Request) -> Principal | None:
     token, by_cookie = request_token(request)
     if token is None:
         return None
-    web = web_of(request)
-    found = session_user(web.db(), token)
+    found = web_of(request).session(token)
     if found is None:
         return None
     return Principal(found[0], token, found[1], by_cookie)
 
 
 def deny(web: Web, request: Request, who: str, status: int, detail: str) -> HTTPException:
+    """The gate's refusal (401/403), audited ``denied`` with what was asked."""
     web.audit(who, "denied", f"{request.method} {request.url.path}"[:200], None)
     request.state.audited = True
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
@@ -85,50 +76,6 @@ def deny(web: Web, request: Request, who: str, status: int, detail: str) -> HTTP
 def address(request: Request) -> str:
     """The peer's address (a proxy's ``X-Forwarded-For`` is not trusted: anyone can send it)."""
     return request.client.host if request.client else "unknown"
-
-
-LOCKED = "this account is locked after too many wrong passwords: ask an admin to unlock it"
-WRONG = "wrong user name or password"
-
-
-def sign_in(web: Web, request: Request, username: str, password: str, via: str) -> Principal:
-    """Check a password under the throttle and open a session; HTTPException 429
-    (back off: ``Retry-After``), 423 (locked out) or 401 (wrong), each audited.
-    The argon2 check holds no lock: other requests go on meanwhile."""
-    db = web.db()
-    name = username[:64]
-    where = address(request)
-    request.state.audited = True
-    # The store is the truth about real users' lockouts (an admin may have lifted one
-    # from the CLI); unknown names are locked in memory only.
-    if is_locked(db, name):
-        web.throttle.lock(name)
-    elif get_user(db, name) is not None:
-        web.throttle.lifted(name)
-    verdict = web.throttle.check(name, where)
-    if verdict.locked:
-        web.audit("anonymous", "sign-in refused", f"as {name} from {where}: locked out", None)
-        raise HTTPException(423, LOCKED)
-    if not verdict.allowed:
-        seconds = max(1, math.ceil(verdict.wait))
-        web.audit("anonymous", "sign-in refused", f"as {name} from {where}: wait {seconds} s", None)
-        raise HTTPException(
-            429,
-            f"too many wrong passwords: try again in {seconds} s",
-            {"Retry-After": str(seconds)},
-        )
-    user = check_password(db, username, password)
-    if user is None:
-        failures = web.throttle.failed(name, where)
-        web.audit("anonymous", "sign-in failed", f"as {name} from {where}", None)
-        if failures >= web.throttle.lock_after:
-            lock_user(db, name, failures)
-            web.audit("system", "sign-in lockout", f"{name} after {failures} failures", None)
-        raise HTTPException(401, WRONG, {"WWW-Authenticate": "Bearer"})
-    web.throttle.succeeded(name, where)
-    token, csrf = new_session(db, user)
-    web.audit(user.username, "sign-in", via, None)
-    return Principal(user, token, csrf, by_cookie=via == "page")
 
 
 async def _csrf_sent(request: Request) -> str | None:
@@ -142,8 +89,10 @@ async def _csrf_sent(request: Request) -> str | None:
     return None
 
 
-def signed_in(*roles: str) -> Callable[[Request], Awaitable[Principal]]:
-    """A dependency: the principal when their role is one of ``roles``; else 401/403."""
+def signed_in(action: str) -> Callable[[Request], Awaitable[Principal]]:
+    """A dependency: the principal when their role may take ``action``
+    (:mod:`molehunt.investigate.permissions`); else 401/403, audited ``denied``."""
+    roles = roles_for(action)
 
     async def dependency(request: Request) -> Principal:
         web = web_of(request)

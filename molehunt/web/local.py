@@ -1,12 +1,12 @@
 """``POST /local/cli``: the command line's read verbs while the server holds the store.
 
 DuckDB lets one process open the store, so ``molehunt risk`` and the other read
-verbs ask the running server instead (:mod:`molehunt.cli.remote`). The route answers
+verbs ask the running server instead (:mod:`molehunt.investigate.local`). The route answers
 loopback clients only (others get a 404), and only with the token ``serve`` wrote to
 ``<db>.serve`` (mode 0600) in the ``X-Molehunt-Token`` header, compared in constant
 time; a wrong or missing token is a 403 with an audit row. It runs an allow-listed
 read verb through the same function the command line calls
-(:data:`molehunt.cli.reads.READS`), audited through the server's writer with the
+(:data:`molehunt.investigate.reads.READS`), audited through the server's writer with the
 actor ``cli:<os user>``, and answers ``{"answer": ...}``; the verb's own error is a
 400 ``{"detail": ...}`` that the command prints as it would have.
 """
@@ -24,9 +24,9 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from molehunt.cli.reads import READS
-from molehunt.cli.remote import PATH, TOKEN_HEADER
 from molehunt.errors import MolehuntError
+from molehunt.investigate.local import PATH, TOKEN_HEADER
+from molehunt.investigate.reads import READS
 from molehunt.store import Store
 from molehunt.web.service import Web
 

@@ -5,54 +5,53 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
-from molehunt.errors import MolehuntError
-from molehunt.web import auth
-from molehunt.web.api import checked_day, own_evidence_role, save_upload, upload_error
-from molehunt.web.auth import (
-    ADMIN,
-    ANYONE,
-    AUDITOR,
-    COOKIE,
-    EVIDENCE,
-    INVESTIGATOR,
-    Principal,
-    lookup,
-    signed_in,
-    web_of,
+from molehunt.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    MolehuntError,
+    NotFound,
+    Throttled,
+    http_status,
 )
-from molehunt.web.service import NotFound, Upload, private_upload, visible_reason
-from molehunt.web.users import (
-    ROLES,
-    SESSION_TTL,
-    UserError,
-    add_user,
-    end_session,
-    list_users,
-    locked_users,
-    set_user,
-    unlock_user,
-)
+from molehunt.investigate.permissions import allowed
+from molehunt.investigate.users import ROLES, SESSION_TTL
+from molehunt.models import EventSummary
+from molehunt.web.api import attribute_upload, checked_day
+from molehunt.web.auth import COOKIE, Principal, address, lookup, signed_in, web_of
+from molehunt.web.shown import shown, shown_dict
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
-Anyone = Annotated[Principal, Depends(signed_in(*ANYONE))]
-Analyst = Annotated[Principal, Depends(signed_in(*EVIDENCE))]
-Investigator = Annotated[Principal, Depends(signed_in(*INVESTIGATOR))]
-Auditor = Annotated[Principal, Depends(signed_in(*AUDITOR))]
-Admin = Annotated[Principal, Depends(signed_in(*ADMIN))]
+Anyone = Annotated[Principal, Depends(signed_in("view-self"))]
+RankingReader = Annotated[Principal, Depends(signed_in("view-ranking"))]
+EvidenceReader = Annotated[Principal, Depends(signed_in("view-evidence"))]
+CaseReader = Annotated[Principal, Depends(signed_in("view-cases"))]
+Unmasker = Annotated[Principal, Depends(signed_in("unmask"))]
+Attributor = Annotated[Principal, Depends(signed_in("attribute"))]
+CaseManager = Annotated[Principal, Depends(signed_in("manage-cases"))]
+AuditReader = Annotated[Principal, Depends(signed_in("view-audit"))]
+Admin = Annotated[Principal, Depends(signed_in("manage-users"))]
 
-_NAV: dict[str, list[tuple[str, str]]] = {
-    "analyst": [("/", "Risk"), ("/cases", "Cases")],
-    "investigator": [("/", "Risk"), ("/attribute", "Attribute"), ("/cases", "Cases")],
-    "auditor": [("/audit", "Audit trail")],
-    "admin": [("/admin/users", "Users")],
-}
+#: The pages of the navigation bar, each shown to the roles that may take its action.
+_NAV: tuple[tuple[str, str, str], ...] = (
+    ("/", "Risk", "view-ranking"),
+    ("/attribute", "Attribute", "attribute"),
+    ("/cases", "Cases", "view-cases"),
+    ("/audit", "Audit trail", "view-audit"),
+    ("/admin/users", "Users", "manage-users"),
+)
 _LANDING = {"auditor": "/audit", "admin": "/admin/users"}
+
+
+def nav(role: str) -> list[tuple[str, str]]:
+    """The navigation of ``role``: the pages whose action it may take."""
+    return [(url, label) for url, label, action in _NAV if allowed(role, action)]
 
 
 def _templates(request: Request) -> Jinja2Templates:
@@ -72,7 +71,7 @@ def render(
     base = {
         "me": principal.user if principal else None,
         "csrf": principal.csrf if principal else "",
-        "nav": _NAV.get(principal.user.role, []) if principal else [],
+        "nav": nav(principal.user.role) if principal else [],
         "timezone": web.settings.timezone,
     }
     return _templates(request).TemplateResponse(
@@ -110,14 +109,17 @@ def login(
     password: Annotated[str, Form(max_length=1024)],
 ) -> Response:
     web = web_of(request)
+    request.state.audited = True  # the service audits every try
     try:
-        signed = auth.sign_in(web, request, username, password, "page")
-    except HTTPException as e:
-        if e.status_code == 401:
+        signed = web.sign_in(username, password, address(request), "page")
+    except MolehuntError as e:
+        status = http_status(e)
+        if status == 401:
             return render(request, "login.html", None, 401, error="Wrong user name or password.")
-        shown = render(request, "login.html", None, e.status_code, error=f"{e.detail}.")
-        shown.headers.update(e.headers or {})
-        return shown
+        shown_page = render(request, "login.html", None, status, error=f"{e}.")
+        if isinstance(e, Throttled):
+            shown_page.headers["Retry-After"] = str(e.retry_after)
+        return shown_page
     response = _see(_LANDING.get(signed.user.role, "/"))
     response.set_cookie(
         COOKIE,
@@ -133,9 +135,7 @@ def login(
 
 @router.post("/logout")
 def logout(principal: Anyone, request: Request) -> Response:
-    web = web_of(request)
-    end_session(web.db(), principal.token)
-    web.audit(principal.user.username, "sign-out", "page", None)
+    web_of(request).sign_out(principal.actor, principal.token)
     response = _see("/login")
     response.delete_cookie(COOKIE, path="/")
     return response
@@ -152,22 +152,23 @@ def home(principal: Anyone, request: Request, as_of: str | None = None) -> Respo
     try:
         day = date.fromisoformat(as_of) if as_of else None
     except ValueError as e:
-        raise HTTPException(400, f"{as_of!r} is not a date like 2026-05-03") from e
-    shown, ranking = web.risk(principal.user, checked_day(day), None, False)
+        raise InvalidInput(f"{as_of!r} is not a date like 2026-05-03") from e
+    found = web.ranking(principal.actor, checked_day(day), None, False)
     return render(
         request,
         "risk.html",
         principal,
-        as_of=shown.isoformat(),
-        ranking=ranking,
-        threshold=web.threshold(shown),
+        as_of=found.as_of.isoformat(),
+        ranking=shown(found.rows, web.zone),
+        threshold={"value": found.threshold, "how": found.threshold_how},
     )
 
 
 def _open_cases(principal: Principal, request: Request) -> list[dict[str, Any]]:
-    if principal.user.role != "investigator":
+    if not allowed(principal.user.role, "manage-cases"):
         return []
-    return [c for c in web_of(request).cases(principal.user) if c["status"] == "open"]
+    web = web_of(request)
+    return [shown_dict(c, web.zone) for c in web.cases(principal.actor) if c.status == "open"]
 
 
 def when(value: str | None) -> str:
@@ -189,37 +190,38 @@ def _person_page(
     principal: Principal,
     person_id: str,
     *,
-    unmasked: dict[str, Any] | None = None,
+    unmasked: EventSummary | None = None,
     error: str | None = None,
     status_code: int = 200,
     min_severity: int = 0,
 ) -> HTMLResponse:
     web = web_of(request)
-    entries = web.timeline(principal.user, person_id, None)
-    shown = [e for e in entries if int(e["severity"]) >= min_severity]
+    found = web.person_timeline(principal.actor, person_id)
+    entries = found.entries
+    shown_entries = [shown(e, web.zone) for e in entries if e.severity >= min_severity]
     return render(
         request,
         "person.html",
         principal,
         status_code,
         person_id=person_id,
-        person=web.person(person_id),
-        entries=shown,
+        person=None if found.person is None else shown(found.person, web.zone),
+        entries=shown_entries,
         total=len(entries),
         min_severity=min_severity,
         floors=SEVERITY_FLOORS,
         zone=web.settings.timezone,
-        unmasked=unmasked,
+        unmasked=None if unmasked is None else shown(unmasked, web.zone),
         error=error,
         cases=_open_cases(principal, request),
-        investigator=principal.user.role == "investigator",
+        investigator=allowed(principal.user.role, "manage-cases"),
     )
 
 
 @router.get("/people/{person_id}")
 def person(
     person_id: str,
-    principal: Analyst,
+    principal: EvidenceReader,
     request: Request,
     min_severity: Annotated[int, Query(ge=0, le=100)] = 0,
 ) -> Response:
@@ -229,19 +231,18 @@ def person(
 @router.post("/events/{event_id}/unmask")
 def unmask(
     event_id: str,
-    principal: Investigator,
+    principal: Unmasker,
     request: Request,
     reason: Annotated[str, Form(max_length=500)] = "",
     person: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
     web = web_of(request)
     try:
-        visible_reason(reason)
-    except ValueError as e:
-        web.audit(principal.user.username, "refused", f"unmask {event_id[:64]}: {e}", None)
-        request.state.audited = True
+        found = web.unmask(principal.actor, event_id, reason)
+    except InvalidInput as e:
         if not person:
-            raise HTTPException(400, str(e)) from e
+            raise
+        request.state.audited = e.audited
         return _person_page(
             request,
             principal,
@@ -249,53 +250,37 @@ def unmask(
             error="Give a reason of at least 10 visible characters to unmask an event.",
             status_code=400,
         )
-    try:
-        found = web.unmask(principal.user, event_id, reason)
-    except NotFound as e:
-        raise HTTPException(404, "no such event") from e
     if not person:
-        return render(request, "event.html", principal, event=found)
+        return render(request, "event.html", principal, event=shown(found, web.zone))
     return _person_page(request, principal, person, unmasked=found)
 
 
 @router.post("/people/{person_id}/add-to-case")
 def add_person_to_case(
     person_id: str,
-    principal: Investigator,
+    principal: CaseManager,
     request: Request,
     case_id: Annotated[str, Form(max_length=64)],
     note: Annotated[str, Form(max_length=2000)] = "",
 ) -> Response:
-    try:
-        web_of(request).add_item(principal.user, case_id, "person", person_id, note or None)
-    except NotFound as e:
-        raise HTTPException(404, "no such case") from e
-    except ValueError as e:
-        raise HTTPException(400, str(e)) from e
+    web_of(request).add_item(principal.actor, case_id, "person", person_id, note or None)
     return _see(f"/cases/{case_id}")
 
 
 @router.get("/attribute")
-def attribute_page(principal: Investigator, request: Request) -> Response:
+def attribute_page(principal: Attributor, request: Request) -> Response:
     return render(request, "attribute.html", principal, result=None)
 
 
 @router.post("/attribute")
 async def attribute(
-    principal: Investigator,
+    principal: Attributor,
     request: Request,
     file: Annotated[UploadFile, File()],
     complaints: Annotated[bool, Form()] = False,
 ) -> Response:
     web = web_of(request)
-    with private_upload(file.filename) as path:
-        size = await save_upload(file, path, request.app.state.max_upload)
-        try:
-            result = await run_in_threadpool(
-                web.attribute, principal.user, Upload(path, size), complaints
-            )
-        except MolehuntError as e:
-            raise HTTPException(400, upload_error(e, path)) from e
+    result = await attribute_upload(web, principal, file, request.app.state.max_upload, complaints)
     return await run_in_threadpool(
         render, request, "attribute.html", principal, result=result, complaints=complaints
     )
@@ -305,49 +290,42 @@ async def attribute(
 
 
 @router.get("/cases")
-def cases(principal: Analyst, request: Request) -> Response:
-    found = web_of(request).cases(principal.user)
+def cases(principal: CaseReader, request: Request) -> Response:
+    web = web_of(request)
     return render(
         request,
         "cases.html",
         principal,
-        cases=found,
-        investigator=principal.user.role == "investigator",
+        cases=shown(web.cases(principal.actor), web.zone),
+        investigator=allowed(principal.user.role, "manage-cases"),
     )
 
 
 @router.post("/cases")
 def new_case(
-    principal: Investigator, request: Request, title: Annotated[str, Form(max_length=200)]
+    principal: CaseManager, request: Request, title: Annotated[str, Form(max_length=200)]
 ) -> Response:
-    if not title.strip():
-        raise HTTPException(400, "a case needs a title")
-    made = web_of(request).new_case(principal.user, title.strip())
-    return _see(f"/cases/{made['case_id']}")
+    made = web_of(request).new_case(principal.actor, title)
+    return _see(f"/cases/{made.case_id}")
 
 
 @router.get("/cases/{case_id}")
-def case(case_id: str, principal: Analyst, request: Request) -> Response:
-    try:
-        found = web_of(request).case(principal.user, case_id)
-    except NotFound as e:
-        raise HTTPException(404, "no such case") from e
+def case(case_id: str, principal: CaseReader, request: Request) -> Response:
+    web = web_of(request)
+    found = shown_dict(web.case_file(principal.actor, case_id), web.zone)
     return render(
         request,
         "case.html",
         principal,
         case=found["case"],
         items=found["items"],
-        investigator=principal.user.role == "investigator",
+        investigator=allowed(principal.user.role, "manage-cases"),
     )
 
 
 @router.post("/cases/{case_id}/close")
-def close_case(case_id: str, principal: Investigator, request: Request) -> Response:
-    try:
-        web_of(request).close_case(principal.user, case_id)
-    except NotFound as e:
-        raise HTTPException(404, "no such case") from e
+def close_case(case_id: str, principal: CaseManager, request: Request) -> Response:
+    web_of(request).close_case(principal.actor, case_id)
     return _see(f"/cases/{case_id}")
 
 
@@ -355,29 +333,33 @@ def close_case(case_id: str, principal: Investigator, request: Request) -> Respo
 
 
 @router.get("/audit")
-def audit_page(principal: Auditor, request: Request, limit: int = 200) -> Response:
+def audit_page(principal: AuditReader, request: Request, limit: int = 200) -> Response:
     web = web_of(request)
-    verified = web.audit_verify(principal.user)
-    rows = web.audit_entries(principal.user, max(1, min(limit, 10_000)))
-    return render(request, "audit.html", principal, rows=rows, verified=verified)
+    verified = web.audit_verify(principal.actor)
+    rows = web.audit_entries(principal.actor, max(1, min(limit, 10_000)))
+    return render(
+        request,
+        "audit.html",
+        principal,
+        rows=shown(rows, web.zone),
+        verified=shown(verified, web.zone),
+    )
 
 
 def _users_page(
     request: Request, principal: Principal, error: str | None = None, status_code: int = 200
 ) -> HTMLResponse:
     web = web_of(request)
-    found = list_users(web.db())
-    locked = locked_users(web.db())
-    web.audit(principal.user.username, "users", None, len(found))
+    found = web.users(principal.actor)
     return render(
         request,
         "users.html",
         principal,
         status_code,
-        users=found,
+        users=shown(found, web.zone),
         roles=ROLES,
         error=error,
-        locked=locked,
+        locked={u.username for u in found if u.locked},
     )
 
 
@@ -395,13 +377,10 @@ def add_user_page(
     role: Annotated[str, Form(max_length=20)],
     team: Annotated[str, Form(max_length=64)],
 ) -> Response:
-    web = web_of(request)
-    with web.lock:
-        try:
-            user = add_user(web.db(), username, password, role, team)
-        except UserError as e:
-            return _users_page(request, principal, str(e), 400)
-        web.audit(principal.user.username, "user add", f"{user.username} as {user.role}", 1)
+    try:
+        web_of(request).add_user(principal.actor, username, password, role, team)
+    except (InvalidInput, Conflict) as e:
+        return _users_page(request, principal, str(e), http_status(e))
     return _see("/admin/users")
 
 
@@ -415,26 +394,17 @@ def change_user_page(
     disabled: Annotated[str, Form(max_length=5)] = "",
     locked: Annotated[str, Form(max_length=5)] = "",
 ) -> Response:
-    web = web_of(request)
-    flag = {"yes": True, "no": False}.get(disabled)
-    refused = own_evidence_role(principal, username, role or None)
-    if refused:
-        web.audit(principal.user.username, "refused", f"user change {username}: {refused}", None)
-        request.state.audited = True
-        return _users_page(request, principal, refused, 403)
-    with web.lock:
-        db = web.db()
-        try:
-            set_user(db, username, role=role or None, team=team or None, disabled=flag)
-            if locked == "no":
-                unlock_user(db, username)
-                web.throttle.unlock(username)
-        except UserError as e:
-            if "no user" in str(e):
-                raise HTTPException(404, "no such user") from e
-            return _users_page(request, principal, str(e), 400)
-        change = f"role={role or '-'} team={team or '-'} disabled={disabled or '-'}"
-        if locked == "no":
-            change += " locked=False"
-        web.audit(principal.user.username, "user change", f"{username}: {change}", 1)
+    try:
+        web_of(request).change_user(
+            principal.actor,
+            username,
+            role=role or None,
+            team=team or None,
+            disabled={"yes": True, "no": False}.get(disabled),
+            unlock=locked == "no",
+        )
+    except NotFound:
+        raise
+    except (InvalidInput, Forbidden) as e:
+        return _users_page(request, principal, str(e), http_status(e))
     return _see("/admin/users")

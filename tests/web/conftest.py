@@ -15,9 +15,9 @@ from fastapi.testclient import TestClient
 from insurer import scenario
 
 from molehunt.config import Settings
+from molehunt.investigate.users import add_user, get_user, set_user
 from molehunt.store import Store
 from molehunt.web import create_app
-from molehunt.web.users import add_user, get_user, set_user
 
 PASSWORD = "correct horse battery staple"
 

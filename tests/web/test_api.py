@@ -22,6 +22,7 @@ from molehunt import audit
 from molehunt.config import Settings
 from molehunt.detect.settings import detection_settings
 from molehunt.ingest.runner import ingest_paths
+from molehunt.investigate.users import add_user, get_user, new_session
 from molehunt.keys import create_key_file
 from molehunt.pii.mask import mask_text
 from molehunt.score import RiskRanker
@@ -30,7 +31,6 @@ from molehunt.store import Store
 from molehunt.timeline import timeline
 from molehunt.web import create_app
 from molehunt.web.pages import when
-from molehunt.web.users import add_user, get_user, new_session
 
 PASSWORD = "another long password"
 #: What must never leave the server unmasked: 18-digit ID numbers, 11-digit mobiles.
@@ -383,7 +383,7 @@ def test_a_case_from_opening_to_export(app_client: Callable[[str], TestClient]) 
     closed = client.post(f"/api/cases/{case_id}/close").json()
     assert closed["status"] == "closed"
     late = client.post(f"/api/cases/{case_id}/items", json={"kind": "person", "ref": "E001"})
-    assert late.status_code == 400
+    assert late.status_code == 409  # Conflict: the case is closed
     assert case_id in {c["case_id"] for c in app_client("analyst").get("/api/cases").json()}
 
 

@@ -42,6 +42,7 @@ from playwright.sync_api import (
 from molehunt.attribute import attribute
 from molehunt.detect.settings import detection_settings
 from molehunt.export import verify_export
+from molehunt.investigate.users import add_user, set_user
 from molehunt.keys import load_key
 from molehunt.pii.mask import mask_text
 from molehunt.score import RiskRanker
@@ -49,7 +50,6 @@ from molehunt.store import Store
 from molehunt.timeline import events
 from molehunt.web import create_app
 from molehunt.web.service import Web
-from molehunt.web.users import add_user, set_user
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -13,9 +13,9 @@ from insurer import append_logs, one_day, routine_logs
 
 from molehunt import audit
 from molehunt.config import Settings
+from molehunt.investigate.users import add_user
 from molehunt.store import Store
 from molehunt.web import create_app
-from molehunt.web.users import add_user
 
 PASSWORD = "a password for following"
 

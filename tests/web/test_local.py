@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from molehunt import audit
-from molehunt.cli.remote import PATH, TOKEN_HEADER
+from molehunt.investigate.local import PATH, TOKEN_HEADER
 from molehunt.store import Store
 
 TOKEN = "a-token-for-this-test"

@@ -12,8 +12,7 @@ from typer.testing import CliRunner
 from molehunt import audit
 from molehunt.cli import app
 from molehunt.config import Settings
-from molehunt.store import Store
-from molehunt.web.users import (
+from molehunt.investigate.users import (
     UserError,
     add_user,
     check_password,
@@ -24,6 +23,7 @@ from molehunt.web.users import (
     session_user,
     set_user,
 )
+from molehunt.store import Store
 
 PASSWORD = "a long enough password"
 

@@ -6,7 +6,7 @@ each further try must wait ``base * 2 ** (failures - free)`` seconds (at most
 ``ceiling``) after the last failure, and is refused with 429 and ``Retry-After``
 without the password being checked. After :attr:`Throttle.lock_after` failures in a
 row a user name is locked out until an admin lifts it (the store keeps the lockout
-of real users, :func:`molehunt.web.users.lock_user`; unknown names are locked the same
+of real users, :func:`molehunt.investigate.users.lock_user`; unknown names are locked the same
 way in memory, so the answers do not tell which names exist). A right password
 clears the name's and the address's count.
 """
