@@ -110,6 +110,9 @@ DETECTION_SETTINGS_DOC: dict[str, str] = {
     "other members' days (trailing baseline_days) below which a bulk read, volume spike or file "
     "after a bulk read is routine work (context) rather than a collection step; a day never "
     "reached by the peers is never routine",
+    "scope_min_bits": "surprise (bits) a day's clients of other portfolios, or separate reads "
+    "of them, needs among the role's other members' days (trailing baseline_days) to be a "
+    "finding; the out_of_scope minimums are floors below it",
     "ring_min_bits": "surprise (bits) of several people sharing one upload endpoint, under how "
     "often the company's endpoints are shared that much, to be a finding",
 }
@@ -194,6 +197,7 @@ class DetectionSettings(BaseModel):
     upload_min_bits: float = Field(default=7.0, ge=0)
     ring_min_bits: float = Field(default=4.0, ge=0)
     collection_min_bits: float = Field(default=5.0, ge=0)
+    scope_min_bits: float = Field(default=5.0, ge=0)
 
 
 def detection_settings(settings: object) -> DetectionSettings:

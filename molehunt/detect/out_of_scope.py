@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date, timedelta
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from molehunt.detect.base import DetectContext, Finding
+from molehunt.detect.surprise import PeerDays
 
 
 class OutOfScopeDetector:
@@ -72,10 +73,11 @@ class OutOfScopeDetector:
             last=j.time.max(),
             host=j.hostname.max(),
         )
+        peers = _peer_days(ctx, g)
         g = g.filter(
             (g.clients >= s.out_of_scope_min_clients) | (g.reads >= s.out_of_scope_min_reads)
         )
-        rows = ctx.collect(g)
+        rows = [r for r in ctx.collect(g) if _surprising(r, peers, s.scope_min_bits)]
         days: dict[str, list[date]] = defaultdict(list)
         for row in rows:
             days[row["actor"]].append(row["day"])
@@ -112,7 +114,40 @@ class OutOfScopeDetector:
                         if before + 1 >= s.sustained_min_days and reads >= s.out_of_scope_min_reads
                         else "access",
                         "events_total": len(row["ids"]),
+                        "bits": round(row["bits"], 1),
+                        "population": row["population"],
                     },
                 )
             )
         return out
+
+
+def _peer_days(ctx: DetectContext, g: Any) -> tuple[PeerDays, PeerDays]:
+    """Every active person-day's count of other portfolios' clients and of separate
+    reads of them (0 on days with none), to judge a day against the role's others."""
+    counts = {
+        (r["actor"], r["day"]): r for r in ctx.collect(g.select("actor", "day", "clients", "reads"))
+    }
+    daily = ctx.collect(ctx.daily_reads().select("actor", "role", "day"))
+    window = ctx.settings.baseline_days
+
+    def value(r: dict[str, Any], name: str) -> float:
+        found = counts.get((r["actor"], r["day"]))
+        return float(found[name] or 0) if found else 0.0
+
+    return (
+        PeerDays([(r["actor"], r["role"], r["day"], value(r, "clients")) for r in daily], window),
+        PeerDays([(r["actor"], r["role"], r["day"], value(r, "reads")) for r in daily], window),
+    )
+
+
+def _surprising(row: dict[str, Any], peers: tuple[PeerDays, PeerDays], min_bits: float) -> bool:
+    """Whether the day's clients or separate reads of other portfolios are rare among
+    the role's other members' days (``scope_min_bits``); notes the stronger in ``row``."""
+    clients = peers[0].surprise(row["actor"], row["day"], float(row["clients"]))
+    reads = peers[1].surprise(row["actor"], row["day"], float(row["reads"]))
+    top = max(clients, reads, key=lambda x: x.bits)
+    row["bits"] = top.bits
+    what = "clients" if top is clients else "separate reads"
+    row["population"] = f"{what}: {top.words()}"
+    return top.bits >= min_bits
