@@ -6,22 +6,31 @@ the source host already resolved, service accounts on servers left out). The
 client ids each read returned are those the application listed, and those the
 replay of database statements found (:mod:`molehunt.attribute.replay`).
 
-Ranking weighs coverage against how ordinary it is. The score is the log-likelihood
-ratio (bits) that the leaked set was drawn from what the person read rather than
-from the whole client base: each leaked client they read adds
-``log2((1 - e) * N / R + e)`` (``R`` clients read of ``N``), each one they did not
-read adds ``log2(e)``. A person who read everything (a DBA's dump) scores 0 for
-any leaked set; a person who read few clients and all the leaked ones scores high;
-missing leaked records cost a lot, so partial coverage ranks below full coverage.
+Ranking weighs the overlap against how specific the person's reading is. A reader
+who read ``R`` of the ``N`` clients would, reading at random, hold ``k`` of the
+``n`` leaked records with the hypergeometric probability ``P(X >= k)``; the bits of
+that overlap (:func:`surprise_bits`, ``-log2 P``) say how surprising it is: reading
+48 of 50 leaked records while reading 3% of the client base is about 233 bits, and
+reading every client is 0 bits whatever the file. Some reader always overlaps a
+little by luck, so the score is those bits less the cost of picking the suspect
+among the ``M`` readers of the leaked records (``log2 M`` bits a person named) and
+a margin of :data:`SIGNIFICANCE` bits against luck, never below 0: a score of 0
+says the evidence does not single them out (on a sample of 50 records of a file
+that holds every client, nobody can be told apart from the DBA who read them all,
+and they share the rank). Between equal scores, who explains
+more of the file (alone or with their group) ranks first.
 
 A ring splits the work: each member reads part of the clients, and the leaked file
 is the union. People linked by what they read through (a shared account, a shared
 source host) are therefore also scored as a group: the same score over the union of
-their reads. The group is grown greedily from each promising reader, one linked
-person at a time while that gains more than the cost of naming one more person
-(``log2`` of the number of readers, in bits), then pruned of anyone whose removal
-costs less than that; each member's score is the better of their own and their
-group's, and the group is reported with them.
+their reads, less the cost of naming each member. Which linked people explain the
+file together is decided by the log-likelihood ratio (:func:`likelihood_score`,
+bits) that the leaked set was drawn from their reads rather than from the whole
+client base, which charges every leaked record they did not read: the group is
+grown greedily from each promising reader, one linked person at a time while that
+gains more than the cost of naming one more person, then pruned of anyone whose
+removal costs less than that; each member's score is the better of their own and
+their group's, and the group is reported with them.
 """
 
 from __future__ import annotations
@@ -29,7 +38,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -45,6 +54,10 @@ from molehunt.store import Store
 
 #: Share of a leaked file assumed to come from elsewhere (noise, other sources).
 NOISE = 0.05
+#: Bits of surprise an overlap needs beyond the cost of naming the suspects among
+#: the readers before it counts as evidence: the best of many readers' overlaps
+#: passes ``log2 M`` by ``t`` bits with chance about ``2**-t`` (10 bits: 1 in 1,000).
+SIGNIFICANCE = 10.0
 #: Evidence events listed per suspect.
 MAX_EVIDENCE = 10
 #: Readers a group search starts from (the best scored ones that are linked to others).
@@ -75,6 +88,8 @@ class Suspect:
     score: float
     evidence: list[dict[str, Any]] = field(default_factory=list)
     group: Group | None = None
+    bits: float = 0.0  # surprise of the overlap the score rests on (own or group's)
+    explanation: str = ""
 
     @property
     def explained(self) -> int:
@@ -95,6 +110,8 @@ class Suspect:
             "score": self.score,
             "evidence": self.evidence,
             "group": None if self.group is None else self.group.as_json(),
+            "bits": self.bits,
+            "explanation": self.explanation,
         }
 
 
@@ -107,7 +124,9 @@ class Group:
     read: int
     covered: int
     coverage: float
-    score: float
+    likelihood: float  # bits: the leaked set drawn from their reads, not the base
+    bits: float = 0.0  # surprise of their overlap (:func:`surprise_bits`)
+    score: float = 0.0  # those bits less the cost of naming every member
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -116,6 +135,7 @@ class Group:
             "read": self.read,
             "covered": self.covered,
             "coverage": self.coverage,
+            "bits": self.bits,
             "score": self.score,
         }
 
@@ -127,6 +147,82 @@ def likelihood_score(covered: int, leaked: int, read: int, clients: int) -> floa
     read = max(read, covered, 1)
     hit = math.log2((1 - NOISE) * clients / read + NOISE)
     return covered * hit + (leaked - covered) * math.log2(NOISE)
+
+
+def surprise_bits(covered: int, leaked: int, read: int, clients: int) -> float:
+    """``-log2 P(X >= covered)``, ``X`` hypergeometric: how many of ``leaked`` records
+    drawn from ``clients`` fall among the ``read`` ones by chance (module doc)."""
+    n, k = leaked, covered
+    big_n = max(clients, read, n)
+    r = max(read, k)
+    low, high = max(0, n - (big_n - r)), min(n, r)
+    if n <= 0 or k <= low:
+        return 0.0
+    if k > high:
+        k = high
+    mean = n * r / big_n
+    spread = math.sqrt(max(mean * (1 - r / big_n) * (big_n - n) / max(big_n - 1, 1), 0.0))
+    width = int(12 * spread) + 40
+
+    def log_pmf(j: int) -> float:
+        return (
+            _log_choose(r, j) + _log_choose(big_n - r, n - j) - _log_choose(big_n, n)
+        ) / math.log(2)
+
+    if k > mean:
+        # Terms fall from k upwards: sum a window of them (the rest is negligible).
+        j = np.arange(k, min(high, k + width) + 1, dtype=np.float64)
+        ratios = (r - j[:-1]) * (n - j[:-1]) / ((j[:-1] + 1) * (big_n - r - n + j[:-1] + 1))
+        logs = log_pmf(k) + np.concatenate(([0.0], np.cumsum(np.log2(ratios))))
+        top = float(logs.max())
+        return max(0.0, -(top + math.log2(float(np.exp2(logs - top).sum()))))
+    # P(X >= k) = 1 - P(X <= k - 1); terms fall from k - 1 downwards.
+    j = np.arange(k - 1, max(low, k - 1 - width) - 1, -1, dtype=np.float64)
+    ratios = j[:-1] * (big_n - r - n + j[:-1]) / ((r - j[:-1] + 1) * (n - j[:-1] + 1))
+    logs = log_pmf(k - 1) + np.concatenate(([0.0], np.cumsum(np.log2(ratios))))
+    below = min(float(np.exp2(logs).sum()), 1.0)
+    return max(0.0, -math.log2(max(1.0 - below, 1e-300)))
+
+
+def _log_choose(a: int, b: int) -> float:
+    return math.lgamma(a + 1) - math.lgamma(b + 1) - math.lgamma(a - b + 1)
+
+
+def naming_cost(readers: int, people: int) -> float:
+    """Bits an overlap must exceed to name ``people`` among ``readers`` (module doc)."""
+    return people * math.log2(max(readers, 2)) + SIGNIFICANCE
+
+
+def explanation(
+    covered: int, leaked: int, read: int, clients: int, bits: float, readers: int, people: int
+) -> str:
+    """What a suspect's score rests on, as investigators read it."""
+    share = read / clients if clients else 0.0
+    text = (
+        f"read {covered:,} of the {leaked:,} leaked records; "
+        f"reads {_percent(share)} of the client base ({read:,} of {clients:,}): "
+        f"{bits:,.0f} bits"
+    )
+    if bits <= 0:
+        if read >= clients:
+            return text + " (reading every client covers any file: no evidence)"
+        return text + " (no more overlap than chance gives: no evidence)"
+    cost = naming_cost(readers, people)
+    named = "one" if people == 1 else str(people)
+    score = max(0.0, bits - cost)
+    text += (
+        f", less {cost:,.1f} bits for picking {named} of the {readers:,} readers "
+        f"of these records with a margin against luck"
+    )
+    if score == 0:
+        return text + ": not evidence"
+    return text + f": {score:,.0f} bits"
+
+
+def _percent(share: float) -> str:
+    if share >= 0.1 or share == 0:
+        return f"{share:.0%}"
+    return f"{share:.1%}" if share >= 0.001 else f"{share:.2%}"
 
 
 class ReadOverlapAttributor:
@@ -239,18 +335,48 @@ class ReadOverlapAttributor:
                 str(who): likelihood_score(int(covered), len(leaked), int(read), clients)
                 for who, _actor, read, covered, _first, _last in per_who
             }
-            groups = GroupSearch(con, len(leaked), clients, own).run()
+            search = GroupSearch(con, len(leaked), clients, own)
+            groups = search.run()
         finally:
             con.unregister("_leaked")
+        readers = len(per_who)
         names = self._names()
         by_who: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
         for h in hits:
             by_who[h[0]].append(h)
         suspects: list[Suspect] = []
-        for who, actor, _read, covered, first, last in per_who:
+        scored: dict[tuple[str, ...], Group] = {}
+        for who, actor, read, covered, first, last in per_who:
             events = by_who[who]
+            bits = surprise_bits(int(covered), len(leaked), int(read), clients)
+            score = max(0.0, bits - naming_cost(readers, 1))
+            why = explanation(int(covered), len(leaked), int(read), clients, bits, readers, 1)
             group = groups.get(who)
-            score = group.score if group is not None else own[who]
+            if group is not None:
+                if group.people not in scored:
+                    g_bits = surprise_bits(group.covered, len(leaked), group.read, clients)
+                    scored[group.people] = replace(
+                        group,
+                        bits=round(g_bits, 2),
+                        score=round(max(0.0, g_bits - naming_cost(readers, len(group.people))), 2),
+                    )
+                group = scored[group.people]
+                # The group stands when it is stronger evidence, or as strong and
+                # explains more of the file.
+                if (group.score, group.covered) > (round(score, 2), int(covered)):
+                    others = ", ".join(p for p in group.people if p != who)
+                    why = f"with {others} ({', '.join(group.links)}), together: " + explanation(
+                        group.covered,
+                        len(leaked),
+                        group.read,
+                        clients,
+                        group.bits,
+                        readers,
+                        len(group.people),
+                    )
+                    score, bits = group.score, group.bits
+                else:
+                    group = None
             suspects.append(
                 Suspect(
                     rank=0,
@@ -265,6 +391,8 @@ class ReadOverlapAttributor:
                     score=round(score, 2),
                     evidence=[self._evidence(e) for e in events[:MAX_EVIDENCE]],
                     group=group,
+                    bits=round(bits, 2),
+                    explanation=why,
                 )
             )
         suspects.sort(key=lambda s: (-s.score, -s.explained, -s.covered, s.person_id or "~"))
@@ -403,7 +531,9 @@ class GroupSearch:
             group = self._group(members, links)
             for w in members:
                 current = best.get(w)
-                if group.score > self.own[w] and (current is None or group.score > current.score):
+                if group.likelihood > self.own[w] and (
+                    current is None or group.likelihood > current.likelihood
+                ):
                     best[w] = group
         return best
 
@@ -498,7 +628,7 @@ class GroupSearch:
             read=read,
             covered=covered,
             coverage=round(covered / self.leaked, 4),
-            score=round(score, 2),
+            likelihood=round(score, 2),
         )
 
 
@@ -527,5 +657,8 @@ __all__ = [
     "GroupSearch",
     "ReadOverlapAttributor",
     "Suspect",
+    "explanation",
     "likelihood_score",
+    "naming_cost",
+    "surprise_bits",
 ]
