@@ -168,7 +168,7 @@ def simulated(folder: Path, leaked: int) -> None:
         attributor.prepare()
         prepare = time.perf_counter() - t
         read = store.con.execute(
-            "SELECT DISTINCT client_id FROM _attr_access WHERE list_contains($p, who) "
+            "SELECT DISTINCT client_id FROM attr_reads WHERE list_contains($p, who) "
             "ORDER BY client_id",
             {"p": ring["people"]},
         ).fetchall()

@@ -316,15 +316,15 @@ def test_explanation_says_what_the_score_rests_on() -> None:
 
 
 def _reads(con: duckdb.DuckDBPyConnection, rows: list[tuple[str, str, str, range]]) -> None:
-    """``_attr_access`` and ``_attr_links`` as :meth:`ReadOverlapAttributor.prepare`
-    leaves them, from (who, account, host, client numbers read)."""
+    """``attr_reads`` and ``attr_links`` as :meth:`ReadOverlapAttributor.prepare`
+    stores them, from (who, account, host, client numbers read)."""
     flat = [(who, "crm-db", acct, host, f"C{c:06d}") for who, acct, host, cs in rows for c in cs]
     con.execute(
-        "CREATE TABLE _attr_access (who VARCHAR, system VARCHAR, account VARCHAR, "
+        "CREATE TABLE attr_reads (who VARCHAR, system VARCHAR, account VARCHAR, "
         "hostname VARCHAR, client_id VARCHAR)"
     )
-    con.executemany("INSERT INTO _attr_access VALUES (?, ?, ?, ?, ?)", flat)
-    con.execute(LINKS_SQL.format(reads="_attr_access"))
+    con.executemany("INSERT INTO attr_reads VALUES (?, ?, ?, ?, ?)", flat)
+    con.execute(f"CREATE TABLE attr_links AS {LINKS_SQL.format(reads='attr_reads')}")
 
 
 GROUPS = [
@@ -359,9 +359,59 @@ def test_linked_readers_are_scored_together_when_only_together_they_explain_it(
         who: likelihood_score(len([c for c in leaked if int(c[1:]) in cs]), 100, len(cs), 10_000)
         for who, _, _, cs in reads
     }
-    groups = GroupSearch(con, len(leaked), 10_000, own).run()
+    groups = GroupSearch(con, len(leaked), 10_000, own, hits="attr_reads").run()
     assert {w: g.people for w, g in groups.items()} == expected
     for who, group in groups.items():
         assert group.covered == 100
         assert group.likelihood > own[who]
         assert group.links == ("account crm-db:borrowed",)
+
+
+def _ranking(sim: Simulated, kind: str) -> list[tuple[Any, ...]]:
+    (_people, path), *_ = _leaks(sim, kind)
+    found = leaked_set(path, sim.store, sim.key)
+    return [
+        (s.rank, s.person_id, s.score, s.covered, s.explanation, len(s.evidence))
+        for s in ReadOverlapAttributor(sim.store).rank(found.client_ids, limit=1000)
+    ]
+
+
+def test_stored_reads_serve_every_file_until_the_store_changes(root: Path) -> None:
+    sim = simulated(SEEDS[1], root)
+    store = sim.store
+    ReadOverlapAttributor(store).prepare()
+    again = ReadOverlapAttributor(store)
+    again.prepare()
+    assert not again.rebuilt  # nothing new: the stored reads are used as they are
+    assert store.query("SELECT count(*) AS n FROM attr_reads")[0]["n"] > 0
+    before = _ranking(sim, "departing")
+    assert before
+
+    # A new application read arrives: the next attribution rebuilds and sees it.
+    client = store.query("SELECT min(client_id) AS c FROM clients")[0]["c"]
+    store.con.execute(
+        "INSERT INTO events_app SELECT 'new-read', max(time) - INTERVAL 1 MINUTE, 'test', "
+        "'crm', 'stranger', '10.9.9.9', 'view', 1, 'card', 1 FROM events_app"
+    )
+    store.con.execute("INSERT INTO record_access VALUES ('new-read', ?, 'listed')", [client])
+    try:
+        fresh = ReadOverlapAttributor(store)
+        fresh.prepare()
+        assert fresh.rebuilt
+        stored = "SELECT who, client_id FROM attr_reads WHERE event_id = 'new-read'"
+        assert [tuple(r.values()) for r in store.query(stored)] == [("~crm-app:stranger", client)]
+    finally:
+        store.con.execute("DELETE FROM record_access WHERE event_id = 'new-read'")
+        store.con.execute("DELETE FROM events_app WHERE event_id = 'new-read'")
+    gone = ReadOverlapAttributor(store)
+    gone.prepare()
+    assert gone.rebuilt
+    assert store.query(stored) == []
+
+    # Other settings (here the time zone that decides the last day) rebuild too.
+    other = ReadOverlapAttributor(store, timezone="UTC")
+    other.prepare()
+    assert other.rebuilt
+    # A rebuild from scratch ranks every file the same as the stored reads did.
+    store.con.execute("DELETE FROM attr_state")
+    assert _ranking(sim, "departing") == before
