@@ -641,6 +641,7 @@ class GroupSearch:
         self._reads: dict[str, npt.NDArray[np.uint64]] = {}
         self._covered: dict[str, npt.NDArray[np.bool_]] = {}
         self._by_key: dict[str, set[str]] = defaultdict(set)
+        self._unions: dict[tuple[str, ...], tuple[npt.NDArray[np.uint64], Any]] = {}
 
     def run(self) -> dict[str, Group]:
         links = self._links()
@@ -701,15 +702,38 @@ class GroupSearch:
             self._reads.setdefault(w, np.empty(0, dtype=np.uint64))
             self._covered.setdefault(w, np.zeros(self.leaked, dtype=np.bool_))
 
+    def _union(self, members: tuple[str, ...]) -> tuple[npt.NDArray[np.uint64], Any]:
+        """The reads (sorted hashes) and leaked coverage of ``members`` together."""
+        if members not in self._unions:
+            if len(members) == 1:
+                found = (self._reads[members[0]], self._covered[members[0]])
+            else:
+                reads, covered = self._union(members[:-1])
+                merged = np.concatenate((reads, self._reads[members[-1]]))
+                merged.sort()
+                keep = np.ones(len(merged), dtype=np.bool_)
+                keep[1:] = merged[1:] != merged[:-1]
+                found = (merged[keep], covered | self._covered[members[-1]])
+            self._unions[members] = found
+        return self._unions[members]
+
     def _score(self, members: list[str]) -> tuple[float, int, int]:
-        reads = self._reads[members[0]]
-        covered = self._covered[members[0]]
-        for w in members[1:]:
-            reads = np.union1d(reads, self._reads[w])
-            covered = covered | self._covered[w]
+        if len(members) == 1:
+            reads, covered = self._union(tuple(members))
+            size = len(reads)
+        else:
+            # The group so far is kept; one more person adds the reads it lacks
+            # (sorted arrays: a binary search each, no new union built).
+            reads, covered = self._union(tuple(members[:-1]))
+            extra = self._reads[members[-1]]
+            size = len(reads) + len(extra)
+            if len(reads) and len(extra):
+                at = np.minimum(np.searchsorted(reads, extra), len(reads) - 1)
+                size -= int(np.count_nonzero(reads[at] == extra))
+            covered = covered | self._covered[members[-1]]
         n_covered = int(covered.sum())
-        score = likelihood_score(n_covered, self.leaked, len(reads), self.clients)
-        return score, len(reads), n_covered
+        score = likelihood_score(n_covered, self.leaked, size, self.clients)
+        return score, size, n_covered
 
     def _grow(self, seed: str, links: dict[str, set[str]]) -> list[str]:
         members = [seed]
