@@ -472,7 +472,10 @@ class ReadOverlapAttributor:
                 # explains more of the file.
                 if (group.score, group.covered) > (round(score, 2), int(covered)):
                     others = ", ".join(p for p in group.people if p != who)
-                    why = f"with {others} ({', '.join(group.links)}), together: " + explanation(
+                    shared = ", ".join(group.links[:3])
+                    if len(group.links) > 3:
+                        shared += f" and {len(group.links) - 3} more"
+                    why = f"with {others} ({shared}), together: " + explanation(
                         group.covered,
                         leaked,
                         group.read,
