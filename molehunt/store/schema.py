@@ -457,6 +457,41 @@ MIGRATIONS = (
 )""",
         ),
     ),
+    Migration(
+        11,
+        "attribution's reads resolved to people, kept until the store changes",
+        (
+            # One row per client a read returned (listed by the application or found
+            # by replaying the statement), with who read it; ``who`` is the person, or
+            # '~system:account' when nobody could be tied to the account. Sorted by
+            # who. Rebuilt whole when ``attr_state.built_from`` no longer describes
+            # the store (molehunt.attribute.overlap).
+            """CREATE TABLE attr_reads (
+  who VARCHAR NOT NULL,
+  actor VARCHAR,
+  event_id VARCHAR NOT NULL,
+  time TIMESTAMPTZ,
+  system VARCHAR,
+  account VARCHAR,
+  hostname VARCHAR,
+  account_owner VARCHAR,
+  host_person VARCHAR,
+  client_id VARCHAR NOT NULL,
+  how VARCHAR,
+  confidence DOUBLE             -- of a replayed statement; NULL when listed
+)""",
+            # Distinct clients each reader read; what links readers (shared accounts
+            # and source hosts); statements not replayed and why.
+            "CREATE TABLE attr_readers (who VARCHAR NOT NULL, actor VARCHAR, read BIGINT)",
+            "CREATE TABLE attr_links (who VARCHAR NOT NULL, link VARCHAR NOT NULL)",
+            "CREATE TABLE attr_refused (event_id VARCHAR NOT NULL, reason VARCHAR NOT NULL)",
+            """CREATE TABLE attr_state (
+  built_from VARCHAR NOT NULL,  -- row counts, ingested sources, settings it came from
+  built_at TIMESTAMPTZ NOT NULL,
+  seconds DOUBLE NOT NULL
+)""",
+        ),
+    ),
 )
 
 #: Event tables, for status and for the contract tests.

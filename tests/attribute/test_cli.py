@@ -25,6 +25,8 @@ SUSPECT_KEYS = {
     "first_read",
     "last_read",
     "score",
+    "bits",
+    "explanation",
     "evidence",
 }
 
