@@ -53,12 +53,6 @@ FORBIDDEN: dict[tuple[str, str], str] = {
 
 #: (importing module, imported module) -> why it is allowed for now, and whose work removes it.
 KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {
-    ("molehunt.attribute", "molehunt.detect.settings"): (
-        "issue 15 (h-face): detector settings move out of detect, beside config"
-    ),
-    ("molehunt.attribute.overlap", "molehunt.detect.settings"): (
-        "issue 15 (h-face): detector settings move out of detect, beside config"
-    ),
     ("molehunt.attribute.overlap", "molehunt.detect.base"): (
         "issue 15 (lead): who-is-who moves from detect.base.DetectContext to resolve/"
     ),

@@ -13,7 +13,7 @@ from typing import Any
 
 from molehunt.attribute.leaked import LeakedSet, leaked_set
 from molehunt.attribute.overlap import ReadOverlapAttributor, Suspect
-from molehunt.detect.settings import DetectionSettings
+from molehunt.config import DetectionSettings
 from molehunt.store import Store
 from molehunt.times import DEFAULT_TIMEZONE
 

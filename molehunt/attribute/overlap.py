@@ -60,8 +60,8 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from molehunt.attribute.replay import MIN_CONFIDENCE, Replayer, replay_statements, store_replays
+from molehunt.config import DetectionSettings
 from molehunt.detect.base import DetectContext
-from molehunt.detect.settings import DetectionSettings
 from molehunt.store import Store
 from molehunt.store.schema import REFERENCE_TABLES
 
