@@ -39,8 +39,8 @@ from pathlib import Path
 from typing import Any
 
 from molehunt.errors import ConfigError
-from molehunt.keys import create_key_file, meta, read_key_file, set_meta, store_file
 from molehunt.store import Store
+from molehunt.store.files import create_key_file, meta, read_key_file, set_meta, store_file
 
 GENESIS = "0" * 64
 KEY_SUFFIX = ".audit.key"

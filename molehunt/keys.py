@@ -19,51 +19,29 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-import os
-import secrets
 import weakref
-from datetime import UTC, datetime
-from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from molehunt.config import Settings
 from molehunt.errors import ConfigError, KeyMissingError
 from molehunt.store import Store
+from molehunt.store.files import (
+    create_key_file as create_key_file,
+)
+from molehunt.store.files import (
+    meta,
+    read_key_file,
+    set_meta,
+    store_file,
+)
 
-KEY_BYTES = 32
 #: The label whose HMAC under the client-hashing key is the key's fingerprint.
 FINGERPRINT_LABEL = b"molehunt client-hashing key fingerprint v1"
 
 
 class KeyMismatchError(ConfigError):
     """The client-hashing key given is not the one the store's clients were hashed with."""
-
-
-def create_key_file(path: Path) -> bool:
-    """Write a new random key to ``path`` with mode 0600; False if one exists already."""
-    if path.exists():
-        return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    os.fchmod(fd, 0o600)  # whatever the umask
-    with os.fdopen(fd, "w", encoding="ascii") as f:
-        f.write(secrets.token_hex(KEY_BYTES) + "\n")
-    return True
-
-
-def read_key_file(path: Path) -> bytes:
-    """A hex key from a file only its owner can read."""
-    mode = path.stat().st_mode & 0o777
-    if mode & 0o077:
-        raise ConfigError(f"{path} is readable by others (mode {mode:o}): chmod 600 it")
-    try:
-        key = bytes.fromhex(path.read_text(encoding="ascii").strip())
-    except ValueError as e:
-        raise ConfigError(f"{path} does not hold a hex key") from e
-    if len(key) < 16:
-        raise ConfigError(f"{path} holds a key shorter than 16 bytes")
-    return key
 
 
 def load_key(settings: Settings, store: Store | None = None) -> bytes:
@@ -88,20 +66,6 @@ def fingerprint(key: bytes) -> str:
     """The key's fingerprint: HMAC-SHA256 of :data:`FINGERPRINT_LABEL`, hex. It tells
     keys apart without revealing one (and is useless for hashing client data)."""
     return hmac.new(key, FINGERPRINT_LABEL, hashlib.sha256).hexdigest()
-
-
-def meta(store: Store, name: str) -> str | None:
-    """A value of ``store_meta`` (``None`` when unset)."""
-    rows = store.con.execute("SELECT value FROM store_meta WHERE name = ?", [name]).fetchall()
-    return str(rows[0][0]) if rows else None
-
-
-def set_meta(store: Store, name: str, value: str) -> None:
-    """Set a value of ``store_meta`` once; a value already there is never replaced."""
-    store.con.execute(
-        "INSERT INTO store_meta VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-        [name, value, datetime.now(UTC)],
-    )
 
 
 def check_store_key(store: Store, key: bytes, *, new_store: bool = False) -> str | None:
@@ -131,14 +95,6 @@ def check_store_key(store: Store, key: bytes, *, new_store: bool = False) -> str
             f"{known[:12]}, this one is {mine[:12]}): give the store's --key-file or MOLEHUNT_KEY"
         )
     return None
-
-
-def store_file(store: Store, suffix: str) -> Path | None:
-    """``<db><suffix>`` beside the store's file; ``None`` for an in-memory store."""
-    if store.path in ("", ":memory:") or store.path.startswith(":memory:"):
-        return None
-    db = Path(store.path)
-    return db.with_name(db.name + suffix)
 
 
 SIGNING_SUFFIX = ".sign.key"

@@ -56,11 +56,6 @@ KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {
     ("molehunt.attribute.overlap", "molehunt.detect.base"): (
         "issue 15 (lead): who-is-who moves from detect.base.DetectContext to resolve/"
     ),
-    ("molehunt.keys", "molehunt.audit"): (
-        "issue 15 (lead, in no helper's part): a cycle, as audit reads key files and store_meta "
-        "through keys; the first-key note's audit row is written from keys (a lazy import). "
-        "Fix: move the key-file and store_meta helpers below both"
-    ),
 }
 
 
