@@ -195,9 +195,9 @@ class DetectionSettings(BaseModel):
     critical_file_clients: int = Field(default=1000, ge=1)
     critical_file_share: float = Field(default=0.5, gt=0, le=1)
     upload_min_bits: float = Field(default=7.0, ge=0)
-    ring_min_bits: float = Field(default=4.0, ge=0)
+    ring_min_bits: float = Field(default=6.0, ge=0)
     collection_min_bits: float = Field(default=5.0, ge=0)
-    scope_min_bits: float = Field(default=5.0, ge=0)
+    scope_min_bits: float = Field(default=6.0, ge=0)
 
 
 def detection_settings(settings: object) -> DetectionSettings:

@@ -92,7 +92,8 @@ class BulkReadDetector:
                         "rows": rows,
                         "how": how,
                         "events_total": len(row["ids"]),
-                        **ctx.reading_surprise(row["actor"], [row["day"]]),
+                        # A COPY of unknown size says nothing of its rows: never routine.
+                        **({} if row["copy"] else ctx.reading_surprise(row["actor"], [row["day"]])),
                     },
                 )
             )

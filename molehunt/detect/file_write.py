@@ -29,7 +29,11 @@ class FileWriteDetector:
             sheet = sheet | name.endswith(suffix.lower())
         f = f.filter(sheet & f.actor.notnull())
         b = ctx.bulk_reads().select(
-            b_id="event_id", b_time="time", b_host="hostname", b_rows="rows"
+            b_id="event_id",
+            b_time="time",
+            b_host="hostname",
+            b_rows="rows",
+            b_unknown="bulk_unknown",
         )
         j = f.join(
             b,
@@ -44,6 +48,7 @@ class FileWriteDetector:
             read_ids=j.b_id.collect(distinct=True),
             files=j.path.collect(distinct=True),
             last=j.time.max(),
+            unknown=j.b_unknown.cast("int32").max(),
         )
         out = []
         for row in ctx.collect(g):
@@ -65,8 +70,13 @@ class FileWriteDetector:
                         "files": files[:50],
                         "bulk_reads": len(row["read_ids"]),
                         # The reads it follows: that day's or the day before's.
-                        **ctx.reading_surprise(
-                            row["actor"], [row["day"], row["day"] - timedelta(days=1)]
+                        # (a COPY of unknown size among them says nothing of rows).
+                        **(
+                            {}
+                            if row["unknown"]
+                            else ctx.reading_surprise(
+                                row["actor"], [row["day"], row["day"] - timedelta(days=1)]
+                            )
                         ),
                     },
                 )

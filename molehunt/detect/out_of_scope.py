@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from typing import Any, ClassVar
 
 from molehunt.detect.base import DetectContext, Finding
-from molehunt.detect.surprise import PeerDays
+from molehunt.detect.surprise import MIN_POPULATION, PeerDays
 
 
 class OutOfScopeDetector:
@@ -108,10 +108,14 @@ class OutOfScopeDetector:
                         "reads": reads,
                         "portfolios": int(row["portfolios"]),
                         "days_before": before,
-                        # Day after day of separate look-ups of others' clients is no
+                        # Day after day of separate look-ups of others' clients, or
+                        # again more of them than any peer ever took in a day, is no
                         # longer access beyond need alone: it is collecting them.
                         "stage": "collection"
-                        if before + 1 >= s.sustained_min_days and reads >= s.out_of_scope_min_reads
+                        if (
+                            before + 1 >= s.sustained_min_days and reads >= s.out_of_scope_min_reads
+                        )
+                        or (before and row["unmatched"])
                         else "access",
                         "events_total": len(row["ids"]),
                         "bits": round(row["bits"], 1),
@@ -148,6 +152,8 @@ def _surprising(row: dict[str, Any], peers: tuple[PeerDays, PeerDays], min_bits:
     reads = peers[1].surprise(row["actor"], row["day"], float(row["reads"]))
     top = max(clients, reads, key=lambda x: x.bits)
     row["bits"] = top.bits
+    # More than any peer's day, among enough of them to say so.
+    row["unmatched"] = top.reach == 0 and top.population >= MIN_POPULATION
     what = "clients" if top is clients else "separate reads"
     row["population"] = f"{what}: {top.words()}"
     return top.bits >= min_bits
