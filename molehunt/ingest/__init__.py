@@ -13,9 +13,7 @@ from molehunt.ingest.clients import ClientsParser
 from molehunt.ingest.entitlements import EntitlementsParser
 from molehunt.ingest.evtx import EvtxParser
 from molehunt.ingest.hr import HrParser
-from molehunt.ingest.pg_csvlog import PgCsvlogParser
-from molehunt.ingest.pg_stderr import PgStderrParser
-from molehunt.ingest.pg_syslog import PgSyslogParser
+from molehunt.ingest.postgres import PgCsvlogParser, PgStderrParser, PgSyslogParser
 from molehunt.ingest.squid import SquidParser
 from molehunt.ingest.squid_logformat import SquidLogformatParser
 from molehunt.ingest.squid_native import SquidNativeParser

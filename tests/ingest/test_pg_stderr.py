@@ -14,9 +14,9 @@ from molehunt_testing import shared_fixtures
 from molehunt.config import Settings
 from molehunt.errors import ConfigError
 from molehunt.ingest.base import FormatMismatchError, ParseResult, event_id
-from molehunt.ingest.pg_csvlog import PgCsvlogParser
-from molehunt.ingest.pg_stderr import (
+from molehunt.ingest.postgres import (
     DEFAULT_PREFIX,
+    PgCsvlogParser,
     PgStderrParser,
     infer_prefix,
     prefix_pattern,

@@ -1,23 +1,4 @@
-"""PostgreSQL through syslog (``log_destination = 'syslog'``) with pgAudit and auto_explain.
-
-Each line is an RFC 3164 syslog line that PostgreSQL numbered::
-
-    Feb  9 09:51:29 db1 postgres[1234]: [5-1] 2021-02-09 09:51:29.164 CST [1234] LOG:  AUDIT: ...
-    Feb  9 09:51:29 db1 postgres[1234]: [5-2] #011FROM clients
-
-``[5-1]`` is the process's 5th message, part 1; its further lines come as parts
-2, 3... (a line of the message starts with a tab, which syslog daemons write as
-``#011``; a long line is split into parts without one). Lines of different
-processes interleave, so parts are gathered by process and message number.
-
-The message after ``[n-m]`` is what ``pg-stderr`` reads (``log_line_prefix``,
-then ``SEVERITY:  message``): the lines are put back together as the stderr log
-the server would have written and read by :class:`PgStderrParser` (the same
-prefix setting and inference), and every event keeps the offset of its first
-syslog line in this file. Where the prefix holds no time (``%m``/``%t``), the
-syslog time is used: its year is the file's (by its modification time; a month
-later than that is the year before), its zone ``pg_log_timezone``.
-"""
+"""syslog."""
 
 from __future__ import annotations
 
@@ -32,14 +13,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from molehunt.ingest.base import FormatMismatchError, ParseResult, Rejected
-from molehunt.ingest.pg_stderr import DEFAULT_PREFIX, PgStderrParser, looks_like_syslog
-from molehunt.ingest.pgaudit import (
-    DEFAULT_PLAN_WINDOW,
-    empty_tables,
-    event_ids,
-    find_bytes,
-    strings_at,
-)
+from molehunt.ingest.postgres.kernels import find_bytes, strings_at
+from molehunt.ingest.postgres.plans import DEFAULT_PLAN_WINDOW
+from molehunt.ingest.postgres.prefix import DEFAULT_PREFIX, looks_like_syslog
+from molehunt.ingest.postgres.stderr import PgStderrParser
+from molehunt.ingest.postgres.tables import empty_tables, event_ids
 
 if TYPE_CHECKING:
     from molehunt.config import Settings
