@@ -1,4 +1,9 @@
-"""audit."""
+"""pgAudit payloads: ``AUDIT: SESSION,<statement_id>,...`` split into fields.
+
+:func:`audit_fields` splits the payloads a format parser vouches for in numpy;
+the others are read with the regex :data:`AUDIT_PAYLOAD` in DuckDB
+(:func:`read_audits` puts both together).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -208,12 +214,62 @@ def audit_fields(offsets: pa.Array[Any], messages: Any) -> pa.Table:
     first, last = messages.offset, messages.offset + n + 1
     off: Offsets = np.frombuffer(buffers[1], dtype=width)[first:last].astype(np.int64)
     data = np.frombuffer(buffers[2], dtype=np.uint8)[: int(off[-1])]
+    valid = (
+        np.asarray(messages.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+        if messages.null_count
+        else None
+    )
+    f = _split_fields(data, off, valid)
+    breaks = find_bytes(data, b"\n\r")
+    ok, ids, logged = _plain_fields(data, f, breaks)
+    texts = [_quoted_field(data, buffers[2], f, k, breaks, ok) for k in (6, 7, 8)]
+    everything = bool(ok.all())
+    keep = pa.array(ok)
+
+    def kept(values: pa.Array[Any]) -> pa.Array[Any]:
+        return values if everything else values.filter(keep)
+
+    def text(k: int) -> pa.Array[Any]:
+        return kept(strings_at(buffers[2], f.begin[k], f.end[k]))
+
+    fast = f.rows[ok]
+    return pa.table(
+        {
+            "offset": offsets.take(pa.array(fast, pa.int64())),
+            "fast": pa.array(np.ones(len(fast), dtype=bool)),
+            "audit_class": text(3),
+            "command": text(4),
+            "object_type": text(5),
+            "object_name": kept(texts[0]),
+            "statement": kept(texts[1]),
+            "params_raw": kept(texts[2]),
+            "logged_rows": pa.array(logged[ok], mask=~f.has_rows[ok]),
+            "statement_id": pa.array(ids[0][ok], pa.int64()),
+            "substatement_id": pa.array(ids[1][ok], pa.int64()),
+        },
+        schema=_AUDIT_FIELDS,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Fields:
+    """The byte ranges of the ten fields of the payloads at ``rows`` (the candidates)."""
+
+    rows: Offsets
+    begin: list[Offsets]
+    end: list[Offsets]
+    has_rows: Mask  # a tenth field (``pgaudit.log_rows``)
+    quotes: QuoteCounts
+
+
+def _split_fields(data: npt.NDArray[np.uint8], off: Offsets, valid: Mask | None) -> _Fields:
+    """Split the payloads (end to end in ``data`` at ``off``) at their unquoted commas."""
+    n = len(off) - 1
     starts, stops = off[:-1], off[1:]
     head = starts + len(b"AUDIT: ")
     cand = (stops >= head) & equals(data, starts, stops, b"AUDIT: ", prefix=True)
-    if messages.null_count:
-        cand &= np.asarray(messages.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-
+    if valid is not None:
+        cand &= valid
     quotes = QuoteCounts(data, exact=True)
     before = quotes.upto(head - 1)
     cand &= ((quotes.upto(stops - 1) - before) & 1) == 0
@@ -238,15 +294,24 @@ def audit_fields(offsets: pa.Array[Any], messages: Any) -> pa.Table:
     begin = [head[rows], *(c + 1 for c in sep)]
     end = [*sep, stops[rows]]
     begin[9] = np.minimum(begin[9], end[9])  # no rows: an empty range at the end
-    breaks = find_bytes(data, b"\n\r")
+    return _Fields(rows, begin, end, has_rows, quotes)
 
-    def count_in(marks: Offsets | QuoteCounts, b: Offsets, e: Offsets) -> Offsets:
-        if isinstance(marks, QuoteCounts):
-            return np.asarray(marks.upto(e - 1) - marks.upto(b - 1), dtype=np.int64)
-        return np.asarray(np.searchsorted(marks, e) - np.searchsorted(marks, b), dtype=np.int64)
 
+def _count_in(marks: Offsets | QuoteCounts, b: Offsets, e: Offsets) -> Offsets:
+    """How many of ``marks`` (offsets, or the quotes) lie in each range ``b:e``."""
+    if isinstance(marks, QuoteCounts):
+        return np.asarray(marks.upto(e - 1) - marks.upto(b - 1), dtype=np.int64)
+    return np.asarray(np.searchsorted(marks, e) - np.searchsorted(marks, b), dtype=np.int64)
+
+
+def _plain_fields(
+    data: npt.NDArray[np.uint8], f: _Fields, breaks: Offsets
+) -> tuple[Mask, list[Offsets], Offsets]:
+    """Check fields 0-5 and the rows (which the numpy split vouches for), and read
+    the two ids and the rows: (ok, [statement ids, substatement ids], rows)."""
+    begin, end = f.begin, f.end
     # Fields 0-5 hold no quote and no line break, so no comma hides in them.
-    ok = (count_in(quotes, begin[0], end[5]) == 0) & (count_in(breaks, begin[0], end[5]) == 0)
+    ok = (_count_in(f.quotes, begin[0], end[5]) == 0) & (_count_in(breaks, begin[0], end[5]) == 0)
     kinds = windows(data, begin[0], len(b"SESSION"))
     length = end[0] - begin[0]
     ok &= ((length == 7) & (kinds == np.frombuffer(b"SESSION", np.uint8)).all(axis=1)) | (
@@ -260,53 +325,28 @@ def audit_fields(offsets: pa.Array[Any], messages: Any) -> pa.Table:
     ok &= all_of(data, begin[3], end[3], _CLASS, 1, 32)
     for k in (4, 5):
         ok &= end[k] - begin[k] <= 64
-    negative = has_rows & (data[np.minimum(begin[9], len(data) - 1)] == ord("-"))
+    negative = f.has_rows & (data[np.minimum(begin[9], len(data) - 1)] == ord("-"))
     count, plain = digit_field(data, begin[9] + negative, end[9])
-    ok &= ~has_rows | plain
-    texts: list[pa.Array[Any]] = []
-    buffer = buffers[2]
-    for k in (6, 7, 8):
-        b, e = begin[k], end[k]
-        inside = count_in(quotes, b, e)
-        quoted = (e - b >= 2) & (data[np.minimum(b, len(data) - 1)] == ord('"')) & (inside >= 2)
-        quoted &= data[np.maximum(e - 1, 0)] == ord('"')
-        ok &= quoted | ((inside == 0) & (count_in(breaks, b, e) == 0))
-        inner = strings_at(buffer, b + quoted, e - quoted)
-        escaped = quoted & (inside > 2)
-        if escaped.any():
-            doubled: Any = pc.count_substring(inner, '""')  # type: ignore[call-overload]
-            pairs = np.asarray(doubled.to_numpy(zero_copy_only=False))
-            # Inside quotes every " comes doubled: the left-to-right pairs hold them all.
-            ok &= ~escaped | (2 * pairs.astype(np.int64) == inside - 2)
-            inner = pc.replace_substring(inner, '""', '"')
-        texts.append(inner)
-    everything = bool(ok.all())
-    keep = pa.array(ok)
+    ok &= ~f.has_rows | plain
+    return ok, ids, np.where(negative, -count, count)
 
-    def kept(values: pa.Array[Any]) -> pa.Array[Any]:
-        return values if everything else values.filter(keep)
 
-    def text(k: int) -> pa.Array[Any]:
-        return kept(strings_at(buffer, begin[k], end[k]))
-
-    def number(k: int) -> pa.Array[Any]:
-        return pa.array(ids[k - 1][ok], pa.int64())
-
-    fast = rows[ok]
-    logged = pa.array(np.where(negative, -count, count)[ok], mask=~has_rows[ok])
-    return pa.table(
-        {
-            "offset": offsets.take(pa.array(fast, pa.int64())),
-            "fast": pa.array(np.ones(len(fast), dtype=bool)),
-            "audit_class": text(3),
-            "command": text(4),
-            "object_type": text(5),
-            "object_name": kept(texts[0]),
-            "statement": kept(texts[1]),
-            "params_raw": kept(texts[2]),
-            "logged_rows": logged,
-            "statement_id": number(1),
-            "substatement_id": number(2),
-        },
-        schema=_AUDIT_FIELDS,
-    )
+def _quoted_field(
+    data: npt.NDArray[np.uint8], buffer: Any, f: _Fields, k: int, breaks: Offsets, ok: Mask
+) -> pa.Array[Any]:
+    """Field ``k`` (object, statement, parameter: quoted or plain) unquoted; clears
+    ``ok`` where it is neither plainly quoted nor plain."""
+    b, e = f.begin[k], f.end[k]
+    inside = _count_in(f.quotes, b, e)
+    quoted = (e - b >= 2) & (data[np.minimum(b, len(data) - 1)] == ord('"')) & (inside >= 2)
+    quoted &= data[np.maximum(e - 1, 0)] == ord('"')
+    ok &= quoted | ((inside == 0) & (_count_in(breaks, b, e) == 0))
+    inner = strings_at(buffer, b + quoted, e - quoted)
+    escaped = quoted & (inside > 2)
+    if escaped.any():
+        doubled: Any = pc.count_substring(inner, '""')  # type: ignore[call-overload]
+        pairs = np.asarray(doubled.to_numpy(zero_copy_only=False))
+        # Inside quotes every " comes doubled: the left-to-right pairs hold them all.
+        ok &= ~escaped | (2 * pairs.astype(np.int64) == inside - 2)
+        inner = pc.replace_substring(inner, '""', '"')
+    return inner

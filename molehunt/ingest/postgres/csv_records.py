@@ -1,4 +1,9 @@
-"""csv_records."""
+"""Cutting csvlog bytes into records and fields without a Python loop.
+
+A newline ends a record when the number of ``"`` before it is even; a record of
+another field count than the batch's layout (:data:`LAYOUTS`) is cut around
+(:func:`resynced`) at the next line that starts with a timestamp.
+"""
 
 from __future__ import annotations
 

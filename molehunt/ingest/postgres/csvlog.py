@@ -1,4 +1,19 @@
-"""csvlog."""
+"""PostgreSQL csvlog (``log_destination = 'csvlog'``) with pgAudit and auto_explain.
+
+PostgreSQL 14-17 write 26 columns a record, 13 wrote 24, 9.0-12 23 and 8.4 22
+(:data:`LAYOUTS`): a batch is read in the layout most of its records have, and a
+record of another count is rejected beside it. A quoted field (the message, a
+statement, a JSON plan) may span lines; a quote left open (a record cut short)
+swallows nothing: the cut starts afresh at the next line that starts with a
+timestamp. Records are cut without a Python loop:
+a newline ends a record when the number of ``"`` before it is even (a running
+count over the byte buffer in numpy), and a comma separates fields under the
+same rule. Only records whose message starts like an audit, session or plan
+line are turned into Arrow strings, and their AUDIT payloads split, a few MiB
+of the batch at a time (so the bytes each field is fetched from are still in
+cache); :mod:`molehunt.ingest.postgres.events` does the rest. The records
+are cut in :mod:`molehunt.ingest.postgres.csv_records`.
+"""
 
 from __future__ import annotations
 
@@ -102,25 +117,122 @@ class PgCsvlogParser:
         ``final`` says the file will grow no more (a rotated log): statements
         still waiting for their auto_explain plan are then decided without it.
         """
-        cut = resynced(data)
-        if final and data.endswith(b"\n") and (cut is None or int(cut[0][-1]) < len(data) - 1):
-            # The file grows no more: bytes after the last whole record (an
-            # unclosed quote) are one broken record, not a wait for ever.
-            ends0, commas0, before0 = cut or (
-                np.zeros(0, dtype=np.int64),
-                np.zeros(0, dtype=POSITION),
-                np.zeros(0, dtype=np.int64),
-            )
-            last = int(before0[-1]) if len(before0) else 0
-            cut = (np.append(ends0, len(data) - 1), commas0, np.append(before0, last))
+        cut = _whole_records(data, final)
         if cut is None:
             return ParseResult(tables=empty_tables())
+        batch = _Batch.of(data, cut, base_offset)
+        pieces = self._read(data, batch, base_offset)
+        records = pa.concat_tables([piece.records for piece in pieces]).combine_chunks()
+        rows = np.concatenate([piece.rows for piece in pieces])
+        msg_start = np.concatenate([piece.msg_start for piece in pieces])
+        msg_stop = np.concatenate([piece.msg_stop for piece in pieces])
+        fields = pa.concat_tables([piece.fields for piece in pieces])
+        texts = [piece.payloads for piece in pieces]
+        buffer = pa.py_buffer(data)
+
+        def payload_text(which: Offsets) -> pa.Array[Any]:
+            return (
+                pa.chunked_array(texts, pa.string())
+                .take(pa.array(which, pa.int64()))
+                .combine_chunks()
+            )
+
+        def plan_messages(offsets: Offsets) -> pa.Array[Any]:
+            which = np.searchsorted(batch.starts[rows], offsets - base_offset)
+            return _unescape(strings_at(buffer, msg_start[which], msg_stop[which]))
+
+        built = build_events(
+            records,
+            payloads=SplitPayloads(fields, payload_text),
+            plan_messages=plan_messages,
+            kind=self.kind,
+            source_id=source_id,
+            data_end=base_offset + batch.end,
+            final=final,
+            zones=self.zones,
+            plan_window=self.plan_window,
+        )
+        consumed = batch.end if built.cutoff is None else built.cutoff - base_offset
+        limit = base_offset + consumed
+        problems = sorted([p for p in batch.problems if p[0] < limit] + built.rejected)
+        skipped_at = np.concatenate([piece.skipped_at for piece in pieces])
+        skipped_why = np.concatenate([piece.skipped_why for piece in pieces])
+        return ParseResult(
+            tables=built.tables,
+            rejected=_located(problems, data, base_offset, batch.starts, batch.ends),
+            consumed=consumed,
+            records=int(np.searchsorted(batch.starts, consumed)),
+            pending=built.pending,
+            skipped=tally_skipped(skipped_why[skipped_at < limit], records, limit),
+        )
+
+    def _read(self, data: bytes, batch: _Batch, base_offset: int) -> list[_Piece]:
+        """The well-formed records of the batch, read a slice of it at a time: every
+        field is fetched from its own place in the buffer, and a slice's bytes stay
+        in cache for all those fetches where the whole batch would not."""
+        buf = np.frombuffer(data, dtype=np.uint8, count=batch.end)
+        buffer = pa.py_buffer(data)
+        good_rows = np.flatnonzero(batch.good)
+        cuts = np.searchsorted(batch.starts[good_rows], np.arange(_SLICE, batch.end, _SLICE))
+        pieces: list[_Piece] = []
+        audits = 0
+        for part in [p for p in np.split(good_rows, cuts) if len(p)] or [good_rows]:
+            piece = _read_piece(
+                buf,
+                buffer,
+                batch.commas,
+                batch.lo,
+                batch.starts,
+                batch.ends,
+                part,
+                base_offset,
+                audits,
+                self.zones,
+                batch.columns,
+            )
+            audits += piece.audits
+            pieces.append(piece)
+        return pieces
+
+
+def _whole_records(data: bytes, final: bool) -> tuple[Offsets, Offsets, Offsets] | None:
+    """The whole records of ``data`` (:func:`resynced`); when the file grows no
+    more, the bytes after the last of them are one more (broken) record."""
+    cut = resynced(data)
+    if final and data.endswith(b"\n") and (cut is None or int(cut[0][-1]) < len(data) - 1):
+        # The file grows no more: bytes after the last whole record (an
+        # unclosed quote) are one broken record, not a wait for ever.
+        ends0, commas0, before0 = cut or (
+            np.zeros(0, dtype=np.int64),
+            np.zeros(0, dtype=POSITION),
+            np.zeros(0, dtype=np.int64),
+        )
+        last = int(before0[-1]) if len(before0) else 0
+        cut = (np.append(ends0, len(data) - 1), commas0, np.append(before0, last))
+    return cut
+
+
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    """The records of a batch: their bounds, commas, layout, and which are well formed
+    (the others are in ``problems``)."""
+
+    starts: Offsets
+    ends: Offsets
+    commas: Offsets
+    lo: Offsets  # index of each record's first comma in ``commas``
+    columns: int
+    good: Mask
+    problems: list[tuple[int, str]]
+    end: int  # just past the last record
+
+    @classmethod
+    def of(cls, data: bytes, cut: tuple[Offsets, Offsets, Offsets], base_offset: int) -> _Batch:
         ends, commas, before = cut
         starts = np.empty_like(ends)
         starts[0] = 0
         starts[1:] = ends[:-1] + 1
         end = int(ends[-1]) + 1
-        buf = np.frombuffer(data, dtype=np.uint8, count=end)
         lo = np.empty_like(before)
         lo[0] = 0
         lo[1:] = before[:-1]
@@ -130,7 +242,6 @@ class PgCsvlogParser:
         bad_bytes = invalid_utf8(data, end)
         if len(bad_bytes):
             good[np.searchsorted(ends, bad_bytes)] = False
-
         problems: list[tuple[int, str]] = []
         for i in np.flatnonzero(~good).tolist():
             reason = (
@@ -142,78 +253,7 @@ class PgCsvlogParser:
                 f"other records are {LAYOUTS[columns]} csvlog)"
             )
             problems.append((base_offset + int(starts[i]), reason))
-
-        buffer = pa.py_buffer(data)
-        good_rows = np.flatnonzero(good)
-        # Records are read a slice of the batch at a time: every field is fetched
-        # from its own place in the buffer, and a slice's bytes stay in cache
-        # for all those fetches where the whole batch would not.
-        cuts = np.searchsorted(starts[good_rows], np.arange(_SLICE, end, _SLICE))
-        pieces: list[_Piece] = []
-        audits = 0
-        for part in [p for p in np.split(good_rows, cuts) if len(p)] or [good_rows]:
-            piece = _read_piece(
-                buf,
-                buffer,
-                commas,
-                lo,
-                starts,
-                ends,
-                part,
-                base_offset,
-                audits,
-                self.zones,
-                columns,
-            )
-            audits += piece.audits
-            pieces.append(piece)
-        records = pa.concat_tables([piece.records for piece in pieces]).combine_chunks()
-        rows = np.concatenate([piece.rows for piece in pieces])
-        msg_start = np.concatenate([piece.msg_start for piece in pieces])
-        msg_stop = np.concatenate([piece.msg_stop for piece in pieces])
-        fields = pa.concat_tables([piece.fields for piece in pieces])
-        texts = [piece.payloads for piece in pieces]
-
-        def payload_text(which: Offsets) -> pa.Array[Any]:
-            return (
-                pa.chunked_array(texts, pa.string())
-                .take(pa.array(which, pa.int64()))
-                .combine_chunks()
-            )
-
-        def plan_messages(offsets: Offsets) -> pa.Array[Any]:
-            which = np.searchsorted(starts[rows], offsets - base_offset)
-            return _unescape(strings_at(buffer, msg_start[which], msg_stop[which]))
-
-        payloads = SplitPayloads(fields, payload_text)
-        built = build_events(
-            records,
-            payloads=payloads,
-            plan_messages=plan_messages,
-            kind=self.kind,
-            source_id=source_id,
-            data_end=base_offset + end,
-            final=final,
-            zones=self.zones,
-            plan_window=self.plan_window,
-        )
-        consumed = end if built.cutoff is None else built.cutoff - base_offset
-        problems = sorted([p for p in problems if p[0] < base_offset + consumed] + built.rejected)
-        limit = base_offset + consumed
-        skipped_at = np.concatenate([piece.skipped_at for piece in pieces])
-        skipped_why = np.concatenate([piece.skipped_why for piece in pieces])
-        return ParseResult(
-            tables=built.tables,
-            rejected=_located(problems, data, base_offset, starts, ends),
-            consumed=consumed,
-            records=int(np.searchsorted(starts, consumed)),
-            pending=built.pending,
-            skipped=tally_skipped(
-                skipped_why[skipped_at < limit],
-                records,
-                limit,
-            ),
-        )
+        return cls(starts, ends, commas, lo, columns, good, problems, end)
 
 
 #: Bytes of a batch read at a time (see :meth:`PgCsvlogParser.parse`): small enough

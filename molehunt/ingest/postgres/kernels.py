@@ -1,4 +1,10 @@
-"""kernels."""
+"""Generic byte kernels over a batch's buffer, shared by the PostgreSQL parsers.
+
+Nothing here knows PostgreSQL: finding bytes, fixed-width windows and 8-byte
+words at many offsets, counting quotes, reading runs of ASCII digits eight at a
+time (SWAR), Arrow strings at byte ranges, invalid UTF-8, and the per-thread
+in-memory DuckDB the slow paths share. Offsets are ``int64`` numpy arrays.
+"""
 
 from __future__ import annotations
 

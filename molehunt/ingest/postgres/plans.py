@@ -1,4 +1,9 @@
-"""plans."""
+"""auto_explain plans: the true row count of an audited statement pgAudit could not count.
+
+The plan joined to such an AUDIT line is the first one after it in the same
+session with the same query text (see :mod:`molehunt.ingest.postgres.events`);
+:func:`plan_counts` finds it in DuckDB, and says which statements must still wait.
+"""
 
 from __future__ import annotations
 
@@ -52,24 +57,63 @@ def plan_counts(
     when it ends, before the session's next statement), the session's next
     statement.
     """
-    keys = recs.column("session_key")
-    statement = audits.fields["statement"].combine_chunks()
-    statement_id = audits.fields["statement_id"].combine_chunks()
+    waits = _waits(recs, audits, needy, plan_seconds)
+    tables = {
+        "waits": waits,
+        **_statements(recs, audits, waits),
+        **_plans_and_ends(recs, waits, plan_messages),
+    }
+    con = connection()
+    try:
+        for name, table in tables.items():
+            con.register(name, table)
+        con.execute(_PLANS)
+        problems = [
+            (int(offset), "auto_explain plan is not valid JSON (auto_explain.log_format = json)")
+            for (offset,) in con.execute(
+                'SELECT "offset" FROM plans WHERE NOT ok AND (NOT open OR $final)',
+                {"final": final},
+            ).fetchall()
+        ]
+        matched = con.execute(_MATCH, {"window": plan_window, "data_end": data_end}).fetchnumpy()
+        ((stuck,),) = con.execute(
+            'SELECT list("offset") FROM plans WHERE open AND NOT ok AND NOT $final',
+            {"final": final},
+        ).fetchall()
+    finally:
+        con.execute("DROP TABLE IF EXISTS plans")
+        for name in tables:
+            con.unregister(name)
+    counts, waiting = _matched_counts(audits, matched, stuck, final)
+    return counts, problems, waiting
+
+
+def _waits(recs: Records, audits: Audits, needy: Mask, plan_seconds: int) -> pa.Table:
+    """The AUDIT records that wait for a plan, with their session, text and deadline."""
     wait_rows = pa.array(np.flatnonzero(needy), pa.int64())
     cursor = as_mask(pc.equal(audits.fields["command"], pa.scalar("DECLARE CURSOR")))[needy]
-    waits = pa.table(
+    return pa.table(
         {
             "offset": ints(audits.offsets[needy]),
-            "session_key": keys.take(pa.array(audits.rows[needy], pa.int64())),
-            "statement": statement.take(wait_rows),
-            "statement_id": statement_id.take(wait_rows),
+            "session_key": recs.column("session_key").take(
+                pa.array(audits.rows[needy], pa.int64())
+            ),
+            "statement": audits.fields["statement"].combine_chunks().take(wait_rows),
+            "statement_id": audits.fields["statement_id"].combine_chunks().take(wait_rows),
             "cursor": pa.array(cursor),
             "late_at": _late_at(recs, audits.rows[needy], plan_seconds),
         }
     )
+
+
+def _statements(recs: Records, audits: Audits, waits: pa.Table) -> dict[str, pa.Table]:
+    """The statements that can bound a wait: every one of a session with a statement
+    waiting (``session_statements``), and those with a waiting text (``same``)."""
+    statement = audits.fields["statement"].combine_chunks()
+    statement_id = audits.fields["statement_id"].combine_chunks()
     # Only sessions with a statement waiting can bound a wait or hold its plan
     # (a superset: SQL decides, NULL keys included).
-    session_keys = keys.take(pa.array(audits.rows, pa.int64()))
+    session_keys = recs.column("session_key").take(pa.array(audits.rows, pa.int64()))
     in_play = as_mask(pc.is_in(session_keys, value_set=waits["session_key"], skip_nulls=False))
     kept = np.flatnonzero(audits.ok & in_play)
     session_statements = pa.table(
@@ -90,6 +134,15 @@ def plan_counts(
             "statement_id": statement_id.take(picked),
         }
     )
+    return {"same": same, "session_statements": session_statements}
+
+
+def _plans_and_ends(
+    recs: Records, waits: pa.Table, plan_messages: PlanMessages
+) -> dict[str, pa.Table]:
+    """The plans of the sessions with a statement waiting (read only now), the
+    sessions' ends and the server's shutdowns."""
+    keys = recs.column("session_key")
     plan_rows = recs.rows("plan")
     plan_keys = keys.take(pa.array(plan_rows, pa.int64()))
     wanted = as_mask(pc.is_in(plan_keys, value_set=waits["session_key"], skip_nulls=True))
@@ -112,35 +165,14 @@ def plan_counts(
         }
     )
     shutdowns = pa.table({"shutdown_at": ints(recs.offsets[recs.rows("shutdown")])})
-    con = connection()
-    tables = {
-        "waits": waits,
-        "same": same,
-        "session_statements": session_statements,
-        "plan_text": plan_text,
-        "ends": ends,
-        "shutdowns": shutdowns,
-    }
-    try:
-        for name, table in tables.items():
-            con.register(name, table)
-        con.execute(_PLANS)
-        problems = [
-            (int(offset), "auto_explain plan is not valid JSON (auto_explain.log_format = json)")
-            for (offset,) in con.execute(
-                'SELECT "offset" FROM plans WHERE NOT ok AND (NOT open OR $final)',
-                {"final": final},
-            ).fetchall()
-        ]
-        matched = con.execute(_MATCH, {"window": plan_window, "data_end": data_end}).fetchnumpy()
-        ((stuck,),) = con.execute(
-            'SELECT list("offset") FROM plans WHERE open AND NOT ok AND NOT $final',
-            {"final": final},
-        ).fetchall()
-    finally:
-        con.execute("DROP TABLE IF EXISTS plans")
-        for name in tables:
-            con.unregister(name)
+    return {"plan_text": plan_text, "ends": ends, "shutdowns": shutdowns}
+
+
+def _matched_counts(
+    audits: Audits, matched: dict[str, Any], stuck: list[int] | None, final: bool
+) -> tuple[pa.Array[Any], Offsets]:
+    """The plan count of each AUDIT record (NULL where none matched), and the
+    offsets of the records that must wait for more bytes."""
     matched_offsets = np.asarray(matched["offset"], dtype=np.int64)
     found_column: Any = matched["found"]
     bound_column: Any = matched["bound"]
@@ -154,7 +186,7 @@ def plan_counts(
     at = np.searchsorted(audits.offsets, matched_offsets)
     values[at] = np.ma.getdata(counts)
     missing[at] = np.ma.getmaskarray(counts)
-    return pa.array(values, pa.int64(), mask=missing), problems, waiting
+    return pa.array(values, pa.int64(), mask=missing), waiting
 
 
 def _late_at(recs: Records, rows: Offsets, plan_seconds: int) -> pa.Array[Any]:

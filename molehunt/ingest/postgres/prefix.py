@@ -1,10 +1,23 @@
-"""prefix."""
+"""``log_line_prefix``: the pattern a prefix gives, and the prefix a file's lines show.
+
+Used by ``pg-stderr`` and ``pg-syslog``; :data:`DEFAULT_PREFIX` is the setting
+``pg_log_line_prefix``'s default.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Self
 
-DEFAULT_PREFIX = "%m [%p] %q%u@%d %h app=%a "
+from molehunt.config import DEFAULT_PG_PREFIX
+from molehunt.ingest.postgres.plans import DEFAULT_PLAN_WINDOW
+
+if TYPE_CHECKING:
+    from molehunt.config import Settings
+
+#: ``pg_log_line_prefix``'s default: written once, in the settings.
+DEFAULT_PREFIX = DEFAULT_PG_PREFIX
 
 _TIME_PATTERN = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"
 # What each log_line_prefix escape prints, as RE2; named groups feed the record.
@@ -272,3 +285,40 @@ _SYSLOG = re.compile(rb"^[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \S+ [^\s\[]+\[\d+\
 def looks_like_syslog(line: bytes) -> bool:
     """Whether ``line`` starts like an RFC 3164 syslog line from a program with a pid."""
     return _SYSLOG.match(line) is not None
+
+
+class PrefixedLogParser:
+    """A parser of lines that start with ``log_line_prefix`` (pg-stderr, pg-syslog).
+
+    Both take the same options: the prefix (``pg_log_line_prefix``), the server's
+    ``log_timezone`` (which settles the abbreviations it prints, such as CST),
+    zone texts to add, and the byte window within which a plan must appear.
+    """
+
+    def __init__(
+        self,
+        prefix: str = DEFAULT_PREFIX,
+        *,
+        zones: Mapping[str, str] | None = None,
+        log_timezone: str | None = None,
+        plan_window: int = DEFAULT_PLAN_WINDOW,
+    ) -> None:
+        self.configured_prefix = prefix
+        #: The prefix read off the file when the configured one does not fit it.
+        self.inferred_prefix: str | None = None
+        self.extra_zones: dict[str, str] = dict(zones or {})
+        self.log_timezone = log_timezone
+        self.plan_window = plan_window
+        self.configure(prefix)
+
+    def configure(self, prefix: str) -> None:
+        """Set the parser up for ``prefix`` (each subclass says how)."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Self:
+        """The parser for ``pg_log_line_prefix`` and ``pg_log_timezone`` (or ``timezone``)."""
+        return cls(
+            settings.pg_log_line_prefix,
+            log_timezone=settings.pg_log_timezone or settings.timezone,
+        )

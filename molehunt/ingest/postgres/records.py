@@ -1,4 +1,10 @@
-"""records."""
+"""What a PostgreSQL log record is, once a format parser has cut it.
+
+:data:`RECORD_SCHEMA` is the table a format parser hands to
+:func:`~molehunt.ingest.postgres.events.build_events`; :data:`MESSAGE_KINDS` are
+the message starts that matter, :data:`SKIP_REASONS` the ones counted as skipped
+by design; :func:`rejected_records` gives the raw text of a record set aside.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from molehunt.ingest.base import Rejected
+from molehunt.ingest.base import RAW_LIMIT, Rejected
 from molehunt.ingest.postgres.kernels import Mask, Offsets, as_mask, equals, windows
 
 #: Columns of the records a format parser hands over; ``open`` marks a last
@@ -99,9 +105,6 @@ def rejected_records(
             line = lines[i]
         out.append(Rejected(reason=reason, line=line, offset=offset, raw=raw))
     return out
-
-
-RAW_LIMIT = 4096
 
 
 _FIRST_WORD = 8

@@ -1,12 +1,30 @@
-"""stderr."""
+"""PostgreSQL stderr log (``log_destination = 'stderr'``) with pgAudit and auto_explain.
+
+Each record starts with ``log_line_prefix`` (by default ``%m [%p] %q%u@%d %h app=%a``)
+then ``SEVERITY:  message``. When most lines of a batch do not start with the
+configured prefix, the prefix is read off the lines (:func:`infer_prefix`) and the
+file read with it (``inferred_prefix`` says which); if none fits, the file is
+refused whole (:class:`FormatMismatchError`, naming ``pg_log_line_prefix`` and the
+prefix the file looks like), so its checkpoint stays and nothing is lost.
+PostgreSQL indents the further lines of a message (a multi-line statement, a
+JSON plan) with a tab; such lines, and any line that does not start with the
+prefix, belong to the record before. Lines are cut in numpy and matched against
+the prefix in one vectorised regex call; the same
+events as ``pg-csvlog`` come out of :mod:`molehunt.ingest.postgres.events`.
+
+``%a`` is chosen by the client: an application name that imitates the end of
+the prefix can shift where the message seems to start. csvlog quotes every
+field and has no such ambiguity; prefer it where you can.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -14,6 +32,7 @@ from molehunt.errors import ConfigError, Location
 from molehunt.ingest.base import FormatMismatchError, ParseResult, Rejected
 from molehunt.ingest.postgres.events import build_events
 from molehunt.ingest.postgres.kernels import (
+    Mask,
     Offsets,
     blank_to_null,
     find_bytes,
@@ -21,10 +40,10 @@ from molehunt.ingest.postgres.kernels import (
     strings_at,
     to_int32,
 )
-from molehunt.ingest.postgres.plans import DEFAULT_PLAN_WINDOW
 from molehunt.ingest.postgres.prefix import (
     DEFAULT_PREFIX,
     SAMPLE_LINES,
+    PrefixedLogParser,
     infer_prefix,
     looks_like_syslog,
     prefix_pattern,
@@ -50,7 +69,7 @@ class PrefixMismatchError(FormatMismatchError):
     """A pg-stderr file not written with the configured log_line_prefix."""
 
 
-class PgStderrParser:
+class PgStderrParser(PrefixedLogParser):
     """PostgreSQL stderr log with pgAudit: audited statements, connections and disconnections."""
 
     kind: ClassVar[str] = "pg-stderr"
@@ -58,24 +77,13 @@ class PgStderrParser:
         "PostgreSQL 15 stderr log (log_line_prefix) with pgAudit and auto_explain (JSON)"
     )
 
-    def __init__(
-        self,
-        prefix: str = DEFAULT_PREFIX,
-        *,
-        zones: Mapping[str, str] | None = None,
-        log_timezone: str | None = None,
-        plan_window: int = DEFAULT_PLAN_WINDOW,
-    ) -> None:
-        self.configured_prefix = prefix
-        #: The prefix read off the file when the configured one does not fit it.
-        self.inferred_prefix: str | None = None
+    def configure(self, prefix: str) -> None:
         try:
             self._use(prefix)
         except ValueError as e:
             raise ConfigError(f"pg_log_line_prefix: {e}") from e
         # The server's log_timezone settles the abbreviations it prints (CST...).
-        self.zones = {**log_zones(log_timezone), **(zones or {})}
-        self.plan_window = plan_window
+        self.zones = {**log_zones(self.log_timezone), **self.extra_zones}
 
     def _infer(self, lines: pa.Array[Any], path: str) -> None:
         _infer_for(self, lines, path)
@@ -86,14 +94,6 @@ class PgStderrParser:
         # The message is wherever the head ends: matching it too would only cost time.
         self._head_pattern = self.pattern[: self.pattern.rindex("(?P<message>")]
         self._python_pattern = re.compile(self.pattern.encode())
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> PgStderrParser:
-        """The parser for ``pg_log_line_prefix`` and ``pg_log_timezone`` (or ``timezone``)."""
-        return cls(
-            settings.pg_log_line_prefix,
-            log_timezone=settings.pg_log_timezone or settings.timezone,
-        )
 
     @classmethod
     def sniff(cls, head: bytes) -> bool:
@@ -130,79 +130,64 @@ class PgStderrParser:
         newlines = find_bytes(buf, b"\n")
         if len(newlines) == 0:
             return ParseResult(tables=empty_tables())
-        end = int(newlines[-1]) + 1
-        line_starts = np.empty_like(newlines)
-        line_starts[0] = 0
-        line_starts[1:] = newlines[:-1] + 1
-        line_ends = newlines
-        bad_lines = np.zeros(len(line_starts), dtype=bool)
-        bad_bytes = invalid_utf8(data, end)
-        if len(bad_bytes):
-            bad_lines[np.searchsorted(line_ends, bad_bytes)] = True
-
+        lines = _Lines.of(data, buf, newlines)
         # A record starts on a line that is not indented and matches the prefix.
-        maybe = np.flatnonzero((line_ends > line_starts) & (buf[line_starts] != ord("\t")))
-        buffer = pa.py_buffer(data)
-        lines = strings_at(buffer, line_starts[maybe], line_ends[maybe], binary=True)
-        parts = pc.extract_regex(lines, self._head_pattern)
+        maybe = np.flatnonzero((lines.ends > lines.starts) & (buf[lines.starts] != ord("\t")))
+        texts = strings_at(pa.py_buffer(data), lines.starts[maybe], lines.ends[maybe], binary=True)
+        parts = pc.extract_regex(texts, self._head_pattern)
         matched = np.asarray(parts.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
         if len(maybe) and matched.sum() < _MATCHED * len(maybe):
             # Most lines do not start with the configured prefix: the file was
             # written with another. Read it with the one its lines show, or
             # refuse it whole (its checkpoint stays, nothing is lost).
-            self._infer(lines, path)
+            self._infer(texts, path)
             return self.parse(
                 data, base_offset=base_offset, source_id=source_id, path=path, final=final
             )
-        first_lines = maybe[matched]
-        parts = parts.filter(pa.array(matched))
+        cut = _cut_records(buf, lines, maybe[matched], base_offset, self.prefix)
+        return self._events(
+            data,
+            lines,
+            cut,
+            parts.filter(pa.array(matched)),
+            base_offset=base_offset,
+            source_id=source_id,
+            final=final,
+        )
 
-        problems: list[tuple[int, str]] = []
-        rec_line0 = first_lines
-        rec_starts = line_starts[first_lines]
-        if len(first_lines) == 0 or first_lines[0] > 0:
-            # Lines before the first record: the tail of a record read earlier
-            # (indented) or text that does not follow the configured prefix.
-            stop = int(first_lines[0]) if len(first_lines) else len(line_starts)
-            rec_line0 = np.concatenate([[0], first_lines]).astype(np.int64)
-            rec_starts = line_starts[rec_line0]
-            orphan = line_starts[:stop]
-            if not (buf[orphan] == ord("\t")).all():
-                problems.append(
-                    (base_offset, f"line does not start with log_line_prefix {self.prefix!r}")
-                )
-        rec_last_line = np.empty_like(rec_line0)
-        rec_last_line[:-1] = rec_line0[1:] - 1
-        rec_last_line[-1] = len(line_starts) - 1
-        rec_ends = line_ends[rec_last_line]
-        offset0 = len(rec_line0) - len(first_lines)  # 1 when an orphan block leads
-
-        bad_recs = np.zeros(len(rec_line0), dtype=bool)
-        if bad_lines.any():
-            bad_recs[np.searchsorted(rec_line0, np.flatnonzero(bad_lines), side="right") - 1] = True
-            for i in np.flatnonzero(bad_recs).tolist():
-                problems.append((base_offset + int(rec_starts[i]), "invalid UTF-8"))
-
+    def _events(
+        self,
+        data: bytes,
+        lines: _Lines,
+        cut: _Cut,
+        parts: pa.Array[Any],
+        *,
+        base_offset: int,
+        source_id: str,
+        final: bool,
+    ) -> ParseResult:
+        """The events of the records ``cut`` (``parts``: the prefix fields of each)."""
+        buf = np.frombuffer(data, dtype=np.uint8)
+        first_lines, offset0 = cut.first_lines, cut.offset0
         head_len = pc.binary_length(pc.struct_field(parts, "head")).to_numpy(zero_copy_only=False)
-        first_starts = line_starts[first_lines] + head_len.astype(np.int64)
-        kinds = message_kinds(buf, first_starts, line_ends[first_lines])
-        keep = (kinds >= 0) & ~bad_recs[offset0:]
-        other = np.flatnonzero((kinds < 0) & ~bad_recs[offset0:])
-        skipped_at = rec_starts[other + offset0] + base_offset
-        skipped_why = skip_codes(buf, first_starts[other], line_ends[first_lines[other]])
+        first_starts = lines.starts[first_lines] + head_len.astype(np.int64)
+        kinds = message_kinds(buf, first_starts, lines.ends[first_lines])
+        keep = (kinds >= 0) & ~cut.bad[offset0:]
+        other = np.flatnonzero((kinds < 0) & ~cut.bad[offset0:])
+        skipped_at = cut.starts[other + offset0] + base_offset
+        skipped_why = skip_codes(buf, first_starts[other], lines.ends[first_lines[other]])
         idx = np.flatnonzero(keep)
         kinds = kinds[idx]
-        parts = parts.filter(pa.array(keep))
         recs = idx + offset0
-        msg_starts = first_starts[idx]
-        msg_ends = rec_ends[recs]
+        msg_starts, msg_ends = first_starts[idx], cut.ends[recs]
+        buffer = pa.py_buffer(data)
 
         def messages(which: Offsets) -> pa.Array[Any]:
             texts = strings_at(buffer, msg_starts[which], msg_ends[which])
             return pc.replace_substring(texts, "\n\t", "\n")
 
         def plan_messages(offsets: Offsets) -> pa.Array[Any]:
-            return messages(np.searchsorted(rec_starts[recs], offsets - base_offset))
+            return messages(np.searchsorted(cut.starts[recs], offsets - base_offset))
 
         # AUDIT payloads go separately; plans are read later, and only those a
         # statement waits for.
@@ -212,60 +197,132 @@ class PgStderrParser:
         if talk.any():
             position = pa.array(np.cumsum(talk) - 1, mask=~talk)
             message = pc.take(messages(np.flatnonzero(talk)), position)
-        payloads = messages(np.flatnonzero(audit))
-
-        def text(name: str) -> pa.Array[Any]:
-            return blank_to_null(pc.cast(pc.struct_field(parts, name), pa.string()))
-
-        pid = text("pid")
-        session_id = text("session_id")
-        is_last = recs == len(rec_line0) - 1
-        records = pa.table(
-            {
-                "offset": pa.array(rec_starts[recs] + base_offset, pa.int64()),
-                "line": pa.nulls(len(recs), pa.int64()),
-                "log_time": text("log_time"),
-                "time_us": pa.nulls(len(recs), pa.int64()),
-                "user_name": _unknown_to_null(text("user_name")),
-                "database": _unknown_to_null(text("database")),
-                "pid": to_int32(pid),
-                "host": _unknown_to_null(text("host")),
-                "port": to_int32(text("port")),
-                "session_id": session_id,
-                "session_key": pc.coalesce(session_id, pid),
-                "app_name": _unknown_to_null(text("app_name")),
-                "what": pa.array(KIND_NAMES).take(kinds),
-                "message": message,
-                "open": pa.array(is_last),
-            },
-            schema=RECORD_SCHEMA,
+        records = _record_table(
+            parts.filter(pa.array(keep)),
+            cut.starts[recs] + base_offset,
+            kinds,
+            message,
+            recs == len(cut.line0) - 1,
         )
         built = build_events(
             records,
-            payloads=payloads,
+            payloads=messages(np.flatnonzero(audit)),
             plan_messages=plan_messages,
             kind=self.kind,
             source_id=source_id,
-            data_end=base_offset + end,
+            data_end=base_offset + lines.end,
             final=final,
             zones=self.zones,
             plan_window=self.plan_window,
         )
-        consumed = end if built.cutoff is None else built.cutoff - base_offset
-        problems = sorted([p for p in problems if p[0] < base_offset + consumed] + built.rejected)
+        consumed = lines.end if built.cutoff is None else built.cutoff - base_offset
         limit = base_offset + consumed
+        problems = sorted([p for p in cut.problems if p[0] < limit] + built.rejected)
         return ParseResult(
             tables=built.tables,
-            rejected=_located(problems, data, base_offset, rec_starts, rec_ends, rec_line0),
+            rejected=_located(problems, data, base_offset, cut.starts, cut.ends, cut.line0),
             consumed=consumed,
-            records=int(np.searchsorted(rec_starts, consumed)),
+            records=int(np.searchsorted(cut.starts, consumed)),
             pending=built.pending,
-            skipped=tally_skipped(
-                skipped_why[skipped_at < limit],
-                records,
-                limit,
-            ),
+            skipped=tally_skipped(skipped_why[skipped_at < limit], records, limit),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Lines:
+    """The whole lines of a batch: where each starts and ends (at its newline),
+    which hold invalid UTF-8, and the end of the last."""
+
+    starts: Offsets
+    ends: Offsets
+    bad: Mask
+    end: int
+
+    @classmethod
+    def of(cls, data: bytes, buf: npt.NDArray[np.uint8], newlines: Offsets) -> _Lines:
+        end = int(newlines[-1]) + 1
+        starts = np.empty_like(newlines)
+        starts[0] = 0
+        starts[1:] = newlines[:-1] + 1
+        bad = np.zeros(len(starts), dtype=bool)
+        bad_bytes = invalid_utf8(data, end)
+        if len(bad_bytes):
+            bad[np.searchsorted(newlines, bad_bytes)] = True
+        return cls(starts, newlines, bad, end)
+
+
+@dataclass(frozen=True, slots=True)
+class _Cut:
+    """The records of a batch: their first and last lines' bounds, which are bad,
+    and the problems found cutting them. ``first_lines`` are the lines that
+    matched the prefix; ``offset0`` is 1 when an orphan block leads."""
+
+    line0: Offsets
+    starts: Offsets
+    ends: Offsets
+    first_lines: Offsets
+    offset0: int
+    bad: Mask
+    problems: list[tuple[int, str]]
+
+
+def _cut_records(
+    buf: npt.NDArray[np.uint8], lines: _Lines, first_lines: Offsets, base_offset: int, prefix: str
+) -> _Cut:
+    """Records from the lines that start one (``first_lines``) to the next."""
+    problems: list[tuple[int, str]] = []
+    line0 = first_lines
+    if len(first_lines) == 0 or first_lines[0] > 0:
+        # Lines before the first record: the tail of a record read earlier
+        # (indented) or text that does not follow the configured prefix.
+        stop = int(first_lines[0]) if len(first_lines) else len(lines.starts)
+        line0 = np.concatenate([[0], first_lines]).astype(np.int64)
+        if not (buf[lines.starts[:stop]] == ord("\t")).all():
+            problems.append((base_offset, f"line does not start with log_line_prefix {prefix!r}"))
+    starts = lines.starts[line0]
+    last_line = np.empty_like(line0)
+    last_line[:-1] = line0[1:] - 1
+    last_line[-1] = len(lines.starts) - 1
+    bad = np.zeros(len(line0), dtype=bool)
+    if lines.bad.any():
+        bad[np.searchsorted(line0, np.flatnonzero(lines.bad), side="right") - 1] = True
+        for i in np.flatnonzero(bad).tolist():
+            problems.append((base_offset + int(starts[i]), "invalid UTF-8"))
+    offset0 = len(line0) - len(first_lines)
+    return _Cut(line0, starts, lines.ends[last_line], first_lines, offset0, bad, problems)
+
+
+def _record_table(
+    parts: pa.Array[Any], offsets: Offsets, kinds: Offsets, message: pa.Array[Any], last: Mask
+) -> pa.Table:
+    """The :data:`RECORD_SCHEMA` table of the records kept (``parts``: their prefix fields)."""
+
+    def text(name: str) -> pa.Array[Any]:
+        return blank_to_null(pc.cast(pc.struct_field(parts, name), pa.string()))
+
+    n = len(offsets)
+    pid = text("pid")
+    session_id = text("session_id")
+    return pa.table(
+        {
+            "offset": pa.array(offsets, pa.int64()),
+            "line": pa.nulls(n, pa.int64()),
+            "log_time": text("log_time"),
+            "time_us": pa.nulls(n, pa.int64()),
+            "user_name": _unknown_to_null(text("user_name")),
+            "database": _unknown_to_null(text("database")),
+            "pid": to_int32(pid),
+            "host": _unknown_to_null(text("host")),
+            "port": to_int32(text("port")),
+            "session_id": session_id,
+            "session_key": pc.coalesce(session_id, pid),
+            "app_name": _unknown_to_null(text("app_name")),
+            "what": pa.array(KIND_NAMES).take(kinds),
+            "message": message,
+            "open": pa.array(last),
+        },
+        schema=RECORD_SCHEMA,
+    )
 
 
 #: Below this share of unindented lines matching the prefix, the file is taken

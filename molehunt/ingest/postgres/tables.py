@@ -1,4 +1,4 @@
-"""tables."""
+"""The event tables PostgreSQL records become: ``events_db`` and ``events_auth``."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from molehunt.ingest.base import event_id
+from molehunt.ingest.base import event_ids
 from molehunt.ingest.postgres.audit import Audits
 from molehunt.ingest.postgres.kernels import Offsets, as_mask, blank_to_null, to_int32
 from molehunt.ingest.postgres.records import Records
@@ -179,35 +179,6 @@ def auth_table(recs: Records, *, kind: str, source_id: str, limit: int) -> pa.Ta
         "app_name": pc.if_else(connect, said(_CONNECT_APP, connect), recs.column("app_name", rows)),
     }
     return pa.table(columns, schema=AUTH_SCHEMA)
-
-
-# The four digits of 0..9999, each as one 32-bit word.
-_DIGIT_WORDS = np.frombuffer("".join(f"{i:04d}" for i in range(10_000)).encode(), dtype="<u4")
-
-
-def event_ids(source_id: str, offsets: Offsets) -> pa.Array[Any]:
-    """:func:`event_id` of each offset, formatted in numpy."""
-    n = len(offsets)
-    if n == 0:
-        return pa.array([], pa.string())
-    if offsets.min() < 0 or offsets.max() >= 10**12:
-        return pa.array([event_id(source_id, int(o)) for o in offsets], pa.string())
-    head = np.frombuffer(f"{source_id}:".encode(), dtype=np.uint8)
-    width = len(head) + 12
-    text = np.empty((n, width), dtype=np.uint8)
-    text[:, : len(head)] = head
-    digits = np.empty((n, 3), dtype="<u4")
-    rest = offsets.astype(np.int64)
-    for k in (2, 1, 0):
-        digits[:, k] = _DIGIT_WORDS[rest % 10_000]
-        rest //= 10_000
-    text[:, len(head) :] = digits.view(np.uint8)
-    bounds = np.arange(n + 1, dtype=np.int64) * width
-    layout = pa.large_string()
-    ids = pa.Array.from_buffers(
-        layout, n, [None, pa.py_buffer(bounds.data), pa.py_buffer(text.reshape(-1).data)]
-    )
-    return pc.cast(ids, pa.string())
 
 
 def ints(values: Offsets) -> pa.Array[Any]:

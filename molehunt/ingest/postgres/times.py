@@ -1,4 +1,9 @@
-"""times."""
+"""Log times of PostgreSQL records (``%m``, ``%t``, csvlog ``log_time``) in UTC.
+
+The common case (fixed-width digits, one zone text) is read in numpy over the
+bytes; an odd zone or shape goes to DuckDB, one record at a time of the few.
+Zone texts are resolved by :mod:`molehunt.ingest.postgres.zones`.
+"""
 
 from __future__ import annotations
 

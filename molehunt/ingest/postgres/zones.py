@@ -1,4 +1,21 @@
-"""zones."""
+"""The time zone PostgreSQL prints after a log time (``%m``, ``%t``, csvlog ``log_time``).
+
+PostgreSQL prints the abbreviation of ``log_timezone`` at that moment (``CST``,
+``CEST``, ``MSK``), or a numeric offset where the zone has none (``+08``,
+``-0330``). An abbreviation is read through a small table, token to zone:
+
+* an offset (``+08:00``) where the abbreviation means one offset wherever it is
+  used (``CET``, ``CEST``, ``JST``, ``PDT``...);
+* for the abbreviations of the server's own ``log_timezone`` (the setting
+  ``pg_log_timezone``, by default ``timezone``), what that zone means by them:
+  ``CST`` is +08:00 in ``Asia/Shanghai`` and -06:00 in ``America/Chicago``; an
+  abbreviation whose offset changed over the years (``MSK`` was +04:00 in
+  2011-2014) is read through the zone itself, at each record's date;
+* an IANA name (``Asia/Shanghai``) is read as that zone.
+
+An abbreviation that means several zones (``CST``, ``IST``, ``BST``...) and is not
+one of ``pg_log_timezone``'s is refused, naming the setting to fix.
+"""
 
 from __future__ import annotations
 
