@@ -1,4 +1,4 @@
-"""Personal data: keyed hashing for exact data match (scanner to come, issue 6)."""
+"""Personal data: the scanner (engine, files), masking, and keyed hashing for exact data match."""
 
 from molehunt.pii.keyed import NORMALIZERS, KeyedHasher, normalize_id_number, normalize_phone
 
