@@ -10,14 +10,14 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Self
 
-from molehunt.config import DEFAULT_PG_PREFIX
 from molehunt.ingest.postgres.plans import DEFAULT_PLAN_WINDOW
 
 if TYPE_CHECKING:
     from molehunt.config import Settings
 
-#: ``pg_log_line_prefix``'s default: written once, in the settings.
-DEFAULT_PREFIX = DEFAULT_PG_PREFIX
+#: ``pg_log_line_prefix``'s default (``config.DEFAULT_PG_PREFIX`` must equal it: a test
+#: holds them together; importing the settings here would load every detector).
+DEFAULT_PREFIX = "%m [%p] %q%u@%d %h app=%a "
 
 _TIME_PATTERN = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d"
 # What each log_line_prefix escape prints, as RE2; named groups feed the record.
