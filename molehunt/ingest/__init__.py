@@ -1,6 +1,7 @@
 """Ingest: one parser per input format, each registered by one line below.
 
-Registry key = the ``--kind`` users type; module name = the key in snake_case.
+Registry key = the ``--kind`` users type; module name = the key in snake_case (the
+PostgreSQL formats in :mod:`molehunt.ingest.postgres`: ``pg-csvlog`` is ``postgres/csvlog.py``).
 """
 
 from __future__ import annotations

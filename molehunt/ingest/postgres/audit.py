@@ -103,6 +103,8 @@ class Audits:
 
 
 def read_audits(recs: Records, payloads: pa.Array[Any] | SplitPayloads) -> Audits:
+    """The AUDIT records' payloads split into fields: the numpy split's, and the
+    regex's in DuckDB for the rest."""
     rows = recs.rows("audit")
     offsets = recs.offsets[rows]
     if isinstance(payloads, SplitPayloads):

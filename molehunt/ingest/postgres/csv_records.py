@@ -226,6 +226,7 @@ def _record_start_within(buf: np.ndarray, start: int, stop: int) -> int | None:
 
 
 def field_count(record: bytes) -> int:
+    """The number of CSV fields of one record (commas outside quotes, plus one)."""
     buf = np.frombuffer(record, dtype=np.uint8)
     outside = (np.cumsum(buf == ord('"'), dtype=np.uint8) & 1) == 0
     return int(((buf == ord(",")) & outside).sum()) + 1

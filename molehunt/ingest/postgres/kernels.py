@@ -27,6 +27,7 @@ _CONNECTIONS = _Connections()
 
 
 def connection() -> duckdb.DuckDBPyConnection:
+    """This thread's in-memory DuckDB (the slow paths' engine), opened once."""
     # Opening DuckDB costs more than parsing a small batch: one in-memory
     # database per thread, emptied after each batch, serves every batch.
     if _CONNECTIONS.con is None:

@@ -75,6 +75,8 @@ def db_table(
     source_id: str,
     limit: int,
 ) -> pa.Table:
+    """``events_db``: one row per audited statement before ``limit``, its rows
+    counted by pgAudit or a plan."""
     keep = audits.ok & (audits.offsets < limit)
     rows = audits.rows[keep]
     n = len(rows)
@@ -139,6 +141,7 @@ _CONNECT_APP = (
 
 
 def auth_table(recs: Records, *, kind: str, source_id: str, limit: int) -> pa.Table:
+    """``events_auth``: one row per connection and disconnection before ``limit``."""
     session = as_mask(pc.is_in(recs.what, value_set=pa.array(["connect", "disconnect"])))
     rows = np.flatnonzero(session & (recs.offsets < limit))
     n = len(rows)
@@ -182,6 +185,7 @@ def auth_table(recs: Records, *, kind: str, source_id: str, limit: int) -> pa.Ta
 
 
 def ints(values: Offsets) -> pa.Array[Any]:
+    """``values`` as an Arrow int64 array."""
     return pa.array(values, pa.int64())
 
 

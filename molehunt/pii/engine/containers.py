@@ -269,16 +269,19 @@ def _after_last(allowed: Table, window: npt.NDArray[np.uint8], ends: Ints) -> In
 
 
 def context_of(ends: list[Ints]) -> Ints:
+    """The end offsets of the context words found, sorted."""
     out: Ints = np.sort(np.concatenate(ends)) if ends else np.zeros(0, dtype=np.int64)
     return out
 
 
 def on_match(expr_id: int, start: int, end: int, flags: int, hits: list[int]) -> None:
+    """Hyperscan's callback for a match: keeps its expression, start and end."""
     # Called once per match from C: every statement here costs per match.
     hits += (expr_id, start, end)
 
 
 def on_end(expr_id: int, start: int, end: int, flags: int, hits: list[int]) -> None:
+    """Hyperscan's callback for a context word: keeps its expression and end."""
     # Context words: no start of match to keep (a smaller list to convert).
     hits += (expr_id, end)
 

@@ -323,6 +323,7 @@ def possible_bytes(regex: bytes) -> Table:
 
 
 def class_table(chars: str) -> npt.NDArray[np.bool_]:
+    """Which of the 256 bytes the regex class ``[chars]`` accepts."""
     table = np.zeros(256, dtype=np.bool_)
     for code in range(256):
         table[code] = re.fullmatch(f"[{chars}]", chr(code)) is not None

@@ -19,6 +19,8 @@ _DTD = re.compile(rb"<!(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 
 
 def check_zip(limits: Limits, archive: zipfile.ZipFile, *, xml_parts: bool = False) -> None:
+    """Refuse a zip bomb (entries, ratio, total size) and, with ``xml_parts``
+    (xlsx), encrypted XML parts or XML with a DTD."""
     infos = archive.infolist()
     if len(infos) > limits.max_zip_entries:
         raise Refused(f"zip bomb? {len(infos)} entries (limit {limits.max_zip_entries})")
@@ -82,6 +84,8 @@ class _Capped(io.RawIOBase):
 def member_opener(
     limits: Limits, archive: zipfile.ZipFile, info: zipfile.ZipInfo
 ) -> Callable[[str], IO[bytes]]:
+    """Opens a zip member as a stream capped at its declared size (refused when
+    encrypted or too large)."""
     if info.flag_bits & 0x1:
         raise Refused("encrypted")
     if info.file_size > limits.max_member_bytes:

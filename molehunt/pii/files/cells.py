@@ -78,6 +78,7 @@ class Column:
 
 
 def scan_table(job: Job, sheet: str, rows: list[list[Any]], result: FileScan) -> None:
+    """A whole table of cells, its first row the header."""
     if not rows:
         return
     scan_rows(job, sheet, rows[0], rows[1:], result, 0, {})

@@ -182,6 +182,9 @@ def kind_of(name: str) -> str | None:
 
 @dataclass(slots=True)
 class Job:
+    """What one file scan works with: the engine, the hasher (exact data match),
+    the limits, and whether details are kept."""
+
     engine: Engine
     hasher: KeyedHasher | None
     limits: Limits

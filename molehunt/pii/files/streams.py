@@ -126,6 +126,7 @@ def decode(data: bytes) -> str:
 
 
 def scan_text(job: Job, text: str, result: FileScan) -> None:
+    """A text already whole in memory (a document's), scanned in blocks."""
     _scan_text_blocks(job, [text], result)
 
 

@@ -9,6 +9,7 @@ from molehunt.pii.files.common import FileScan, Job, Refused
 
 
 def scan_workbook(job: Job, data: bytes, result: FileScan) -> None:
+    """Every sheet of a spreadsheet (xlsx or xls) as a table of cells, within the cell limit."""
     from python_calamine import CalamineWorkbook
 
     book = CalamineWorkbook.from_filelike(io.BytesIO(data))
