@@ -266,7 +266,7 @@ def compare(
 def main(sessions_count: int = 30_000) -> None:
     compare(
         "pg-csvlog",
-        ("molehunt.ingest.pg_csvlog", "PgCsvlogParser"),
+        ("molehunt.ingest.postgres.csvlog", "PgCsvlogParser"),
         csv_line,
         CSV_OPTIONS,
         sessions_count,

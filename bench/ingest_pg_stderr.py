@@ -32,7 +32,7 @@ def stderr_line(r: Record) -> str:
 def main(sessions_count: int = 30_000) -> None:
     compare(
         "pg-stderr",
-        ("molehunt.ingest.pg_stderr", "PgStderrParser"),
+        ("molehunt.ingest.postgres.stderr", "PgStderrParser"),
         stderr_line,
         LINE_OPTIONS,
         sessions_count,

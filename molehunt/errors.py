@@ -17,7 +17,7 @@ status, exit code)::
      │    └── FormatMismatchError   records do not fit the configured       400  1
      │         │                    format (molehunt.ingest.base)
      │         └── PrefixMismatchError  wrong log_line_prefix
-     │                              (molehunt.ingest.pg_stderr)
+     │                              (molehunt.ingest.postgres)
      ├── InvalidInput               a request's argument is wrong            400  2
      │    ├── CaseError             a case cannot be changed as asked       400  2
      │    │                         (molehunt.cases)

@@ -1,6 +1,7 @@
 """Ingest: one parser per input format, each registered by one line below.
 
-Registry key = the ``--kind`` users type; module name = the key in snake_case.
+Registry key = the ``--kind`` users type; module name = the key in snake_case (the
+PostgreSQL formats in :mod:`molehunt.ingest.postgres`: ``pg-csvlog`` is ``postgres/csvlog.py``).
 """
 
 from __future__ import annotations
@@ -13,9 +14,7 @@ from molehunt.ingest.clients import ClientsParser
 from molehunt.ingest.entitlements import EntitlementsParser
 from molehunt.ingest.evtx import EvtxParser
 from molehunt.ingest.hr import HrParser
-from molehunt.ingest.pg_csvlog import PgCsvlogParser
-from molehunt.ingest.pg_stderr import PgStderrParser
-from molehunt.ingest.pg_syslog import PgSyslogParser
+from molehunt.ingest.postgres import PgCsvlogParser, PgStderrParser, PgSyslogParser
 from molehunt.ingest.squid import SquidParser
 from molehunt.ingest.squid_logformat import SquidLogformatParser
 from molehunt.ingest.squid_native import SquidNativeParser

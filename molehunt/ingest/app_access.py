@@ -34,10 +34,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from molehunt.ingest.base import ParseResult, Rejected, event_ids
+from molehunt.ingest.base import RAW_LIMIT, ParseResult, Rejected, event_ids
 
 ACTIONS = ("view", "search", "export", "print")
-RAW_LIMIT = 64 * 1024
 
 _EVENTS_COLUMNS: dict[str, pa.DataType] = {
     "event_id": pa.string(),

@@ -21,11 +21,10 @@ from typing import ClassVar
 
 from evtx import PyEvtxParser
 
-from molehunt.ingest.base import ParseResult, Rejected, event_id
+from molehunt.ingest.base import RAW_LIMIT, ParseResult, Rejected, event_id
 from molehunt.ingest.winlog import WindowsEvent, WindowsRows, parse_zoned_time
 
 MAGIC = b"ElfFile\0"
-RAW_LIMIT = 64 * 1024
 _FILE_HEADER = 4096
 _CHUNK = 65536
 _RECORD_ERROR = re.compile(r"record number (\d+)")

@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 
-from molehunt.ingest.base import ParseResult, Rejected, event_id
+from molehunt.ingest.base import RAW_LIMIT, ParseResult, Rejected, event_id
 
 SECURITY = "Security"
 SYSMON = "Microsoft-Windows-Sysmon/Operational"
@@ -151,10 +151,6 @@ class WindowsEvent:
     code: int
     computer: str | None
     data: Mapping[str, object]  # EventData: name -> value (str, or int in EVTX)
-
-
-#: Raw text kept of a rejected line (the rest is counted, and replay re-reads it).
-RAW_LIMIT = 64 * 1024
 
 
 def parse_event_lines(

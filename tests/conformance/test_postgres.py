@@ -18,9 +18,7 @@ import pytest
 
 from molehunt.config import Settings
 from molehunt.ingest.base import FormatMismatchError, ParseResult
-from molehunt.ingest.pg_csvlog import PgCsvlogParser
-from molehunt.ingest.pg_stderr import PgStderrParser
-from molehunt.ingest.pg_syslog import PgSyslogParser
+from molehunt.ingest.postgres import PgCsvlogParser, PgStderrParser, PgSyslogParser
 from molehunt.ingest.runner import detect_kind
 
 HERE = Path(__file__).parent / "postgres"

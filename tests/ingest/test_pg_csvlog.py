@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from molehunt_testing import shared_fixtures
 
-from molehunt.ingest import pg_csvlog
 from molehunt.ingest.base import ParseResult, event_id
-from molehunt.ingest.pg_csvlog import PgCsvlogParser, _records
+from molehunt.ingest.postgres import PgCsvlogParser, csv_records
+from molehunt.ingest.postgres.csv_records import cut_records
 
 SESSION = '"alice","crm",5725,"10.20.3.17:35528",6b082656.165d'
 
@@ -158,7 +158,7 @@ def test_records_read_slice_by_slice_give_the_events_of_one_pass(
         ]
     ).encode()
     whole = parse(data, final=True)
-    monkeypatch.setattr("molehunt.ingest.pg_csvlog._SLICE", slice_bytes)
+    monkeypatch.setattr("molehunt.ingest.postgres.csvlog._SLICE", slice_bytes)
     sliced = parse(data, final=True)
     assert [(e["command"], e["rows"]) for e in db_events(whole)] == [
         ("SELECT", 2),
@@ -461,14 +461,14 @@ def _records_one_byte_at_a_time(data: bytes) -> tuple[list[int], list[int]]:
 def test_records_are_cut_where_the_quotes_allow(parts: list[bytes]) -> None:
     data = b"".join(parts)
     ends, commas = _records_one_byte_at_a_time(data)
-    chunk = pg_csvlog._CHUNK
+    chunk = csv_records._CHUNK
     # Tiny chunks carry the quote parity across many chunk edges, in mid-word too.
     for size in (chunk, 8, 13):
-        pg_csvlog._CHUNK = size
+        csv_records._CHUNK = size
         try:
-            cut = _records(data)
+            cut = cut_records(data)
         finally:
-            pg_csvlog._CHUNK = chunk
+            csv_records._CHUNK = chunk
         if not ends:
             assert cut is None
             continue
@@ -502,7 +502,7 @@ def _in_layout(fields: int) -> str:
 @pytest.mark.parametrize("fields", sorted(_TAILS))
 def test_every_csvlog_layout_is_told_by_its_field_count(fields: int) -> None:
     line = _in_layout(fields)
-    assert pg_csvlog._field_count(line.encode()) == fields
+    assert csv_records.field_count(line.encode()) == fields
     assert PgCsvlogParser.sniff(line.encode())
     result = parse((line * 3).encode())
     assert result.rejected == []

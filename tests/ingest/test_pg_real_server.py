@@ -9,8 +9,7 @@ import pytest
 from pg_server import PREFIX, pg_server
 
 from molehunt.ingest.base import ParseResult
-from molehunt.ingest.pg_csvlog import PgCsvlogParser
-from molehunt.ingest.pg_stderr import PgStderrParser
+from molehunt.ingest.postgres import PgCsvlogParser, PgStderrParser
 
 pytestmark = pytest.mark.postgres
 

@@ -14,9 +14,9 @@ from molehunt_testing import shared_fixtures
 from molehunt.config import Settings
 from molehunt.errors import ConfigError
 from molehunt.ingest.base import FormatMismatchError, ParseResult, event_id
-from molehunt.ingest.pg_csvlog import PgCsvlogParser
-from molehunt.ingest.pg_stderr import (
+from molehunt.ingest.postgres import (
     DEFAULT_PREFIX,
+    PgCsvlogParser,
     PgStderrParser,
     infer_prefix,
     prefix_pattern,
@@ -350,3 +350,9 @@ def test_kind_detection_honours_the_configured_prefix() -> None:
     line = b"2026-11-26 12:30:14.021 UTC|5725|alice|crm| LOG:  AUDIT: x\n"
     assert PgStderrParser.sniff_configured(line, Settings(pg_log_line_prefix=odd))
     assert not PgStderrParser.sniff_configured(b"Feb  9 09:51:29 h postgres[1]: [5-1] x\n", odd)
+
+
+def test_the_parsers_default_prefix_is_the_settings_default() -> None:
+    from molehunt.config import DEFAULT_PG_PREFIX, Settings
+
+    assert DEFAULT_PREFIX == DEFAULT_PG_PREFIX == Settings().pg_log_line_prefix

@@ -11,8 +11,7 @@ import pytest
 
 from molehunt.ingest import LOG_PARSERS
 from molehunt.ingest.base import FormatMismatchError, ParseResult, event_id
-from molehunt.ingest.pg_stderr import PgStderrParser
-from molehunt.ingest.pg_syslog import PgSyslogParser
+from molehunt.ingest.postgres import PgStderrParser, PgSyslogParser
 
 SELECT = (
     "Feb  9 09:51:29 db1 postgres[1234]: [5-1] 2021-02-09 09:51:29.164 CST [1234] alice@crm "

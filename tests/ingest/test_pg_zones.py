@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from molehunt.config import Settings
-from molehunt.ingest.pg_csvlog import PgCsvlogParser
-from molehunt.ingest.pg_zones import log_zones, offset_minutes, resolve_zone
+from molehunt.ingest.postgres import PgCsvlogParser
+from molehunt.ingest.postgres.zones import log_zones, offset_minutes, resolve_zone
 
 SESSION = '"alice","crm",5725,"10.20.3.17:35528",6b082656.165d'
 

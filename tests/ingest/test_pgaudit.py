@@ -12,17 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from molehunt.ingest.pg_zones import resolve_zone
-from molehunt.ingest.pgaudit import (
-    _AUDIT_GROUPS,
-    AUDIT_PAYLOAD,
-    DEFAULT_ZONES,
-    _unquote,
-    audit_fields,
-    ints_at,
-    log_times_at,
-    windows,
-)
+from molehunt.ingest.postgres.audit import _AUDIT_GROUPS, AUDIT_PAYLOAD, _unquote, audit_fields
+from molehunt.ingest.postgres.kernels import ints_at, windows
+from molehunt.ingest.postgres.times import DEFAULT_ZONES, log_times_at
+from molehunt.ingest.postgres.zones import resolve_zone
 
 FIELDS = [
     "audit_class",

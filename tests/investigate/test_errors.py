@@ -24,7 +24,7 @@ from molehunt.errors import (
     http_status,
 )
 from molehunt.ingest.base import FormatMismatchError
-from molehunt.ingest.pg_stderr import PrefixMismatchError
+from molehunt.ingest.postgres.stderr import PrefixMismatchError
 from molehunt.investigate.users import UnknownUserError, UserError, UserExistsError
 from molehunt.keys import KeyMismatchError
 

@@ -15,8 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from molehunt.pii import files
-from molehunt.pii.files import FileScan, Records, primary_pairs, scan_file
+from molehunt.pii.files import FileScan, Limits, Records, primary_pairs, scan_file, streams
 from molehunt.synthetic import check_digit
 
 KEY = b"k" * 32
@@ -59,13 +58,13 @@ def test_a_text_scanned_in_blocks_finds_what_one_scan_finds(
     path = tmp_path_factory.mktemp("text") / "notes.txt"
     path.write_text(text, encoding="utf-8")
     whole = scan_file(path, key=KEY, detail=True)
-    saved = files.BLOCK_CHARS, files.OVERLAP_CHARS, files._LEFT_CHARS
+    saved = streams.BLOCK_CHARS, streams.OVERLAP_CHARS, streams._LEFT_CHARS
     try:
-        files.BLOCK_CHARS, files.OVERLAP_CHARS, files._LEFT_CHARS = 700, 300, 80
+        streams.BLOCK_CHARS, streams.OVERLAP_CHARS, streams._LEFT_CHARS = 700, 300, 80
         blocks = scan_file(path, key=KEY, detail=True)
     finally:
-        files.BLOCK_CHARS, files.OVERLAP_CHARS, files._LEFT_CHARS = saved
-    assert len(text) < files.BLOCK_CHARS  # the reference is one block
+        streams.BLOCK_CHARS, streams.OVERLAP_CHARS, streams._LEFT_CHARS = saved
+    assert len(text) < streams.BLOCK_CHARS  # the reference is one block
     # One long line (no newline) too: its record gathers the findings of every block.
     assert _whole(blocks) == _whole(whole)
 
@@ -85,12 +84,12 @@ def _csv(path: Path, rows: int, seed: int = 1) -> Path:
 def test_a_csv_scanned_in_blocks_of_rows_finds_what_one_scan_finds(tmp_path: Path) -> None:
     path = _csv(tmp_path / "clients.csv", 3000)
     whole = scan_file(path, key=KEY, detail=True)
-    saved = files.BLOCK_CHARS
+    saved = streams.BLOCK_CHARS
     try:
-        files.BLOCK_CHARS = 5000  # about 60 rows a block
+        streams.BLOCK_CHARS = 5000  # about 60 rows a block
         blocks = scan_file(path, key=KEY, detail=True)
     finally:
-        files.BLOCK_CHARS = saved
+        streams.BLOCK_CHARS = saved
     assert whole.findings["china_resident_id"] == 3000
     assert _whole(blocks) == _whole(whole)
     assert max(d.location["row"] for d in blocks.details) == 3001
@@ -101,12 +100,12 @@ def test_a_gb18030_file_is_decoded_as_a_whole_would_be(tmp_path: Path) -> None:
     text = "\n".join(f"客户姓名：王小明 身份证 {_id(rng)}" for _ in range(200))
     path = tmp_path / "gbk.txt"
     path.write_bytes(text.encode("gb18030"))
-    saved = files.BLOCK_CHARS, files.OVERLAP_CHARS, files._LEFT_CHARS
+    saved = streams.BLOCK_CHARS, streams.OVERLAP_CHARS, streams._LEFT_CHARS
     try:
-        files.BLOCK_CHARS, files.OVERLAP_CHARS, files._LEFT_CHARS = 700, 300, 80
+        streams.BLOCK_CHARS, streams.OVERLAP_CHARS, streams._LEFT_CHARS = 700, 300, 80
         scanned = scan_file(path)
     finally:
-        files.BLOCK_CHARS, files.OVERLAP_CHARS, files._LEFT_CHARS = saved
+        streams.BLOCK_CHARS, streams.OVERLAP_CHARS, streams._LEFT_CHARS = saved
     assert scanned.findings["china_resident_id"] == 200
     assert scanned.errors == []
 
@@ -114,9 +113,9 @@ def test_a_gb18030_file_is_decoded_as_a_whole_would_be(tmp_path: Path) -> None:
 _PEAK = """
 import resource, sys
 from pathlib import Path
-from molehunt.pii import files
-files.BLOCK_CHARS = 1 << 20
-scan = files.scan_file(Path(sys.argv[1]))
+from molehunt.pii.files import scan_file, streams
+streams.BLOCK_CHARS = 1 << 20
+scan = scan_file(Path(sys.argv[1]))
 assert not scan.errors, scan.errors
 print(scan.findings["china_resident_id"], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
@@ -172,19 +171,19 @@ def test_a_csv_inside_a_zip_is_streamed_out_of_it_with_the_same_findings(tmp_pat
     packed = tmp_path / "export.zip"
     with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as zf:
         zf.write(path, "inner/clients.csv")
-    saved = files.BLOCK_CHARS
+    saved = streams.BLOCK_CHARS
     try:
-        files.BLOCK_CHARS = 5000
+        streams.BLOCK_CHARS = 5000
         inside = scan_file(packed, key=KEY, detail=True)
     finally:
-        files.BLOCK_CHARS = saved
+        streams.BLOCK_CHARS = saved
     alone = scan_file(path, key=KEY, detail=True)
     assert inside.errors == []
     assert dict(inside.findings) == dict(alone.findings)
     assert inside.findings["china_resident_id"] == 2000
     assert sorted(map(sorted, inside.records)) == sorted(map(sorted, alone.records))
     assert {d.location["member"] for d in inside.details} == {"inner/clients.csv"}
-    tight = scan_file(packed, limits=files.Limits(max_member_bytes=100_000))
+    tight = scan_file(packed, limits=Limits(max_member_bytes=100_000))
     assert tight.errors == [
         "inner/clients.csv: member too large: " + str(path.stat().st_size) + " bytes"
     ]

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -31,18 +31,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from molehunt.ingest.base import FormatMismatchError, ParseResult, Rejected
-from molehunt.ingest.pg_stderr import DEFAULT_PREFIX, PgStderrParser, looks_like_syslog
-from molehunt.ingest.pgaudit import (
-    DEFAULT_PLAN_WINDOW,
-    empty_tables,
-    event_ids,
-    find_bytes,
-    strings_at,
-)
+from molehunt.ingest.base import FormatMismatchError, ParseResult, Rejected, event_ids
+from molehunt.ingest.postgres.kernels import find_bytes, strings_at
+from molehunt.ingest.postgres.prefix import PrefixedLogParser, looks_like_syslog
+from molehunt.ingest.postgres.stderr import PgStderrParser
+from molehunt.ingest.postgres.tables import empty_tables
 
 if TYPE_CHECKING:
-    from molehunt.config import Settings
+    pass
 
 _LINE = (
     r"^(?P<month>[A-Z][a-z]{2}) (?P<day>[ \d]\d) (?P<clock>\d\d:\d\d:\d\d) \S+ "
@@ -55,7 +51,7 @@ _compute: Any = pc
 _LOCAL = "SYSLOGLOCAL"  # the zone written after a syslog time: log_timezone
 
 
-class PgSyslogParser:
+class PgSyslogParser(PrefixedLogParser):
     """PostgreSQL logs sent to syslog with pgAudit: the same events as pg-stderr."""
 
     kind: ClassVar[str] = "pg-syslog"
@@ -63,21 +59,7 @@ class PgSyslogParser:
         "PostgreSQL through syslog (RFC 3164 lines, [n-m] parts) with pgAudit and auto_explain"
     )
 
-    def __init__(
-        self,
-        prefix: str = DEFAULT_PREFIX,
-        *,
-        zones: Mapping[str, str] | None = None,
-        log_timezone: str | None = None,
-        plan_window: int = DEFAULT_PLAN_WINDOW,
-    ) -> None:
-        self.log_timezone = log_timezone or "UTC"
-        self._options: dict[str, Any] = {
-            "zones": zones,
-            "log_timezone": log_timezone,
-            "plan_window": plan_window,
-        }
-        self.inferred_prefix: str | None = None
+    def configure(self, prefix: str) -> None:
         self._set_timed(bool(re.search(r"%-?\d*[mt]", prefix)), prefix)
 
     def _set_timed(self, timed: bool, prefix: str) -> None:
@@ -85,17 +67,12 @@ class PgSyslogParser:
         self.prefix = prefix
         self.timed = timed
         inner = prefix if timed else "%t " + prefix.replace("%m", "").replace("%t", "")
-        options = dict(self._options)
         # The syslog time is written with a placeholder zone read as log_timezone.
-        options["zones"] = {**(options["zones"] or {}), _LOCAL: self.log_timezone}
-        self.stderr = PgStderrParser(inner, **options)
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> PgSyslogParser:
-        """The parser for ``pg_log_line_prefix`` and ``pg_log_timezone`` (or ``timezone``)."""
-        return cls(
-            settings.pg_log_line_prefix,
-            log_timezone=settings.pg_log_timezone or settings.timezone,
+        self.stderr = PgStderrParser(
+            inner,
+            zones={**self.extra_zones, _LOCAL: self.log_timezone or "UTC"},
+            log_timezone=self.log_timezone,
+            plan_window=self.plan_window,
         )
 
     @classmethod
@@ -136,40 +113,18 @@ class PgSyslogParser:
         lines = strings_at(buffer, starts, stops, binary=True)
         head = pc.extract_regex(lines, _LINE)
         ours = np.asarray(head.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-        skipped: dict[str, int] = {}
         foreign_at = starts[~ours]
         idx = np.flatnonzero(ours)
         head = head.filter(pa.array(ours))
-
-        def number(name: str) -> np.ndarray:
-            values = pc.cast(pc.cast(pc.struct_field(head, name), pa.string()), pa.int64())
-            return np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.int64)
-
-        pid, seq, part = number("pid"), number("seq"), number("part")
+        pid, seq, part = (_numbers(head, name) for name in ("pid", "seq", "part"))
         # The whole match's length: the fields and the fixed text between them.
         head_len = _match_lengths(lines.filter(pa.array(ours)))
         body = starts[idx] + head_len
 
-        # Parts of one message: same process and number; the record starts at part 1.
-        key = pid * (1 << 32) + seq
-        order = np.lexsort((idx, key))
-        first = part[order] == 1
-        group_start = np.concatenate([[True], key[order][1:] != key[order][:-1]])
-        # The latest part 1 at or before each line of its group (-1: none in the batch).
-        marker = np.where(first, np.arange(len(order)), -1)
-        marker = np.where(group_start & ~first, -2, marker)
-        owner_sorted = np.maximum.accumulate(np.where(marker == -2, -1, marker))
-        # A group whose first lines precede any part 1 owns nothing for those lines.
-        group_id = np.cumsum(group_start) - 1
-        group_first = np.flatnonzero(group_start)
-        valid_owner = owner_sorted >= group_first[group_id]
-        owner = np.full(len(idx), -1, dtype=np.int64)
-        owner[order] = np.where(valid_owner, order[np.maximum(owner_sorted, 0)], -1)
-        orphans = owner < 0
-        orphan_at = starts[idx[orphans]]
-        keep = np.flatnonzero(~orphans)
-        # Records in the order of their first line, parts in file order.
-        out = keep[np.lexsort((keep, owner[keep]))]
+        owner = _owners(idx, pid, seq, part)
+        orphan_at = starts[idx[owner < 0]]
+        keep = np.flatnonzero(owner >= 0)
+        out = keep[np.lexsort((keep, owner[keep]))]  # by first line, parts in file order
         is_first = part[out] == 1
         if not final and len(out):
             # A process writes a message's parts at once: a message may still grow
@@ -181,47 +136,21 @@ class PgSyslogParser:
                 out, is_first = out[:cut], is_first[:cut]
                 if not len(out):
                     return ParseResult(tables=empty_tables(), skipped={})
-        tab = np.zeros(len(out), dtype=bool)
-        cont = np.flatnonzero(~is_first)
-        if len(cont):
-            window = buf[np.minimum(body[out[cont]][:, None] + np.arange(4), len(buf) - 1)]
-            tab[cont] = (window == np.frombuffer(_TAB, dtype=np.uint8)).all(axis=1) | (
-                window[:, 0] == ord("\t")
-            )
-        content_start = body[out] + np.where(tab, len(_TAB), 0)
-        content_stop = stops[idx[out]]
-        # The \t continuation lines written as "#011" may also be a real tab.
-        real_tab = tab & (buf[np.minimum(body[out], len(buf) - 1)] == ord("\t"))
-        content_start = np.where(real_tab, body[out] + 1, content_start)
-        seps = np.where(is_first, "\n", np.where(tab, "\n\t", ""))
-        if len(seps):
-            seps[0] = ""
-        texts = strings_at(buffer, content_start, content_stop, binary=True) if len(out) else None
-        if texts is None:
+        if not len(out):
             n = int((foreign_at < end).sum()) + int((orphan_at < end).sum())
-            skipped = {"not a PostgreSQL syslog line": n} if n else {}
             return ParseResult(
                 tables=empty_tables(),
                 consumed=end,
                 records=int(np.searchsorted(starts, end)),
-                skipped=skipped,
+                skipped={"not a PostgreSQL syslog line": n} if n else {},
             )
+        content_start, seps = _contents(buf, body[out], is_first)
+        texts = strings_at(buffer, content_start, stops[idx[out]], binary=True)
         if not self.timed:
             texts = _compute.binary_join_element_wise(
                 self._syslog_times(head, out, path, is_first), texts, pa.scalar(b"")
             )
-        joined = _compute.binary_join_element_wise(
-            pa.array(seps.tolist(), pa.binary()), texts, pa.scalar(b"")
-        )
-        lengths = np.asarray(
-            _compute.binary_length(joined).to_numpy(zero_copy_only=False), dtype=np.int64
-        )
-        data_buffer = joined.buffers()[2]
-        total = int(lengths.sum())
-        converted = (data_buffer.to_pybytes()[:total] if data_buffer else b"") + b"\n"
-        position = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-        sep_len = np.where(is_first, np.where(np.arange(len(out)) == 0, 0, 1), 0)
-        record_at = (position + sep_len)[is_first]  # where each record starts in ``converted``
+        converted, record_at = _stderr_log(texts, seps, is_first)
         record_orig = starts[idx[out]][is_first] + base_offset
 
         inner = self.stderr.parse(
@@ -233,47 +162,18 @@ class PgSyslogParser:
             which = np.clip(np.searchsorted(record_at, at), 0, max(len(record_at) - 1, 0))
             return np.asarray(record_orig[which], dtype=np.int64)
 
-        tables: dict[str, pa.Table] = {}
-        for name, table in inner.tables.items():
-            if table.num_rows:
-                # Inner ids are "<source>:<offset in converted, 12 digits>".
-                digits = pc.utf8_slice_codeunits(table["event_id"], -12)
-                conv = np.asarray(pc.cast(digits, pa.int64()).to_numpy(), dtype=np.int64)
-                table = table.set_column(
-                    table.schema.get_field_index("event_id"),
-                    "event_id",
-                    event_ids(source_id, original(conv)),
-                )
-            tables[name] = table
-        rejected = [
-            Rejected(
-                reason=r.reason,
-                offset=None if r.offset is None else int(original(np.array([r.offset]))[0]),
-                raw=r.raw,
-            )
-            for r in inner.rejected
-        ]
         if inner.consumed >= len(converted) - 1:
             consumed = end
         else:
             # Up to the first line of the first record that waits (lines of other
             # programs and parts of earlier messages after it are read again).
             consumed = int(original(np.array([inner.consumed]))[0]) - base_offset
-        for reason, at in (
-            ("not a PostgreSQL syslog line", foreign_at),
-            ("continuation of a message read before", orphan_at),
-        ):
-            n = int((at < consumed).sum())
-            if n:
-                skipped[reason] = n
-        for reason, n in inner.skipped.items():
-            skipped[reason] = skipped.get(reason, 0) + n
         return ParseResult(
-            tables=tables,
-            rejected=rejected,
+            tables=_at_original_offsets(inner.tables, original, source_id),
+            rejected=[_at_original(r, original) for r in inner.rejected],
             consumed=consumed,
             records=int(np.searchsorted(starts, consumed)),
-            skipped=skipped,
+            skipped=_skipped(foreign_at, orphan_at, consumed, inner.skipped),
             pending=inner.pending,
         )
 
@@ -340,3 +240,114 @@ def _match_lengths(lines: pa.Array[Any]) -> np.ndarray:
     full = np.asarray(_compute.binary_length(lines).to_numpy(zero_copy_only=False), dtype=np.int64)
     left = np.asarray(_compute.binary_length(rest).to_numpy(zero_copy_only=False), dtype=np.int64)
     return np.asarray(full - left, dtype=np.int64)
+
+
+def _owners(idx: np.ndarray, pid: np.ndarray, seq: np.ndarray, part: np.ndarray) -> np.ndarray:
+    """For each syslog line of PostgreSQL (``idx``), the index of the part-1 line of
+    its message (same process and number), or -1: none in the batch."""
+    key = pid * (1 << 32) + seq
+    order = np.lexsort((idx, key))
+    first = part[order] == 1
+    group_start = np.concatenate([[True], key[order][1:] != key[order][:-1]])
+    # The latest part 1 at or before each line of its group (-1: none in the batch).
+    marker = np.where(first, np.arange(len(order)), -1)
+    marker = np.where(group_start & ~first, -2, marker)
+    owner_sorted = np.maximum.accumulate(np.where(marker == -2, -1, marker))
+    # A group whose first lines precede any part 1 owns nothing for those lines.
+    group_id = np.cumsum(group_start) - 1
+    group_first = np.flatnonzero(group_start)
+    valid_owner = owner_sorted >= group_first[group_id]
+    owner = np.full(len(idx), -1, dtype=np.int64)
+    owner[order] = np.where(valid_owner, order[np.maximum(owner_sorted, 0)], -1)
+    return owner
+
+
+def _contents(
+    buf: np.ndarray, body: np.ndarray, is_first: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where each part's text starts (after ``#011``, written for a tab) and what
+    joins it to the part before (a new line, a new indented line, or nothing)."""
+    tab = np.zeros(len(body), dtype=bool)
+    cont = np.flatnonzero(~is_first)
+    if len(cont):
+        window = buf[np.minimum(body[cont][:, None] + np.arange(4), len(buf) - 1)]
+        tab[cont] = (window == np.frombuffer(_TAB, dtype=np.uint8)).all(axis=1) | (
+            window[:, 0] == ord("\t")
+        )
+    content_start = body + np.where(tab, len(_TAB), 0)
+    # The \t continuation lines written as "#011" may also be a real tab.
+    real_tab = tab & (buf[np.minimum(body, len(buf) - 1)] == ord("\t"))
+    content_start = np.where(real_tab, body + 1, content_start)
+    seps = np.where(is_first, "\n", np.where(tab, "\n\t", ""))
+    if len(seps):
+        seps[0] = ""
+    return content_start, seps
+
+
+def _stderr_log(
+    texts: pa.Array[Any], seps: np.ndarray, is_first: np.ndarray
+) -> tuple[bytes, np.ndarray]:
+    """The parts joined into the stderr log the server would have written, and
+    where each record (part 1) starts in it."""
+    joined = _compute.binary_join_element_wise(
+        pa.array(seps.tolist(), pa.binary()), texts, pa.scalar(b"")
+    )
+    lengths = np.asarray(
+        _compute.binary_length(joined).to_numpy(zero_copy_only=False), dtype=np.int64
+    )
+    data_buffer = joined.buffers()[2]
+    total = int(lengths.sum())
+    converted = (data_buffer.to_pybytes()[:total] if data_buffer else b"") + b"\n"
+    position = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    sep_len = np.where(is_first, np.where(np.arange(len(seps)) == 0, 0, 1), 0)
+    return converted, (position + sep_len)[is_first]
+
+
+def _at_original_offsets(
+    tables: dict[str, pa.Table], original: Callable[[np.ndarray], np.ndarray], source_id: str
+) -> dict[str, pa.Table]:
+    """The event tables of the stderr log with the ids of the syslog lines."""
+    out: dict[str, pa.Table] = {}
+    for name, table in tables.items():
+        if table.num_rows:
+            # Inner ids are "<source>:<offset in converted, 12 digits>".
+            digits = pc.utf8_slice_codeunits(table["event_id"], -12)
+            conv = np.asarray(pc.cast(digits, pa.int64()).to_numpy(), dtype=np.int64)
+            table = table.set_column(
+                table.schema.get_field_index("event_id"),
+                "event_id",
+                event_ids(source_id, original(conv)),
+            )
+        out[name] = table
+    return out
+
+
+def _numbers(head: pa.Array[Any], name: str) -> np.ndarray:
+    """The field ``name`` of the syslog heads as integers."""
+    values = pc.cast(pc.cast(pc.struct_field(head, name), pa.string()), pa.int64())
+    return np.asarray(values.to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _skipped(
+    foreign_at: np.ndarray, orphan_at: np.ndarray, consumed: int, inner: dict[str, int]
+) -> dict[str, int]:
+    """Lines consumed that hold no event, by reason: other programs' lines, parts of
+    messages read before, and what the stderr parser skipped."""
+    skipped: dict[str, int] = {}
+    for reason, at in (
+        ("not a PostgreSQL syslog line", foreign_at),
+        ("continuation of a message read before", orphan_at),
+    ):
+        n = int((at < consumed).sum())
+        if n:
+            skipped[reason] = n
+    for reason, n in inner.items():
+        skipped[reason] = skipped.get(reason, 0) + n
+    return skipped
+
+
+def _at_original(rejected: Rejected, original: Callable[[np.ndarray], np.ndarray]) -> Rejected:
+    """A record the stderr parser set aside, at its offset in the syslog file (its
+    line and length in the stderr log it was read from say nothing here)."""
+    at = None if rejected.offset is None else int(original(np.array([rejected.offset]))[0])
+    return Rejected(reason=rejected.reason, offset=at, raw=rejected.raw)

@@ -11,7 +11,8 @@ count over the byte buffer in numpy), and a comma separates fields under the
 same rule. Only records whose message starts like an audit, session or plan
 line are turned into Arrow strings, and their AUDIT payloads split, a few MiB
 of the batch at a time (so the bytes each field is fetched from are still in
-cache); :mod:`molehunt.ingest.pgaudit` does the rest.
+cache); :mod:`molehunt.ingest.postgres.events` does the rest. The records
+are cut in :mod:`molehunt.ingest.postgres.csv_records`.
 """
 
 from __future__ import annotations
@@ -19,60 +20,59 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from molehunt.ingest.base import ParseResult, Rejected
-from molehunt.ingest.pg_zones import log_zones
-from molehunt.ingest.pgaudit import (
-    DEFAULT_PLAN_WINDOW,
-    MESSAGE_KINDS,
-    RECORD_SCHEMA,
+from molehunt.ingest.postgres.audit import SplitPayloads, audit_fields
+from molehunt.ingest.postgres.csv_records import (
+    COLUMNS,
+    LAYOUTS,
+    POSITION,
+    cut_records,
+    field_count,
+    layout,
+    resynced,
+)
+from molehunt.ingest.postgres.events import build_events
+from molehunt.ingest.postgres.kernels import (
     Mask,
     Offsets,
-    SplitPayloads,
     as_mask,
-    audit_fields,
     blank_to_null,
-    build_events,
-    empty_tables,
-    find_bytes,
     ints_at,
     invalid_utf8,
-    log_times_at,
-    message_kinds,
-    rejected_records,
-    skip_codes,
     strings_at,
-    tally_skipped,
     to_int32,
     windows,
     with_nulls,
 )
+from molehunt.ingest.postgres.plans import DEFAULT_PLAN_WINDOW
+from molehunt.ingest.postgres.records import (
+    AUDIT_KIND,
+    KIND_NAMES,
+    PLAN_KIND,
+    RECORD_SCHEMA,
+    message_kinds,
+    rejected_records,
+    skip_codes,
+    tally_skipped,
+)
+from molehunt.ingest.postgres.tables import empty_tables
+from molehunt.ingest.postgres.times import log_times_at
+from molehunt.ingest.postgres.zones import log_zones
 
-#: csvlog layouts by their field count: PostgreSQL 9.0 added application_name
-#: (23), 13 backend_type (24), 14 leader_pid and query_id (26, as 15, 16 and 17).
-#: The columns molehunt reads keep their place in every layout.
-LAYOUTS: dict[int, str] = {
-    22: "PostgreSQL 8.4",
-    23: "PostgreSQL 9.0-12",
-    24: "PostgreSQL 13",
-    26: "PostgreSQL 14-17",
-}
-COLUMNS = 26  # the newest layout, the default of a batch with no well-formed record
+if TYPE_CHECKING:
+    from molehunt.config import Settings
+
 # Field numbers (0-based) of the csvlog columns we read.
 LOG_TIME, USER_NAME, DATABASE, PID, CONNECTION_FROM, SESSION_ID = 0, 1, 2, 3, 4, 5
 MESSAGE, APPLICATION_NAME = 13, 22
 _READ = [LOG_TIME, USER_NAME, DATABASE, PID, CONNECTION_FROM, SESSION_ID, APPLICATION_NAME]
-if TYPE_CHECKING:
-    from molehunt.config import Settings
 
-_KIND_NAMES = list(MESSAGE_KINDS.values())
-_PLAN = _KIND_NAMES.index("plan")
-_AUDIT = _KIND_NAMES.index("audit")
 _TIMESTAMP = re.compile(rb"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d")
 
 
@@ -102,12 +102,12 @@ class PgCsvlogParser:
 
     @classmethod
     def sniff(cls, head: bytes) -> bool:
-        cut = _records(head)
+        cut = cut_records(head)
         if cut is None:
             return False
         ends, _, _ = cut
         first = head[: ends[0]]
-        return bool(_TIMESTAMP.match(first.lstrip(b'"'))) and _field_count(first) in LAYOUTS
+        return bool(_TIMESTAMP.match(first.lstrip(b'"'))) and field_count(first) in LAYOUTS
 
     def parse(
         self, data: bytes, *, base_offset: int, source_id: str, path: str, final: bool = False
@@ -117,35 +117,131 @@ class PgCsvlogParser:
         ``final`` says the file will grow no more (a rotated log): statements
         still waiting for their auto_explain plan are then decided without it.
         """
-        cut = _resynced(data)
-        if final and data.endswith(b"\n") and (cut is None or int(cut[0][-1]) < len(data) - 1):
-            # The file grows no more: bytes after the last whole record (an
-            # unclosed quote) are one broken record, not a wait for ever.
-            ends0, commas0, before0 = cut or (
-                np.zeros(0, dtype=np.int64),
-                np.zeros(0, dtype=_POSITION),
-                np.zeros(0, dtype=np.int64),
-            )
-            last = int(before0[-1]) if len(before0) else 0
-            cut = (np.append(ends0, len(data) - 1), commas0, np.append(before0, last))
+        cut = _whole_records(data, final)
         if cut is None:
             return ParseResult(tables=empty_tables())
+        batch = _Batch.of(data, cut, base_offset)
+        pieces = self._read(data, batch, base_offset)
+        records = pa.concat_tables([piece.records for piece in pieces]).combine_chunks()
+        rows = np.concatenate([piece.rows for piece in pieces])
+        msg_start = np.concatenate([piece.msg_start for piece in pieces])
+        msg_stop = np.concatenate([piece.msg_stop for piece in pieces])
+        fields = pa.concat_tables([piece.fields for piece in pieces])
+        texts = [piece.payloads for piece in pieces]
+        buffer = pa.py_buffer(data)
+
+        def payload_text(which: Offsets) -> pa.Array[Any]:
+            return (
+                pa.chunked_array(texts, pa.string())
+                .take(pa.array(which, pa.int64()))
+                .combine_chunks()
+            )
+
+        def plan_messages(offsets: Offsets) -> pa.Array[Any]:
+            which = np.searchsorted(batch.starts[rows], offsets - base_offset)
+            return _unescape(strings_at(buffer, msg_start[which], msg_stop[which]))
+
+        built = build_events(
+            records,
+            payloads=SplitPayloads(fields, payload_text),
+            plan_messages=plan_messages,
+            kind=self.kind,
+            source_id=source_id,
+            data_end=base_offset + batch.end,
+            final=final,
+            zones=self.zones,
+            plan_window=self.plan_window,
+        )
+        consumed = batch.end if built.cutoff is None else built.cutoff - base_offset
+        limit = base_offset + consumed
+        problems = sorted([p for p in batch.problems if p[0] < limit] + built.rejected)
+        skipped_at = np.concatenate([piece.skipped_at for piece in pieces])
+        skipped_why = np.concatenate([piece.skipped_why for piece in pieces])
+        return ParseResult(
+            tables=built.tables,
+            rejected=_located(problems, data, base_offset, batch.starts, batch.ends),
+            consumed=consumed,
+            records=int(np.searchsorted(batch.starts, consumed)),
+            pending=built.pending,
+            skipped=tally_skipped(skipped_why[skipped_at < limit], records, limit),
+        )
+
+    def _read(self, data: bytes, batch: _Batch, base_offset: int) -> list[_Piece]:
+        """The well-formed records of the batch, read a slice of it at a time: every
+        field is fetched from its own place in the buffer, and a slice's bytes stay
+        in cache for all those fetches where the whole batch would not."""
+        buf = np.frombuffer(data, dtype=np.uint8, count=batch.end)
+        buffer = pa.py_buffer(data)
+        good_rows = np.flatnonzero(batch.good)
+        cuts = np.searchsorted(batch.starts[good_rows], np.arange(_SLICE, batch.end, _SLICE))
+        pieces: list[_Piece] = []
+        audits = 0
+        for part in [p for p in np.split(good_rows, cuts) if len(p)] or [good_rows]:
+            piece = _read_piece(
+                buf,
+                buffer,
+                batch.commas,
+                batch.lo,
+                batch.starts,
+                batch.ends,
+                part,
+                base_offset,
+                audits,
+                self.zones,
+                batch.columns,
+            )
+            audits += piece.audits
+            pieces.append(piece)
+        return pieces
+
+
+def _whole_records(data: bytes, final: bool) -> tuple[Offsets, Offsets, Offsets] | None:
+    """The whole records of ``data`` (:func:`resynced`); when the file grows no
+    more, the bytes after the last of them are one more (broken) record."""
+    cut = resynced(data)
+    if final and data.endswith(b"\n") and (cut is None or int(cut[0][-1]) < len(data) - 1):
+        # The file grows no more: bytes after the last whole record (an
+        # unclosed quote) are one broken record, not a wait for ever.
+        ends0, commas0, before0 = cut or (
+            np.zeros(0, dtype=np.int64),
+            np.zeros(0, dtype=POSITION),
+            np.zeros(0, dtype=np.int64),
+        )
+        last = int(before0[-1]) if len(before0) else 0
+        cut = (np.append(ends0, len(data) - 1), commas0, np.append(before0, last))
+    return cut
+
+
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    """The records of a batch: their bounds, commas, layout, and which are well formed
+    (the others are in ``problems``)."""
+
+    starts: Offsets
+    ends: Offsets
+    commas: Offsets
+    lo: Offsets  # index of each record's first comma in ``commas``
+    columns: int
+    good: Mask
+    problems: list[tuple[int, str]]
+    end: int  # just past the last record
+
+    @classmethod
+    def of(cls, data: bytes, cut: tuple[Offsets, Offsets, Offsets], base_offset: int) -> _Batch:
         ends, commas, before = cut
         starts = np.empty_like(ends)
         starts[0] = 0
         starts[1:] = ends[:-1] + 1
         end = int(ends[-1]) + 1
-        buf = np.frombuffer(data, dtype=np.uint8, count=end)
         lo = np.empty_like(before)
         lo[0] = 0
         lo[1:] = before[:-1]
         counts = before - lo
-        columns = _layout(counts + 1)
+        columns = layout(counts + 1)
         good = counts == columns - 1
         bad_bytes = invalid_utf8(data, end)
         if len(bad_bytes):
             good[np.searchsorted(ends, bad_bytes)] = False
-
         problems: list[tuple[int, str]] = []
         for i in np.flatnonzero(~good).tolist():
             reason = (
@@ -157,78 +253,7 @@ class PgCsvlogParser:
                 f"other records are {LAYOUTS[columns]} csvlog)"
             )
             problems.append((base_offset + int(starts[i]), reason))
-
-        buffer = pa.py_buffer(data)
-        good_rows = np.flatnonzero(good)
-        # Records are read a slice of the batch at a time: every field is fetched
-        # from its own place in the buffer, and a slice's bytes stay in cache
-        # for all those fetches where the whole batch would not.
-        cuts = np.searchsorted(starts[good_rows], np.arange(_SLICE, end, _SLICE))
-        pieces: list[_Piece] = []
-        audits = 0
-        for part in [p for p in np.split(good_rows, cuts) if len(p)] or [good_rows]:
-            piece = _read_piece(
-                buf,
-                buffer,
-                commas,
-                lo,
-                starts,
-                ends,
-                part,
-                base_offset,
-                audits,
-                self.zones,
-                columns,
-            )
-            audits += piece.audits
-            pieces.append(piece)
-        records = pa.concat_tables([piece.records for piece in pieces]).combine_chunks()
-        rows = np.concatenate([piece.rows for piece in pieces])
-        msg_start = np.concatenate([piece.msg_start for piece in pieces])
-        msg_stop = np.concatenate([piece.msg_stop for piece in pieces])
-        fields = pa.concat_tables([piece.fields for piece in pieces])
-        texts = [piece.payloads for piece in pieces]
-
-        def payload_text(which: Offsets) -> pa.Array[Any]:
-            return (
-                pa.chunked_array(texts, pa.string())
-                .take(pa.array(which, pa.int64()))
-                .combine_chunks()
-            )
-
-        def plan_messages(offsets: Offsets) -> pa.Array[Any]:
-            which = np.searchsorted(starts[rows], offsets - base_offset)
-            return _unescape(strings_at(buffer, msg_start[which], msg_stop[which]))
-
-        payloads = SplitPayloads(fields, payload_text)
-        built = build_events(
-            records,
-            payloads=payloads,
-            plan_messages=plan_messages,
-            kind=self.kind,
-            source_id=source_id,
-            data_end=base_offset + end,
-            final=final,
-            zones=self.zones,
-            plan_window=self.plan_window,
-        )
-        consumed = end if built.cutoff is None else built.cutoff - base_offset
-        problems = sorted([p for p in problems if p[0] < base_offset + consumed] + built.rejected)
-        limit = base_offset + consumed
-        skipped_at = np.concatenate([piece.skipped_at for piece in pieces])
-        skipped_why = np.concatenate([piece.skipped_why for piece in pieces])
-        return ParseResult(
-            tables=built.tables,
-            rejected=_located(problems, data, base_offset, starts, ends),
-            consumed=consumed,
-            records=int(np.searchsorted(starts, consumed)),
-            pending=built.pending,
-            skipped=tally_skipped(
-                skipped_why[skipped_at < limit],
-                records,
-                limit,
-            ),
-        )
+        return cls(starts, ends, commas, lo, columns, good, problems, end)
 
 
 #: Bytes of a batch read at a time (see :meth:`PgCsvlogParser.parse`): small enough
@@ -287,8 +312,8 @@ def _read_piece(
 
     # AUDIT payloads go separately; plans are read later, and only those a
     # statement waits for.
-    audit = kinds == _AUDIT
-    talk = ~audit & (kinds != _PLAN)
+    audit = kinds == AUDIT_KIND
+    talk = ~audit & (kinds != PLAN_KIND)
     # Few messages are read as text: gathering only theirs (then placing them)
     # costs far less than a NULL for every other record.
     said = np.flatnonzero(talk)
@@ -320,7 +345,7 @@ def _read_piece(
             "session_id": session_id,
             "session_key": session_key,
             "app_name": text(APPLICATION_NAME, blank_is_null=True),
-            "what": pa.array(_KIND_NAMES).take(kinds),
+            "what": pa.array(KIND_NAMES).take(kinds),
             "message": message,
             "open": pa.array(np.zeros(len(rows), dtype=bool)),
         },
@@ -346,212 +371,6 @@ def _spread(values: pa.Array[Any], where: Mask) -> pa.Array[Any]:
     valid = pa.py_buffer(np.packbits(where, bitorder="little").data)
     text = buffers[2] if buffers[2] is not None else pa.py_buffer(b"")
     return pa.Array.from_buffers(pa.string(), len(where), [valid, pa.py_buffer(offsets.data), text])
-
-
-_ONES = np.uint64(0x0101010101010101)
-_TOP_BYTE = np.uint64(56)
-_CHUNK = 1 << 20
-# Comma positions are the largest array kept: 32 bits hold a batch under 2 GiB.
-_POSITION = np.int32
-
-
-def _records(data: bytes) -> tuple[Offsets, Offsets, Offsets] | None:
-    """Where the whole records end (at their newline), the commas between their
-    fields, and how many of those commas precede each end.
-
-    A newline or comma counts when an even number of ``"`` precede it. The
-    buffer is read in cache-sized chunks, each in a few numpy passes: a
-    running quote count within each 8-byte word takes one multiply (byte ``i``
-    of ``word * 0x0101..01`` sums bytes ``0..i``, at most 8, so no byte
-    overflows); the parity of the words before (a running XOR over one byte a
-    word) is added to every byte of its word, so each byte then says whether it
-    lies inside quotes, and a newline or comma outside them is found in the
-    same pass that finds it at all (no gather of counts at every comma).
-    """
-    buf = np.frombuffer(data, dtype=np.uint8)
-    position = _POSITION if len(buf) < 2**31 else np.int64
-    ends: list[Offsets] = []
-    commas: list[Offsets] = []
-    before: list[Offsets] = []
-    chunk = min(len(buf), _CHUNK)
-    scratch = np.empty(chunk + 8, dtype=np.uint8)
-    hits = np.empty(chunk, dtype=bool)
-    parity = 0
-    seen = 0
-    for lo in range(0, len(buf), _CHUNK):
-        part = buf[lo : lo + _CHUNK]
-        size = len(part)
-        within = scratch[: size + (-size) % 8]
-        within[size:] = 0
-        np.equal(part, ord('"'), out=within[:size].view(bool))
-        words = within.view("<u8")
-        np.multiply(words, _ONES, out=words)
-        odd = (words >> _TOP_BYTE).astype(np.uint8)
-        odd &= 1
-        carry = np.bitwise_xor.accumulate(odd)
-        carry ^= odd
-        if parity:
-            carry ^= 1
-        words += carry.astype(np.uint64) * _ONES
-        words &= _ONES  # each byte: 1 if an odd number of quotes precede or are it
-        inside = within[:size]
-        found_at = hits[:size]
-        np.equal(part, ord("\n"), out=found_at)
-        np.less(inside, found_at.view(np.uint8), out=found_at)
-        newlines = np.flatnonzero(found_at)
-        np.equal(part, ord(","), out=found_at)
-        np.less(inside, found_at.view(np.uint8), out=found_at)
-        found = np.flatnonzero(found_at)
-        before.append(np.searchsorted(found, newlines) + seen)
-        ends.append(newlines + lo)
-        at = cast("Offsets", found.astype(position))
-        at += lo
-        commas.append(at)
-        seen += len(found)
-        parity = int(within[-1])
-    if not ends:
-        return None
-    record_ends = np.concatenate(ends)
-    if len(record_ends) == 0:
-        return None
-    counts = np.concatenate(before)
-    return record_ends, np.concatenate(commas)[: int(counts[-1])], counts
-
-
-def _layout(fields: Offsets) -> int:
-    """The field count of the batch's layout: the one most of its records have
-    (a few broken records cannot change it)."""
-    known = np.array(sorted(LAYOUTS), dtype=np.int64)
-    tally = np.array([(fields == k).sum() for k in known.tolist()])
-    return int(known[int(tally.argmax())]) if tally.any() else COLUMNS
-
-
-_RESYNCS = 1000  # broken records a batch is cut around; past that the rest stays as cut
-
-
-def _resynced(data: bytes) -> tuple[Offsets, Offsets, Offsets] | None:
-    """:func:`_records`, cut again where an unclosed quote swallowed the records after it.
-
-    A record whose field count is wrong, and which runs over a line that starts
-    like a record (a timestamp at the line start), ends just before that line:
-    the quote count starts afresh there, so one broken record costs only itself.
-    The same for the bytes after the last whole record, when a line in them
-    starts a record that is whole and well formed.
-    """
-    cut = _records(data)
-    if cut is None:
-        return _tail_resync(data, 0, None)
-    buf = np.frombuffer(data, dtype=np.uint8)
-    ends, commas, before = cut
-    columns = _layout(np.diff(before, prepend=0) + 1)
-    done_ends: list[Offsets] = []
-    done_commas: list[Offsets] = []
-    done_before: list[Offsets] = []
-    base = 0  # where the current cut starts in ``data``
-    comma_base = 0  # commas kept before it
-    for _ in range(_RESYNCS):
-        counts = np.diff(before, prepend=0)
-        bad = np.flatnonzero(counts != columns - 1)
-        restart = None
-        for i in bad.tolist():
-            start = base + (int(ends[i - 1]) + 1 if i else 0)
-            restart = _record_start_within(buf, start, int(ends[i]) + base)
-            if restart is not None:
-                break
-        if restart is None and base == 0:
-            # The common case: no record to cut again; the arrays are kept as they are.
-            tail = _tail_resync(data, int(ends[-1]) + 1, columns)
-            if tail is None:
-                return ends, commas, before
-        if restart is None:
-            done_ends.append(ends + base)
-            done_commas.append(commas + base)
-            done_before.append(before + comma_base)
-            tail = _tail_resync(data, int(ends[-1]) + base + 1, columns)
-            if tail is not None:
-                t_ends, t_commas, t_before = tail
-                done_ends.append(t_ends)
-                done_commas.append(t_commas)
-                done_before.append(t_before + comma_base + len(commas))
-            break
-        # Records before i stay; record i ends at the newline before ``restart``
-        # (no field counted: it is rejected); the rest is cut afresh.
-        kept_commas = int(before[i - 1]) if i else 0
-        done_ends.append(np.append(ends[:i] + base, restart - 1))
-        done_commas.append(commas[:kept_commas] + base)
-        done_before.append(np.append(before[:i], kept_commas) + comma_base)
-        comma_base += kept_commas
-        rest = _records(data[restart:])
-        base = restart
-        if rest is None:
-            tail = _tail_resync(data, restart, columns)
-            if tail is not None:
-                done_ends.append(tail[0])
-                done_commas.append(tail[1])
-                done_before.append(tail[2] + comma_base)
-            break
-        ends, commas, before = rest
-    else:
-        done_ends.append(ends + base)
-        done_commas.append(commas + base)
-        done_before.append(before + comma_base)
-    return (
-        np.concatenate(done_ends).astype(np.int64),
-        np.concatenate(done_commas).astype(commas.dtype),
-        np.concatenate(done_before).astype(np.int64),
-    )
-
-
-def _tail_resync(
-    data: bytes, start: int, columns: int | None
-) -> tuple[Offsets, Offsets, Offsets] | None:
-    """Records after ``start`` where the bytes from there hold no whole record (an
-    unclosed quote) but a later line starts a whole, well-formed one: the bytes
-    before that line are one broken record, the rest is cut afresh."""
-    if start >= len(data):
-        return None
-    buf = np.frombuffer(data, dtype=np.uint8)
-    restart = _record_start_within(buf, start, len(data))
-    if restart is None:
-        return None
-    rest = _resynced(data[restart:])
-    if rest is None:
-        return None
-    ends, commas, before = rest
-    counts = np.diff(before, prepend=0)
-    if columns is not None and not (counts == columns - 1).any():
-        return None
-    if columns is None and not np.isin(counts + 1, list(LAYOUTS)).any():
-        return None
-    return (
-        np.concatenate([[restart - 1], ends + restart]).astype(np.int64),
-        commas + restart,
-        np.concatenate([[0], before]).astype(np.int64),
-    )
-
-
-_STAMP = np.frombuffer(b"dddd-dd-dd dd:dd:dd", dtype=np.uint8)
-_STAMP_DIGIT = np.equal(_STAMP, ord("d"))
-
-
-def _record_start_within(buf: np.ndarray, start: int, stop: int) -> int | None:
-    """The first line start after ``start`` and before ``stop`` that begins with a
-    timestamp (as every csvlog record does), or None."""
-    newlines = find_bytes(buf[start:stop], b"\n") + start + 1
-    newlines = newlines[newlines + len(_STAMP) <= len(buf)]
-    if len(newlines) == 0:
-        return None
-    window = windows(buf, newlines, len(_STAMP))
-    digits = (window - np.uint8(ord("0")) <= 9)[:, _STAMP_DIGIT].all(axis=1)
-    marks = (window[:, ~_STAMP_DIGIT] == _STAMP[~_STAMP_DIGIT]).all(axis=1)
-    hits = np.flatnonzero(digits & marks & (newlines < stop))
-    return int(newlines[hits[0]]) if len(hits) else None
-
-
-def _field_count(record: bytes) -> int:
-    buf = np.frombuffer(record, dtype=np.uint8)
-    outside = (np.cumsum(buf == ord('"'), dtype=np.uint8) & 1) == 0
-    return int(((buf == ord(",")) & outside).sum()) + 1
 
 
 class _Fields:
@@ -621,7 +440,7 @@ def _unescape(values: pa.Array[Any]) -> pa.Array[Any]:
 
 
 def _message_kinds(buf: np.ndarray, start: Offsets, stop: Offsets) -> np.ndarray:
-    """Index into :data:`_KIND_NAMES` of how each message starts, or -1."""
+    """Index into :data:`KIND_NAMES` of how each message starts, or -1."""
     return message_kinds(buf, start, stop)
 
 
