@@ -92,7 +92,7 @@ DETECTION_SETTINGS_DOC: dict[str, str] = {
     "on the same host within follow_hours",
     "alert_threshold": "score at or above which a person is flagged (the floor when an alert "
     "budget is set)",
-    "chain_days": "days within which findings of different stages (access, collection, "
+    "chain_days": "days within which findings of different stages (motive, access, collection, "
     "exfiltration) on one person form a chain",
     "lone_cap": "a person with neither a critical finding nor a chain scores at most this share "
     "of alert_threshold, however often the lone signal repeats",

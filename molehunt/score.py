@@ -23,15 +23,16 @@ notice or within ``departing_days`` of leaving.
 findings show (:data:`STAGES`): ``critical`` (enough on its own: a departed person's
 account in use, an account used from someone else's host, a canary read, a file of
 far more other-portfolio clients than the person's peers hold), ``access`` (beyond
-need), ``collection`` (bulk reads, volume, files), ``exfiltration`` (uploads, rings)
-or ``context`` (notice, blocked sites: never a stage of their own). A finding may
+need), ``collection`` (bulk reads, volume, files), ``exfiltration`` (uploads, rings),
+``motive`` (a person on notice or about to leave: with any one other step, a chain)
+or ``context`` (blocked sites: never a stage of their own). A finding may
 name its own stage in its details (an upload to a blocked site is exfiltration, a
 visit is context). A person reaches the alert threshold only through a critical
 finding or a **chain**: findings of two different stages within ``chain_days`` of
-each other. Everyone else scores at most ``lone_cap`` of ``alert_threshold``, however
-often a lone signal repeats. People at or above the day's threshold are flagged;
-with ``alert_budget`` set, the threshold is calibrated from the trailing days (see
-:meth:`RiskRanker.threshold`).
+each other, one of them taking data (access or collection). Everyone else scores at
+most ``lone_cap`` of ``alert_threshold``, however often a lone signal repeats. People
+at or above the day's threshold are flagged; with ``alert_budget`` set, the threshold
+is calibrated from the trailing days (see :meth:`RiskRanker.threshold`).
 """
 
 from __future__ import annotations
@@ -55,10 +56,13 @@ from molehunt.times import DEFAULT_TIMEZONE
 CORROBORATING = ("db", "file", "web")
 
 #: The stages of a theft a finding can show, in the order a theft goes through them.
-STAGES = ("critical", "access", "collection", "exfiltration", "context")
+STAGES = ("critical", "motive", "access", "collection", "exfiltration", "context")
 
 #: Stages that form a chain when two different ones meet on one person.
-CHAIN_STAGES = ("access", "collection", "exfiltration")
+CHAIN_STAGES = ("motive", "access", "collection", "exfiltration")
+
+#: Stages that take data: every chain holds one of them.
+TAKING = frozenset({"access", "collection"})
 
 #: Detectors that read the same evidence: a person's score counts the stronger only.
 SAME_EVIDENCE: dict[str, str] = {"volume_spike": "volume", "sustained_excess": "volume"}
@@ -136,6 +140,10 @@ def chain_of(findings: list[StoredFinding], chain_days: int) -> tuple[str, ...]:
     best: set[tuple[str, str]] = set()
     for day, _, _ in steps:
         near = {(st, d) for x, st, d in steps if 0 <= (x - day).days <= chain_days}
+        # A theft takes data: a chain holds access beyond need or collection (a
+        # leaver's one large chat upload is a motive and an upload, nothing taken).
+        if not {st for st, _ in near} & TAKING:
+            continue
         if len({st for st, _ in near}) > len({st for st, _ in best}):
             best = near
     if len({st for st, _ in best}) < 2:

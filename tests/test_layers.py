@@ -52,11 +52,7 @@ FORBIDDEN: dict[tuple[str, str], str] = {
 }
 
 #: (importing module, imported module) -> why it is allowed for now, and whose work removes it.
-KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {
-    ("molehunt.attribute.overlap", "molehunt.detect.base"): (
-        "issue 15 (lead): who-is-who moves from detect.base.DetectContext to resolve/"
-    ),
-}
+KNOWN_EXCEPTIONS: dict[tuple[str, str], str] = {}
 
 
 @dataclass(frozen=True, slots=True)

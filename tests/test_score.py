@@ -120,6 +120,15 @@ def test_two_findings_of_one_stage_are_no_chain() -> None:
     assert person.chain == ()
 
 
+def test_a_motive_chains_with_taking_data_not_with_an_upload_alone() -> None:
+    leaving = finding("departing_person", day=date(2026, 5, 5))
+    upload = finding("allowed_channel_upload", day=date(2026, 5, 6))
+    read = finding("out_of_scope", day=date(2026, 5, 6))
+    assert score_people([leaving, upload], DAY, S)[0].chain == ()
+    (person,) = score_people([leaving, read], DAY, S)
+    assert person.chain == ("motive: departing_person", "access: out_of_scope")
+
+
 def test_a_critical_finding_needs_no_chain() -> None:
     (person,) = score_people([finding("departed_account")], DAY, S)
     assert person.chain == ("critical: departed_account",)

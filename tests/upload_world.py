@@ -26,7 +26,8 @@ RING = "http://im.tiny-shop.example.cn/chat/5566/upload"
 
 def upload_world(*, shared_pairs: bool = False) -> World:
     """Everyone posts photos to one popular shop chat most days (0.3-3 MB) and to a
-    private shop endpoint of their own; on the last day E008 uploads 40 MB, and E001
+    private shop endpoint of their own, and one more shop chat every day (a company has
+    many); on the last day E008 uploads 40 MB, and E001
     and E002 both post to one small shop's chat. With ``shared_pairs``, colleagues
     commonly share endpoints in pairs, so two people on one endpoint is ordinary."""
     rng = random.Random(5)
@@ -55,6 +56,15 @@ def upload_world(*, shared_pairs: bool = False) -> World:
                     bytes_out=rng.randint(300_000, 900_000),
                     content_type=MULTIPART,
                 )
+            # A company has many shops' chats: each person one more, every day.
+            w.http(
+                at(day, 14, i),
+                ip(emp),
+                f"http://store{emp}-{day.isoformat()}.example.cn/im/send",
+                method="POST",
+                bytes_out=500_000,
+                content_type=MULTIPART,
+            )
     w.http(
         at(LAST, 15),
         ip("E008"),

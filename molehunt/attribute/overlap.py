@@ -1,6 +1,6 @@
 """Who read the leaked records: coverage of the leaked set per person, account and host.
 
-Reads come from the detection context (:meth:`DetectContext.reads`: database
+Reads come from who-is-who (:meth:`molehunt.resolve.Resolver.reads`: database
 statements and application accesses, with the account's owner and the person at
 the source host already resolved, service accounts on servers left out). The
 client ids each read returned are those the application listed, and those the
@@ -61,7 +61,7 @@ import pyarrow as pa
 
 from molehunt.attribute.replay import MIN_CONFIDENCE, Replayer, replay_statements, store_replays
 from molehunt.config import DetectionSettings
-from molehunt.detect.base import DetectContext
+from molehunt.resolve import Resolver
 from molehunt.store import Store
 from molehunt.store.schema import REFERENCE_TABLES
 
@@ -265,13 +265,13 @@ class ReadOverlapAttributor:
         self.refused: dict[str, str] = {}
         self.rebuilt = False  # whether the last ``prepare`` had to rebuild stored reads
 
-    def _context(self) -> DetectContext:
+    def _context(self) -> Resolver:
         last = self.store.query(
             "SELECT max(time) AS t FROM (SELECT max(time) AS time FROM events_db "
             "UNION ALL SELECT max(time) FROM events_app)"
         )[0]["t"]
         as_of = (last or datetime.now(UTC)).astimezone(ZoneInfo(self.timezone)).date()
-        return DetectContext(self.store.ibis, self.settings, as_of, timezone=self.timezone)
+        return Resolver(self.store.ibis, self.settings, as_of, timezone=self.timezone)
 
     def built_from(self) -> str:
         """What stored reads built now would be built from (module doc)."""

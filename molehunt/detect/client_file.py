@@ -7,7 +7,8 @@ from typing import ClassVar
 
 import ibis
 
-from molehunt.detect.base import DetectContext, Finding, short_host
+from molehunt.detect.base import DetectContext, Finding
+from molehunt.resolve import short_host
 
 
 class ClientFileDetector:

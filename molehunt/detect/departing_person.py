@@ -18,7 +18,7 @@ class DepartingPersonDetector:
     severity: ClassVar[int] = 30
     description: ClassVar[str] = "reads or uploads by a person on notice or about to leave"
     source: ClassVar[str] = "identity"
-    stage: ClassVar[str] = "context"
+    stage: ClassVar[str] = "motive"
 
     def find(self, ctx: DetectContext) -> list[Finding]:
         s = ctx.settings

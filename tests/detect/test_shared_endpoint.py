@@ -6,6 +6,8 @@ from __future__ import annotations
 from insurer import scenario
 from upload_world import LAST, RING, detect, upload_world
 
+from molehunt.config import DetectionSettings
+
 ENDPOINT = RING.removeprefix("http://")
 
 
@@ -16,7 +18,7 @@ def test_two_people_on_an_endpoint_nobody_else_shares_are_a_ring() -> None:
         ("E002", ("E001",)),
     ]
     assert all(f.details["endpoint"] == ENDPOINT for f in found)
-    assert all(f.details["bits"] >= 4 for f in found)
+    assert all(f.details["bits"] >= DetectionSettings().ring_min_bits for f in found)
 
 
 def test_where_colleagues_commonly_share_endpoints_two_on_one_are_ordinary() -> None:
