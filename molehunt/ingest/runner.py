@@ -31,6 +31,7 @@ from molehunt.ingest.batches import (
 )
 from molehunt.ingest.clients import ClientsParser, load_clients, swap_in_clients
 from molehunt.ingest.memory import tune_allocator
+from molehunt.ingest.pool import Workers
 from molehunt.ingest.reference import read_header
 from molehunt.ingest.writer import (
     HEAD_BYTES,
@@ -211,35 +212,48 @@ def ingest_paths(
     """Ingest every file (and every file under every folder) in ``paths``."""
     tune_allocator(settings.batch_bytes)
     report = IngestReport()
-    hasher: KeyedHasher | None = None
     # Never read molehunt's own files as input (a folder named may hold them).
     own = {_resolved(p) for p in (settings.db, Path(f"{settings.db}.wal"), settings.key_file)}
-    for path in expand(paths):
-        if _resolved(path) in own:
-            continue
-        file_report = FileReport(str(path), kind)
-        report.files.append(file_report)
-        try:
-            file_kind = kind or detect_kind(path, settings)
-            file_report.kind = file_kind
-            if file_kind in REFERENCE_PARSERS:
-                _ingest_reference(store, path, file_kind, as_of, file_report)
-            elif file_kind == CLIENTS_KIND:
-                hasher = hasher or KeyedHasher(load_key(settings, store))
-                _ingest_clients(store, path, hasher, file_report, progress)
-            elif file_kind in LOG_PARSERS:
-                parser = make_log_parser(file_kind, settings)
-                _ingest_log(store, settings, path, file_kind, parser, file_report, progress)
-            elif file_kind in FILE_PARSERS:
-                _ingest_file(store, path, file_kind, FILE_PARSERS[file_kind](), file_report)
-            else:
-                raise InputError(f"unknown kind {file_kind!r}", Location(str(path)))
-        except FormatMismatchError as e:
-            file_report.refused = True
-            file_report.error = str(e)
-        except (MolehuntError, OSError) as e:
-            file_report.error = str(e)
+    with Workers(settings) as workers:
+        for path in expand(paths):
+            if _resolved(path) in own:
+                continue
+            file_report = FileReport(str(path), kind)
+            report.files.append(file_report)
+            _ingest_one(store, settings, path, kind, as_of, progress, workers, file_report)
     return report
+
+
+def _ingest_one(
+    store: Store,
+    settings: Settings,
+    path: Path,
+    kind: str | None,
+    as_of: datetime | None,
+    progress: Progress | None,
+    workers: Workers,
+    file_report: FileReport,
+) -> None:
+    try:
+        file_kind = kind or detect_kind(path, settings)
+        file_report.kind = file_kind
+        if file_kind in REFERENCE_PARSERS:
+            _ingest_reference(store, path, file_kind, as_of, file_report)
+        elif file_kind == CLIENTS_KIND:
+            hasher = KeyedHasher(load_key(settings, store))
+            _ingest_clients(store, path, hasher, file_report, progress)
+        elif file_kind in LOG_PARSERS:
+            parser = make_log_parser(file_kind, settings)
+            _ingest_log(store, path, file_kind, parser, workers, file_report, progress)
+        elif file_kind in FILE_PARSERS:
+            _ingest_file(store, path, file_kind, FILE_PARSERS[file_kind](), file_report)
+        else:
+            raise InputError(f"unknown kind {file_kind!r}", Location(str(path)))
+    except FormatMismatchError as e:
+        file_report.refused = True
+        file_report.error = str(e)
+    except (MolehuntError, OSError) as e:
+        file_report.error = str(e)
 
 
 def _resolved(path: Path) -> Path:
@@ -257,10 +271,10 @@ def _resolved(path: Path) -> Path:
 
 def _ingest_log(
     store: Store,
-    settings: Settings,
     path: Path,
     kind: str,
     parser: LogParser,
+    workers: Workers,
     report: FileReport,
     progress: Progress | None,
 ) -> None:
@@ -275,9 +289,7 @@ def _ingest_log(
     judged = state.known or start > 0
     waiting: str | None = None  # what the parser says its held-back records wait for
     with path.open("rb") as f:
-        batches = log_batches(
-            parser, f, path, state.source_id, position, None, batch_bytes=settings.batch_bytes
-        )
+        batches = workers.batches(parser, f, kind, path, state.source_id, position)
         try:
             for batch in batches:
                 result = batch.result

@@ -1,0 +1,296 @@
+"""Parse a log on every core: worker processes parse, the one writer stores in order.
+
+The parsers are pure, so worker processes run them while the process that holds
+the store writes what they return. What is stored is exactly what the in-process
+path stores, because the batches reach the writer in file order, each with the
+byte offset after its last whole record, and each is committed with that
+checkpoint in one transaction (a crash between two leaves the checkpoint at the
+last batch stored; the rest is parsed again on the next run):
+
+* A log whose records are one line each (:data:`LINE_KINDS`) is cut into pieces
+  just after a newline; the workers parse several pieces at once.
+* Other logs (PostgreSQL's quoted statements may hold newlines; a record may wait
+  for the one after it) are parsed one batch at a time from where the last one
+  ended, by one worker, while the writer stores the batch before.
+
+A file with less than :data:`POOL_MIN_BYTES` left to read is parsed in-process:
+starting the workers would cost more than it saves.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Generator, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+from itertools import pairwise
+from pathlib import Path
+from typing import BinaryIO
+
+import pyarrow as pa
+
+from molehunt.config import Settings
+from molehunt.ingest.base import LogParser, ParseResult
+from molehunt.ingest.batches import STREAM_BLOCK, Batch, log_batches, make_log_parser
+
+#: Kinds in which a newline always ends a record: cut into pieces read in parallel.
+LINE_KINDS = frozenset({"squid", "squid-native", "app-access", "winlog-ndjson"})
+#: Files with fewer bytes than this left to read are parsed in-process.
+POOL_MIN_BYTES = 32 * 1024 * 1024
+#: Smallest piece of a line log handed to a worker (unless batch_bytes is smaller).
+PIECE_MIN_BYTES = 1024 * 1024
+#: Pieces per worker a file is cut into at least, so that the workers share it.
+PIECES_PER_WORKER = 4
+
+_parsers: dict[tuple[str, str], LogParser] = {}
+
+
+def workers_for(settings: Settings) -> int:
+    """How many processes parse: ``ingest_workers``, else one per core."""
+    return settings.ingest_workers or os.cpu_count() or 1
+
+
+def start_pool(workers: int) -> ProcessPoolExecutor:
+    """Worker processes forked from a clean server process (never from this one,
+    whose DuckDB threads may hold locks at the moment of a fork)."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["molehunt.ingest.pool"])
+    return ProcessPoolExecutor(max_workers=workers, mp_context=context)
+
+
+def _parser(kind: str, settings: Settings) -> LogParser:
+    key = (kind, settings.model_dump_json())
+    parser = _parsers.get(key)
+    if parser is None:
+        parser = _parsers[key] = make_log_parser(kind, settings)
+    return parser
+
+
+def parse_piece(
+    kind: str,
+    settings: Settings,
+    path: str,
+    source_id: str,
+    start: int,
+    end: int | None,
+) -> list[Batch]:
+    """In a worker: the batches of bytes ``start`` to ``end`` of a file (``end``
+    None: only the first batch from ``start``)."""
+    parser = _parser(kind, settings)
+    with open(path, "rb") as f:
+        batches = log_batches(
+            parser, f, Path(path), source_id, start, end, batch_bytes=settings.batch_bytes
+        )
+        if end is None:
+            first = next(batches, None)
+            return [] if first is None else [first]
+        return list(batches)
+
+
+def pooled_batches(
+    pool: ProcessPoolExecutor,
+    workers: int,
+    kind: str,
+    settings: Settings,
+    path: Path,
+    source_id: str,
+    start: int,
+) -> Iterator[Batch]:
+    """The batches of ``path`` from byte ``start`` (a record boundary), in file
+    order, parsed by ``pool``; what :func:`log_batches` would give, cut elsewhere."""
+    if kind in LINE_KINDS:
+        position = yield from _line_pieces(pool, workers, kind, settings, path, source_id, start)
+        # The file's unfinished last line, and whatever was appended meanwhile.
+        with path.open("rb") as f:
+            yield from log_batches(
+                _parser(kind, settings),
+                f,
+                path,
+                source_id,
+                position,
+                None,
+                batch_bytes=settings.batch_bytes,
+            )
+        return
+    yield from _one_at_a_time(pool, kind, settings, path, source_id, start)
+
+
+def _line_pieces(
+    pool: ProcessPoolExecutor,
+    workers: int,
+    kind: str,
+    settings: Settings,
+    path: Path,
+    source_id: str,
+    start: int,
+) -> Generator[Batch, None, int]:
+    """Batches of the pieces of a line log; returns where the last piece ended."""
+    size = path.stat().st_size
+    piece = max(PIECE_MIN_BYTES, (size - start) // (workers * PIECES_PER_WORKER) + 1)
+    piece = min(settings.batch_bytes, max(1, settings.batch_bytes // workers), piece)
+    with path.open("rb") as f:
+        cuts = line_cuts(f, start, size, piece)
+    ahead: deque[tuple[int, Future[list[Batch]]]] = deque()
+    position = start
+    held: list[Batch] = []  # parsed pieces not yet a batch's worth
+    pieces = pairwise(cuts)
+    try:
+        while True:
+            while len(ahead) < workers + 1:
+                nxt = next(pieces, None)
+                if nxt is None:
+                    break
+                a, b = nxt
+                ahead.append(
+                    (b, pool.submit(parse_piece, kind, settings, str(path), source_id, a, b))
+                )
+            if not ahead:
+                break
+            end, future = ahead.popleft()
+            for batch in future.result():
+                if batch.set_aside:
+                    if held:
+                        yield merge(held)
+                        held = []
+                    yield batch
+                else:
+                    held.append(batch)
+                position = batch.position
+            if held and position - held[0].position + held[0].result.consumed >= (
+                settings.batch_bytes
+            ):
+                yield merge(held)
+                held = []
+            if position != end:
+                break  # the piece did not end where cut: read on in-process
+    finally:
+        for _end, future in ahead:
+            future.cancel()
+    if held:
+        yield merge(held)
+    return position
+
+
+def merge(batches: list[Batch]) -> Batch:
+    """Consecutive batches of a file as one: stored in one transaction, as the
+    in-process path stores a batch of ``batch_bytes``."""
+    if len(batches) == 1:
+        return batches[0]
+    names = dict.fromkeys(name for b in batches for name in b.result.tables)
+    tables = {
+        name: pa.concat_tables(
+            [b.result.tables[name] for b in batches if name in b.result.tables],
+            promote_options="default",
+        )
+        for name in names
+    }
+    skipped: dict[str, int] = {}
+    for b in batches:
+        for reason, n in b.result.skipped.items():
+            skipped[reason] = skipped.get(reason, 0) + n
+    result = ParseResult(
+        tables=tables,
+        rejected=[r for b in batches for r in b.result.rejected],
+        consumed=sum(b.result.consumed for b in batches),
+        records=sum(b.result.records for b in batches),
+        skipped=skipped,
+        pending=batches[-1].result.pending,
+    )
+    return Batch(batches[-1].position, result, [h for b in batches for h in b.hashes])
+
+
+def _one_at_a_time(
+    pool: ProcessPoolExecutor,
+    kind: str,
+    settings: Settings,
+    path: Path,
+    source_id: str,
+    start: int,
+) -> Iterator[Batch]:
+    """A log that cannot be cut: one batch at a time, the next parsed while the
+    caller stores the one before."""
+    future = pool.submit(parse_piece, kind, settings, str(path), source_id, start, None)
+    try:
+        while True:
+            got = future.result()
+            if not got:
+                return
+            (batch,) = got
+            future = pool.submit(
+                parse_piece, kind, settings, str(path), source_id, batch.position, None
+            )
+            yield batch
+    finally:
+        future.cancel()
+
+
+def line_cuts(f: BinaryIO, start: int, size: int, piece: int) -> list[int]:
+    """``start``, the byte after the first newline at or past every ``piece`` bytes
+    on, and the byte after the last newline before ``size``."""
+    cuts = [start]
+    target = start + piece
+    while target < size:
+        f.seek(target - 1)
+        at = target - 1
+        while True:
+            block = f.read(STREAM_BLOCK)
+            if not block:
+                return _last_line_end(f, cuts, size)
+            newline = block.find(b"\n")
+            if newline >= 0:
+                cut = at + newline + 1
+                break
+            at += len(block)
+        if cut >= size:
+            break
+        cuts.append(cut)
+        target = cut + piece
+    return _last_line_end(f, cuts, size)
+
+
+def _last_line_end(f: BinaryIO, cuts: list[int], size: int) -> list[int]:
+    """``cuts`` and the byte after the last newline before ``size`` (if past them)."""
+    at = size
+    while at > cuts[-1]:
+        block_start = max(cuts[-1], at - STREAM_BLOCK)
+        f.seek(block_start)
+        block = f.read(at - block_start)
+        newline = block.rfind(b"\n")
+        if newline >= 0:
+            cuts.append(block_start + newline + 1)
+            break
+        at = block_start
+    return cuts
+
+
+class Workers:
+    """The parsing processes of one ingest run, started when a file first needs
+    them and stopped when the run ends (``with Workers(settings) as workers``)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.count = workers_for(settings)
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def batches(
+        self, parser: LogParser, f: BinaryIO, kind: str, path: Path, source_id: str, start: int
+    ) -> Iterator[Batch]:
+        """The batches of ``path`` from byte ``start``: parsed by the workers when
+        there are several and enough to read, else in this process from ``f``."""
+        size = os.fstat(f.fileno()).st_size
+        if self.count <= 1 or size - start < POOL_MIN_BYTES:
+            return log_batches(
+                parser, f, path, source_id, start, None, batch_bytes=self.settings.batch_bytes
+            )
+        if self._pool is None:
+            self._pool = start_pool(self.count)
+        return pooled_batches(self._pool, self.count, kind, self.settings, path, source_id, start)
