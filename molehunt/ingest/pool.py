@@ -40,8 +40,8 @@ LINE_KINDS = frozenset({"squid", "squid-native", "app-access", "winlog-ndjson"})
 POOL_MIN_BYTES = 32 * 1024 * 1024
 #: Smallest piece of a line log handed to a worker (unless batch_bytes is smaller).
 PIECE_MIN_BYTES = 1024 * 1024
-#: Pieces per worker a file is cut into at least, so that the workers share it.
-PIECES_PER_WORKER = 4
+#: Pieces per worker a file smaller than a batch is cut into, so that the workers share it.
+PIECES_PER_WORKER = 1
 
 _parsers: dict[tuple[str, str], LogParser] = {}
 
@@ -52,10 +52,12 @@ def workers_for(settings: Settings) -> int:
 
 
 def start_pool(workers: int) -> ProcessPoolExecutor:
-    """Worker processes forked from a clean server process (never from this one,
-    whose DuckDB threads may hold locks at the moment of a fork)."""
+    """Worker processes forked from a server process that holds no DuckDB thread
+    (never from this one: DuckDB's state is not fork-safe). The server imports the
+    parsers, pandas (DuckDB's Arrow bridge loads it on a parser's first call) and
+    the main module once, so each worker starts warm instead of importing them."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["molehunt.ingest.pool"])
+    context.set_forkserver_preload(["__main__", "molehunt.ingest.pool", "pandas"])
     return ProcessPoolExecutor(max_workers=workers, mp_context=context)
 
 
