@@ -13,14 +13,18 @@ last batch stored; the rest is parsed again on the next run):
   for the one after it) are parsed one batch at a time from where the last one
   ended, by one worker, while the writer stores the batch before.
 
-A file with less than :data:`POOL_MIN_BYTES` left to read is parsed in-process:
-starting the workers would cost more than it saves.
+A worker hands its tables over as Arrow files (in /dev/shm where there is one,
+readable by their owner only) that the writer maps and removes at once, so no
+table is pickled or copied through a pipe. A file with less than
+:data:`POOL_MIN_BYTES` left to read is parsed in-process: starting the workers
+would cost more than it saves.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import tempfile
 from collections import deque
 from collections.abc import Generator, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -90,6 +94,73 @@ def parse_piece(
         return list(batches)
 
 
+#: Parsed tables go from a worker to the writer through files here (memory-backed
+#: where /dev/shm exists), mapped by the writer: no pickling, no copy through a pipe.
+SPILL_PREFIX = "molehunt-ingest-"
+
+
+def spill_dir() -> Path:
+    shm = Path("/dev/shm")  # noqa: S108 (files made by mkstemp: 0600, O_EXCL)
+    return shm if shm.is_dir() and os.access(shm, os.W_OK) else Path(tempfile.gettempdir())
+
+
+Spilled = list[tuple[Batch, dict[str, str]]]
+
+
+def parse_spilled(
+    owner: int,
+    kind: str,
+    settings: Settings,
+    path: str,
+    source_id: str,
+    start: int,
+    end: int | None,
+) -> Spilled:
+    """In a worker: :func:`parse_piece`, each table written to an Arrow file for
+    the writer (process ``owner``) to map."""
+    out: Spilled = []
+    for batch in parse_piece(kind, settings, path, source_id, start, end):
+        files: dict[str, str] = {}
+        for name, table in batch.result.tables.items():
+            fd, spilled = tempfile.mkstemp(prefix=f"{SPILL_PREFIX}{owner}-", dir=spill_dir())
+            with os.fdopen(fd, "wb") as f, pa.ipc.new_file(f, table.schema) as writer:
+                writer.write_table(table)
+            files[name] = spilled
+        batch.result.tables = {}
+        out.append((batch, files))
+    return out
+
+
+def received(spilled: Spilled) -> list[Batch]:
+    """The batches a worker sent, their tables mapped from its files (then removed:
+    the mapping keeps them readable)."""
+    out: list[Batch] = []
+    for batch, files in spilled:
+        for name, spilled_path in files.items():
+            with pa.memory_map(spilled_path) as source:
+                batch.result.tables[name] = pa.ipc.open_file(source).read_all()
+            os.unlink(spilled_path)
+        out.append(batch)
+    return out
+
+
+def discard(future: Future[Spilled]) -> None:
+    """Remove the files of a piece whose batches will not be stored."""
+    if future.cancel() or future.exception() is not None:
+        return
+    for _batch, files in future.result():
+        for spilled_path in files.values():
+            Path(spilled_path).unlink(missing_ok=True)
+
+
+def remove_stale_spills() -> None:
+    """Remove files left by writers that died (kill -9) before mapping them."""
+    for leftover in spill_dir().glob(f"{SPILL_PREFIX}*"):
+        owner = leftover.name.removeprefix(SPILL_PREFIX).split("-", 1)[0]
+        if owner.isdigit() and not Path(f"/proc/{owner}").exists():
+            leftover.unlink(missing_ok=True)
+
+
 def pooled_batches(
     pool: ProcessPoolExecutor,
     workers: int,
@@ -133,7 +204,7 @@ def _line_pieces(
     piece = min(settings.batch_bytes, max(1, settings.batch_bytes // workers), piece)
     with path.open("rb") as f:
         cuts = line_cuts(f, start, size, piece)
-    ahead: deque[tuple[int, Future[list[Batch]]]] = deque()
+    ahead: deque[tuple[int, Future[Spilled]]] = deque()
     position = start
     held: list[Batch] = []  # parsed pieces not yet a batch's worth
     pieces = pairwise(cuts)
@@ -144,13 +215,14 @@ def _line_pieces(
                 if nxt is None:
                     break
                 a, b = nxt
-                ahead.append(
-                    (b, pool.submit(parse_piece, kind, settings, str(path), source_id, a, b))
+                job = pool.submit(
+                    parse_spilled, os.getpid(), kind, settings, str(path), source_id, a, b
                 )
+                ahead.append((b, job))
             if not ahead:
                 break
             end, future = ahead.popleft()
-            for batch in future.result():
+            for batch in received(future.result()):
                 if batch.set_aside:
                     if held:
                         yield merge(held)
@@ -168,7 +240,7 @@ def _line_pieces(
                 break  # the piece did not end where cut: read on in-process
     finally:
         for _end, future in ahead:
-            future.cancel()
+            discard(future)
     if held:
         yield merge(held)
     return position
@@ -212,19 +284,20 @@ def _one_at_a_time(
 ) -> Iterator[Batch]:
     """A log that cannot be cut: one batch at a time, the next parsed while the
     caller stores the one before."""
-    future = pool.submit(parse_piece, kind, settings, str(path), source_id, start, None)
+    owner = os.getpid()
+    future = pool.submit(parse_spilled, owner, kind, settings, str(path), source_id, start, None)
     try:
         while True:
-            got = future.result()
+            got = received(future.result())
             if not got:
                 return
             (batch,) = got
             future = pool.submit(
-                parse_piece, kind, settings, str(path), source_id, batch.position, None
+                parse_spilled, owner, kind, settings, str(path), source_id, batch.position, None
             )
             yield batch
     finally:
-        future.cancel()
+        discard(future)
 
 
 def line_cuts(f: BinaryIO, start: int, size: int, piece: int) -> list[int]:
@@ -294,5 +367,6 @@ class Workers:
                 parser, f, path, source_id, start, None, batch_bytes=self.settings.batch_bytes
             )
         if self._pool is None:
+            remove_stale_spills()
             self._pool = start_pool(self.count)
         return pooled_batches(self._pool, self.count, kind, self.settings, path, source_id, start)
