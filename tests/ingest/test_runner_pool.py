@@ -74,7 +74,7 @@ def run_twice(world: Path, tmp: Path, workers: int) -> tuple[dict[str, Any], lis
         {
             "db": tmp / "s.duckdb",
             "key_file": key,
-            "batch_bytes": 64 * 1024,
+            "batch_bytes": 16 * 1024,
             "ingest_workers": workers,
         },
         environ={},
