@@ -13,10 +13,10 @@ last batch stored; the rest is parsed again on the next run):
   for the one after it) are parsed one batch at a time from where the last one
   ended, by one worker, while the writer stores the batch before.
 
-Only a file with more than one batch (``batch_bytes``) left to read, and at least
-:data:`POOL_MIN_BYTES`, goes to the workers: measured on two cores, one batch parsed
-by two workers is no faster than in-process (the Squid and app-access parsers already
-run DuckDB on every core), and starting the workers costs 1-3 s once per run.
+A file with less than :data:`POOL_MIN_BYTES` left to read is parsed in-process, and
+so is one of a single batch (``batch_bytes``) of a kind whose parser already runs
+DuckDB on every core (:data:`ALREADY_PARALLEL`): measured on two cores, two workers
+parse such a batch no faster, and starting them costs 1-3 s once per run.
 
 A worker hands its tables over as Arrow files (in /dev/shm where there is one,
 readable by their owner only) that the writer maps and removes at once, so no
@@ -43,6 +43,9 @@ from molehunt.ingest.batches import STREAM_BLOCK, Batch, log_batches, make_log_p
 
 #: Kinds in which a newline always ends a record: cut into pieces read in parallel.
 LINE_KINDS = frozenset({"squid", "squid-native", "app-access", "winlog-ndjson"})
+#: Kinds whose parser runs DuckDB inside, on every core already: the workers only
+#: pay for a file of more than one batch (parsing the next overlaps writing this one).
+ALREADY_PARALLEL = frozenset({"app-access", "squid", "squid-native", "squid-logformat"})
 #: Files with fewer bytes than this left to read are parsed in-process.
 POOL_MIN_BYTES = 32 * 1024 * 1024
 #: Smallest piece of a line log handed to a worker (unless batch_bytes is smaller).
@@ -367,7 +370,8 @@ class Workers:
         overlaps writing this one), else in this process from ``f``."""
         size = os.fstat(f.fileno()).st_size
         left = size - start
-        if self.count <= 1 or left < POOL_MIN_BYTES or left <= self.settings.batch_bytes:
+        one_batch = left <= self.settings.batch_bytes and kind in ALREADY_PARALLEL
+        if self.count <= 1 or left < POOL_MIN_BYTES or one_batch:
             return log_batches(
                 parser, f, path, source_id, start, None, batch_bytes=self.settings.batch_bytes
             )

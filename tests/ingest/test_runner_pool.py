@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from molehunt.config import Settings
+from molehunt.errors import ConfigError
 from molehunt.ingest import pool
 from molehunt.ingest.pool import line_cuts
 from molehunt.ingest.runner import IngestReport, ingest_paths
@@ -139,6 +140,7 @@ CRASHING_POOL_INGEST = """
 import sys
 from pathlib import Path
 from molehunt.config import Settings
+from molehunt.errors import ConfigError
 from molehunt.ingest import pool
 from molehunt.ingest.runner import ingest_paths
 from molehunt.store import Store
@@ -188,3 +190,13 @@ def test_kill_9_of_a_pooled_ingest_loses_and_duplicates_nothing(tmp_path: Path) 
         assert row == {"n": 20000, "ids": 20000, "d": 20000}
         (access,) = store.query("SELECT count(*) AS n FROM record_access")
         assert access["n"] == 20000
+
+
+def test_ingest_workers_is_read_from_an_ingest_table(tmp_path: Path) -> None:
+    (tmp_path / "molehunt.toml").write_text("[ingest]\nworkers = 3\n")
+    assert Settings.load(environ={}, cwd=tmp_path).ingest_workers == 3
+    assert Settings.load(environ={"MOLEHUNT_INGEST_WORKERS": "1"}, cwd=tmp_path).ingest_workers == 1
+    assert pool.workers_for(Settings.load(environ={}, cwd=tmp_path / "none")) >= 1
+    (tmp_path / "molehunt.toml").write_text("[ingest]\nthreads = 3\n")
+    with pytest.raises(ConfigError, match=r"\[ingest\]"):
+        Settings.load(environ={}, cwd=tmp_path)
