@@ -42,6 +42,8 @@ SETTINGS_DOC: dict[str, str] = {
     "squid_logformat": "the squid.conf 'logformat NAME ...' line of squid-logformat logs "
     "(any Squid format codes; time, client address and URL required)",
     "batch_bytes": "bytes of log read per ingest batch (bounded memory)",
+    "ingest_workers": "processes that parse logs during ingest (default: one per core; "
+    "1: parse in the writing process); also [ingest] workers in molehunt.toml",
     "memory_limit": "DuckDB memory limit, e.g. 2GB",
     "detection": "detection thresholds, weights, working hours and alert threshold "
     "(a [detection] table in molehunt.toml; each key is in the README)",
@@ -221,6 +223,7 @@ class Settings(BaseModel):
     pg_log_timezone: str | None = None
     squid_logformat: str | None = None
     batch_bytes: int = Field(default=64 * 1024 * 1024, ge=4096)
+    ingest_workers: int | None = Field(default=None, ge=1)
     memory_limit: str = "1GB"
     detection: DetectionSettings = Field(default_factory=DetectionSettings)
 
@@ -263,6 +266,7 @@ class Settings(BaseModel):
         if config_path is not None:
             try:
                 values.update(tomllib.loads(config_path.read_text(encoding="utf-8")))
+                _flatten_ingest_table(values)
             except (OSError, tomllib.TOMLDecodeError) as e:
                 raise ConfigError(f"{config_path}: {e}") from e
         for name in cls.model_fields:
@@ -276,3 +280,14 @@ class Settings(BaseModel):
             return cls(**values)
         except ValidationError as e:
             raise ConfigError(str(e)) from e
+
+
+def _flatten_ingest_table(values: dict[str, Any]) -> None:
+    """``[ingest] workers = N`` in molehunt.toml is the ``ingest_workers`` setting."""
+    table = values.pop("ingest", None)
+    if table is None:
+        return
+    if not isinstance(table, dict) or set(table) - {"workers"}:
+        raise ConfigError("[ingest] in molehunt.toml takes one key: workers")
+    if "workers" in table:
+        values.setdefault("ingest_workers", table["workers"])
