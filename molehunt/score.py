@@ -29,7 +29,8 @@ or ``context`` (blocked sites: never a stage of their own). A finding may
 name its own stage in its details (an upload to a blocked site is exfiltration, a
 visit is context). A person reaches the alert threshold only through a critical
 finding or a **chain**: findings of two different stages within ``chain_days`` of
-each other, one of them taking data (access or collection). Everyone else scores at
+each other, one of them taking data (access or collection); a chain whose steps all
+fall within the last ``chain_days`` scores at least the threshold. Everyone else scores at
 most ``lone_cap`` of ``alert_threshold``, however often a lone signal repeats. People
 at or above the day's threshold are flagged; with ``alert_budget`` set, the threshold
 is calibrated from the trailing days (see :meth:`RiskRanker.threshold`).
@@ -238,6 +239,11 @@ def score_people(
         chain = chain_of(own, settings.chain_days)
         if not chain:
             total = min(total, settings.lone_cap * settings.alert_threshold)
+        elif chain_of(
+            [f for f in own if (as_of - f.day).days <= settings.chain_days], settings.chain_days
+        ):
+            # A chain whose steps are recent reaches the threshold: it is the alert.
+            total = max(total, settings.alert_threshold)
         reasons.sort(key=lambda r: (-r.score, r.detector))
         out.append(PersonRisk(person, round(total, 4), tuple(reasons), leaving, families, chain))
     out.sort(key=lambda p: (-p.score, p.person_id))

@@ -103,6 +103,20 @@ def test_two_stages_within_the_window_form_a_chain() -> None:
     assert person.score >= S.alert_threshold
 
 
+def test_a_recent_chain_of_weak_steps_reaches_the_threshold_and_an_old_one_fades() -> None:
+    weak = [
+        finding("out_of_scope", day=date(2026, 5, 4), severity=20),
+        finding("file_write", day=date(2026, 5, 5), severity=20),
+    ]
+    (recent,) = score_people(weak, DAY, S)
+    assert recent.chain
+    assert recent.score == pytest.approx(S.alert_threshold)
+    later = date.fromordinal(DAY.toordinal() + S.chain_days + 3)
+    (old,) = score_people(weak, later, S)
+    assert old.chain
+    assert old.score < S.alert_threshold
+
+
 def test_stages_too_far_apart_are_no_chain() -> None:
     far = DetectionSettings(chain_days=3)
     found = [

@@ -77,7 +77,7 @@ class OutOfScopeDetector:
         g = g.filter(
             (g.clients >= s.out_of_scope_min_clients) | (g.reads >= s.out_of_scope_min_reads)
         )
-        rows = [r for r in ctx.collect(g) if _surprising(r, peers, s.scope_min_bits)]
+        rows = _surprising_days(ctx.collect(g), peers, s.scope_min_bits, s.sustained_window_days)
         days: dict[str, list[date]] = defaultdict(list)
         for row in rows:
             days[row["actor"]].append(row["day"])
@@ -145,9 +145,41 @@ def _peer_days(ctx: DetectContext, g: Any) -> tuple[PeerDays, PeerDays]:
     )
 
 
-def _surprising(row: dict[str, Any], peers: tuple[PeerDays, PeerDays], min_bits: float) -> bool:
-    """Whether the day's clients or separate reads of other portfolios are rare among
-    the role's other members' days (``scope_min_bits``); notes the stronger in ``row``."""
+def _surprising_days(
+    rows: list[dict[str, Any]], peers: tuple[PeerDays, PeerDays], min_bits: float, window: int
+) -> list[dict[str, Any]]:
+    """The person-days whose clients or separate reads of other portfolios are rare
+    among the role's other members' days (``scope_min_bits``).
+
+    A young store or a small team has too few peer days for one day to reach
+    ``min_bits`` (``n`` days can say at most ``log2(n + 1)`` bits). Days that no peer
+    day ever matched are then judged together: their bits add up over the trailing
+    ``window`` (independent days, each beyond every peer's), so the low and slow way
+    is seen on its second or third day, while a day that any peer matched never adds.
+    """
+    for row in rows:
+        _judge(row, peers)
+    unmatched: dict[str, list[tuple[date, float]]] = defaultdict(list)
+    for row in sorted(rows, key=lambda r: r["day"]):
+        if row["unmatched"]:
+            unmatched[row["actor"]].append((row["day"], row["bits"]))
+    span = timedelta(days=window)
+    out = []
+    for row in rows:
+        if row["unmatched"] and row["bits"] < min_bits:
+            day = row["day"]
+            together = [b for d, b in unmatched[row["actor"]] if day - span < d <= day]
+            if len(together) > 1 and sum(together) >= min_bits:
+                row["bits"] = sum(together)
+                row["population"] += f"; {len(together)} such days within {window}"
+        if row["bits"] >= min_bits:
+            out.append(row)
+    return out
+
+
+def _judge(row: dict[str, Any], peers: tuple[PeerDays, PeerDays]) -> None:
+    """Notes in ``row`` the stronger surprise of the day's clients or separate reads of
+    other portfolios among the role's other members' days."""
     clients = peers[0].surprise(row["actor"], row["day"], float(row["clients"]))
     reads = peers[1].surprise(row["actor"], row["day"], float(row["reads"]))
     top = max(clients, reads, key=lambda x: x.bits)
@@ -156,4 +188,3 @@ def _surprising(row: dict[str, Any], peers: tuple[PeerDays, PeerDays], min_bits:
     row["unmatched"] = top.reach == 0 and top.population >= MIN_POPULATION
     what = "clients" if top is clients else "separate reads"
     row["population"] = f"{what}: {top.words()}"
-    return top.bits >= min_bits

@@ -39,7 +39,8 @@ class VolumeSpikeDetector:
     trailing median (median/MAD, current day excluded) and the peer group's that day.
 
     Comparing with the peers on the same day keeps a whole team's campaign week
-    quiet; a person with too little history is compared with the peers only.
+    quiet; a person with too little history is compared with the peers only, once the
+    store itself has ``min_history_days`` of reads (before that, everyone is new).
     """
 
     name: ClassVar[str] = "volume_spike"
@@ -62,7 +63,10 @@ class VolumeSpikeDetector:
         mad = d.mad.fill_null(0)
         trusted = d.n.fill_null(0) >= s.min_history_days
         above_self = (d.rows > med * s.spike_ratio) & (d.rows > med + mad * MAD_SCALE * s.spike_mad)
-        d = d.filter(~trusted | above_self)
+        # A person new to a store that has history is judged by the peers alone; in a
+        # store's own first days everyone is new and nobody's volume says anything yet.
+        store_known = d.day >= ctx.daily_reads().day.min() + ibis.interval(days=s.min_history_days)
+        d = d.filter((~trusted & store_known) | above_self)
         out = []
         for row in ctx.collect(ctx.with_daily_ids(d)):
             if not ctx.reported(row["day"]):

@@ -7,6 +7,9 @@ from datetime import date
 import pytest
 from insurer import scenario
 
+from molehunt.detect.out_of_scope import _surprising_days
+from molehunt.detect.surprise import PeerDays
+
 QUIET = [
     ("E009", "her own short client list, every day"),
     ("E008", "reads a lot, but only his own clients"),
@@ -24,3 +27,36 @@ def test_departing_person_exporting_other_portfolios_is_flagged(day: date) -> No
 @pytest.mark.parametrize(("person", "case"), QUIET)
 def test_reads_within_scope_are_not_flagged(person: str, case: str) -> None:
     assert not scenario().of("out_of_scope", person), case
+
+
+# -- a small team or a young store: too few peer days for one day to say enough ----------
+
+
+def _row(actor: str, day: date, clients: int, reads: int) -> dict[str, object]:
+    return {"actor": actor, "day": day, "clients": clients, "reads": reads}
+
+
+def _small_team() -> tuple[PeerDays, PeerDays]:
+    """Eight sales people over six days: at most 42 other people's days, so one day
+    says at most log2(43) < 6 bits, below ``scope_min_bits``."""
+    values = [
+        (f"S{i}", "sales", date(2026, 5, d), float(i % 3)) for i in range(8) for d in range(1, 7)
+    ]
+    return PeerDays(values, 30), PeerDays(values, 30)
+
+
+@pytest.mark.parametrize("days", [2, 3])
+def test_days_beyond_every_peer_add_their_bits(days: int) -> None:
+    rows = [_row("S0", date(2026, 5, d), 40, 40) for d in range(4, 4 + days)]
+    found = _surprising_days(rows, _small_team(), 6.0, 10)
+    assert [r["day"] for r in found] == [date(2026, 5, d) for d in range(5, 4 + days)]
+    assert all(r["bits"] >= 6.0 and "such days" in r["population"] for r in found)
+
+
+def test_one_day_beyond_every_peer_in_a_small_team_is_not_enough() -> None:
+    assert _surprising_days([_row("S0", date(2026, 5, 4), 40, 40)], _small_team(), 6.0, 10) == []
+
+
+def test_days_a_peer_matched_never_add() -> None:
+    rows = [_row("S1", date(2026, 5, d), 2, 2) for d in range(2, 7)]
+    assert _surprising_days(rows, _small_team(), 6.0, 10) == []
