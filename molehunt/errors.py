@@ -11,7 +11,8 @@ status, exit code)::
      │    └── KeyMismatchError      the key is not the store's key          500  2
      │                              (molehunt.keys)
      ├── KeyMissingError            no client-hashing key (molehunt init)   500  2
-     ├── StoreError                 the store cannot be opened or migrated  500  1
+     ├── StoreError                 the store cannot be opened or migrated  500  2
+     │                              (in use by another process, too new)
      ├── InputError                 input that cannot be read (a Location)  400  1
      │    ├── UnknownKindError      a file's kind cannot be told            400  1
      │    └── FormatMismatchError   records do not fit the configured       400  1
@@ -165,6 +166,7 @@ EXIT_CODE: dict[type[MolehuntError], int] = {
     MolehuntError: 1,
     ConfigError: 2,
     KeyMissingError: 2,
+    StoreError: 2,
     InvalidInput: 2,
     NotFound: 3,
     Conflict: 4,

@@ -212,6 +212,8 @@ class Suspect:
     score: float
     evidence: tuple[Mapping[str, Any], ...] = ()
     group: Mapping[str, Any] | None = None
+    bits: float = 0.0  # how surprising the overlap the score rests on is
+    explanation: str = ""  # the score in words
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,11 +54,14 @@ def test_case_lifecycle_through_the_cli(run: CliRunner, tmp_path: Path) -> None:
     code, output = _run(run, tmp_path, "add", case_id, "--kind", "person", "--ref", "E001")
     assert (code, output.strip()) == (0, f"{case_id} #1")
     code, output = _run(
-        run, tmp_path, "add", case_id, "--kind", "event", "--ref", "ev-1", "--note", "=1+1"
+        run, tmp_path, "add", case_id, "--kind", "finding", "--ref", "f-1", "--note", "=1+1"
     )
     assert (code, output.strip()) == (0, f"{case_id} #2")
+    # An event must be in the store (the case keeps its masked summary), as on the web.
+    code, output = _run(run, tmp_path, "add", case_id, "--kind", "event", "--ref", "ev-1")
+    assert (code, output.strip()) == (3, "error: no such event")
     code, output = _run(run, tmp_path, "add", case_id, "--kind", "rumour", "--ref", "x")
-    assert code == 1
+    assert code == 2  # invalid input
     assert "unknown item kind" in output
 
     code, output = _run(run, tmp_path, "show", case_id, "--json")
@@ -66,7 +69,7 @@ def test_case_lifecycle_through_the_cli(run: CliRunner, tmp_path: Path) -> None:
     shown = json.loads(output)
     assert [(i["seq"], i["kind"], i["ref"]) for i in shown["items"]] == [
         (1, "person", "E001"),
-        (2, "event", "ev-1"),
+        (2, "finding", "f-1"),
     ]
     # `--format json` as for every other verb; `--json`, the old spelling, still works.
     code, output = _run(run, tmp_path, "show", case_id, "--format", "json")
@@ -95,27 +98,39 @@ def test_case_lifecycle_through_the_cli(run: CliRunner, tmp_path: Path) -> None:
     code, output = _run(run, tmp_path, "close", case_id)
     assert code == 0, output
     code, output = _run(run, tmp_path, "add", case_id, "--kind", "person", "--ref", "E002")
-    assert code == 1
+    assert code == 4  # a conflict: the case is closed
     assert "closed" in output
+    code, output = _run(run, tmp_path, "close", case_id)
+    assert (code, output.strip()) == (4, f"error: case {case_id} is already closed")
 
     with Store.open(tmp_path / "m.duckdb") as store:
         actions = [r["action"] for r in reversed(audit.entries(store))]
         assert audit.verify(store).broken_at is None
+    # The service's rows, as the web writes them; each refusal is one row too.
     assert actions == [
         "case new",
         "case add",
         "case add",
+        "refused",  # the unknown event
+        "refused",  # the unknown kind
         "case view",
         "case view",  # shown twice: --json, then --format json
+        "case list",
+        "case list",
+        "case list",
+        "case list",
         "case export",
         "case close",
+        "refused",  # an item for the closed case
+        "refused",  # closing it again
     ]
 
 
 def test_show_of_an_unknown_case_fails(run: CliRunner, tmp_path: Path) -> None:
     code, output = _run(run, tmp_path, "show", "C-2026-0042")
-    assert code == 1
-    assert "no case C-2026-0042" in output
+    assert code == 3  # not found
+    assert output.strip() == "error: no such case"
+    assert "Traceback" not in output
 
 
 def test_verify_accepts_an_export_and_reports_a_changed_file(

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from molehunt.cli._common import Context, app, err
+from molehunt.cli._common import Context, app, fail
 from molehunt.cli.case import case_app
 from molehunt.cli.quarantine import quarantine_app
 from molehunt.errors import MolehuntError
@@ -50,8 +50,10 @@ def main_options(
 
 
 def main() -> None:
+    """The ``molehunt`` command. A molehunt error ends it with its message on standard
+    error and the exit status of its class (:func:`molehunt.cli._common.fail`, by
+    :func:`molehunt.errors.exit_code`)."""
     try:
         app()
     except MolehuntError as e:
-        err.print(f"[red]error:[/red] {e}")
-        sys.exit(2)
+        sys.exit(fail(e))

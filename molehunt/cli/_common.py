@@ -1,5 +1,6 @@
 """What every verb of the ``molehunt`` command shares: the app, the consoles, the
-output format, the loaded settings, time parsing, the audit row.
+output format, the loaded settings, the audited service over the store, how an error
+ends a verb, time parsing, the read verbs' audit row.
 
 Nothing here imports DuckDB, Ibis or the detectors: ``molehunt --help`` and
 ``molehunt version`` load only Typer, Rich and pydantic; each verb imports the
@@ -8,7 +9,10 @@ library it needs when it runs.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -17,11 +21,52 @@ from zoneinfo import ZoneInfo
 
 import typer
 from rich.console import Console
+from rich.markup import escape
+from typer.core import TyperGroup
+
+from molehunt.errors import MolehuntError, exit_code
 
 if TYPE_CHECKING:
     from molehunt.config import Settings
     from molehunt.investigate.reads import Ask
+    from molehunt.investigate.service import Investigation
     from molehunt.store import Store
+
+out = Console()
+err = Console(stderr=True)
+
+
+def fail(error: MolehuntError) -> int:
+    """Say ``error`` on standard error (no traceback) and give the exit status it
+    ends the command with: :func:`molehunt.errors.exit_code` (1 failure, 2 invalid
+    input, settings or store, 3 not found, 4 conflict, 5 access, 6 try later)."""
+    err.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
+    return exit_code(error)
+
+
+class Verbs(TyperGroup):
+    """A group of verbs that ends on a molehunt error itself, by :func:`fail`: for a
+    group that also runs on its own (``molehunt case``: its tests invoke it without
+    the main app). The main app leaves its errors to :func:`molehunt.cli.main`, which
+    ends the same way, so a test invoking :data:`app` sees the error raised."""
+
+    def invoke(self, ctx: Any) -> Any:  # a Typer context
+        try:
+            return super().invoke(ctx)
+        except MolehuntError as e:
+            raise typer.Exit(fail(e)) from None
+
+
+def verbs(help: str) -> typer.Typer:
+    """A group of sub-verbs that ends on errors as :class:`Verbs`."""
+    return typer.Typer(
+        cls=Verbs,
+        help=help,
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+
 
 app = typer.Typer(
     help="Catch insiders stealing client personal data, and tell who leaked a dataset.",
@@ -29,8 +74,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console()
-err = Console(stderr=True)
 
 
 class Format(StrEnum):
@@ -78,6 +121,48 @@ def ctx_of(ctx: typer.Context) -> Context:
     return obj
 
 
+def settings_of(ctx: typer.Context) -> Settings:
+    """The settings the main app's callback loaded (``molehunt --db ...``; a group's
+    verb looks up the chain of contexts), else the defaults."""
+    from molehunt.config import Settings
+
+    c: Any = ctx
+    while c is not None:
+        found = getattr(c.obj, "settings", None)
+        if isinstance(found, Settings):
+            return found
+        c = c.parent
+    return Settings.load({})
+
+
+@contextmanager
+def investigation(ctx: typer.Context) -> Iterator[Investigation]:
+    """The audited service (:mod:`molehunt.investigate.service`) over the store, for
+    this process alone; the actor of its calls is :func:`operator`."""
+    from molehunt.investigate.local import refuse_write
+    from molehunt.investigate.service import Investigation
+    from molehunt.store import Store
+
+    settings = settings_of(ctx)
+    refuse_write(settings.db)
+    with Store.open(settings.db, memory_limit=settings.memory_limit) as store:
+        yield Investigation(store, settings)
+
+
+def plain(value: Any) -> Any:
+    """A service answer (dataclasses, tuples, UTC datetimes) as JSON values: times
+    as ISO strings, as the library's reports give them."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
+
+
 def audit_row(store: Store, action: str, target: str | None, rows: int | None) -> None:
     """One row of the investigators' audit trail (see molehunt.audit)."""
     from molehunt.audit import record
@@ -108,13 +193,6 @@ def _os_user() -> str:
     from molehunt.audit import actor
 
     return actor()
-
-
-def file_target(path: Path) -> str:
-    """A file named by its content, not its name (names may hold personal data)."""
-    from molehunt.digests import file_sha256
-
-    return f"file sha256:{file_sha256(path)[:16]} ({path.stat().st_size} bytes)"
 
 
 def require_existing(paths: list[Path]) -> None:

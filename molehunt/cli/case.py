@@ -1,11 +1,16 @@
-"""``molehunt case``: case files from the command line (the library is :mod:`molehunt.cases`).
+"""``molehunt case``: case files from the command line, through the service
+(:class:`molehunt.investigate.service.Investigation`) as on the web.
 
-The actor of every audit row is the operating-system user, as for the other verbs.
+The actor of every audit row is the operating-system user (role ``operator``, every
+team's cases; ``--team`` acts for one team), as for the other verbs; the rows are
+the web's (``case new``, ``case list``, ``case view``, ``case add``, ``case close``,
+``case export``).
 ``case verify`` checks an export zip against its manifest and needs no store.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -15,22 +20,18 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from molehunt.cli._common import Format, FormatOption
+from molehunt.cli._common import Format, FormatOption, investigation, settings_of, verbs
 
 if TYPE_CHECKING:
     from molehunt.config import Settings
+    from molehunt.models import Actor
     from molehunt.store import Store
 
 #: What a case item may be (:data:`molehunt.cases.KINDS`, which loads the store; a
 #: test keeps the two equal).
 KINDS = ("person", "finding", "event", "attribution")
 
-case_app = typer.Typer(
-    help="Case files: collect evidence, close, export for court, verify an export.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+case_app = verbs("Case files: collect evidence, close, export for court, verify an export.")
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
@@ -38,27 +39,21 @@ err = Console(stderr=True, soft_wrap=True)
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.", hidden=True)]
 
 
-def _settings(ctx: typer.Context) -> Settings:
-    """The settings the main app's callback loaded (``molehunt --db ...``), else the defaults."""
-    from molehunt.config import Settings
-
-    # Up the chain of contexts: ``molehunt case ...`` runs under the main app's.
-    c: object | None = ctx
-    while c is not None:
-        found = getattr(getattr(c, "obj", None), "settings", None)
-        if isinstance(found, Settings):
-            return found
-        c = getattr(c, "parent", None)
-    return Settings.load({})
-
-
-def _open(ctx: typer.Context) -> Store:
+def _open(settings: Settings) -> Store:
+    """The store itself, for ``case verify`` (a check that shows no evidence and
+    writes no audit row)."""
     from molehunt.investigate.local import refuse_write
     from molehunt.store import Store
 
-    settings = _settings(ctx)
     refuse_write(settings.db)
     return Store.open(settings.db, memory_limit=settings.memory_limit)
+
+
+def _operator(team: str | None = None) -> Actor:
+    """The CLI's actor (every team's cases), or acting for ``team`` alone."""
+    from molehunt.investigate.service import operator
+
+    return dataclasses.replace(operator(), team=team)
 
 
 def _fail(message: str) -> typer.Exit:
@@ -77,13 +72,8 @@ def new(
     team: Annotated[str, typer.Option(help="Team that owns the case (only it sees it).")],
 ) -> None:
     """Open a new case; prints its id."""
-    from molehunt import audit, cases
-
-    with _open(ctx) as store:
-        try:
-            case = cases.create_case(store, title, team, audit.actor())
-        except cases.CaseError as e:
-            raise _fail(str(e)) from e
+    with investigation(ctx) as service:
+        case = service.new_case(_operator(team), title)
     out.print(case.case_id, highlight=False)
 
 
@@ -95,10 +85,8 @@ def list_(
     as_json: JsonOption = False,
 ) -> None:
     """Cases, newest first."""
-    from molehunt import cases
-
-    with _open(ctx) as store:
-        found = cases.list_cases(store, team)
+    with investigation(ctx) as service:
+        found = service.cases(_operator(team))
     if as_json or fmt is Format.json:
         _print_json([c.as_dict() for c in found])
         return
@@ -115,23 +103,18 @@ def show(
     fmt: FormatOption = Format.table,
     as_json: JsonOption = False,
 ) -> None:
-    """A case and its items."""
-    from molehunt import audit, cases
-
-    with _open(ctx) as store:
-        case = cases.get_case(store, case_id, None)
-        if case is None:
-            raise _fail(f"no case {case_id}")
-        found = cases.items(store, case_id, by=audit.actor())
+    """A case and its items (free text masked)."""
+    with investigation(ctx) as service:
+        shown = service.case_file(_operator(), case_id)
+    case = shown.case
+    items = [dataclasses.asdict(i) for i in shown.items]
     if as_json or fmt is Format.json:
-        _print_json({**case.as_dict(), "items": found})
+        _print_json({**case.as_dict(), "items": items})
         return
     out.print(f"{case.case_id}  {case.title}  team {case.team}  {case.status}", highlight=False)
     table = Table("#", "kind", "ref", "note", "added by", "added at")
-    for i in found:
-        table.add_row(
-            str(i["seq"]), i["kind"], i["ref"], i["note"] or "", i["added_by"], str(i["added_at"])
-        )
+    for i in shown.items:
+        table.add_row(str(i.seq), i.kind, i.ref, i.note or "", i.added_by, str(i.added_at))
     out.print(table)
 
 
@@ -143,14 +126,10 @@ def add(
     ref: Annotated[str, typer.Option(help="Person, finding or event id.")],
     note: Annotated[str | None, typer.Option(help="Why it matters.")] = None,
 ) -> None:
-    """Add one piece of evidence to an open case; prints its number."""
-    from molehunt import audit, cases
-
-    with _open(ctx) as store:
-        try:
-            seq = cases.add_item(store, case_id, kind, ref, note, None, audit.actor())
-        except cases.CaseError as e:
-            raise _fail(str(e)) from e
+    """Add one piece of evidence to an open case; prints its number. An event must be
+    in the store: the case keeps its masked summary."""
+    with investigation(ctx) as service:
+        seq = service.add_item(_operator(), case_id, kind, ref, note)
     out.print(f"{case_id} #{seq}", highlight=False)
 
 
@@ -160,13 +139,8 @@ def close(
     case_id: Annotated[str, typer.Argument(help="Case id.")],
 ) -> None:
     """Close a case: it takes no more items."""
-    from molehunt import audit, cases
-
-    with _open(ctx) as store:
-        try:
-            cases.close_case(store, case_id, audit.actor())
-        except cases.CaseError as e:
-            raise _fail(str(e)) from e
+    with investigation(ctx) as service:
+        service.close_case(_operator(), case_id)
     out.print(f"{case_id} closed", highlight=False)
 
 
@@ -177,16 +151,10 @@ def export(
     dest: Annotated[Path, typer.Option("--out", help="Zip file to write (must not exist).")],
 ) -> None:
     """Write the case as a zip a court can check (``molehunt case verify``)."""
-    from molehunt import audit, cases
-
     if dest.exists():
         raise _fail(f"{dest} exists: not overwritten")
-    settings = _settings(ctx)
-    with _open(ctx) as store:
-        try:
-            data = cases.export_case(store, case_id, audit.actor(), settings.timezone)
-        except cases.CaseError as e:
-            raise _fail(str(e)) from e
+    with investigation(ctx) as service:
+        data = service.export_case(_operator(), case_id)
     # Evidence: readable by its owner only, and never written over.
     fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
@@ -207,9 +175,9 @@ def verify(
 
     if not path.is_file():
         raise _fail(f"no such file: {path}")
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     if settings.db.exists():
-        with _open(ctx) as store:
+        with _open(settings) as store:
             problems = cases.verify_against_store(store, path.read_bytes())
         checked = f"every file matches the manifest, signed by the store {settings.db}'s key"
     else:

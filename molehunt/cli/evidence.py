@@ -13,17 +13,17 @@ from molehunt.cli._common import (
     Format,
     FormatOption,
     app,
-    audit_row,
     ctx_of,
     err,
-    file_target,
+    investigation,
     out,
+    plain,
     print_json,
     require_existing,
 )
 
 if TYPE_CHECKING:
-    pass
+    from datetime import datetime
 
 
 @app.command()
@@ -35,6 +35,7 @@ def scan(
     fmt: FormatOption = Format.table,
 ) -> None:
     """Find personal data and the company's client records in files (xlsx, csv, docx, pdf, zip)."""
+    from molehunt.investigate.service import operator
     from molehunt.pii.scan import scan_with_settings
 
     require_existing(paths)
@@ -44,14 +45,10 @@ def scan(
         err.print(f"[yellow]note:[/yellow] {note}")
     on_hosts = [r for r in reports if r.host is not None]
     if settings.db.exists():
-        from molehunt.pii.stored import store_scans
-
-        with ctx_of(ctx).open_store() as store:
-            if on_hosts:
-                stored = store_scans(store, on_hosts)
-                err.print(f"stored {stored} new file scan(s) of {len(on_hosts)} on hosts")
-            hosts = {r.host for r in on_hosts}
-            audit_row(store, "scan", f"{len(reports)} files on {len(hosts)} hosts", len(reports))
+        with investigation(ctx) as service:
+            stored = service.store_scans(operator(), reports)
+        if on_hosts:
+            err.print(f"stored {stored} new file scan(s) of {len(on_hosts)} on hosts")
     if fmt is Format.json:
         print_json([r.as_json(detail) for r in reports])
         return
@@ -65,70 +62,59 @@ def scan(
             out.print(f"{r.path}\t{d.type}\t{d.confidence}\t{d.masked}\t{d.location}")
 
 
+def _when(value: datetime | None) -> str:
+    return "" if value is None else value.isoformat()
+
+
 def _attribute(ctx: typer.Context, path: Path, fmt: Format, *, complaints: bool) -> None:
-    from molehunt.attribute import attribute as attribute_file
-    from molehunt.keys import load_key
+    from molehunt.investigate.service import operator
 
     if not path.is_file():
         raise typer.BadParameter(f"no such file: {path}")
-    settings = ctx_of(ctx).settings
-    with ctx_of(ctx).open_store() as store:
-        key = load_key(settings, store)
-        result = attribute_file(
-            store,
-            key,
-            path,
-            complaints=complaints,
-            settings=settings.detection,
-            timezone=settings.timezone,
-        )
-        audit_row(
-            store,
-            "complaints" if complaints else "attribute",
-            file_target(path),
-            len(result["suspects"]),
-        )
+    with investigation(ctx) as service:
+        result = service.attribute(operator(), path, complaints=complaints)
     if fmt is Format.json:
-        print_json(result)
+        print_json(plain(result))
         return
     out.print(
-        f"{result['records_in_file']} records, {result['client_records']} of our clients, "
-        f"{result['non_client_rows']} not clients, {result['damaged']} damaged ID numbers"
+        f"{result.records_in_file} records, {result.client_records} of our clients, "
+        f"{result.non_client_rows} not clients, {result.damaged} damaged ID numbers"
     )
     table = Table(
         "rank", "person", "name", "accounts", "hosts", "covered", "window", "score", "with"
     )
-    for r in result["suspects"]:
-        group = r["group"]
+    for r in result.suspects:
+        group = r.group
         with_ = (
             ""
             if group is None
-            else ", ".join(p for p in group["people"] if p != r["person_id"])
+            else ", ".join(p for p in group["people"] if p != r.person_id)
             + f"\n{group['covered']} together ({group['coverage']:.0%})"
         )
         accounts = "\n".join(
             a["account"] + ("" if a["owner_is_person"] else f" (owner {a['owner_id'] or '?'})")
-            for a in r["accounts"]
+            for a in r.accounts
         )
         table.add_row(
-            str(r["rank"]),
-            r["person_id"] or "?",
-            r["name"] or "",
+            str(r.rank),
+            r.person_id or "?",
+            r.name or "",
             accounts,
-            "\n".join(h["host"] or "?" for h in r["hosts"]),
-            f"{r['covered']} ({r['coverage']:.0%})",
-            f"{r['first_read']}\n{r['last_read']}",
-            f"{r['score']:.1f}",
+            "\n".join(h["host"] or "?" for h in r.hosts),
+            f"{r.covered} ({r.coverage:.0%})",
+            f"{_when(r.first_read)}\n{_when(r.last_read)}",
+            f"{r.score:.1f}",
             with_,
         )
     out.print(table)
-    if result["files"]:
+    if result.files:
         files = Table("host", "file on the host", "written", "leaked records held")
-        for f in result["files"]:
+        for f in result.files:
+            written = f["written"]
             files.add_row(
                 f["host"] or "?",
                 f["path"],
-                f["written"] or "",
+                written.isoformat() if hasattr(written, "isoformat") else written or "",
                 f"{f['covered']} ({f['coverage']:.0%})",
             )
         out.print("Files found on endpoints holding leaked records:")
@@ -167,13 +153,10 @@ def canary_plant(
     ] = Path("canaries.csv"),
 ) -> None:
     """Make canary clients, register them, and write them for insertion."""
-    from molehunt.attribute.canary import plant
-    from molehunt.keys import load_key
+    from molehunt.investigate.service import operator
 
-    settings = ctx_of(ctx).settings
-    with ctx_of(ctx).open_store() as store:
-        planted = plant(store, load_key(settings, store), count, out_path)
-        audit_row(store, "canary plant", f"{planted.count} canaries", planted.count)
+    with investigation(ctx) as service:
+        planted = service.plant_canaries(operator(), count, out_path)
     out.print(
         f"{planted.count} canaries registered; insert {planted.sql_path} or {planted.csv_path}"
     )

@@ -1,23 +1,20 @@
 """``molehunt quarantine``: the records set aside at ingest, listed and replayed.
 
-The library is :mod:`molehunt.quarantine`. Previews are masked; ``replay`` re-reads
+Through the service (:mod:`molehunt.investigate.upkeep`; the library is
+:mod:`molehunt.quarantine`), one audit row each. Previews are masked; ``replay`` re-reads
 each record's bytes from its file with the current settings.
 """
 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from molehunt.cli._common import Format, FormatOption
-
-if TYPE_CHECKING:
-    from molehunt.config import Settings
-    from molehunt.store import Store
+from molehunt.cli._common import Format, FormatOption, investigation
 
 quarantine_app = typer.Typer(
     help="Records set aside at ingest: list them, replay them after fixing a setting.",
@@ -30,30 +27,6 @@ out = Console(soft_wrap=True)
 
 SourceOption = Annotated[str | None, typer.Option("--source", help="Only this source id.")]
 KindOption = Annotated[str | None, typer.Option("--kind", help="Only this kind of file.")]
-
-
-def _settings(ctx: typer.Context) -> Settings:
-    """The settings ``molehunt --db ...`` loaded (sub-commands inherit its context object)."""
-    from molehunt.config import Settings
-
-    found = getattr(ctx.obj, "settings", None)
-    return found if isinstance(found, Settings) else Settings.load({})
-
-
-def _open(ctx: typer.Context) -> Store:
-    from molehunt.investigate.local import refuse_write
-    from molehunt.store import Store
-
-    settings = _settings(ctx)
-    refuse_write(settings.db)
-    return Store.open(settings.db, memory_limit=settings.memory_limit)
-
-
-def _asked(source: str | None, kind: str | None) -> str | None:
-    """The audit row's target: the filters (a source id, a kind), never a reason text."""
-    asked = [f"source={source}"] if source else []
-    asked += [f"kind={kind}"] if kind else []
-    return " ".join(asked) or None
 
 
 def _print_json(data: Any) -> None:
@@ -72,12 +45,10 @@ def list_(
     fmt: FormatOption = Format.table,
 ) -> None:
     """Quarantined records: where they are (file, offset, length), why, a masked preview."""
-    from molehunt import audit
-    from molehunt.quarantine import list_quarantine
+    from molehunt.investigate.service import operator
 
-    with _open(ctx) as store:
-        rows = list_quarantine(store, reason=reason, source=source, kind=kind, limit=limit)
-        audit.record(store, "quarantine list", _asked(source, kind), len(rows))
+    with investigation(ctx) as service:
+        rows = service.quarantine(operator(), reason=reason, source=source, kind=kind, limit=limit)
     if fmt is Format.json:
         _print_json(rows)
         return
@@ -109,13 +80,10 @@ def replay_(
     What parses now is stored exactly once and leaves the quarantine; what still
     fails stays with its new reason; a file gone or changed is said so per record.
     """
-    from molehunt import audit
-    from molehunt.quarantine import replay
+    from molehunt.investigate.service import operator
 
-    settings = _settings(ctx)
-    with _open(ctx) as store:
-        report = replay(store, settings, source=source, kind=kind)
-        audit.record(store, "quarantine replay", _asked(source, kind), len(report.records))
+    with investigation(ctx) as service:
+        report = service.replay_quarantine(operator(), source=source, kind=kind)
     data = report.as_dict()
     if fmt is Format.json:
         _print_json(data)

@@ -14,8 +14,8 @@ from molehunt.cli._common import (
     Format,
     FormatOption,
     app,
-    audit_row,
     ctx_of,
+    investigation,
     out,
     print_json,
     require_existing,
@@ -29,16 +29,17 @@ def serve_demo(settings: Settings) -> None:
     """The web UI over the demo's store, with a user ``demo`` whose password is shown once."""
     import secrets
 
+    from molehunt.investigate.service import Investigation, operator
+    from molehunt.investigate.users import get_user
     from molehunt.store import Store
-    from molehunt.web.users import add_user, get_user, set_password
 
     password = secrets.token_urlsafe(12)
     with Store.open(settings.db, memory_limit=settings.memory_limit) as store:
-        if get_user(store, "demo") is None:
-            add_user(store, "demo", password, "investigator", "demo")
+        service = Investigation(store, settings)
+        if get_user(service.db(), "demo") is None:
+            service.add_user(operator(), "demo", password, "investigator", "demo")
         else:
-            set_password(store, "demo", password)
-        audit_row(store, "user add", "demo as investigator", 1)
+            service.set_password(operator(), "demo", password)
     out.print(
         "Web UI at http://127.0.0.1:8000 : sign in as [bold]demo[/bold] with password "
         f"[bold]{password}[/bold] (shown only now). Ctrl-C stops it."
@@ -138,26 +139,24 @@ def user_add(
     ] = False,
 ) -> None:
     """Add a web user (the password is asked for, never given on the command line)."""
-    from molehunt.web.users import add_user
+    from molehunt.investigate.service import operator
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    with ctx_of(ctx).open_store() as store:
-        user = add_user(store, name, password, role.value, team)
-        audit_row(store, "user add", f"{user.username} as {user.role}", 1)
+    with investigation(ctx) as service:
+        user = service.add_user(operator(), name, password, role.value, team)
     out.print(f"added {user.username} ({user.role}, team {user.team})")
 
 
 @user_app.command("list")
 def user_list(ctx: typer.Context, fmt: FormatOption = Format.table) -> None:
     """List web users."""
-    from molehunt.web.users import list_users
+    from molehunt.investigate.service import operator
 
-    with ctx_of(ctx).open_store() as store:
-        users = list_users(store)
-        audit_row(store, "users", None, len(users))
+    with investigation(ctx) as service:
+        users = service.users(operator())
     if fmt is Format.json:
         print_json(
             [
@@ -184,11 +183,10 @@ def user_disable(
     ctx: typer.Context, name: Annotated[str, typer.Argument(help="User name.")]
 ) -> None:
     """Disable a web user: they cannot sign in, and their sessions end."""
-    from molehunt.web.users import disable_user
+    from molehunt.investigate.service import operator
 
-    with ctx_of(ctx).open_store() as store:
-        disable_user(store, name)
-        audit_row(store, "user disable", name, 1)
+    with investigation(ctx) as service:
+        service.change_user(operator(), name, disabled=True)
     out.print(f"disabled {name}")
 
 
@@ -198,9 +196,10 @@ def user_unlock(
 ) -> None:
     """Lift a sign-in lockout (10 wrong passwords in a row lock a web user out).
     While `serve` runs, an admin does this on the web Users page instead."""
-    from molehunt.web.users import unlock_user
+    from molehunt.investigate.service import operator
+    from molehunt.investigate.users import is_locked
 
-    with ctx_of(ctx).open_store() as store:
-        was = unlock_user(store, name)
-        audit_row(store, "user unlock", name, 1 if was else 0)
+    with investigation(ctx) as service:
+        was = is_locked(service.db(), name)
+        service.unlock(operator(), name)
     out.print(f"unlocked {name}" if was else f"{name} was not locked out")

@@ -103,6 +103,8 @@ def attribution(result: Mapping[str, Any]) -> Attribution:
                 score=float(s["score"]),
                 evidence=tuple(s.get("evidence") or ()),
                 group=s.get("group"),
+                bits=float(s.get("bits") or 0.0),
+                explanation=str(s.get("explanation") or ""),
             )
             for s in report["suspects"]
         ),

@@ -12,7 +12,9 @@ table too, so a role's rights are written once. The roles are the README's:
 ``auditor``        the audit trail and its verification only
 ``admin``          users (add, change, disable, unlock) and status
 ``operator``       the operating-system user running the CLI: every action (they
-                   hold the store file itself); never a web user's role
+                   hold the store file itself), and alone the store's upkeep
+                   (scans kept, canaries planted, the quarantine); never a web
+                   user's role
 =================  ===========================================================
 """
 
@@ -60,6 +62,10 @@ ACTIONS: dict[str, Action] = {
         _action("view-audit", "the audit trail", "auditor"),
         _action("verify-audit", "check the audit trail's chain", "auditor"),
         _action("manage-users", "add, change, disable and unlock web users", "admin"),
+        _action("store-scans", "keep the scans of files collected from endpoints"),
+        _action("plant-canaries", "make canary clients and register them"),
+        _action("view-quarantine", "the records set aside at ingest (masked previews)"),
+        _action("replay-quarantine", "parse quarantined records again"),
     )
 }
 

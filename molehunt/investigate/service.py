@@ -26,12 +26,10 @@ Connections: many threads read at once, each over its own DuckDB cursor
 from __future__ import annotations
 
 import math
-import threading
 import unicodedata
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from molehunt import audit, cases
 from molehunt.config import Settings, detection_settings
@@ -57,7 +55,7 @@ from molehunt.investigate.answers import (
     with_lock,
 )
 from molehunt.investigate.masking import masked, masked_row
-from molehunt.investigate.throttle import Throttle
+from molehunt.investigate.upkeep import Upkeep
 from molehunt.models import (
     Actor,
     Attribution,
@@ -122,60 +120,17 @@ def visible_reason(reason: str) -> str:
     return " ".join(words)
 
 
-class Investigation:
+class Investigation(Upkeep):
     """The audited, masked answers over one open store (see the module docstring)."""
 
     def __init__(self, store: Store, settings: Settings) -> None:
-        self.store = store
-        self.settings = settings
-        self.zone = ZoneInfo(settings.timezone)
-        #: The one writer: every transaction of :meth:`db` holds it. Code that uses
-        #: :attr:`store` itself (its connection is not thread-safe) holds it too.
-        self.lock = threading.RLock()
-        self._readers = threading.local()
-        self._cursors = threading.Lock()
-        #: Sign-in back-off and lockout (:mod:`molehunt.investigate.throttle`).
-        self.throttle = Throttle()
+        super().__init__(store, settings)
         # The chart's daily rankings, by (last day, top, state of findings and sources):
         # ranking every day costs seconds, and the home page asks on every visit.
         self._history: dict[tuple[Any, ...], tuple[HistoryDay, ...]] = {}
 
-    # -- plumbing ------------------------------------------------------------------
-
-    def db(self) -> Store:
-        """This thread's connection to the store (made on first use, kept for the
-        thread's life: a server's worker threads are reused)."""
-        found = getattr(self._readers, "store", None)
-        if found is None:
-            with self._cursors:
-                found = self.store.cursor(write_lock=self.lock)
-            self._readers.store = found
-        assert isinstance(found, Store)
-        return found
-
-    def audit(self, who: str, action: str, target: str | None, rows: int | None) -> None:
-        """One audit row (for the faces' own refusals, e.g. the sign-in gate)."""
-        audit.record(self.db(), action, target, rows, who=who)
-
-    def _refused(self, actor: Actor | str, target: str, error: MolehuntError) -> MolehuntError:
-        """``error``, after its ``refused`` audit row."""
-        who = actor if isinstance(actor, str) else actor.name
-        self.audit(who, "refused", f"{target}: {error}"[:300], None)
-        error.audited = True
-        return error
-
-    def _allow(self, actor: Actor, action: str, target: str) -> None:
-        """Go on when ``actor`` may take ``action``; else the refusal, audited."""
-        try:
-            permissions.check(actor, action)
-        except Forbidden as e:
-            raise self._refused(actor, target, e) from None
-
     def _ranker(self) -> RiskRanker:
         return RiskRanker(self.db(), detection_settings(self.settings), self.settings.timezone)
-
-    def today(self) -> date:
-        return datetime.now(self.zone).date()
 
     # -- sign-in and sessions ---------------------------------------------------------
 
@@ -398,7 +353,7 @@ class Investigation:
         from molehunt.keys import load_key
 
         try:
-            key = load_key(self.settings)
+            key = load_key(self.settings, self.db())
             result = attribute_file(
                 self.db(),
                 key,
@@ -531,6 +486,21 @@ class Investigation:
                 raise self._refused(actor, f"user add {username[:64]}", e) from None
             self.audit(actor.name, "user add", f"{user.username} as {user.role}", 1)
         return user
+
+    def set_password(self, actor: Actor, username: str, password: str) -> User:
+        """A new password for a web user, whose sessions end (audited ``user change``,
+        never naming the password)."""
+        asked = f"user change {username[:64]}"
+        self._allow(actor, "manage-users", asked)
+        with self.lock:
+            db = self.db()
+            try:
+                user = users.set_password(db, username, password)
+            except users.UserError as e:
+                raise self._refused(actor, asked, e) from None
+            self.audit(actor.name, "user change", f"{username}: password", 1)
+            locked = username in users.locked_users(db)
+        return with_lock(user, locked)
 
     def change_user(
         self,

@@ -69,6 +69,7 @@ def _make(cls: type[MolehuntError]) -> MolehuntError:
         (MolehuntError, 500, 1),
         (errors.ConfigError, 500, 2),
         (KeyMismatchError, 500, 2),
+        (errors.StoreError, 500, 2),
         (errors.InputError, 400, 1),
         (PrefixMismatchError, 400, 1),
         (InvalidInput, 400, 2),

@@ -13,6 +13,7 @@ import pytest
 from insurer import scenario
 
 from molehunt import audit
+from molehunt.config import Settings
 from molehunt.errors import (
     Conflict,
     Forbidden,
@@ -21,8 +22,10 @@ from molehunt.errors import (
     NotFound,
     Unauthenticated,
 )
+from molehunt.ingest.runner import ingest_paths
 from molehunt.investigate import users
 from molehunt.investigate.service import Investigation, operator
+from molehunt.keys import create_key_file
 from molehunt.models import (
     Actor,
     AuditCheck,
@@ -34,6 +37,7 @@ from molehunt.models import (
     TimelineFinding,
     User,
 )
+from molehunt.store import Store
 
 PASSWORD = "a service test password"
 ANALYST = Actor("svc-analyst", "analyst", "red", "api")
@@ -146,6 +150,12 @@ CALLS: list[tuple[str, Actor, Actor, Call]] = [
     ),
     ("unlock", ADMIN, INVESTIGATOR, lambda s, a, c: s.unlock(a, c.username)),
     (
+        "set_password",
+        ADMIN,
+        ANALYST,
+        lambda s, a, c: s.set_password(a, c.username, PASSWORD + " anew"),
+    ),
+    (
         "sign_out",
         ANALYST,
         Actor("x", "visitor", None, "api"),
@@ -182,6 +192,50 @@ def test_a_refused_call_writes_exactly_one_refused_row_and_says_so(
     last = _last(service)
     assert (last["actor"], last["action"]) == (may_not.name, "refused")
     assert "may not do this" in str(last["target"])
+
+
+Upkeep = Callable[[Investigation, Actor, Path], object]
+
+CLIENTS = (
+    "client_id,name,id_number,mobile,branch\n"
+    "C001,王小明,110101199003071234,13800138000,SH01\n"
+    "C002,陈静,31010119850101002X,13900139000,SH02\n"
+)
+
+#: The store's upkeep, the operator's alone: (function, its audit action, the call).
+UPKEEP: list[tuple[str, str, Upkeep]] = [
+    ("store_scans", "scan", lambda s, a, p: s.store_scans(a, [])),
+    ("plant_canaries", "canary plant", lambda s, a, p: s.plant_canaries(a, 2, p / "c.csv")),
+    ("quarantine", "quarantine list", lambda s, a, p: s.quarantine(a, kind="squid")),
+    ("replay_quarantine", "quarantine replay", lambda s, a, p: s.replay_quarantine(a)),
+]
+
+
+@pytest.mark.parametrize(("name", "action", "call"), UPKEEP, ids=[u[0] for u in UPKEEP])
+def test_the_stores_upkeep_is_the_operators_and_audited_once_either_way(
+    tmp_path: Path, name: str, action: str, call: Upkeep
+) -> None:
+    """On a store of its own (two clients): planting canaries adds clients, which the
+    shared scenario store must not get."""
+    create_key_file(tmp_path / "m.key")
+    settings = Settings.load(
+        {"db": tmp_path / "m.duckdb", "key_file": tmp_path / "m.key"}, environ={}, cwd=tmp_path
+    )
+    (tmp_path / "clients.csv").write_text(CLIENTS, encoding="utf-8")
+    with Store.open(settings.db) as store:
+        ingest_paths(store, settings, [tmp_path / "clients.csv"], kind="clients")
+        own = Investigation(store, settings)
+        for actor in (ADMIN, INVESTIGATOR, ANALYST, AUDITOR):
+            before = _rows(own)
+            with pytest.raises(Forbidden) as refused:
+                call(own, actor, tmp_path)
+            assert refused.value.audited
+            assert _rows(own) == before + 1, name
+            assert (_last(own)["actor"], _last(own)["action"]) == (actor.name, "refused")
+        before = _rows(own)
+        call(own, OPERATOR, tmp_path)
+        assert _rows(own) == before + 1, name
+        assert (_last(own)["actor"], _last(own)["action"]) == (OPERATOR.name, action)
 
 
 def test_the_operator_may_do_everything_and_sees_every_teams_cases(

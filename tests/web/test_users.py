@@ -145,4 +145,4 @@ def test_user_verbs_of_the_command_line(settings: Settings, run: CliRunner) -> N
     with Store.open(settings.db) as store:
         assert check_password(store, "carol", PASSWORD) is None
         actions = [r["action"] for r in audit.entries(store)]
-    assert actions[:3] == ["user disable", "users", "user add"]
+    assert actions[:3] == ["user change", "users", "user add"]  # the web's rows
