@@ -108,6 +108,9 @@ DETECTION_SETTINGS_DOC: dict[str, str] = {
     "on its own, whoever holds it (a copy of the client table)",
     "upload_min_bits": "surprise (bits, -log2 of the tail share) an upload day needs, under the "
     "destination's population and under the person's own days, to be a finding",
+    "tool_min_bits": "surprise (bits) of the share of a role's other members who used a desktop "
+    "SQL tool in the trailing baseline_days below which an unusual_client finding is the role's "
+    "work (context, no chain step)",
     "collection_min_bits": "surprise (bits) of a person's rows read in a day among their role's "
     "other members' days (trailing baseline_days) below which a bulk read, volume spike or file "
     "after a bulk read is routine work (context) rather than a collection step; a day never "
@@ -199,6 +202,7 @@ class DetectionSettings(BaseModel):
     upload_min_bits: float = Field(default=7.0, ge=0)
     ring_min_bits: float = Field(default=6.0, ge=0)
     collection_min_bits: float = Field(default=5.0, ge=0)
+    tool_min_bits: float = Field(default=2.0, ge=0)
     scope_min_bits: float = Field(default=6.0, ge=0)
 
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any, ClassVar
 
 import ibis
 
 from molehunt.detect.base import DetectContext, Finding, is_tool
+from molehunt.detect.surprise import tail_bits
 
 #: Tool names that mean a database connection only (Excel ODBC), never a process.
 _CONNECTION_ONLY = ("excel", "odbc")
@@ -41,12 +45,14 @@ class UnusualClientDetector:
         p = p.mutate(tool=is_tool(p.image, images), who=p.hostname, label=p.image)
         roles = ctx.people().select(pr_id="employee_id", pr_role="role")
         p = p.left_join(roles, p.actor == roles.pr_id).rename(actor_role="pr_role")
+        r = r.left_join(roles, r.actor == roles.pr_id).rename(actor_role="pr_role")
+        peers = _ToolPeers(ctx, [r, p])
         out: list[Finding] = []
         for kind, ev in (("account", r), ("host", p)):
-            out.extend(self._new_tool(ctx, kind, ev))
+            out.extend(self._new_tool(ctx, kind, ev, peers))
         return out
 
-    def _new_tool(self, ctx: DetectContext, kind: str, ev: Any) -> list[Finding]:
+    def _new_tool(self, ctx: DetectContext, kind: str, ev: Any, peers: _ToolPeers) -> list[Finding]:
         s = ctx.settings
         ev = ev.filter(ev.who.notnull())
         daily = ev.group_by(["who", "day"]).aggregate(used=ev.tool.cast("int32").max())
@@ -68,6 +74,7 @@ class UnusualClientDetector:
             if not ctx.reported(row["day"]):
                 continue
             tools = sorted(row["tools"])
+            used = peers.judge(row["actor"], row["day"])
             out.append(
                 Finding(
                     detector=self.name,
@@ -79,8 +86,66 @@ class UnusualClientDetector:
                     account=row["who"] if kind == "account" else None,
                     host=row["host"],
                     event_ids=ctx.ids(row["ids"]),
-                    details={"tools": tools, "seen_on": kind, "events_total": len(row["ids"])},
+                    details={
+                        "tools": tools,
+                        "seen_on": kind,
+                        "events_total": len(row["ids"]),
+                        **used.details(s.tool_min_bits),
+                    },
                     key=kind,
                 )
             )
+        return out
+
+
+class _ToolPeers:
+    """Who of each role used a desktop SQL tool on which days: a tool that the
+    role's other members use (analysts querying the client table) is their work."""
+
+    def __init__(self, ctx: DetectContext, events: list[Any]) -> None:
+        self.window = ctx.settings.baseline_days
+        self.used: dict[str, list[date]] = defaultdict(list)
+        for ev in events:
+            ev = ev.filter(ev.tool & ev.actor.notnull())
+            for row in ctx.collect(ev.select("actor", "day").distinct()):
+                self.used[row["actor"]].append(row["day"])
+        self.role: dict[str, str] = {}
+        self.members: dict[str, int] = defaultdict(int)
+        for row in ctx.collect(ctx.people().select("employee_id", "role")):
+            role = row["role"] or ""
+            self.role[row["employee_id"]] = role
+            self.members[role] += 1
+
+    def judge(self, actor: str | None, day: date) -> _ToolUse:
+        role = self.role.get(actor or "", "")
+        start = day - timedelta(days=self.window)
+        users = sum(
+            1
+            for other, days in self.used.items()
+            if other != actor
+            and self.role.get(other) == role
+            and any(start <= d <= day for d in days)
+        )
+        others = max(self.members.get(role, 1) - 1, 0)
+        return _ToolUse(role, users, others)
+
+
+@dataclass(frozen=True, slots=True)
+class _ToolUse:
+    """How many of the role's ``others`` used a desktop SQL tool in the window."""
+
+    role: str
+    users: int
+    others: int
+
+    def details(self, min_bits: float) -> dict[str, Any]:
+        bits = tail_bits(self.users, self.others)
+        out: dict[str, Any] = {
+            "bits": round(bits, 1),
+            "population": f"{self.users} of {self.others} other {self.role or 'staff'}(s) "
+            "used such a tool in the window",
+        }
+        # Used by enough of the role's others: their work, context (no chain step).
+        if self.role and self.users and bits < min_bits:
+            out["stage"] = "context"
         return out

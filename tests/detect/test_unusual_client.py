@@ -6,6 +6,9 @@ from datetime import date
 
 from insurer import scenario
 
+from molehunt.detect import DetectionSettings
+from molehunt.detect.unusual_client import _ToolUse
+
 
 def test_dbeaver_on_a_resigned_account_is_flagged_the_first_day() -> None:
     (finding,) = scenario().of("unusual_client", "E001")
@@ -20,3 +23,15 @@ def test_dba_with_psql_every_day_is_not_flagged() -> None:
 
 def test_etl_application_name_is_not_a_tool() -> None:
     assert {f.person_id for f in scenario().of("unusual_client")} == {"E001"}
+
+
+def test_a_tool_the_roles_others_use_is_their_work() -> None:
+    analysts = _ToolUse("analyst", users=1, others=2).details(DetectionSettings().tool_min_bits)
+    assert analysts["stage"] == "context"
+    assert analysts["population"].startswith("1 of 2 other analyst")
+
+
+def test_a_few_sales_people_with_a_tool_stay_unusual() -> None:
+    ring = _ToolUse("sales", users=2, others=99).details(DetectionSettings().tool_min_bits)
+    assert "stage" not in ring
+    assert ring["bits"] > 4
