@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 @app.command()
 def version() -> None:
     """Print molehunt's version."""
-    out.print(__version__)
+    typer.echo(__version__)
 
 
 @app.command()

@@ -15,6 +15,9 @@ from molehunt.detect.surprise import tail_bits
 #: Tool names that mean a database connection only (Excel ODBC), never a process.
 _CONNECTION_ONLY = ("excel", "odbc")
 
+#: The client database's system name in reads and entitlements.
+_DATABASE = "crm-db"
+
 
 class UnusualClientDetector:
     """Unusual client: a desktop SQL tool (DBeaver, Navicat, psql, Excel ODBC...) where
@@ -37,7 +40,7 @@ class UnusualClientDetector:
     def find(self, ctx: DetectContext) -> list[Finding]:
         s = ctx.settings
         r = ctx.reads()
-        r = r.filter(r.system == "crm-db").mutate(
+        r = r.filter(r.system == _DATABASE).mutate(
             tool=is_tool(r.app_name, s.desktop_clients), who=r.account, label=r.app_name
         )
         p = ctx.endpoint_events("events_process")
@@ -45,7 +48,6 @@ class UnusualClientDetector:
         p = p.mutate(tool=is_tool(p.image, images), who=p.hostname, label=p.image)
         roles = ctx.people().select(pr_id="employee_id", pr_role="role")
         p = p.left_join(roles, p.actor == roles.pr_id).rename(actor_role="pr_role")
-        r = r.left_join(roles, r.actor == roles.pr_id).rename(actor_role="pr_role")
         peers = _ToolPeers(ctx, [r, p])
         out: list[Finding] = []
         for kind, ev in (("account", r), ("host", p)):
@@ -109,6 +111,11 @@ class _ToolPeers:
             ev = ev.filter(ev.tool & ev.actor.notnull())
             for row in ctx.collect(ev.select("actor", "day").distinct()):
                 self.used[row["actor"]].append(row["day"])
+        # Roles entitled to the database itself reach it with such tools by design.
+        ent = ctx.ref("entitlements")
+        self.entitled = {
+            row["role"] for row in ctx.collect(ent.filter(ent.system == _DATABASE).select("role"))
+        }
         self.role: dict[str, str] = {}
         self.members: dict[str, int] = defaultdict(int)
         for row in ctx.collect(ctx.people().select("employee_id", "role")):
@@ -127,7 +134,7 @@ class _ToolPeers:
             and any(start <= d <= day for d in days)
         )
         others = max(self.members.get(role, 1) - 1, 0)
-        return _ToolUse(role, users, others)
+        return _ToolUse(role, users, others, role in self.entitled)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +144,7 @@ class _ToolUse:
     role: str
     users: int
     others: int
+    entitled: bool = False
 
     def details(self, min_bits: float) -> dict[str, Any]:
         bits = tail_bits(self.users, self.others)
@@ -145,7 +153,10 @@ class _ToolUse:
             "population": f"{self.users} of {self.others} other {self.role or 'staff'}(s) "
             "used such a tool in the window",
         }
-        # Used by enough of the role's others: their work, context (no chain step).
-        if self.role and self.users and bits < min_bits:
+        if self.entitled:
+            out["population"] += f"; {self.role}s are entitled to the database itself"
+        # Used by enough of the role's others, or by a role entitled to the database:
+        # their work, context (no chain step).
+        if self.entitled or (self.role and self.users and bits < min_bits):
             out["stage"] = "context"
         return out

@@ -35,3 +35,9 @@ def test_a_few_sales_people_with_a_tool_stay_unusual() -> None:
     ring = _ToolUse("sales", users=2, others=99).details(DetectionSettings().tool_min_bits)
     assert "stage" not in ring
     assert ring["bits"] > 4
+
+
+def test_a_role_entitled_to_the_database_reaches_it_with_tools_by_design() -> None:
+    alone = _ToolUse("analyst", users=0, others=1, entitled=True).details(2.0)
+    assert alone["stage"] == "context"
+    assert "entitled to the database" in alone["population"]
