@@ -29,6 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+#: What a cached world was built by: a world built by another version is built again
+#: (2: a case starts on the first day its actor was at work, not on leave).
+CACHE_VERSION = "2"
+
 #: Seeds fixed before tuning. Tuning may look at ``tuning`` worlds only (101-110 from
 #: the second round; 111-126 added in the third, after the held-out sets had shown
 #: misses that no tuning world had: more worlds to learn from, never the held-out ones).
@@ -79,7 +83,7 @@ def build_world(size: WorldSize, root: Path, *, fresh: bool = False) -> Path:
 
     folder = root / f"seed-{size.seed}"
     done = folder / "built"
-    if done.exists() and not fresh:
+    if done.exists() and not fresh and done.read_text(encoding="utf-8").strip() == CACHE_VERSION:
         return folder
     if folder.exists():
         shutil.rmtree(folder)
@@ -89,7 +93,7 @@ def build_world(size: WorldSize, root: Path, *, fresh: bool = False) -> Path:
     )
     simulate(folder / "sim", params, None)
     ingest_world(folder)
-    done.write_text("ok\n", encoding="utf-8")
+    done.write_text(CACHE_VERSION + "\n", encoding="utf-8")
     return folder
 
 

@@ -29,11 +29,12 @@ or ``context`` (blocked sites: never a stage of their own). A finding may
 name its own stage in its details (an upload to a blocked site is exfiltration, a
 visit is context). A person reaches the alert threshold only through a critical
 finding or a **chain**: findings of two different stages within ``chain_days`` of
-each other, one of them taking data (access or collection); a chain whose steps all
-fall within the last ``chain_days`` scores at least the threshold. Everyone else scores at
-most ``lone_cap`` of ``alert_threshold``, however often a lone signal repeats. People
-at or above the day's threshold are flagged; with ``alert_budget`` set, the threshold
-is calibrated from the trailing days (see :meth:`RiskRanker.threshold`).
+each other, one of them taking data (access or collection); a chain whose steps fall
+within the last ``chain_days`` on more than one day scores at least the threshold.
+Everyone else scores at most ``lone_cap`` of ``alert_threshold``, however often a lone
+signal repeats. People at or above the day's threshold are flagged; with
+``alert_budget`` set, the threshold is calibrated from the trailing days (see
+:meth:`RiskRanker.threshold`).
 """
 
 from __future__ import annotations
@@ -153,6 +154,18 @@ def chain_of(findings: list[StoredFinding], chain_days: int) -> tuple[str, ...]:
     return tuple(f"{st}: {d}" for st, d in sorted(best, key=lambda x: (order[x[0]], x[1])))
 
 
+def _recent_course(findings: list[StoredFinding], as_of: date, chain_days: int) -> bool:
+    """Whether the last ``chain_days`` hold a critical finding, or a chain whose steps
+    fall on more than one day (a course of action, not one heavy day)."""
+    recent = [f for f in findings if (as_of - f.day).days <= chain_days]
+    chain = chain_of(recent, chain_days)
+    if not chain:
+        return False
+    if chain[0].startswith("critical:"):
+        return True
+    return len({f.day for f in recent if stage_of(f) in CHAIN_STAGES}) > 1
+
+
 def _corroborated(findings: list[StoredFinding]) -> tuple[str, ...]:
     """The largest set of source families with findings on one host within a day."""
     by_host: dict[str, list[tuple[date, str]]] = defaultdict(list)
@@ -239,10 +252,9 @@ def score_people(
         chain = chain_of(own, settings.chain_days)
         if not chain:
             total = min(total, settings.lone_cap * settings.alert_threshold)
-        elif chain_of(
-            [f for f in own if (as_of - f.day).days <= settings.chain_days], settings.chain_days
-        ):
-            # A chain whose steps are recent reaches the threshold: it is the alert.
+        elif _recent_course(own, as_of, settings.chain_days):
+            # A recent chain over days (or a critical finding) is the alert, however
+            # weak each step; steps of one day alone count what they score.
             total = max(total, settings.alert_threshold)
         reasons.sort(key=lambda r: (-r.score, r.detector))
         out.append(PersonRisk(person, round(total, 4), tuple(reasons), leaving, families, chain))

@@ -117,6 +117,16 @@ def test_a_recent_chain_of_weak_steps_reaches_the_threshold_and_an_old_one_fades
     assert old.score < S.alert_threshold
 
 
+def test_steps_of_one_heavy_day_count_only_what_they_score() -> None:
+    one_day = [
+        finding("out_of_scope", day=date(2026, 5, 5), severity=20),
+        finding("volume_spike", day=date(2026, 5, 5), severity=20),
+    ]
+    (person,) = score_people(one_day, DAY, S)
+    assert person.chain
+    assert person.score < S.alert_threshold
+
+
 def test_stages_too_far_apart_are_no_chain() -> None:
     far = DetectionSettings(chain_days=3)
     found = [

@@ -87,6 +87,9 @@ class Scenario:
         self.leaked: list[str] = []
         self.endpoint: list[str] = []
         self.details: dict[str, Any] = {}
+        # Days someone of the scenario was at work to act (not on leave): the case
+        # starts on the first of them, not on a planned day its actor spent away.
+        self.acted: set[date] = set()
 
     def plan(self, ctx: Context) -> bool:
         raise NotImplementedError
@@ -98,13 +101,16 @@ class Scenario:
         """Leave the files this scenario left on endpoints and outside."""
 
     def active(self, person: Person, day: date) -> bool:
-        return day in self.days and person.employed(day) and day not in person.leave_days
+        at_work = day in self.days and person.employed(day) and day not in person.leave_days
+        if at_work:
+            self.acted.add(day)
+        return at_work
 
     def truth(self, number: int) -> dict[str, Any]:
         base: dict[str, Any] = {
             "id": f"{self.kind}-{number}",
             "kind": self.kind,
-            "start_day": self.days[0].isoformat() if self.days else None,
+            "start_day": min(self.acted or self.days).isoformat() if self.days else None,
             "end_day": self.days[-1].isoformat() if self.days else None,
             "people": [p.employee_id for p in self.people],
             "accounts": self.accounts,
@@ -116,6 +122,7 @@ class Scenario:
             base["days"] = [d.isoformat() for d in self.days]
             base["why_benign"] = self.why_benign
         else:
+            base["planned_start_day"] = self.days[0].isoformat() if self.days else None
             base["leaked_files"] = self.leaked
             base["endpoint_files"] = self.endpoint
         return base
