@@ -29,8 +29,9 @@ or ``context`` (blocked sites: never a stage of their own). A finding may
 name its own stage in its details (an upload to a blocked site is exfiltration, a
 visit is context). A person reaches the alert threshold only through a critical
 finding or a **chain**: findings of two different stages within ``chain_days`` of
-each other, one of them taking data (access or collection); a chain whose steps fall
-within the last ``chain_days`` on more than one day scores at least the threshold.
+each other, one of them taking data (access or collection), an exfiltration step only
+on or after a taking one; a chain whose steps fall within the last ``chain_days`` on
+more than one day scores at least the threshold.
 Everyone else scores at most ``lone_cap`` of ``alert_threshold``, however often a lone
 signal repeats. People at or above the day's threshold are flagged; with
 ``alert_budget`` set, the threshold is calibrated from the trailing days (see
@@ -141,11 +142,15 @@ def chain_of(findings: list[StoredFinding], chain_days: int) -> tuple[str, ...]:
     )
     best: set[tuple[str, str]] = set()
     for day, _, _ in steps:
-        near = {(st, d) for x, st, d in steps if 0 <= (x - day).days <= chain_days}
+        window = [(x, st, d) for x, st, d in steps if 0 <= (x - day).days <= chain_days]
         # A theft takes data: a chain holds access beyond need or collection (a
-        # leaver's one large chat upload is a motive and an upload, nothing taken).
-        if not {st for st, _ in near} & TAKING:
+        # leaver's one large chat upload is a motive and an upload, nothing taken),
+        # and sends out only what it took before: an upload days before any taking is
+        # not part of it.
+        taken = [x for x, st, _ in window if st in TAKING]
+        if not taken:
             continue
+        near = {(st, d) for x, st, d in window if st != "exfiltration" or x >= min(taken)}
         if len({st for st, _ in near}) > len({st for st, _ in best}):
             best = near
     if len({st for st, _ in best}) < 2:

@@ -127,6 +127,22 @@ def test_steps_of_one_heavy_day_count_only_what_they_score() -> None:
     assert person.score < S.alert_threshold
 
 
+def test_an_upload_before_anything_was_taken_is_no_chain() -> None:
+    before = [
+        finding("allowed_channel_upload", day=date(2026, 5, 1)),
+        finding("sustained_excess", day=date(2026, 5, 6)),
+    ]
+    assert score_people(before, DAY, S)[0].chain == ()
+    after = [
+        finding("sustained_excess", day=date(2026, 5, 1)),
+        finding("allowed_channel_upload", day=date(2026, 5, 6)),
+    ]
+    assert score_people(after, DAY, S)[0].chain == (
+        "collection: sustained_excess",
+        "exfiltration: allowed_channel_upload",
+    )
+
+
 def test_stages_too_far_apart_are_no_chain() -> None:
     far = DetectionSettings(chain_days=3)
     found = [
