@@ -7,7 +7,7 @@ from collections import defaultdict
 from datetime import date, timedelta
 from typing import Any, ClassVar
 
-from molehunt.detect.base import DetectContext, Finding
+from molehunt.detect.base import DetectContext, Finding, QueryDetector
 from molehunt.detect.surprise import percentile_words, tail_bits
 
 #: A destination with fewer upload person-days than this in the window is judged
@@ -20,7 +20,7 @@ def _reach(values: list[int], x: int) -> int:
     return len(values) - bisect_left(values, x)
 
 
-class AllowedChannelUploadDetector:
+class AllowedChannelUploadDetector(QueryDetector):
     """Uploads through allowed channels: a day's uploads to a site the policy allows
     (a shop's chat, webmail, a portal) or through a CONNECT tunnel that are surprising
     both for that destination's population and for the person's own days.
@@ -41,10 +41,10 @@ class AllowedChannelUploadDetector:
     source: ClassVar[str] = "web"
     stage: ClassVar[str] = "exfiltration"
 
-    def find(self, ctx: DetectContext) -> list[Finding]:
+    def query(self, ctx: DetectContext) -> Any:
         u = ctx.uploads()
         u = u.filter(u.allowed | (u.method == "CONNECT"))
-        g = u.group_by(["actor", "day", "web_host"]).aggregate(
+        return u.group_by(["actor", "day", "web_host"]).aggregate(
             bytes=u.bytes_out.sum(),
             requests=u.event_id.count(),
             first=u.time.min(),
@@ -52,7 +52,12 @@ class AllowedChannelUploadDetector:
             host=u.hostname.max(),
             tunnel=(u.method == "CONNECT").cast("int32").max(),
         )
-        rows = ctx.collect(g)
+
+    def rows(self, ctx: DetectContext) -> list[dict[str, Any]]:
+        """One row per person-day with ``items``: its surprising uploads to each site
+        (judged against everyone's, :func:`_surprising`); their event ids and the bulk
+        reads on their hosts are gathered for the pass, for those alone."""
+        rows = ctx.collect(self.query(ctx))
         if not rows:
             return []
         h = ctx.http()
@@ -63,73 +68,70 @@ class AllowedChannelUploadDetector:
         flagged = _surprising(rows, days_of, ctx)
         if not flagged:
             return []
-        return self._findings(ctx, flagged)
-
-    def _findings(self, ctx: DetectContext, flagged: list[dict[str, Any]]) -> list[Finding]:
-        s = ctx.settings
         u = ctx.uploads()
         u = u.filter(u.allowed | (u.method == "CONNECT"))
-        keys = sorted({(r["actor"], r["day"]) for r in flagged})
-        actors = sorted({a for a, _ in keys})
+        actors = sorted({r["actor"] for r in flagged})
         u = u.filter(u.actor.isin(actors))
         ids = u.group_by(["actor", "day", "web_host"]).aggregate(ids=u.event_id.collect())
-        id_of = {(r["actor"], r["day"], r["web_host"]): r["ids"] for r in ctx.collect(ids)}
+        self._id_of = {(r["actor"], r["day"], r["web_host"]): r["ids"] for r in ctx.collect(ids)}
         b = ctx.bulk_reads().select(b_id="event_id", b_time="time", b_host="hostname")
         hosts = sorted({r["host"] for r in flagged if r["host"]})
         reads_of: dict[str, list[tuple[Any, str]]] = defaultdict(list)
         if hosts:
             for r in ctx.collect(b.filter(b.b_host.isin(hosts))):
                 reads_of[r["b_host"]].append((ctx.utc(r["b_time"]), r["b_id"]))
+        self._reads_of = reads_of
         by_person: dict[tuple[str, date], list[dict[str, Any]]] = defaultdict(list)
         for r in flagged:
             by_person[(r["actor"], r["day"])].append(r)
-        out = []
-        for (actor, day), items in sorted(by_person.items()):
-            if not ctx.reported(day):
-                continue
-            items.sort(key=lambda r: -r["bits"])
-            top = items[0]
-            first = min(ctx.utc(r["first"]) for r in items)
-            last = max(ctx.utc(r["last"]) for r in items)
-            window = timedelta(hours=s.follow_hours)
-            reads = sorted(
-                {
-                    rid
-                    for r in items
-                    for t, rid in reads_of.get(r["host"] or "", [])
-                    if first - window < t <= last
-                }
-            )
-            bits = float(top["bits"])
-            severity = min(95, round(40 + 4 * bits) + (20 if reads else 0))
-            mb = sum(int(r["bytes"]) for r in items) / 1_048_576
-            sites = sorted(r["web_host"] for r in items)
-            after = f"; {len(reads)} bulk read(s) before on that host" if reads else ""
-            out.append(
-                Finding(
-                    detector=self.name,
-                    day=day,
-                    time=last,
-                    severity=severity,
-                    person_id=actor,
-                    title=f"{mb:.1f} MB uploaded to {', '.join(sites)} ({top['why']}{after})",
-                    host=top["host"],
-                    event_ids=ctx.ids(
-                        *(id_of.get((actor, day, r["web_host"]), []) for r in items), reads
-                    ),
-                    details={
-                        "bytes_out": sum(int(r["bytes"]) for r in items),
-                        "bits": round(bits, 2),
-                        "site_bits": round(float(top["site_bits"]), 2),
-                        "own_bits": round(float(top["own_bits"]), 2),
-                        "uploaders_at_site": int(top["uploaders"]),
-                        "sites": sites,
-                        "tunnel": bool(top["tunnel"]),
-                        "bulk_reads_before": len(reads),
-                    },
-                )
-            )
-        return out
+        return [
+            {"actor": actor, "day": day, "items": items}
+            for (actor, day), items in sorted(by_person.items())
+        ]
+
+    def to_finding(self, ctx: DetectContext, row: dict[str, Any]) -> Finding:
+        s = ctx.settings
+        actor, day, items = row["actor"], row["day"], row["items"]
+        items.sort(key=lambda r: -r["bits"])
+        top = items[0]
+        first = min(ctx.utc(r["first"]) for r in items)
+        last = max(ctx.utc(r["last"]) for r in items)
+        window = timedelta(hours=s.follow_hours)
+        reads = sorted(
+            {
+                rid
+                for r in items
+                for t, rid in self._reads_of.get(r["host"] or "", [])
+                if first - window < t <= last
+            }
+        )
+        bits = float(top["bits"])
+        severity = min(95, round(40 + 4 * bits) + (20 if reads else 0))
+        mb = sum(int(r["bytes"]) for r in items) / 1_048_576
+        sites = sorted(r["web_host"] for r in items)
+        after = f"; {len(reads)} bulk read(s) before on that host" if reads else ""
+        return Finding(
+            detector=self.name,
+            day=day,
+            time=last,
+            severity=severity,
+            person_id=actor,
+            title=f"{mb:.1f} MB uploaded to {', '.join(sites)} ({top['why']}{after})",
+            host=top["host"],
+            event_ids=ctx.ids(
+                *(self._id_of.get((actor, day, r["web_host"]), []) for r in items), reads
+            ),
+            details={
+                "bytes_out": sum(int(r["bytes"]) for r in items),
+                "bits": round(bits, 2),
+                "site_bits": round(float(top["site_bits"]), 2),
+                "own_bits": round(float(top["own_bits"]), 2),
+                "uploaders_at_site": int(top["uploaders"]),
+                "sites": sites,
+                "tunnel": bool(top["tunnel"]),
+                "bulk_reads_before": len(reads),
+            },
+        )
 
 
 def _surprising(

@@ -3,9 +3,11 @@
 A detector is one class with a docstring whose first line is what users see,
 ``ClassVar`` severity and description, and one method ``find(ctx)`` that builds an
 Ibis expression over the store and turns its (small) answer into findings citing
-the events that prove them. The context holds the relations every detector needs,
-already joined to who is who: client-data reads with the account's owner and the
-person at the source host, web requests with their category, file creations.
+the events that prove them. :class:`QueryDetector` owns that loop: a detector
+writes only its query and how one row becomes a finding. The context holds the
+relations every detector needs, already joined to who is who: client-data reads
+with the account's owner and the person at the source host, web requests with
+their category, file creations.
 
 Each finding belongs to one local day and is computed from data up to the end of
 that day only, so the findings of days up to D are what a run "as of D" would have
@@ -71,6 +73,55 @@ class Detector(Protocol):
     source: ClassVar[str]  # one of SOURCE_FAMILIES
 
     def find(self, ctx: DetectContext) -> list[Finding]: ...
+
+
+class QueryDetector:
+    """A detector written as its query and what one row of the answer means; the
+    base owns the loop (the pattern of pySigma's transformations: the base walks,
+    the subclass handles one item).
+
+    ``find`` takes :meth:`rows`, skips those of days this pass does not report
+    (:meth:`DetectContext.reported`) and turns each other one into a finding with
+    :meth:`to_finding` (None: the row is no finding). :meth:`rows` collects
+    :meth:`query`; a detector that needs every row, of every day, before it can
+    judge one overrides it: out_of_scope and borrowed_account count a person's
+    earlier days (borrowed_account adds a row for an owner who lends the account),
+    shared_endpoint and allowed_channel_upload judge a row against everyone's
+    (allowed_channel_upload makes one row of a person-day's sites), unusual_client
+    runs two queries (accounts, hosts) and client_file needs facts of the whole
+    client master. What a :meth:`rows` works out for the whole pass is kept on the
+    instance for :meth:`to_finding`: the runner makes one instance per pass, and
+    each call of :meth:`rows` works it out again.
+
+    Every registered detector is one: none of them needs a ``find`` of its own.
+    """
+
+    name: ClassVar[str]
+    severity: ClassVar[int]
+    description: ClassVar[str]
+    source: ClassVar[str]  # one of SOURCE_FAMILIES
+
+    def query(self, ctx: DetectContext) -> Any:
+        """The Ibis expression whose rows (each with its local ``day``) become findings."""
+        raise NotImplementedError
+
+    def rows(self, ctx: DetectContext) -> list[dict[str, Any]]:
+        """The rows to turn into findings, of every day (``find`` keeps this pass's)."""
+        return ctx.collect(self.query(ctx))
+
+    def to_finding(self, ctx: DetectContext, row: dict[str, Any]) -> Finding | None:
+        """The finding of one row of a reported day, or None when it is none."""
+        raise NotImplementedError
+
+    def find(self, ctx: DetectContext) -> list[Finding]:
+        out = []
+        for row in self.rows(ctx):
+            if not ctx.reported(row["day"]):
+                continue
+            found = self.to_finding(ctx, row)
+            if found is not None:
+                out.append(found)
+        return out
 
 
 class DetectContext(Resolver):

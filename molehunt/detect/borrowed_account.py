@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date, timedelta
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from molehunt.detect.base import DetectContext, Finding
+from molehunt.detect.base import DetectContext, Finding, QueryDetector
 
 
-class BorrowedAccountDetector:
+class BorrowedAccountDetector(QueryDetector):
     """Account used from another person's host: the source host belongs to (or is
     logged on by) someone other than the account's owner; names both people.
 
@@ -29,7 +29,7 @@ class BorrowedAccountDetector:
     source: ClassVar[str] = "identity"
     stage: ClassVar[str] = "critical"
 
-    def find(self, ctx: DetectContext) -> list[Finding]:
+    def query(self, ctx: DetectContext) -> Any:
         r = ctx.reads()
         r = r.filter(
             r.account_owner.notnull()
@@ -45,66 +45,66 @@ class BorrowedAccountDetector:
             systems=r.system.collect(distinct=True),
         )
         people = ctx.people().select(o_id="employee_id", o_term="termination_date")
-        g = g.left_join(people, g.account_owner == people.o_id).drop("o_id")
-        rows = ctx.collect(g)
+        return g.left_join(people, g.account_owner == people.o_id).drop("o_id")
+
+    def rows(self, ctx: DetectContext) -> list[dict[str, Any]]:
+        """Each use of an account from another's host, preceded by one with ``lends``
+        when it is the owner's finding too: the same account, owner and person on an
+        earlier day within ``sustained_window_days``, the owner still employed."""
+        rows = ctx.collect(self.query(ctx))
         used: dict[tuple[str, str, str], list[date]] = defaultdict(list)
         for row in rows:
             used[(row["account"], row["account_owner"], row["host_person"])].append(row["day"])
         span = timedelta(days=ctx.settings.sustained_window_days)
         out = []
         for row in rows:
-            if not ctx.reported(row["day"]):
-                continue
-            person, owner = row["host_person"], row["account_owner"]
-            days = used[(row["account"], owner, person)]
+            days = used[(row["account"], row["account_owner"], row["host_person"])]
             gone = row["o_term"] is not None and row["o_term"] < row["day"]
-            how = "logged on at" if row["logged_on"] == person else "owner of"
-            stage = "critical" if how == "logged on at" else "access"
             if not gone and any(row["day"] - span < d < row["day"] for d in days):
-                out.append(
-                    Finding(
-                        detector=self.name,
-                        day=row["day"],
-                        time=ctx.utc(row["last"]),
-                        severity=self.severity,
-                        person_id=owner,
-                        title=f"lends account {row['account']}: used again from "
-                        f"{row['hostname']} by {person}",
-                        account=row["account"],
-                        host=row["hostname"],
-                        event_ids=ctx.ids(row["ids"]),
-                        related=(person,),
-                        details={
-                            "account_owner": owner,
-                            "person_at_host": person,
-                            "stage": stage,
-                        },
-                        key="lent",
-                    )
-                )
-            out.append(
-                Finding(
-                    detector=self.name,
-                    day=row["day"],
-                    time=ctx.utc(row["last"]),
-                    severity=self.severity,
-                    person_id=person,
-                    title=f"account {row['account']} of {owner} used from {row['hostname']} "
-                    f"({how} it: {person}), {int(row['rows'] or 0)} rows read",
-                    account=row["account"],
-                    host=row["hostname"],
-                    event_ids=ctx.ids(row["ids"]),
-                    related=(owner,),
-                    details={
-                        "account_owner": owner,
-                        "person_at_host": person,
-                        # Someone logged on at the host is proof of who acted; the host's
-                        # owner alone (a hot desk, no logon seen) is a step, not proof.
-                        "stage": stage,
-                        "rows": int(row["rows"] or 0),
-                        "systems": sorted(row["systems"]),
-                        "events_total": len(row["ids"]),
-                    },
-                )
-            )
+                out.append({**row, "lends": True})
+            out.append({**row, "lends": False})
         return out
+
+    def to_finding(self, ctx: DetectContext, row: dict[str, Any]) -> Finding:
+        person, owner = row["host_person"], row["account_owner"]
+        how = "logged on at" if row["logged_on"] == person else "owner of"
+        stage = "critical" if how == "logged on at" else "access"
+        if row["lends"]:
+            return Finding(
+                detector=self.name,
+                day=row["day"],
+                time=ctx.utc(row["last"]),
+                severity=self.severity,
+                person_id=owner,
+                title=f"lends account {row['account']}: used again from "
+                f"{row['hostname']} by {person}",
+                account=row["account"],
+                host=row["hostname"],
+                event_ids=ctx.ids(row["ids"]),
+                related=(person,),
+                details={"account_owner": owner, "person_at_host": person, "stage": stage},
+                key="lent",
+            )
+        return Finding(
+            detector=self.name,
+            day=row["day"],
+            time=ctx.utc(row["last"]),
+            severity=self.severity,
+            person_id=person,
+            title=f"account {row['account']} of {owner} used from {row['hostname']} "
+            f"({how} it: {person}), {int(row['rows'] or 0)} rows read",
+            account=row["account"],
+            host=row["hostname"],
+            event_ids=ctx.ids(row["ids"]),
+            related=(owner,),
+            details={
+                "account_owner": owner,
+                "person_at_host": person,
+                # Someone logged on at the host is proof of who acted; the host's
+                # owner alone (a hot desk, no logon seen) is a step, not proof.
+                "stage": stage,
+                "rows": int(row["rows"] or 0),
+                "systems": sorted(row["systems"]),
+                "events_total": len(row["ids"]),
+            },
+        )

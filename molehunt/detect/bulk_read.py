@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import ibis
 
-from molehunt.detect.base import DetectContext, Finding
+from molehunt.detect.base import DetectContext, Finding, QueryDetector
 
 # A statement that walks the table by id (RE2 and Java regex alike: no lookaround).
 _ID_RANGE = r"\bid\s*(<=|<|>=|>|between)"
 
 
-class BulkReadDetector:
+class BulkReadDetector(QueryDetector):
     """Bulk and enumerating reads: many rows at once, COPY of client tables, cursors,
     statements with no selective predicate or walking id ranges, off-hours bulk reads."""
 
@@ -22,7 +22,7 @@ class BulkReadDetector:
     source: ClassVar[str] = "db"
     stage: ClassVar[str] = "collection"
 
-    def find(self, ctx: DetectContext) -> list[Finding]:
+    def query(self, ctx: DetectContext) -> Any:
         s = ctx.settings
         r = ctx.reads()
         # Every flag below needs one of these; testing them first spares the regexes
@@ -54,7 +54,7 @@ class BulkReadDetector:
             name: r[name].cast("int32").max()
             for name in ("copy", "cursor", "enumerating", "big", "night")
         }
-        g = r.group_by(["actor", "day"]).aggregate(
+        return r.group_by(["actor", "day"]).aggregate(
             ids=r.event_id.collect(),
             rows=r.rows.sum(),
             last=r.time.max(),
@@ -62,39 +62,35 @@ class BulkReadDetector:
             accounts=r.account.collect(distinct=True),
             **flag,
         )
-        out = []
-        for row in ctx.collect(g):
-            if not ctx.reported(row["day"]):
-                continue
-            how = [name for name in ("copy", "cursor", "enumerating", "big", "night") if row[name]]
-            rows = int(row["rows"] or 0)
-            severity = self.severity + (15 if row["night"] else 0)
-            severity += 15 if row["copy"] or rows >= 10 * s.bulk_rows else 0
-            words = {
-                "copy": "COPY of unknown size",
-                "cursor": "cursor reads",
-                "enumerating": "no selective predicate / id ranges",
-                "big": "large result",
-                "night": "outside working hours",
-            }
-            out.append(
-                Finding(
-                    detector=self.name,
-                    day=row["day"],
-                    time=ctx.utc(row["last"]),
-                    severity=min(100, severity),
-                    person_id=row["actor"],
-                    title=f"bulk read of {rows} rows ({'; '.join(words[h] for h in how)})",
-                    account=",".join(sorted(row["accounts"])),
-                    host=row["host"],
-                    event_ids=ctx.ids(row["ids"]),
-                    details={
-                        "rows": rows,
-                        "how": how,
-                        "events_total": len(row["ids"]),
-                        # A COPY of unknown size says nothing of its rows: never routine.
-                        **({} if row["copy"] else ctx.reading_surprise(row["actor"], [row["day"]])),
-                    },
-                )
-            )
-        return out
+
+    def to_finding(self, ctx: DetectContext, row: dict[str, Any]) -> Finding:
+        s = ctx.settings
+        how = [name for name in ("copy", "cursor", "enumerating", "big", "night") if row[name]]
+        rows = int(row["rows"] or 0)
+        severity = self.severity + (15 if row["night"] else 0)
+        severity += 15 if row["copy"] or rows >= 10 * s.bulk_rows else 0
+        words = {
+            "copy": "COPY of unknown size",
+            "cursor": "cursor reads",
+            "enumerating": "no selective predicate / id ranges",
+            "big": "large result",
+            "night": "outside working hours",
+        }
+        return Finding(
+            detector=self.name,
+            day=row["day"],
+            time=ctx.utc(row["last"]),
+            severity=min(100, severity),
+            person_id=row["actor"],
+            title=f"bulk read of {rows} rows ({'; '.join(words[h] for h in how)})",
+            account=",".join(sorted(row["accounts"])),
+            host=row["host"],
+            event_ids=ctx.ids(row["ids"]),
+            details={
+                "rows": rows,
+                "how": how,
+                "events_total": len(row["ids"]),
+                # A COPY of unknown size says nothing of its rows: never routine.
+                **({} if row["copy"] else ctx.reading_surprise(row["actor"], [row["day"]])),
+            },
+        )

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from molehunt.detect.base import DetectContext, Finding
+from molehunt.detect.base import DetectContext, Finding, QueryDetector
 
 
-class CanaryAccessDetector:
+class CanaryAccessDetector(QueryDetector):
     """Canary read: a planted client that no work needs was read; names the account
     and the host it was read from."""
 
@@ -17,7 +17,7 @@ class CanaryAccessDetector:
     source: ClassVar[str] = "db"
     stage: ClassVar[str] = "critical"
 
-    def find(self, ctx: DetectContext) -> list[Finding]:
+    def query(self, ctx: DetectContext) -> Any:
         canaries = ctx.table("canaries").select(c_id="client_id")
         r = ctx.reads()
         access = ctx.table("record_access")
@@ -25,34 +25,29 @@ class CanaryAccessDetector:
             h_event="event_id", h_client="client_id"
         )
         j = r.join(hits, r.event_id == hits.h_event)
-        g = j.group_by(["actor", "day", "account", "hostname"]).aggregate(
+        return j.group_by(["actor", "day", "account", "hostname"]).aggregate(
             ids=j.event_id.collect(distinct=True),
             canaries=j.h_client.nunique(),
             owner=j.account_owner.max(),
             last=j.time.max(),
         )
-        out = []
-        for row in ctx.collect(g):
-            if not ctx.reported(row["day"]):
-                continue
-            n = int(row["canaries"])
-            owner = row["owner"]
-            related = (owner,) if owner and owner != row["actor"] else ()
-            out.append(
-                Finding(
-                    detector=self.name,
-                    day=row["day"],
-                    time=ctx.utc(row["last"]),
-                    severity=self.severity,
-                    person_id=row["actor"],
-                    title=f"read {n} canary record{'s' if n != 1 else ''} "
-                    f"as {row['account']} from {row['hostname'] or 'an unknown host'}",
-                    account=row["account"],
-                    host=row["hostname"],
-                    event_ids=ctx.ids(row["ids"]),
-                    related=related,
-                    details={"canaries": n, "account_owner": owner},
-                    key=f"{row['account']}@{row['hostname'] or ''}",
-                )
-            )
-        return out
+
+    def to_finding(self, ctx: DetectContext, row: dict[str, Any]) -> Finding:
+        n = int(row["canaries"])
+        owner = row["owner"]
+        related = (owner,) if owner and owner != row["actor"] else ()
+        return Finding(
+            detector=self.name,
+            day=row["day"],
+            time=ctx.utc(row["last"]),
+            severity=self.severity,
+            person_id=row["actor"],
+            title=f"read {n} canary record{'s' if n != 1 else ''} "
+            f"as {row['account']} from {row['hostname'] or 'an unknown host'}",
+            account=row["account"],
+            host=row["hostname"],
+            event_ids=ctx.ids(row["ids"]),
+            related=related,
+            details={"canaries": n, "account_owner": owner},
+            key=f"{row['account']}@{row['hostname'] or ''}",
+        )

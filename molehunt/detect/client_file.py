@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import math
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import ibis
 
-from molehunt.detect.base import DetectContext, Finding
+from molehunt.detect.base import DetectContext, Finding, QueryDetector
 from molehunt.resolve import short_host
 
 
-class ClientFileDetector:
+class ClientFileDetector(QueryDetector):
     """Client records in a file: a file found on a host (``molehunt scan`` of the
     endpoint collection) holds many client records of other people's portfolios.
 
@@ -34,7 +34,7 @@ class ClientFileDetector:
     source: ClassVar[str] = "file"
     stage: ClassVar[str] = "collection"
 
-    def find(self, ctx: DetectContext) -> list[Finding]:
+    def query(self, ctx: DetectContext) -> Any:
         s = ctx.settings
         scans = ctx.table("events_scan")
         scans = scans.filter(scans.host.notnull() & (scans.client_records > 0))
@@ -80,7 +80,7 @@ class ClientFileDetector:
             ["event_id", "w_id", "actor", "hostname", "day", "time", "path", "client_records"]
         ).aggregate(others=j.fc_client.nunique())
         per_file = per_file.filter(per_file.others >= s.file_min_clients)
-        g = per_file.group_by(["actor", "hostname", "day"]).aggregate(
+        return per_file.group_by(["actor", "hostname", "day"]).aggregate(
             scan_ids=per_file.event_id.collect(distinct=True),
             write_ids=per_file.w_id.collect(distinct=True),
             files=per_file.path.collect(distinct=True),
@@ -89,41 +89,44 @@ class ClientFileDetector:
             biggest=per_file.others.max(),
             last=per_file.time.max(),
         )
-        found = ctx.collect(g)
+
+    def rows(self, ctx: DetectContext) -> list[dict[str, Any]]:
+        """The files' rows, and for the whole pass who holds a portfolio and how many
+        clients the master has (what makes a file critical)."""
+        found = ctx.collect(self.query(ctx))
         everyone = ctx.table("clients")
         holders: set[str] = set()
         if "owner_employee_id" in everyone.columns:
             kept = everyone.filter(everyone.owner_employee_id.notnull())
             holders = {r["o"] for r in ctx.collect(kept.select(o="owner_employee_id").distinct())}
-        total = int(ctx.collect(everyone.aggregate(n=everyone.count()))[0]["n"] or 0)
-        out = []
-        for row in found:
-            if not ctx.reported(row["day"]):
-                continue
-            files = sorted(row["files"])
-            others = int(row["others"])
-            biggest = int(row["biggest"])
-            critical = (row["actor"] in holders and biggest >= s.critical_file_clients) or (
-                total > 0 and biggest >= s.critical_file_share * total
-            )
-            out.append(
-                Finding(
-                    detector=self.name,
-                    day=row["day"],
-                    time=ctx.utc(row["last"]),
-                    severity=min(100, self.severity + 5 * (int(math.log10(others)) - 1)),
-                    person_id=row["actor"],
-                    title=f"{len(files)} file(s) on {row['hostname']} hold {others} client "
-                    "records of others' portfolios",
-                    host=row["hostname"],
-                    event_ids=ctx.ids(row["scan_ids"], row["write_ids"]),
-                    details={
-                        "files": files[:50],
-                        "client_records": int(row["records"]),
-                        "others_records": others,
-                        "clients_in_master": total,
-                        "stage": "critical" if critical else "collection",
-                    },
-                )
-            )
-        return out
+        self._holders = holders
+        self._total = int(ctx.collect(everyone.aggregate(n=everyone.count()))[0]["n"] or 0)
+        return found
+
+    def to_finding(self, ctx: DetectContext, row: dict[str, Any]) -> Finding:
+        s = ctx.settings
+        total = self._total
+        files = sorted(row["files"])
+        others = int(row["others"])
+        biggest = int(row["biggest"])
+        critical = (row["actor"] in self._holders and biggest >= s.critical_file_clients) or (
+            total > 0 and biggest >= s.critical_file_share * total
+        )
+        return Finding(
+            detector=self.name,
+            day=row["day"],
+            time=ctx.utc(row["last"]),
+            severity=min(100, self.severity + 5 * (int(math.log10(others)) - 1)),
+            person_id=row["actor"],
+            title=f"{len(files)} file(s) on {row['hostname']} hold {others} client "
+            "records of others' portfolios",
+            host=row["hostname"],
+            event_ids=ctx.ids(row["scan_ids"], row["write_ids"]),
+            details={
+                "files": files[:50],
+                "client_records": int(row["records"]),
+                "others_records": others,
+                "clients_in_master": total,
+                "stage": "critical" if critical else "collection",
+            },
+        )

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import ibis
 
-from molehunt.detect.base import DetectContext, Finding
+from molehunt.detect.base import DetectContext, Finding, QueryDetector
 
 
-class DepartedAccountDetector:
+class DepartedAccountDetector(QueryDetector):
     """Departed account in use: the account of someone who has left (or a disabled
     account) logs on or reads client data.
 
@@ -23,7 +23,7 @@ class DepartedAccountDetector:
     source: ClassVar[str] = "identity"
     stage: ClassVar[str] = "critical"
 
-    def find(self, ctx: DetectContext) -> list[Finding]:
+    def query(self, ctx: DetectContext) -> Any:
         people = ctx.people().select(o_id="employee_id", o_term="termination_date")
         r = ctx.reads()
         r = r.select(
@@ -88,41 +88,35 @@ class DepartedAccountDetector:
             & ~(own_morning & disabled_that_day).fill_null(False)
         )
         ev = ev.filter(gone)
-        g = ev.group_by(["account", "account_owner", "actor", "day"]).aggregate(
+        return ev.group_by(["account", "account_owner", "actor", "day"]).aggregate(
             ids=ev.event_id.collect(),
             rows=ev.rows.sum(),
             last=ev.time.max(),
             host=ev.hostname.max(),
             term=ev.o_term.max(),
         )
-        out = []
-        for row in ctx.collect(g):
-            if not ctx.reported(row["day"]):
-                continue
-            rows = int(row["rows"] or 0)
-            severity = 70 if rows == 0 else 85 if rows < ctx.settings.bulk_rows else 100
-            owner, actor = row["account_owner"], row["actor"]
-            related = (owner,) if owner and owner != actor else ()
-            by = f" by {actor} at {row['host']}" if related else ""
-            out.append(
-                Finding(
-                    detector=self.name,
-                    day=row["day"],
-                    time=ctx.utc(row["last"]),
-                    severity=severity,
-                    person_id=actor,
-                    title=f"account {row['account']} of departed {owner} in use{by}"
-                    f" ({rows} rows read)",
-                    account=row["account"],
-                    host=row["host"],
-                    event_ids=ctx.ids(row["ids"]),
-                    related=related,
-                    details={
-                        "account_owner": owner,
-                        "termination_date": str(row["term"]) if row["term"] else None,
-                        "rows": rows,
-                        "events_total": len(row["ids"]),
-                    },
-                )
-            )
-        return out
+
+    def to_finding(self, ctx: DetectContext, row: dict[str, Any]) -> Finding:
+        rows = int(row["rows"] or 0)
+        severity = 70 if rows == 0 else 85 if rows < ctx.settings.bulk_rows else 100
+        owner, actor = row["account_owner"], row["actor"]
+        related = (owner,) if owner and owner != actor else ()
+        by = f" by {actor} at {row['host']}" if related else ""
+        return Finding(
+            detector=self.name,
+            day=row["day"],
+            time=ctx.utc(row["last"]),
+            severity=severity,
+            person_id=actor,
+            title=f"account {row['account']} of departed {owner} in use{by} ({rows} rows read)",
+            account=row["account"],
+            host=row["host"],
+            event_ids=ctx.ids(row["ids"]),
+            related=related,
+            details={
+                "account_owner": owner,
+                "termination_date": str(row["term"]) if row["term"] else None,
+                "rows": rows,
+                "events_total": len(row["ids"]),
+            },
+        )

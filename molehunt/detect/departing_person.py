@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import ibis
 
-from molehunt.detect.base import DetectContext, Finding
+from molehunt.detect.base import DetectContext, Finding, QueryDetector
 
 
-class DepartingPersonDetector:
+class DepartingPersonDetector(QueryDetector):
     """Departing person: client data read or uploads made during notice or in the
     weeks before termination (the watch list; the score also weighs everything else
     such a person does more)."""
@@ -20,7 +20,7 @@ class DepartingPersonDetector:
     source: ClassVar[str] = "identity"
     stage: ClassVar[str] = "motive"
 
-    def find(self, ctx: DetectContext) -> list[Finding]:
+    def query(self, ctx: DetectContext) -> Any:
         s = ctx.settings
         r = ctx.reads()
         r = r.filter(r.actor.notnull()).select(
@@ -42,7 +42,7 @@ class DepartingPersonDetector:
             ev.term.notnull() & (ev.day >= ev.term - ibis.interval(days=s.departing_days))
         )
         ev = ev.filter(departing & (ev.term.isnull() | (ev.day <= ev.term)))
-        g = ev.group_by(["actor", "day"]).aggregate(
+        return ev.group_by(["actor", "day"]).aggregate(
             ids=ev.event_id.collect(),
             rows=ev.rows.sum(),
             up=ev.up.sum(),
@@ -50,30 +50,26 @@ class DepartingPersonDetector:
             notice=ev.notice.max(),
             term=ev.term.max(),
         )
-        out = []
-        for row in ctx.collect(g):
-            if not ctx.reported(row["day"]):
-                continue
-            rows, up = int(row["rows"] or 0), int(row["up"] or 0)
-            severity = self.severity + (20 if up else 0) + (10 if rows >= s.offhours_rows else 0)
-            leaves = f", leaves {row['term']}" if row["term"] else ""
-            out.append(
-                Finding(
-                    detector=self.name,
-                    day=row["day"],
-                    time=ctx.utc(row["last"]),
-                    severity=severity,
-                    person_id=row["actor"],
-                    title=f"departing (notice {row['notice'] or '-'}{leaves}): {rows} rows "
-                    f"read, {up / 1_048_576:.1f} MB uploaded",
-                    event_ids=ctx.ids(row["ids"]),
-                    details={
-                        "notice_date": str(row["notice"]) if row["notice"] else None,
-                        "termination_date": str(row["term"]) if row["term"] else None,
-                        "rows": rows,
-                        "bytes_out": up,
-                        "events_total": len(row["ids"]),
-                    },
-                )
-            )
-        return out
+
+    def to_finding(self, ctx: DetectContext, row: dict[str, Any]) -> Finding:
+        s = ctx.settings
+        rows, up = int(row["rows"] or 0), int(row["up"] or 0)
+        severity = self.severity + (20 if up else 0) + (10 if rows >= s.offhours_rows else 0)
+        leaves = f", leaves {row['term']}" if row["term"] else ""
+        return Finding(
+            detector=self.name,
+            day=row["day"],
+            time=ctx.utc(row["last"]),
+            severity=severity,
+            person_id=row["actor"],
+            title=f"departing (notice {row['notice'] or '-'}{leaves}): {rows} rows "
+            f"read, {up / 1_048_576:.1f} MB uploaded",
+            event_ids=ctx.ids(row["ids"]),
+            details={
+                "notice_date": str(row["notice"]) if row["notice"] else None,
+                "termination_date": str(row["term"]) if row["term"] else None,
+                "rows": rows,
+                "bytes_out": up,
+                "events_total": len(row["ids"]),
+            },
+        )

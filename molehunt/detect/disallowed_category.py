@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from molehunt.detect.base import DetectContext, Finding
+from molehunt.detect.base import DetectContext, Finding, QueryDetector
 
 
-class DisallowedCategoryDetector:
+class DisallowedCategoryDetector(QueryDetector):
     """Disallowed category: uploads to, or visits of, sites whose category the web
     policy does not allow (an unknown category counts as not allowed).
 
@@ -21,11 +21,10 @@ class DisallowedCategoryDetector:
     source: ClassVar[str] = "web"
     stage: ClassVar[str] = "context"
 
-    def find(self, ctx: DetectContext) -> list[Finding]:
-        s = ctx.settings
+    def query(self, ctx: DetectContext) -> Any:
         h = ctx.http()
         h = h.filter(~h.allowed & h.actor.notnull())
-        g = h.group_by(["actor", "day"]).aggregate(
+        return h.group_by(["actor", "day"]).aggregate(
             ids=h.event_id.collect(),
             bytes=h.bytes_out.sum(),
             biggest=h.bytes_out.max(),
@@ -34,32 +33,28 @@ class DisallowedCategoryDetector:
             sites=h.web_host.collect(distinct=True),
             categories=h.category.collect(distinct=True),
         )
-        out = []
-        for row in ctx.collect(g):
-            if not ctx.reported(row["day"]):
-                continue
-            upload = int(row["biggest"] or 0) >= s.upload_request_bytes
-            cats = sorted(c for c in row["categories"] if c) or ["unknown"]
-            out.append(
-                Finding(
-                    detector=self.name,
-                    day=row["day"],
-                    time=ctx.utc(row["last"]),
-                    severity=self.severity + (55 if upload else 0),
-                    person_id=row["actor"],
-                    title=f"{len(row['ids'])} request(s) to {', '.join(cats)} sites "
-                    f"{', '.join(sorted(row['sites'])[:5])}"
-                    + (f" with {int(row['bytes']) / 1_048_576:.1f} MB uploaded" if upload else ""),
-                    host=row["host"],
-                    event_ids=ctx.ids(row["ids"]),
-                    details={
-                        "categories": cats,
-                        "sites": sorted(row["sites"]),
-                        "bytes_out": int(row["bytes"] or 0),
-                        "events_total": len(row["ids"]),
-                        "corroborates": upload,
-                        "stage": "exfiltration" if upload else "context",
-                    },
-                )
-            )
-        return out
+
+    def to_finding(self, ctx: DetectContext, row: dict[str, Any]) -> Finding:
+        s = ctx.settings
+        upload = int(row["biggest"] or 0) >= s.upload_request_bytes
+        cats = sorted(c for c in row["categories"] if c) or ["unknown"]
+        return Finding(
+            detector=self.name,
+            day=row["day"],
+            time=ctx.utc(row["last"]),
+            severity=self.severity + (55 if upload else 0),
+            person_id=row["actor"],
+            title=f"{len(row['ids'])} request(s) to {', '.join(cats)} sites "
+            f"{', '.join(sorted(row['sites'])[:5])}"
+            + (f" with {int(row['bytes']) / 1_048_576:.1f} MB uploaded" if upload else ""),
+            host=row["host"],
+            event_ids=ctx.ids(row["ids"]),
+            details={
+                "categories": cats,
+                "sites": sorted(row["sites"]),
+                "bytes_out": int(row["bytes"] or 0),
+                "events_total": len(row["ids"]),
+                "corroborates": upload,
+                "stage": "exfiltration" if upload else "context",
+            },
+        )

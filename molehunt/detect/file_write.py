@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import ibis
 
-from molehunt.detect.base import DetectContext, Finding
+from molehunt.detect.base import DetectContext, Finding, QueryDetector
 
 
-class FileWriteDetector:
+class FileWriteDetector(QueryDetector):
     """Personal data written to files: spreadsheets created on a host within hours
     after a bulk read of client data from that host."""
 
@@ -20,7 +20,7 @@ class FileWriteDetector:
     source: ClassVar[str] = "file"
     stage: ClassVar[str] = "collection"
 
-    def find(self, ctx: DetectContext) -> list[Finding]:
+    def query(self, ctx: DetectContext) -> Any:
         s = ctx.settings
         f = ctx.endpoint_events("events_file")
         name = f.path.fill_null("").lower()
@@ -43,42 +43,37 @@ class FileWriteDetector:
                 b.b_time > f.time - ibis.interval(hours=s.follow_hours),
             ],
         )
-        g = j.group_by(["actor", "hostname", "day"]).aggregate(
+        return j.group_by(["actor", "hostname", "day"]).aggregate(
             file_ids=j.event_id.collect(distinct=True),
             read_ids=j.b_id.collect(distinct=True),
             files=j.path.collect(distinct=True),
             last=j.time.max(),
             unknown=j.b_unknown.cast("int32").max(),
         )
-        out = []
-        for row in ctx.collect(g):
-            if not ctx.reported(row["day"]):
-                continue
-            files = sorted(row["files"])
-            out.append(
-                Finding(
-                    detector=self.name,
-                    day=row["day"],
-                    time=ctx.utc(row["last"]),
-                    severity=self.severity,
-                    person_id=row["actor"],
-                    title=f"{len(files)} spreadsheet(s) written on {row['hostname']} after "
-                    f"{len(row['read_ids'])} bulk read(s) there",
-                    host=row["hostname"],
-                    event_ids=ctx.ids(row["file_ids"], row["read_ids"]),
-                    details={
-                        "files": files[:50],
-                        "bulk_reads": len(row["read_ids"]),
-                        # The reads it follows: that day's or the day before's.
-                        # (a COPY of unknown size among them says nothing of rows).
-                        **(
-                            {}
-                            if row["unknown"]
-                            else ctx.reading_surprise(
-                                row["actor"], [row["day"], row["day"] - timedelta(days=1)]
-                            )
-                        ),
-                    },
-                )
-            )
-        return out
+
+    def to_finding(self, ctx: DetectContext, row: dict[str, Any]) -> Finding:
+        files = sorted(row["files"])
+        return Finding(
+            detector=self.name,
+            day=row["day"],
+            time=ctx.utc(row["last"]),
+            severity=self.severity,
+            person_id=row["actor"],
+            title=f"{len(files)} spreadsheet(s) written on {row['hostname']} after "
+            f"{len(row['read_ids'])} bulk read(s) there",
+            host=row["hostname"],
+            event_ids=ctx.ids(row["file_ids"], row["read_ids"]),
+            details={
+                "files": files[:50],
+                "bulk_reads": len(row["read_ids"]),
+                # The reads it follows: that day's or the day before's.
+                # (a COPY of unknown size among them says nothing of rows).
+                **(
+                    {}
+                    if row["unknown"]
+                    else ctx.reading_surprise(
+                        row["actor"], [row["day"], row["day"] - timedelta(days=1)]
+                    )
+                ),
+            },
+        )

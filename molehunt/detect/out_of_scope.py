@@ -6,11 +6,11 @@ from collections import defaultdict
 from datetime import date, timedelta
 from typing import Any, ClassVar
 
-from molehunt.detect.base import DetectContext, Finding
+from molehunt.detect.base import DetectContext, Finding, QueryDetector
 from molehunt.detect.surprise import MIN_POPULATION, PeerDays
 
 
-class OutOfScopeDetector:
+class OutOfScopeDetector(QueryDetector):
     """Out of scope: records read outside one's own portfolio, where the client
     master says who owns which client.
 
@@ -34,11 +34,10 @@ class OutOfScopeDetector:
     source: ClassVar[str] = "db"
     stage: ClassVar[str] = "access"
 
-    def find(self, ctx: DetectContext) -> list[Finding]:
-        s = ctx.settings
+    def query(self, ctx: DetectContext) -> Any:
+        """Per person and day: the clients of other portfolios read, and the separate
+        reads of them (the client master must name owners)."""
         clients = ctx.table("clients")
-        if "owner_employee_id" not in clients.columns:
-            return []
         owners = clients.select(c_id="client_id", c_owner="owner_employee_id").filter(
             lambda t: t.c_owner.notnull() & (t.c_owner != "")
         )
@@ -65,7 +64,7 @@ class OutOfScopeDetector:
         j = r.join(ra, r.event_id == ra.ra_id)
         j = j.join(owners, j.ra_client == owners.c_id)
         j = j.filter(j.c_owner != j.actor)
-        g = j.group_by(["actor", "day"]).aggregate(
+        return j.group_by(["actor", "day"]).aggregate(
             clients=j.ra_client.nunique(),
             reads=j.event_id.nunique(),
             portfolios=j.c_owner.nunique(),
@@ -73,6 +72,14 @@ class OutOfScopeDetector:
             last=j.time.max(),
             host=j.hostname.max(),
         )
+
+    def rows(self, ctx: DetectContext) -> list[dict[str, Any]]:
+        """The days rare among the role's others (:func:`_surprising_days`), each with
+        ``days_before``: the person's such days within ``sustained_window_days`` before."""
+        s = ctx.settings
+        if "owner_employee_id" not in ctx.table("clients").columns:
+            return []
+        g = self.query(ctx)
         peers = _peer_days(ctx, g)
         g = g.filter(
             (g.clients >= s.out_of_scope_min_clients) | (g.reads >= s.out_of_scope_min_reads)
@@ -82,48 +89,45 @@ class OutOfScopeDetector:
         for row in rows:
             days[row["actor"]].append(row["day"])
         span = timedelta(days=s.sustained_window_days)
-        out = []
         for row in rows:
-            if not ctx.reported(row["day"]):
-                continue
-            n, reads = int(row["clients"]), int(row["reads"])
             day = row["day"]
-            before = sum(1 for d in days[row["actor"]] if day - span < d < day)
-            severity = self.severity + 10 * min(before, 3)
-            severity += 20 if n >= 10 * s.out_of_scope_min_clients else 0
-            again = f", on {before + 1} days within {s.sustained_window_days}" if before else ""
-            out.append(
-                Finding(
-                    detector=self.name,
-                    day=day,
-                    time=ctx.utc(row["last"]),
-                    severity=min(100, severity),
-                    person_id=row["actor"],
-                    title=f"{n} clients of {int(row['portfolios'])} other portfolios read "
-                    f"in {reads} read(s){again}",
-                    host=row["host"],
-                    event_ids=ctx.ids(row["ids"]),
-                    details={
-                        "clients": n,
-                        "reads": reads,
-                        "portfolios": int(row["portfolios"]),
-                        "days_before": before,
-                        # Day after day of separate look-ups of others' clients, or
-                        # again more of them than any peer ever took in a day, is no
-                        # longer access beyond need alone: it is collecting them.
-                        "stage": "collection"
-                        if (
-                            before + 1 >= s.sustained_min_days and reads >= s.out_of_scope_min_reads
-                        )
-                        or (before and row["unmatched"])
-                        else "access",
-                        "events_total": len(row["ids"]),
-                        "bits": round(row["bits"], 1),
-                        "population": row["population"],
-                    },
-                )
-            )
-        return out
+            row["days_before"] = sum(1 for d in days[row["actor"]] if day - span < d < day)
+        return rows
+
+    def to_finding(self, ctx: DetectContext, row: dict[str, Any]) -> Finding:
+        s = ctx.settings
+        n, reads = int(row["clients"]), int(row["reads"])
+        before = row["days_before"]
+        severity = self.severity + 10 * min(before, 3)
+        severity += 20 if n >= 10 * s.out_of_scope_min_clients else 0
+        again = f", on {before + 1} days within {s.sustained_window_days}" if before else ""
+        return Finding(
+            detector=self.name,
+            day=row["day"],
+            time=ctx.utc(row["last"]),
+            severity=min(100, severity),
+            person_id=row["actor"],
+            title=f"{n} clients of {int(row['portfolios'])} other portfolios read "
+            f"in {reads} read(s){again}",
+            host=row["host"],
+            event_ids=ctx.ids(row["ids"]),
+            details={
+                "clients": n,
+                "reads": reads,
+                "portfolios": int(row["portfolios"]),
+                "days_before": before,
+                # Day after day of separate look-ups of others' clients, or
+                # again more of them than any peer ever took in a day, is no
+                # longer access beyond need alone: it is collecting them.
+                "stage": "collection"
+                if (before + 1 >= s.sustained_min_days and reads >= s.out_of_scope_min_reads)
+                or (before and row["unmatched"])
+                else "access",
+                "events_total": len(row["ids"]),
+                "bits": round(row["bits"], 1),
+                "population": row["population"],
+            },
+        )
 
 
 def _peer_days(ctx: DetectContext, g: Any) -> tuple[PeerDays, PeerDays]:

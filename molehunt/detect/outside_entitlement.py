@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from molehunt.detect.base import DetectContext, Finding
+from molehunt.detect.base import DetectContext, Finding, QueryDetector
 
 
-class OutsideEntitlementDetector:
+class OutsideEntitlementDetector(QueryDetector):
     """Outside entitlement: a person reads a system or resource their role is not
     entitled to (e.g. a sales workstation straight on the client database).
 
@@ -21,7 +21,7 @@ class OutsideEntitlementDetector:
     source: ClassVar[str] = "db"
     stage: ClassVar[str] = "access"
 
-    def find(self, ctx: DetectContext) -> list[Finding]:
+    def query(self, ctx: DetectContext) -> Any:
         r = ctx.reads()
         r = r.filter(r.actor.notnull() & r.actor_role.notnull())
         ent = ctx.ref("entitlements").select(e_role="role", e_system="system", e_res="resource")
@@ -33,7 +33,7 @@ class OutsideEntitlementDetector:
                 (ent.e_res == "*") | (ent.e_res == r.resource) | r.resource.isnull(),
             ],
         )
-        g = r.group_by(["actor", "actor_role", "system", "day"]).aggregate(
+        return r.group_by(["actor", "actor_role", "system", "day"]).aggregate(
             ids=r.event_id.collect(),
             rows=r.rows.sum(),
             last=r.time.max(),
@@ -42,34 +42,29 @@ class OutsideEntitlementDetector:
             owners=r.account_owner.collect(distinct=True),
             host=r.hostname.max(),
         )
-        out = []
-        for row in ctx.collect(g):
-            if not ctx.reported(row["day"]):
-                continue
-            person = row["actor"]
-            related = tuple(sorted(o for o in row["owners"] if o and o != person))
-            resources = sorted(x for x in row["resources"] if x)
-            out.append(
-                Finding(
-                    detector=self.name,
-                    day=row["day"],
-                    time=ctx.utc(row["last"]),
-                    severity=self.severity,
-                    person_id=person,
-                    title=f"{person} ({row['actor_role']}) read {row['system']} "
-                    f"{', '.join(resources) or '(no table named)'} without entitlement",
-                    account=",".join(sorted(row["accounts"])),
-                    host=row["host"],
-                    event_ids=ctx.ids(row["ids"]),
-                    related=related,
-                    details={
-                        "role": row["actor_role"],
-                        "system": row["system"],
-                        "resources": resources,
-                        "rows": int(row["rows"] or 0),
-                        "events_total": len(row["ids"]),
-                    },
-                    key=row["system"],
-                )
-            )
-        return out
+
+    def to_finding(self, ctx: DetectContext, row: dict[str, Any]) -> Finding:
+        person = row["actor"]
+        related = tuple(sorted(o for o in row["owners"] if o and o != person))
+        resources = sorted(x for x in row["resources"] if x)
+        return Finding(
+            detector=self.name,
+            day=row["day"],
+            time=ctx.utc(row["last"]),
+            severity=self.severity,
+            person_id=person,
+            title=f"{person} ({row['actor_role']}) read {row['system']} "
+            f"{', '.join(resources) or '(no table named)'} without entitlement",
+            account=",".join(sorted(row["accounts"])),
+            host=row["host"],
+            event_ids=ctx.ids(row["ids"]),
+            related=related,
+            details={
+                "role": row["actor_role"],
+                "system": row["system"],
+                "resources": resources,
+                "rows": int(row["rows"] or 0),
+                "events_total": len(row["ids"]),
+            },
+            key=row["system"],
+        )

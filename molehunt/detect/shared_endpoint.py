@@ -7,14 +7,14 @@ from collections import defaultdict
 from datetime import date, timedelta
 from typing import Any, ClassVar
 
-from molehunt.detect.base import DetectContext, Finding
+from molehunt.detect.base import DetectContext, Finding, QueryDetector
 from molehunt.detect.surprise import tail_bits
 
 #: Web categories of the company's own sites (an intranet's upload form is no ring).
 OWN_CATEGORIES = ("internal", "intranet", "company", "corporate")
 
 
-class SharedEndpointDetector:
+class SharedEndpointDetector(QueryDetector):
     """Shared outside endpoint: a few people uploading to the same outside host and
     path (one shop's chat, one shop id) within ``ring_days``, where the company's
     endpoints are rarely shared by that many: a ring.
@@ -35,70 +35,38 @@ class SharedEndpointDetector:
     source: ClassVar[str] = "web"
     stage: ClassVar[str] = "exfiltration"
 
-    def find(self, ctx: DetectContext) -> list[Finding]:
-        s = ctx.settings
+    def query(self, ctx: DetectContext) -> Any:
         u = ctx.uploads()
         u = u.filter(
             (u.method != "CONNECT") & ~u.category.fill_null("").lower().isin(list(OWN_CATEGORIES))
         )
         u = u.mutate(endpoint=u.web_host + u.path.fill_null(""))
-        mine = u.group_by(["actor", "endpoint", "day"]).aggregate(
+        return u.group_by(["actor", "endpoint", "day"]).aggregate(
             ids=u.event_id.collect(), last=u.time.max(), host=u.hostname.max()
         )
-        rows = ctx.collect(mine)
-        span = timedelta(days=s.ring_days - 1)
-        people_on: dict[str, dict[date, set[str]]] = defaultdict(lambda: defaultdict(set))
-        for r in rows:
-            people_on[r["endpoint"]][r["day"]].add(r["actor"])
-        ids_of = {(r["actor"], r["endpoint"], r["day"]): r["ids"] for r in rows}
-        shared: dict[date, list[int]] = {}
 
-        def uploaders(endpoint: str, day: date) -> set[str]:
-            days = people_on[endpoint]
-            return {a for d, who in days.items() if day - span <= d <= day for a in who}
+    def rows(self, ctx: DetectContext) -> list[dict[str, Any]]:
+        """Each person's uploads to an endpoint on a day; who uploaded where, to judge
+        each against every endpoint, is kept for the pass."""
+        rows = ctx.collect(self.query(ctx))
+        self._rings = _Rings(rows, ctx.settings.ring_days)
+        return rows
 
-        everyone: dict[date, int] = {}
-
-        def uploaders_anywhere(day: date) -> int:
-            if day not in everyone:
-                everyone[day] = len(
-                    {
-                        a
-                        for days in people_on.values()
-                        for d, who in days.items()
-                        if day - span <= d <= day
-                        for a in who
-                    }
-                )
-            return everyone[day]
-
-        def sharing(day: date) -> list[int]:
-            """How many uploaders each endpoint had in the window ending ``day``, sorted."""
-            if day not in shared:
-                shared[day] = sorted(
-                    len(uploaders(e, day))
-                    for e, days in people_on.items()
-                    if any(day - span <= d <= day for d in days)
-                )
-            return shared[day]
-
-        out = []
-        for r in rows:
-            day = r["day"]
-            if not ctx.reported(day):
-                continue
-            people = uploaders(r["endpoint"], day)
-            n = len(people)
-            most = min(s.ring_max_people, int(s.ring_max_share * uploaders_anywhere(day)))
-            if not s.ring_min_people <= n <= most:
-                continue
-            counts = sharing(day)
-            reach = len(counts) - bisect_left(counts, n)
-            bits = tail_bits(reach - 1, len(counts) - 1)
-            if bits < s.ring_min_bits:
-                continue
-            out.append(self._finding(ctx, r, people, bits, len(counts), reach, ids_of))
-        return out
+    def to_finding(self, ctx: DetectContext, row: dict[str, Any]) -> Finding | None:
+        s = ctx.settings
+        rings = self._rings
+        day = row["day"]
+        people = rings.uploaders(row["endpoint"], day)
+        n = len(people)
+        most = min(s.ring_max_people, int(s.ring_max_share * rings.uploaders_anywhere(day)))
+        if not s.ring_min_people <= n <= most:
+            return None
+        counts = rings.sharing(day)
+        reach = len(counts) - bisect_left(counts, n)
+        bits = tail_bits(reach - 1, len(counts) - 1)
+        if bits < s.ring_min_bits:
+            return None
+        return self._finding(ctx, row, people, bits, len(counts), reach, rings.ids_of)
 
     def _finding(
         self,
@@ -141,3 +109,45 @@ class SharedEndpointDetector:
             },
             key=r["endpoint"],
         )
+
+
+class _Rings:
+    """Who uploaded to which endpoint on which day: an endpoint's uploaders in the
+    ``ring_days`` ending a day, everyone who uploaded anywhere then, and how many
+    uploaders each endpoint had (worked out once per day asked)."""
+
+    def __init__(self, rows: list[dict[str, Any]], ring_days: int) -> None:
+        self.span = timedelta(days=ring_days - 1)
+        self.people_on: dict[str, dict[date, set[str]]] = defaultdict(lambda: defaultdict(set))
+        for r in rows:
+            self.people_on[r["endpoint"]][r["day"]].add(r["actor"])
+        self.ids_of = {(r["actor"], r["endpoint"], r["day"]): r["ids"] for r in rows}
+        self._shared: dict[date, list[int]] = {}
+        self._everyone: dict[date, int] = {}
+
+    def uploaders(self, endpoint: str, day: date) -> set[str]:
+        days = self.people_on[endpoint]
+        return {a for d, who in days.items() if day - self.span <= d <= day for a in who}
+
+    def uploaders_anywhere(self, day: date) -> int:
+        if day not in self._everyone:
+            self._everyone[day] = len(
+                {
+                    a
+                    for days in self.people_on.values()
+                    for d, who in days.items()
+                    if day - self.span <= d <= day
+                    for a in who
+                }
+            )
+        return self._everyone[day]
+
+    def sharing(self, day: date) -> list[int]:
+        """How many uploaders each endpoint had in the window ending ``day``, sorted."""
+        if day not in self._shared:
+            self._shared[day] = sorted(
+                len(self.uploaders(e, day))
+                for e, days in self.people_on.items()
+                if any(day - self.span <= d <= day for d in days)
+            )
+        return self._shared[day]

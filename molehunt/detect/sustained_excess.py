@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import ibis
 
-from molehunt.detect.base import DetectContext, Finding
+from molehunt.detect.base import DetectContext, Finding, QueryDetector
 
 
-class SustainedExcessDetector:
+class SustainedExcessDetector(QueryDetector):
     """Sustained excess: reading a few times one's own norm day after day (the low and
     slow case), counted cumulatively, with no single spike needed.
 
@@ -28,7 +28,7 @@ class SustainedExcessDetector:
     source: ClassVar[str] = "db"
     stage: ClassVar[str] = "collection"
 
-    def find(self, ctx: DetectContext) -> list[Finding]:
+    def query(self, ctx: DetectContext) -> Any:
         s = ctx.settings
         d = ctx.daily_reads()
         hist = ibis.window(group_by=d.actor, order_by=d.day, rows=(-s.baseline_days, -1))
@@ -68,32 +68,29 @@ class SustainedExcessDetector:
             & (d.days >= s.sustained_min_days)
             & (d.cum >= s.sustained_min_reads)
         )
-        out = []
-        for row in ctx.collect(ctx.with_daily_ids(d)):
-            if not ctx.reported(row["day"]):
-                continue
-            days = int(row["days"])
-            out.append(
-                Finding(
-                    detector=self.name,
-                    day=row["day"],
-                    time=ctx.utc(row["last"]),
-                    severity=min(90, self.severity + 10 * (days - s.sustained_min_days)),
-                    person_id=row["actor"],
-                    title=f"{int(row['reads'])} reads today, above {s.sustained_ratio:g}x "
-                    f"one's own norm ({float(row['norm']):g}) on {days} of the last "
-                    f"{int(row['active'])} active days ({int(row['cum'])} reads in excess)",
-                    event_ids=ctx.ids(row["ids"]),
-                    details={
-                        "reads_today": int(row["reads"]),
-                        "rows_today": int(row["rows"]),
-                        "own_median": float(row["own"]),
-                        "team_lift": float(row["team_lift"] or 1),
-                        "excess_days": days,
-                        "excess_reads": int(row["cum"]),
-                        "peer_group": [row["role"], row["department"], row["team"]],
-                        "events_total": len(row["ids"]),
-                    },
-                )
-            )
-        return out
+        return ctx.with_daily_ids(d)
+
+    def to_finding(self, ctx: DetectContext, row: dict[str, Any]) -> Finding:
+        s = ctx.settings
+        days = int(row["days"])
+        return Finding(
+            detector=self.name,
+            day=row["day"],
+            time=ctx.utc(row["last"]),
+            severity=min(90, self.severity + 10 * (days - s.sustained_min_days)),
+            person_id=row["actor"],
+            title=f"{int(row['reads'])} reads today, above {s.sustained_ratio:g}x "
+            f"one's own norm ({float(row['norm']):g}) on {days} of the last "
+            f"{int(row['active'])} active days ({int(row['cum'])} reads in excess)",
+            event_ids=ctx.ids(row["ids"]),
+            details={
+                "reads_today": int(row["reads"]),
+                "rows_today": int(row["rows"]),
+                "own_median": float(row["own"]),
+                "team_lift": float(row["team_lift"] or 1),
+                "excess_days": days,
+                "excess_reads": int(row["cum"]),
+                "peer_group": [row["role"], row["department"], row["team"]],
+                "events_total": len(row["ids"]),
+            },
+        )

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 
 import ibis
 
-from molehunt.detect.base import DetectContext, Finding, is_tool
+from molehunt.detect.base import DetectContext, Finding, QueryDetector, is_tool
 from molehunt.detect.surprise import tail_bits
 
 #: Tool names that mean a database connection only (Excel ODBC), never a process.
@@ -19,7 +19,7 @@ _CONNECTION_ONLY = ("excel", "odbc")
 _DATABASE = "crm-db"
 
 
-class UnusualClientDetector:
+class UnusualClientDetector(QueryDetector):
     """Unusual client: a desktop SQL tool (DBeaver, Navicat, psql, Excel ODBC...) where
     the account or host normally uses only the application.
 
@@ -37,7 +37,9 @@ class UnusualClientDetector:
     source: ClassVar[str] = "db"
     stage: ClassVar[str] = "access"
 
-    def find(self, ctx: DetectContext) -> list[Finding]:
+    def rows(self, ctx: DetectContext) -> list[dict[str, Any]]:
+        """The new tools of accounts (database reads), then of hosts (processes), each
+        row with its ``kind``; the role's use of such tools is worked out for the pass."""
         s = ctx.settings
         r = ctx.reads()
         r = r.filter(r.system == _DATABASE).mutate(
@@ -48,13 +50,15 @@ class UnusualClientDetector:
         p = p.mutate(tool=is_tool(p.image, images), who=p.hostname, label=p.image)
         roles = ctx.people().select(pr_id="employee_id", pr_role="role")
         p = p.left_join(roles, p.actor == roles.pr_id).rename(actor_role="pr_role")
-        peers = _ToolPeers(ctx, [r, p])
-        out: list[Finding] = []
+        self._peers = _ToolPeers(ctx, [r, p])
+        out: list[dict[str, Any]] = []
         for kind, ev in (("account", r), ("host", p)):
-            out.extend(self._new_tool(ctx, kind, ev, peers))
+            out.extend({**row, "kind": kind} for row in ctx.collect(self._new_tool(ctx, ev)))
         return out
 
-    def _new_tool(self, ctx: DetectContext, kind: str, ev: Any, peers: _ToolPeers) -> list[Finding]:
+    def _new_tool(self, ctx: DetectContext, ev: Any) -> Any:
+        """Per account or host (``who``), person and day: a tool it had not used in its
+        baseline window."""
         s = ctx.settings
         ev = ev.filter(ev.who.notnull())
         daily = ev.group_by(["who", "day"]).aggregate(used=ev.tool.cast("int32").max())
@@ -65,39 +69,35 @@ class UnusualClientDetector:
         daily = daily.rename(d_who="who", d_day="day")
         hits = ev.filter(ev.tool & ~ev.actor_role.fill_null("").isin(list(s.tool_roles)))
         hits = hits.join(daily, [hits.who == daily.d_who, hits.day == daily.d_day])
-        g = hits.group_by(["who", "actor", "day"]).aggregate(
+        return hits.group_by(["who", "actor", "day"]).aggregate(
             ids=hits.event_id.collect(),
             last=hits.time.max(),
             tools=hits.label.collect(distinct=True),
             host=hits.hostname.max(),
         )
-        out = []
-        for row in ctx.collect(g):
-            if not ctx.reported(row["day"]):
-                continue
-            tools = sorted(row["tools"])
-            used = peers.judge(row["actor"], row["day"])
-            out.append(
-                Finding(
-                    detector=self.name,
-                    day=row["day"],
-                    time=ctx.utc(row["last"]),
-                    severity=self.severity,
-                    person_id=row["actor"],
-                    title=f"{kind} {row['who']} used {', '.join(tools)} (not seen in its baseline)",
-                    account=row["who"] if kind == "account" else None,
-                    host=row["host"],
-                    event_ids=ctx.ids(row["ids"]),
-                    details={
-                        "tools": tools,
-                        "seen_on": kind,
-                        "events_total": len(row["ids"]),
-                        **used.details(s.tool_min_bits),
-                    },
-                    key=kind,
-                )
-            )
-        return out
+
+    def to_finding(self, ctx: DetectContext, row: dict[str, Any]) -> Finding:
+        kind = row["kind"]
+        tools = sorted(row["tools"])
+        used = self._peers.judge(row["actor"], row["day"])
+        return Finding(
+            detector=self.name,
+            day=row["day"],
+            time=ctx.utc(row["last"]),
+            severity=self.severity,
+            person_id=row["actor"],
+            title=f"{kind} {row['who']} used {', '.join(tools)} (not seen in its baseline)",
+            account=row["who"] if kind == "account" else None,
+            host=row["host"],
+            event_ids=ctx.ids(row["ids"]),
+            details={
+                "tools": tools,
+                "seen_on": kind,
+                "events_total": len(row["ids"]),
+                **used.details(ctx.settings.tool_min_bits),
+            },
+            key=kind,
+        )
 
 
 class _ToolPeers:

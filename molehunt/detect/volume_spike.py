@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 import ibis
 
-from molehunt.detect.base import DetectContext, Finding
+from molehunt.detect.base import DetectContext, Finding, QueryDetector
 
 #: Scales a MAD to a standard deviation for normal data.
 MAD_SCALE = 1.4826
@@ -34,7 +34,7 @@ def self_baseline(ctx: DetectContext, daily: Any, keys: Any | None = None) -> An
     return mad.rename(s_actor="actor", s_day="day")
 
 
-class VolumeSpikeDetector:
+class VolumeSpikeDetector(QueryDetector):
     """Volume against self and peers: a day's records read far above the person's own
     trailing median (median/MAD, current day excluded) and the peer group's that day.
 
@@ -49,7 +49,7 @@ class VolumeSpikeDetector:
     source: ClassVar[str] = "db"
     stage: ClassVar[str] = "collection"
 
-    def find(self, ctx: DetectContext) -> list[Finding]:
+    def query(self, ctx: DetectContext) -> Any:
         s = ctx.settings
         d = ctx.daily_reads()
         # Only days above the floor and the peers can be reported: the baseline (a
@@ -67,35 +67,31 @@ class VolumeSpikeDetector:
         # store's own first days everyone is new and nobody's volume says anything yet.
         store_known = d.day >= ctx.daily_reads().day.min() + ibis.interval(days=s.min_history_days)
         d = d.filter((~trusted & store_known) | above_self)
-        out = []
-        for row in ctx.collect(ctx.with_daily_ids(d)):
-            if not ctx.reported(row["day"]):
-                continue
-            rows = int(row["rows"])
-            own = float(row["med"] or 0)
-            times = rows / own if own else None
-            severity = self.severity + (15 if times is None or times >= 10 else 0)
-            vs_self = f"{times:.0f}x own median {own:g}" if times else "no own history"
-            out.append(
-                Finding(
-                    detector=self.name,
-                    day=row["day"],
-                    time=ctx.utc(row["last"]),
-                    severity=severity,
-                    person_id=row["actor"],
-                    title=f"{rows} records read in a day ({vs_self}; peers' median "
-                    f"{float(row['peer_median'] or 0):g})",
-                    event_ids=ctx.ids(row["ids"]),
-                    details={
-                        "rows": rows,
-                        "own_median": own,
-                        "own_mad": float(row["mad"] or 0),
-                        "history_days": int(row["n"] or 0),
-                        "peer_median": float(row["peer_median"] or 0),
-                        "peer_group": [row["role"], row["department"]],
-                        "events_total": len(row["ids"]),
-                        **ctx.reading_surprise(row["actor"], [row["day"]]),
-                    },
-                )
-            )
-        return out
+        return ctx.with_daily_ids(d)
+
+    def to_finding(self, ctx: DetectContext, row: dict[str, Any]) -> Finding:
+        rows = int(row["rows"])
+        own = float(row["med"] or 0)
+        times = rows / own if own else None
+        severity = self.severity + (15 if times is None or times >= 10 else 0)
+        vs_self = f"{times:.0f}x own median {own:g}" if times else "no own history"
+        return Finding(
+            detector=self.name,
+            day=row["day"],
+            time=ctx.utc(row["last"]),
+            severity=severity,
+            person_id=row["actor"],
+            title=f"{rows} records read in a day ({vs_self}; peers' median "
+            f"{float(row['peer_median'] or 0):g})",
+            event_ids=ctx.ids(row["ids"]),
+            details={
+                "rows": rows,
+                "own_median": own,
+                "own_mad": float(row["mad"] or 0),
+                "history_days": int(row["n"] or 0),
+                "peer_median": float(row["peer_median"] or 0),
+                "peer_group": [row["role"], row["department"]],
+                "events_total": len(row["ids"]),
+                **ctx.reading_surprise(row["actor"], [row["day"]]),
+            },
+        )
