@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -60,7 +61,7 @@ class PeerDays:
     the other members' days of the trailing ``window`` (the day itself included: a
     team's month-end lifts its members together)."""
 
-    def __init__(self, rows: list[tuple[str, str | None, date, float]], window: int) -> None:
+    def __init__(self, rows: Sequence[tuple[str, str | None, date, float]], window: int) -> None:
         self.window = window
         by_role: dict[str, list[tuple[str, int, float]]] = defaultdict(list)
         everyone: list[tuple[str, int, float]] = []
