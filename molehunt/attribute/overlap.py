@@ -41,42 +41,44 @@ grown greedily from each promising reader, one linked person at a time while tha
 gains more than the cost of naming one more person, then pruned of anyone whose
 removal costs less than that; each member's score is the better of their own and
 their group's, and the group is reported with them.
+
+The scores and explanations are in :mod:`molehunt.attribute.scoring`, the group
+search in :mod:`molehunt.attribute.groups` (split for size, issue 15); their
+names are re-exported here.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import numpy as np
-import numpy.typing as npt
 import pyarrow as pa
 
+from molehunt.attribute.groups import GROUP_SEEDS, MAX_GROUP, GroupSearch, _temp_strings
 from molehunt.attribute.replay import MIN_CONFIDENCE, Replayer, replay_statements, store_replays
+from molehunt.attribute.scoring import (
+    NOISE,
+    SIGNIFICANCE,
+    Group,
+    Suspect,
+    explanation,
+    likelihood_score,
+    naming_cost,
+    surprise_bits,
+)
 from molehunt.config import DetectionSettings
 from molehunt.resolve import Resolver
 from molehunt.store import Store
 from molehunt.store.schema import REFERENCE_TABLES
 
-#: Share of a leaked file assumed to come from elsewhere (noise, other sources).
-NOISE = 0.05
-#: Bits of surprise an overlap needs beyond the cost of naming the suspects among
-#: the readers before it counts as evidence: the best of many readers' overlaps
-#: passes ``log2 M`` by ``t`` bits with chance about ``2**-t`` (10 bits: 1 in 1,000).
-SIGNIFICANCE = 10.0
 #: Evidence events listed per suspect.
 MAX_EVIDENCE = 10
-#: Readers a group search starts from (the best scored ones that are linked to others).
-GROUP_SEEDS = 10
-#: Most people in one group.
-MAX_GROUP = 6
 #: What links people (``attr_links``): the accounts they read through and the hosts
 #: they read from; ``{reads}`` has who, system, account and hostname.
 LINKS_SQL = """SELECT DISTINCT who, 'account ' || system || ':' || account AS link FROM {reads}
@@ -95,159 +97,6 @@ BUILT_FROM_TABLES = (
     "events_http",
     "record_access",
 )
-
-
-@dataclass(slots=True)
-class Suspect:
-    """One person (or an account nobody could be tied to) and the leaked records they read."""
-
-    rank: int
-    person_id: str | None
-    name: str | None
-    accounts: list[dict[str, Any]]
-    hosts: list[dict[str, Any]]
-    covered: int
-    coverage: float
-    first_read: str | None
-    last_read: str | None
-    score: float
-    evidence: list[dict[str, Any]] = field(default_factory=list)
-    group: Group | None = None
-    bits: float = 0.0  # surprise of the overlap the score rests on (own or group's)
-    explanation: str = ""
-
-    @property
-    def explained(self) -> int:
-        """Leaked records covered by the explanation the score belongs to."""
-        return self.group.covered if self.group is not None else self.covered
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "rank": self.rank,
-            "person_id": self.person_id,
-            "name": self.name,
-            "accounts": self.accounts,
-            "hosts": self.hosts,
-            "covered": self.covered,
-            "coverage": self.coverage,
-            "first_read": self.first_read,
-            "last_read": self.last_read,
-            "score": self.score,
-            "evidence": self.evidence,
-            "group": None if self.group is None else self.group.as_json(),
-            "bits": self.bits,
-            "explanation": self.explanation,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class Group:
-    """People linked by a shared account or host whose reads together explain the leak."""
-
-    people: tuple[str, ...]
-    links: tuple[str, ...]  # the accounts ("system:account") and hosts they share
-    read: int
-    covered: int
-    coverage: float
-    likelihood: float  # bits: the leaked set drawn from their reads, not the base
-    bits: float = 0.0  # surprise of their overlap (:func:`surprise_bits`)
-    score: float = 0.0  # those bits less the cost of naming every member
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "people": list(self.people),
-            "links": list(self.links),
-            "read": self.read,
-            "covered": self.covered,
-            "coverage": self.coverage,
-            "bits": self.bits,
-            "score": self.score,
-        }
-
-
-def likelihood_score(covered: int, leaked: int, read: int, clients: int) -> float:
-    """Bits of evidence that the leaked set came from what a reader read (see module doc)."""
-    if leaked == 0 or clients == 0:
-        return 0.0
-    read = max(read, covered, 1)
-    hit = math.log2((1 - NOISE) * clients / read + NOISE)
-    return covered * hit + (leaked - covered) * math.log2(NOISE)
-
-
-def surprise_bits(covered: int, leaked: int, read: int, clients: int) -> float:
-    """``-log2 P(X >= covered)``, ``X`` hypergeometric: how many of ``leaked`` records
-    drawn from ``clients`` fall among the ``read`` ones by chance (module doc)."""
-    n, k = leaked, covered
-    big_n = max(clients, read, n)
-    r = max(read, k)
-    low, high = max(0, n - (big_n - r)), min(n, r)
-    if n <= 0 or k <= low:
-        return 0.0
-    if k > high:
-        k = high
-    mean = n * r / big_n
-    spread = math.sqrt(max(mean * (1 - r / big_n) * (big_n - n) / max(big_n - 1, 1), 0.0))
-    width = int(12 * spread) + 40
-
-    def log_pmf(j: int) -> float:
-        return (
-            _log_choose(r, j) + _log_choose(big_n - r, n - j) - _log_choose(big_n, n)
-        ) / math.log(2)
-
-    if k > mean:
-        # Terms fall from k upwards: sum a window of them (the rest is negligible).
-        j = np.arange(k, min(high, k + width) + 1, dtype=np.float64)
-        ratios = (r - j[:-1]) * (n - j[:-1]) / ((j[:-1] + 1) * (big_n - r - n + j[:-1] + 1))
-        logs = log_pmf(k) + np.concatenate(([0.0], np.cumsum(np.log2(ratios))))
-        top = float(logs.max())
-        return max(0.0, -(top + math.log2(float(np.exp2(logs - top).sum()))))
-    # P(X >= k) = 1 - P(X <= k - 1); terms fall from k - 1 downwards.
-    j = np.arange(k - 1, max(low, k - 1 - width) - 1, -1, dtype=np.float64)
-    ratios = j[:-1] * (big_n - r - n + j[:-1]) / ((r - j[:-1] + 1) * (n - j[:-1] + 1))
-    logs = log_pmf(k - 1) + np.concatenate(([0.0], np.cumsum(np.log2(ratios))))
-    below = min(float(np.exp2(logs).sum()), 1.0)
-    return max(0.0, -math.log2(max(1.0 - below, 1e-300)))
-
-
-def _log_choose(a: int, b: int) -> float:
-    return math.lgamma(a + 1) - math.lgamma(b + 1) - math.lgamma(a - b + 1)
-
-
-def naming_cost(readers: int, people: int) -> float:
-    """Bits an overlap must exceed to name ``people`` among ``readers`` (module doc)."""
-    return people * math.log2(max(readers, 2)) + SIGNIFICANCE
-
-
-def explanation(
-    covered: int, leaked: int, read: int, clients: int, bits: float, readers: int, people: int
-) -> str:
-    """What a suspect's score rests on, as investigators read it."""
-    share = read / clients if clients else 0.0
-    text = (
-        f"read {covered:,} of the {leaked:,} leaked records; "
-        f"reads {_percent(share)} of the client base ({read:,} of {clients:,}): "
-        f"{bits:,.0f} bits"
-    )
-    if bits <= 0:
-        if read >= clients:
-            return text + " (reading every client covers any file: no evidence)"
-        return text + " (no more overlap than chance gives: no evidence)"
-    cost = naming_cost(readers, people)
-    named = "one" if people == 1 else str(people)
-    score = max(0.0, bits - cost)
-    text += (
-        f", less {cost:,.1f} bits for picking {named} of the {readers:,} readers "
-        f"of these records with a margin against luck"
-    )
-    if score == 0:
-        return text + ": not evidence"
-    return text + f": {score:,.0f} bits"
-
-
-def _percent(share: float) -> str:
-    if share >= 0.1 or share == 0:
-        return f"{share:.0%}"
-    return f"{share:.1%}" if share >= 0.001 else f"{share:.2%}"
 
 
 class ReadOverlapAttributor:
@@ -614,196 +463,6 @@ class ReadOverlapAttributor:
         return out
 
 
-class GroupSearch:
-    """Groups of linked readers whose union explains the leaked set best (module doc).
-
-    Read sets are loaded once per person considered, as sorted arrays of 64-bit
-    hashes of client ids (a collision only miscounts a union by one), and leaked
-    coverage as boolean masks over the leaked set; unions are then numpy work.
-    """
-
-    def __init__(
-        self,
-        con: Any,
-        leaked: int,
-        clients: int,
-        own: dict[str, float],
-        *,
-        reads: str = "attr_reads",
-        hits: str = "_attr_hits",
-        links: str = "attr_links",
-    ) -> None:
-        """``reads``: (who, client_id) of every read; ``hits``: at least the reads of
-        the leaked clients (``_leaked``); ``links``: (who, link)."""
-        self.con = con
-        self.tables = {"reads": reads, "hits": hits, "links": links}
-        self.leaked = leaked
-        self.clients = clients
-        self.own = own
-        self.penalty = math.log2(max(len(own), 2))
-        self._reads: dict[str, npt.NDArray[np.uint64]] = {}
-        self._covered: dict[str, npt.NDArray[np.bool_]] = {}
-        self._by_key: dict[str, set[str]] = defaultdict(set)
-        self._unions: dict[tuple[str, ...], tuple[npt.NDArray[np.uint64], Any]] = {}
-
-    def run(self) -> dict[str, Group]:
-        links = self._links()
-        linked = {w for w, keys in links.items() if any(len(self._by_key[k]) > 1 for k in keys)}
-        seeds = sorted(linked, key=lambda w: (-self.own[w], w))[:GROUP_SEEDS]
-        best: dict[str, Group] = {}
-        seen: set[tuple[str, ...]] = set()
-        for seed in seeds:
-            members = self._grow(seed, links)
-            if len(members) < 2 or tuple(members) in seen:
-                continue
-            seen.add(tuple(members))
-            group = self._group(members, links)
-            for w in members:
-                current = best.get(w)
-                if group.likelihood > self.own[w] and (
-                    current is None or group.likelihood > current.likelihood
-                ):
-                    best[w] = group
-        return best
-
-    def _links(self) -> dict[str, set[str]]:
-        rows = self.con.execute(f"SELECT who, link FROM {self.tables['links']}").fetchall()
-        links: dict[str, set[str]] = defaultdict(set)
-        for who, key in rows:
-            if who in self.own:
-                links[who].add(key)
-                self._by_key[key].add(who)
-        return links
-
-    def _load(self, people: list[str]) -> None:
-        todo = [w for w in people if w not in self._reads]
-        if not todo:
-            return
-        # Each person's reads as one numpy array of hashes: a ring member may have
-        # read millions of clients, too many for Python objects.
-        _temp_strings(self.con, "_group_who", "who", todo)
-        try:
-            reads = self.con.execute(
-                f"""SELECT DISTINCT who, hash(client_id) AS h FROM {self.tables["reads"]}
-                    WHERE who IN (SELECT who FROM _group_who) ORDER BY who, h"""
-            ).fetchnumpy()
-            covered = self.con.execute(
-                f"""SELECT DISTINCT who, i FROM {self.tables["hits"]}
-                    JOIN (SELECT client_id, row_number() OVER (ORDER BY client_id) - 1 AS i
-                          FROM _leaked) USING (client_id)
-                    WHERE who IN (SELECT who FROM _group_who) ORDER BY who"""
-            ).fetchnumpy()
-        finally:
-            self.con.execute("DROP TABLE _group_who")
-        for w, hashes in _split(reads["who"], reads["h"]):
-            self._reads[w] = hashes.astype(np.uint64)
-        for w, idx in _split(covered["who"], covered["i"]):
-            mask = np.zeros(self.leaked, dtype=np.bool_)
-            mask[idx.astype(np.int64)] = True
-            self._covered[w] = mask
-        for w in todo:
-            self._reads.setdefault(w, np.empty(0, dtype=np.uint64))
-            self._covered.setdefault(w, np.zeros(self.leaked, dtype=np.bool_))
-
-    def _union(self, members: tuple[str, ...]) -> tuple[npt.NDArray[np.uint64], Any]:
-        """The reads (sorted hashes) and leaked coverage of ``members`` together."""
-        if members not in self._unions:
-            if len(members) == 1:
-                found = (self._reads[members[0]], self._covered[members[0]])
-            else:
-                reads, covered = self._union(members[:-1])
-                merged = np.concatenate((reads, self._reads[members[-1]]))
-                merged.sort()
-                keep = np.ones(len(merged), dtype=np.bool_)
-                keep[1:] = merged[1:] != merged[:-1]
-                found = (merged[keep], covered | self._covered[members[-1]])
-            self._unions[members] = found
-        return self._unions[members]
-
-    def _score(self, members: list[str]) -> tuple[float, int, int]:
-        if len(members) == 1:
-            reads, covered = self._union(tuple(members))
-            size = len(reads)
-        else:
-            # The group so far is kept; one more person adds the reads it lacks
-            # (sorted arrays: a binary search each, no new union built).
-            reads, covered = self._union(tuple(members[:-1]))
-            extra = self._reads[members[-1]]
-            size = len(reads) + len(extra)
-            if len(reads) and len(extra):
-                at = np.minimum(np.searchsorted(reads, extra), len(reads) - 1)
-                size -= int(np.count_nonzero(reads[at] == extra))
-            covered = covered | self._covered[members[-1]]
-        n_covered = int(covered.sum())
-        score = likelihood_score(n_covered, self.leaked, size, self.clients)
-        return score, size, n_covered
-
-    def _grow(self, seed: str, links: dict[str, set[str]]) -> list[str]:
-        members = [seed]
-        self._load(members)
-        score = self._score(members)[0]
-        while len(members) < MAX_GROUP:
-            options = sorted(
-                {o for k in set().union(*(links[m] for m in members)) for o in self._by_key[k]}
-                - set(members)
-            )
-            if not options:
-                break
-            self._load(options)
-            scored = [(self._score([*members, o]), o) for o in options]
-            # Best score; between equals, the one who adds the fewest reads.
-            (gain, _, _), chosen = max(scored, key=lambda x: (x[0][0], -x[0][1], x[1]))
-            if gain - score <= self.penalty:
-                break
-            members.append(chosen)
-            score = gain
-        while len(members) > 1:
-            # Drop whoever the group explains the leak as well without.
-            losses = [(score - self._score([m for m in members if m != w])[0], w) for w in members]
-            loss, weakest = min(losses)
-            if loss >= self.penalty:
-                break
-            members.remove(weakest)
-            score = self._score(members)[0]
-        return sorted(members)
-
-    def _group(self, members: list[str], links: dict[str, set[str]]) -> Group:
-        score, read, covered = self._score(members)
-        shared = sorted(
-            k
-            for k in set().union(*(links[m] for m in members))
-            if len(self._by_key[k] & set(members)) > 1
-        )
-        return Group(
-            people=tuple(members),
-            links=tuple(shared),
-            read=read,
-            covered=covered,
-            coverage=round(covered / self.leaked, 4),
-            likelihood=round(score, 2),
-        )
-
-
-def _temp_strings(con: Any, table: str, column: str, values: Sequence[str]) -> None:
-    """A temporary one-column table of ``values`` (a parameter, not a registered Arrow
-    table: registering one makes DuckDB import pandas, seconds a process)."""
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT unnest($v::VARCHAR[]) AS {column}",
-        {"v": list(values)},
-    )
-
-
-def _split(keys: Any, values: Any) -> list[tuple[str, Any]]:
-    """Rows sorted by ``keys`` -> (key, its values) per key."""
-    if len(keys) == 0:
-        return []
-    keys = np.asarray(keys, dtype=object)
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    ends = np.r_[starts[1:], len(keys)]
-    values = np.asarray(values)
-    return [(str(keys[a]), values[a:b]) for a, b in zip(starts, ends, strict=True)]
-
-
 def _iso(value: Any) -> str | None:
     if value is None:
         return None
@@ -813,7 +472,11 @@ def _iso(value: Any) -> str | None:
 
 
 __all__ = [
+    "GROUP_SEEDS",
+    "MAX_GROUP",
     "MIN_CONFIDENCE",
+    "NOISE",
+    "SIGNIFICANCE",
     "Group",
     "GroupSearch",
     "ReadOverlapAttributor",
