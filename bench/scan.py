@@ -26,7 +26,7 @@ from pathlib import Path
 import hyperscan
 import numpy as np
 
-from molehunt.pii.engine import Engine, Finding, fold_bytes
+from molehunt.pii.engine import Engine, PiiFinding, fold_bytes
 from molehunt.pii.files import scan_file
 from molehunt.pii.recognizers import RECOGNIZERS
 from molehunt.pii.recognizers.base import BOUNDARY_CLASS
@@ -106,7 +106,7 @@ def score(found: list[Span], truth: list[Span], kind: str) -> tuple[float, float
     return (tp_f / len(f) if f else 1.0), (tp_t / len(t) if t else 1.0)
 
 
-def to_char_spans(text: str, findings: list[Finding]) -> list[Span]:
+def to_char_spans(text: str, findings: list[PiiFinding]) -> list[Span]:
     data = fold_bytes(text.encode())  # the engine's offsets are in the folded bytes
     cont = np.cumsum((np.frombuffer(data, np.uint8) & 0xC0) == 0x80, dtype=np.int64)
     cont = np.concatenate([[0], cont])
@@ -223,7 +223,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
         # molehunt: arrays (counts, verdicts); +levels: confidences weighed (context
-        # words looked for); +objects: a Finding per finding (--detail).
+        # words looked for); +objects: a PiiFinding per finding (--detail).
         print(
             f"{'mix':8} {'MB':>6} {'molehunt':>9} {'+levels':>9} {'+objects':>9} {'re':>7} "
             f"{'ceiling':>9} {'x re':>6}"

@@ -20,7 +20,7 @@ from molehunt.config import Settings
 from molehunt.errors import MolehuntError
 from molehunt.keys import KeyMismatchError, load_key
 from molehunt.pii.edm import ClientIndex
-from molehunt.pii.engine import Finding, default_engine
+from molehunt.pii.engine import PiiFinding, default_engine
 from molehunt.pii.files import Detail, FileScan, Limits, kind_of, scan_files
 from molehunt.store import Store
 
@@ -134,7 +134,7 @@ def scan_paths(
     return reports
 
 
-def scan_upload(pieces: Iterable[bytes]) -> list[Finding]:
+def scan_upload(pieces: Iterable[bytes]) -> list[PiiFinding]:
     """Findings in an upload body given in pieces (a proxy's chunks, a socket's reads);
     the same whatever the cuts. Offsets are in the body's folded UTF-8."""
     scan = default_engine().stream()

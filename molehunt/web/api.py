@@ -1,4 +1,4 @@
-"""The JSON API under ``/api``: thin over :class:`molehunt.web.service.Web`."""
+"""The JSON API under ``/api``: thin over :class:`molehunt.web.service.WebService`."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from molehunt.errors import AccessError, InvalidInput, MolehuntError
 from molehunt.investigate.users import ROLES
 from molehunt.models import User
 from molehunt.web.auth import Principal, address, signed_in, web_of
-from molehunt.web.service import Web, private_upload
+from molehunt.web.service import WebService, private_upload
 from molehunt.web.shown import shown, shown_dict
 
 MAX_UPLOAD = 50 * 1024 * 1024
@@ -62,7 +62,7 @@ class SessionOut(BaseModel):
     user: UserOut
 
 
-class Reason(BaseModel):
+class ReasonOut(BaseModel):
     detector: str
     summary: str
     first_seen: str
@@ -81,7 +81,7 @@ class RankRow(BaseModel):
     #: Why the person may reach the threshold: ``critical: <detector>`` or a chain's
     #: steps (``access: out_of_scope``...); empty for a lone signal.
     chain: list[str]
-    reasons: list[Reason]
+    reasons: list[ReasonOut]
 
 
 class Ranking(BaseModel):
@@ -202,7 +202,7 @@ class UserChange(BaseModel):
     locked: Literal[False] | None = None
 
 
-def user_out(web: Web, user: User) -> UserOut:
+def user_out(web: WebService, user: User) -> UserOut:
     return UserOut.model_validate(shown_dict(user, web.zone))
 
 
@@ -390,7 +390,7 @@ def upload_error(error: Exception, path: Path) -> str:
 
 
 async def attribute_upload(
-    web: Web, principal: Principal, file: UploadFile, cap: int, complaints: bool
+    web: WebService, principal: Principal, file: UploadFile, cap: int, complaints: bool
 ) -> dict[str, Any]:
     """Save the upload privately, attribute it, and show the answer; an error about
     the file is a 400 told without the server's temporary folder."""

@@ -24,7 +24,7 @@ from molehunt.store import Store
 from molehunt.watch import Follower
 from molehunt.web import api, local, pages
 from molehunt.web.auth import deny, lookup, signed_in
-from molehunt.web.service import Web
+from molehunt.web.service import WebService
 
 HERE = Path(__file__).resolve().parent
 
@@ -160,7 +160,7 @@ def audit_refusal(request: Request, status: int, detail: str) -> None:
         return
     request.state.audited = True
     web = request.app.state.web
-    assert isinstance(web, Web)
+    assert isinstance(web, WebService)
     web.audit(_actor(request), "refused", f"{_asked(request)}: {status} {detail}"[:300], None)
 
 
@@ -178,7 +178,7 @@ def create_app(
     ingests and detects those logs every ``interval`` seconds (:mod:`molehunt.watch`),
     since the store has one writer and the server is it; ``alerts`` names a JSON-lines
     file that gets an alert per person a round newly flags."""
-    web = Web(store, settings, alerts=alerts)
+    web = WebService(store, settings, alerts=alerts)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

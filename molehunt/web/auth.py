@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from molehunt.investigate.permissions import roles_for
 from molehunt.models import Actor, User
-from molehunt.web.service import Web
+from molehunt.web.service import WebService
 
 COOKIE = "molehunt_session"
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -39,9 +39,9 @@ class Principal:
         return Actor.of(self.user, "page" if self.by_cookie else "api")
 
 
-def web_of(request: Request) -> Web:
+def web_of(request: Request) -> WebService:
     web = request.app.state.web
-    assert isinstance(web, Web)
+    assert isinstance(web, WebService)
     return web
 
 
@@ -65,7 +65,7 @@ def lookup(request: Request) -> Principal | None:
     return Principal(found[0], token, found[1], by_cookie)
 
 
-def deny(web: Web, request: Request, who: str, status: int, detail: str) -> HTTPException:
+def deny(web: WebService, request: Request, who: str, status: int, detail: str) -> HTTPException:
     """The gate's refusal (401/403), audited ``denied`` with what was asked."""
     web.audit(who, "denied", f"{request.method} {request.url.path}"[:200], None)
     request.state.audited = True

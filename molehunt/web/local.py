@@ -28,7 +28,7 @@ from molehunt.errors import MolehuntError
 from molehunt.investigate.local import PATH, TOKEN_HEADER
 from molehunt.investigate.reads import READS
 from molehunt.store import Store
-from molehunt.web.service import Web
+from molehunt.web.service import WebService
 
 router = APIRouter(include_in_schema=False)
 
@@ -68,7 +68,7 @@ async def _refuse(
 async def local_cli(request: Request) -> JSONResponse:
     """One read verb for the command line of the server's own machine."""
     web = request.app.state.web
-    assert isinstance(web, Web)
+    assert isinstance(web, WebService)
     if not _loopback(request) or getattr(request.app.state, "local_token", None) is None:
         raise HTTPException(404, "Not Found")
     body = await request.body()

@@ -35,7 +35,7 @@ def private_upload(name: str | None) -> Iterator[Path]:
         yield Path(folder) / f"upload{suffix}"
 
 
-class Web(Investigation):
+class WebService(Investigation):
     """The service of a server: many requests read at once, each thread over its own
     DuckDB connection (:meth:`db`); every write holds :attr:`lock`, the one writer, so
     a page never waits for another investigator's attribution, only for a write."""

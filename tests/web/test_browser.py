@@ -49,7 +49,7 @@ from molehunt.score import RiskRanker
 from molehunt.store import Store
 from molehunt.timeline import events
 from molehunt.web import create_app
-from molehunt.web.service import Web
+from molehunt.web.service import WebService
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -217,7 +217,7 @@ class Site:
 
     browser: Browser
     base_url: str
-    web: Web
+    web: WebService
     password: str
     users: tuple[tuple[str, str, str], ...]
     opened: list[Watched] = field(default_factory=list)
@@ -253,7 +253,7 @@ def site(
     web_password: str,
 ) -> Iterator[Site]:
     web = web_app.state.web
-    assert isinstance(web, Web)
+    assert isinstance(web, WebService)
     with web.lock:  # another web test may have changed or disabled one of them
         for name, role, team in web_users:
             set_user(web.store, name, role=role, team=team, disabled=False)
@@ -263,7 +263,7 @@ def site(
         watched.context.close()
 
 
-def _ranking(web: Web) -> list[dict[str, Any]]:
+def _ranking(web: WebService) -> list[dict[str, Any]]:
     with web.lock:
         ranker = RiskRanker(web.store, detection_settings(web.settings), web.settings.timezone)
         last = ranker.last_day()

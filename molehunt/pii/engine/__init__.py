@@ -9,7 +9,7 @@ Its parts: :mod:`.core` (the :class:`Engine`: Hyperscan compilation, block mode)
 :mod:`.digit_runs` (fixed-width digit patterns matched over digit runs in numpy),
 :mod:`.containers` (the bytes scanned and what was found), :mod:`.folding`
 (full-width ASCII folded one character for one), :mod:`.masking`
-(:class:`Finding`, :func:`mask`), :mod:`.stream` (stream mode) and
+(:class:`PiiFinding`, :func:`mask`), :mod:`.stream` (stream mode) and
 :mod:`.reference` (the same through Python ``re``, the tests' reference). Why
 each is built as it is, with the figures measured, is in docs/architecture.md
 ("The PII engine").
@@ -21,7 +21,7 @@ from molehunt.pii.engine.common import CONFIDENCES, CONTEXT_BYTES, MAX_SPAN, Con
 from molehunt.pii.engine.containers import Found
 from molehunt.pii.engine.core import Engine, default_engine, scan_text
 from molehunt.pii.engine.folding import char_offsets, fold_bytes, fold_text
-from molehunt.pii.engine.masking import Finding, mask
+from molehunt.pii.engine.masking import PiiFinding, mask
 from molehunt.pii.engine.stream import StreamScan
 
 __all__ = [
@@ -30,8 +30,8 @@ __all__ = [
     "MAX_SPAN",
     "Confidence",
     "Engine",
-    "Finding",
     "Found",
+    "PiiFinding",
     "StreamScan",
     "char_offsets",
     "default_engine",

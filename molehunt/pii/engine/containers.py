@@ -14,7 +14,7 @@ import numpy.typing as npt
 from molehunt.pii.engine.common import CONFIDENCES, Bools, Candidates, Ints, Table
 from molehunt.pii.engine.digit_runs import windows
 from molehunt.pii.engine.folding import to_folded
-from molehunt.pii.engine.masking import Finding
+from molehunt.pii.engine.masking import PiiFinding
 
 if TYPE_CHECKING:
     from molehunt.pii.engine.core import Engine
@@ -25,7 +25,7 @@ class Found:
     (start, end): what counts and verdicts need, without an object per finding.
     ``level`` and ``context`` are weighed on first use (block mode looks for the
     context words then: counts never pay for them). :meth:`findings` makes the
-    :class:`Finding` objects (values, details, exact data match)."""
+    :class:`PiiFinding` objects (values, details, exact data match)."""
 
     __slots__ = (
         "_contexts",
@@ -153,10 +153,10 @@ class Found:
             out[i] = recs[int(kinds[i])].value(out[i])
         return out
 
-    def findings(self) -> list[Finding]:
+    def findings(self) -> list[PiiFinding]:
         names, recs = self.engine.names, self.engine.recognizers
         return [
-            Finding(names[k], CONFIDENCES[lv], s, e, value, recs[k].checksum, ctx)
+            PiiFinding(names[k], CONFIDENCES[lv], s, e, value, recs[k].checksum, ctx)
             for k, lv, s, e, value, ctx in zip(
                 self.kind.tolist(),
                 self.level.tolist(),

@@ -24,7 +24,7 @@ from molehunt.pii.engine.containers import (
 )
 from molehunt.pii.engine.digit_runs import DigitRunPattern, Runs, class_table, possible_bytes
 from molehunt.pii.engine.folding import FULL_WIDTH_SHIFT, compact, full_width, to_folded
-from molehunt.pii.engine.masking import Finding
+from molehunt.pii.engine.masking import PiiFinding
 from molehunt.pii.engine.reference import reference_scan
 from molehunt.pii.engine.stream import StreamScan
 from molehunt.pii.recognizers import RECOGNIZERS, Pattern, Recognizer
@@ -212,7 +212,7 @@ class Engine:
 
     # -- scanning ---------------------------------------------------------------
 
-    def scan(self, data: bytes | str) -> list[Finding]:
+    def scan(self, data: bytes | str) -> list[PiiFinding]:
         """Findings in ``data`` (UTF-8 bytes or text), offsets in its folded UTF-8."""
         raw = data.encode("utf-8") if isinstance(data, str) else data
         return self.find(raw).findings()
@@ -525,12 +525,12 @@ class Engine:
 
     # -- the reference ----------------------------------------------------------
 
-    def reference_scan(self, text: str) -> list[Finding]:
+    def reference_scan(self, text: str) -> list[PiiFinding]:
         """The same findings through Python ``re`` (slow; the tests' reference)."""
         return reference_scan(self, text)
 
 
-def scan_text(text: str, engine: Engine | None = None) -> list[Finding]:
+def scan_text(text: str, engine: Engine | None = None) -> list[PiiFinding]:
     """Findings in one text (see :class:`Engine`)."""
     return (engine or default_engine()).scan(text)
 

@@ -8,7 +8,7 @@ from molehunt.pii.engine.common import Confidence
 
 
 @dataclass(frozen=True, slots=True)
-class Finding:
+class PiiFinding:
     """One piece of personal data found. ``value`` is the clear value: keep it in
     memory, print it only through :func:`mask`."""
 
@@ -22,7 +22,7 @@ class Finding:
 
     def __repr__(self) -> str:
         return (
-            f"Finding({self.type}, {self.confidence}, {self.start}:{self.end}, "
+            f"PiiFinding({self.type}, {self.confidence}, {self.start}:{self.end}, "
             f"{mask(self.value, self.type)!r})"
         )
 

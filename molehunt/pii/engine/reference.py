@@ -11,7 +11,7 @@ import numpy as np
 from molehunt.pii.engine.common import Candidates
 from molehunt.pii.engine.containers import Bytes
 from molehunt.pii.engine.folding import byte_offsets, fold_text
-from molehunt.pii.engine.masking import Finding
+from molehunt.pii.engine.masking import PiiFinding
 from molehunt.pii.recognizers import Pattern
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ def _python_pattern(pattern: Pattern) -> re.Pattern[str]:
     return re.compile(pattern.python(), re.ASCII | re.DOTALL)
 
 
-def reference_scan(engine: Engine, text: str) -> list[Finding]:
+def reference_scan(engine: Engine, text: str) -> list[PiiFinding]:
     """The same findings through Python ``re`` (slow; the tests' reference)."""
     folded = fold_text(text)
     buf = b"\n" + folded.encode("utf-8") + b"\n"

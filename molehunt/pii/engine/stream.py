@@ -10,7 +10,7 @@ import numpy as np
 from molehunt.pii.engine.common import MAX_SPAN
 from molehunt.pii.engine.containers import StreamBytes
 from molehunt.pii.engine.folding import fold_bytes
-from molehunt.pii.engine.masking import Finding
+from molehunt.pii.engine.masking import PiiFinding
 
 if TYPE_CHECKING:
     from molehunt.pii.engine.core import Engine
@@ -64,7 +64,7 @@ class StreamScan:
         self._pending = data[cut:]
         self._scan(fold_bytes(data[:cut]))
 
-    def close(self) -> list[Finding]:
+    def close(self) -> list[PiiFinding]:
         self._scan(fold_bytes(self._pending) + b"\n")
         self._pending = b""
         self._context.__exit__(None, None, None)

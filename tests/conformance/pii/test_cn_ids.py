@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from molehunt.pii.engine import Finding, default_engine
+from molehunt.pii.engine import PiiFinding, default_engine
 from molehunt.pii.recognizers.china_resident_id import region_last_year
 
 HERE = Path(__file__).parent
@@ -30,23 +30,23 @@ def stdnum_rows() -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def scan_lines(numbers: list[str]) -> list[list[Finding]]:
+def scan_lines(numbers: list[str]) -> list[list[PiiFinding]]:
     """Findings per number, all scanned in one text (one number a line)."""
     starts = [0]
     for n in numbers:
         starts.append(starts[-1] + len(n) + 1)
-    out: list[list[Finding]] = [[] for _ in numbers]
+    out: list[list[PiiFinding]] = [[] for _ in numbers]
     for f in default_engine().scan("\n".join(numbers)):
         out[bisect.bisect_right(starts, f.start) - 1].append(f)
     return out
 
 
 @cache
-def stdnum_findings() -> list[list[Finding]]:
+def stdnum_findings() -> list[list[PiiFinding]]:
     return scan_lines([r["number"] for r in stdnum_rows()])
 
 
-def ids(found: list[Finding]) -> list[Finding]:
+def ids(found: list[PiiFinding]) -> list[PiiFinding]:
     return [f for f in found if f.type == ID]
 
 
