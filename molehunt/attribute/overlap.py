@@ -120,7 +120,8 @@ class ReadOverlapAttributor:
             "UNION ALL SELECT max(time) FROM events_app)"
         )[0]["t"]
         as_of = (last or datetime.now(UTC)).astimezone(ZoneInfo(self.timezone)).date()
-        return Resolver(self.store.ibis, self.settings, as_of, timezone=self.timezone)
+        keep = None if self.store.read_only else self.store
+        return Resolver(self.store.ibis, self.settings, as_of, timezone=self.timezone, store=keep)
 
     def built_from(self) -> str:
         """What stored reads built now would be built from (module doc)."""

@@ -33,6 +33,8 @@ import ibis
 from molehunt.detect.settings import DetectionSettings
 from molehunt.detect.surprise import PeerDays
 from molehunt.resolve.relations import Resolver, _null_string, plain_user, short_host
+from molehunt.resolve.stored import day_start
+from molehunt.store import Store
 from molehunt.times import DEFAULT_TIMEZONE
 
 #: Where a finding's evidence comes from, for corroboration across independent sources.
@@ -136,8 +138,9 @@ class DetectContext(Resolver):
         *,
         since: date | None = None,
         timezone: str = DEFAULT_TIMEZONE,
+        store: Store | None = None,
     ) -> None:
-        super().__init__(backend, settings, as_of, since=since, timezone=timezone)
+        super().__init__(backend, settings, as_of, since=since, timezone=timezone, store=store)
         self._read_peers: PeerDays | None = None
 
     # -- small helpers ------------------------------------------------------------
@@ -156,6 +159,14 @@ class DetectContext(Resolver):
     def reported(self, day: date) -> bool:
         """Whether findings of ``day`` belong to this pass."""
         return day <= self.as_of and (self.since is None or day >= self.since)
+
+    def of_pass(self, rel: Any) -> Any:
+        """``rel`` (with a local ``day``) cut to the days this pass reports: for a
+        detector whose finding of a day reads only that day's events, so a one-day
+        round reads one day."""
+        if self.since is None:
+            return rel
+        return rel.filter(rel.day >= ibis.literal(self.since))
 
     def bulk_reads(self) -> Any:
         """Reads that take client data in bulk: many rows, a COPY of unknown size, or
@@ -182,10 +193,21 @@ class DetectContext(Resolver):
         """Per person and local day: rows and reads (statements, application look-ups),
         with the peer group (role, department and team) and its median rows that day
         (the event ids: :meth:`with_daily_ids`)."""
-        if "daily" in self._cache:
-            return self._cache["daily"]
+        if self.store is not None:
+            return self.kept("daily", lambda start: {"kept_daily": self._daily(start)})[
+                "kept_daily"
+            ]
+        if "daily" not in self._cache:
+            self._cache["daily"] = self._daily(None).cache()
+        return self._cache["daily"]
+
+    def _daily(self, start: date | None) -> Any:
+        """The expression behind :meth:`daily_reads`, for local days from ``start``
+        (default: all): each day's rows come from that day's reads alone."""
         r = self.reads()
         r = r.filter(r.actor.notnull())
+        if start is not None:
+            r = r.filter(r.day >= ibis.literal(start))
         d = r.group_by(["actor", "day"]).aggregate(
             rows=r.rows.sum(),
             reads=r.event_id.count(),
@@ -200,7 +222,7 @@ class DetectContext(Resolver):
             peer_median=d.rows.median(), peers=d.actor.count()
         )
         peers = peers.rename(p_role="role", p_dept="department", p_team="team", p_day="day")
-        d = d.left_join(
+        return d.left_join(
             peers,
             [
                 d.role.fill_null("") == peers.p_role.fill_null(""),
@@ -209,8 +231,6 @@ class DetectContext(Resolver):
                 d.day == peers.p_day,
             ],
         ).drop("p_role", "p_dept", "p_team", "p_day")
-        self._cache["daily"] = d.cache()
-        return self._cache["daily"]
 
     def read_peers(self) -> PeerDays:
         """Every person's rows read per day with their role, to judge a day's reading
@@ -272,10 +292,22 @@ class DetectContext(Resolver):
     def http(self) -> Any:
         """Proxy requests with category, policy, and the person behind them (the proxy
         user, else the person at the source host)."""
-        if "http" in self._cache:
-            return self._cache["http"]
+        if self.store is not None:
+            return self.kept("http", lambda start: {"kept_http": self.resolve_http(start)})[
+                "kept_http"
+            ]
+        if "http" not in self._cache:
+            self._cache["http"] = self.resolve_http().cache()
+        return self._cache["http"]
+
+    def resolve_http(self, start: date | None = None) -> Any:
+        """The expression behind :meth:`http`, for the requests of local days from
+        ``start`` (default: all) to the end of the pass's day."""
         t = self.table("events_http")
         t = t.filter(t.time < self.end_literal())
+        if start is not None:
+            begin = ibis.literal(day_start(self, start), type="timestamp('UTC')")
+            t = t.filter(t.time >= begin)
         t = t.select(
             "event_id",
             "time",
@@ -297,8 +329,7 @@ class DetectContext(Resolver):
         t = t.mutate(day=self.day_of(t.time))
         t = self.resolve_source(t, "src_ip", "acct_owner", "day")
         t = t.mutate(actor=t.acct_owner.coalesce(t.host_person)).relocate("day", after="actor")
-        self._cache["http"] = t.drop("acct_owner").cache()
-        return self._cache["http"]
+        return t.drop("acct_owner")
 
     def uploads(self) -> Any:
         """Requests that carry data out: POST/PUT with a body, CONNECT tunnels."""

@@ -24,7 +24,7 @@ class BulkReadDetector(QueryDetector):
 
     def query(self, ctx: DetectContext) -> Any:
         s = ctx.settings
-        r = ctx.reads()
+        r = ctx.of_pass(ctx.reads())
         # Every flag below needs one of these; testing them first spares the regexes
         # on the (many) small reads.
         r = r.filter(

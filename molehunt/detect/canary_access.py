@@ -19,7 +19,7 @@ class CanaryAccessDetector(QueryDetector):
 
     def query(self, ctx: DetectContext) -> Any:
         canaries = ctx.table("canaries").select(c_id="client_id")
-        r = ctx.reads()
+        r = ctx.of_pass(ctx.reads())
         access = ctx.table("record_access")
         hits = access.join(canaries, access.client_id == canaries.c_id).select(
             h_event="event_id", h_client="client_id"

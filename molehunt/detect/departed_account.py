@@ -25,7 +25,7 @@ class DepartedAccountDetector(QueryDetector):
 
     def query(self, ctx: DetectContext) -> Any:
         people = ctx.people().select(o_id="employee_id", o_term="termination_date")
-        r = ctx.reads()
+        r = ctx.of_pass(ctx.reads())
         r = r.select(
             "event_id",
             "time",
@@ -68,7 +68,7 @@ class DepartedAccountDetector(QueryDetector):
             actor=a.host_person.coalesce(a.acct_owner),
             rows=ibis.literal(0, type="int64"),
         )
-        ev = r.union(a.select(*r.columns))
+        ev = r.union(ctx.of_pass(a).select(*r.columns))
         ev = ev.join(people, ev.account_owner == people.o_id, how="left")
         # The last shift may run past midnight (a night team): the owner's own use in
         # the morning after the last day (or of the day the account is disabled) is

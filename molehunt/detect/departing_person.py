@@ -22,11 +22,11 @@ class DepartingPersonDetector(QueryDetector):
 
     def query(self, ctx: DetectContext) -> Any:
         s = ctx.settings
-        r = ctx.reads()
+        r = ctx.of_pass(ctx.reads())
         r = r.filter(r.actor.notnull()).select(
             "event_id", "time", "day", "actor", "rows", up=ibis.literal(0, type="int64")
         )
-        u = ctx.uploads()
+        u = ctx.of_pass(ctx.uploads())
         u = u.select(
             "event_id",
             "time",

@@ -22,7 +22,7 @@ class OutsideEntitlementDetector(QueryDetector):
     stage: ClassVar[str] = "access"
 
     def query(self, ctx: DetectContext) -> Any:
-        r = ctx.reads()
+        r = ctx.of_pass(ctx.reads())
         r = r.filter(r.actor.notnull() & r.actor_role.notnull())
         ent = ctx.ref("entitlements").select(e_role="role", e_system="system", e_res="resource")
         r = r.anti_join(

@@ -89,10 +89,13 @@ def run_detectors(
     names: Sequence[str] | None = None,
     engine: str = "duckdb",
     lake: Path | None = None,
+    keep_resolved: bool = True,
 ) -> DetectReport:
     """Findings of the days from ``since`` (default: all) to ``as_of``, in a stable order,
     computed by ``engine`` (the same detectors on DuckDB or local Spark, which reads
-    the event tables of ``lake`` when given)."""
+    the event tables of ``lake`` when given). On a writable DuckDB store, who-is-who is
+    kept in the store and extended day by day (:mod:`molehunt.resolve.stored`) unless
+    ``keep_resolved`` is false (then resolved in this pass alone, as on Spark)."""
     chosen = list(names) if names else list(DETECTORS)
     unknown = [n for n in chosen if n not in DETECTORS]
     if unknown:
@@ -102,7 +105,15 @@ def run_detectors(
     report = DetectReport(as_of, since)
     with (
         detection_backend(store, engine, lake=lake) as backend,
-        DetectContext(backend, settings, as_of, since=since, timezone=timezone) as ctx,
+        DetectContext(
+            backend,
+            settings,
+            as_of,
+            since=since,
+            timezone=timezone,
+            # Reads resolved to people are kept in a writable DuckDB store.
+            store=store if keep_resolved and engine == "duckdb" and not store.read_only else None,
+        ) as ctx,
     ):
         for name in chosen:
             try:

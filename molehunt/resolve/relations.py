@@ -20,6 +20,8 @@ import pyarrow as pa
 
 from molehunt.config import DetectionSettings
 from molehunt.identity import INTERACTIVE_LOGON_TYPES, LOGON_HORIZON
+from molehunt.resolve.stored import KEPT, Builder, Refresh, day_start, kept
+from molehunt.store import Store
 from molehunt.times import DEFAULT_TIMEZONE
 
 _EPOCH = datetime(1900, 1, 1, tzinfo=UTC)
@@ -51,8 +53,14 @@ class Resolver:
         *,
         since: date | None = None,
         timezone: str = DEFAULT_TIMEZONE,
+        store: Store | None = None,
     ) -> None:
         self.backend = backend
+        # With the store (DuckDB, writable), reads resolved to people are kept there
+        # and extended day by day (:mod:`molehunt.resolve.stored`).
+        self.store = store
+        self.refreshes: dict[str, Refresh] = {}
+        self._kept: dict[str, dict[str, Any]] = {}
         self.settings = settings
         self.as_of = as_of
         self.since = since
@@ -78,6 +86,14 @@ class Resolver:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+    def kept(self, name: str, build: Builder) -> dict[str, Any]:
+        """The tables of the relation ``name`` kept in the store (:data:`KEPT`), current
+        up to this pass's day; ``build`` resolves the rows of the days from a start."""
+        if name not in self._kept:
+            assert self.store is not None
+            self._kept[name], self.refreshes[name] = kept(self.store, self, KEPT[name], build)
+        return self._kept[name]
 
     # -- small helpers ------------------------------------------------------------
 
@@ -229,10 +245,36 @@ class Resolver:
         the latest logon of each person in each piece (``own_key``: the owner, "" for none)
         where it is not that one.
         """
-        if "segments" in self._cache:
-            return self._cache["segments"], self._cache["segments_own"]
+        if self.store is not None:
+            tables = self.kept("logons", self._segments_from)
+            return tables["kept_logon_pieces"], tables["kept_logon_own"]
+        if "segments" not in self._cache:
+            pieces, own = self._segments(None)
+            self._cache["segments"] = pieces.cache()
+            self._cache["segments_own"] = own.cache()
+        return self._cache["segments"], self._cache["segments_own"]
+
+    def _segments_from(self, start: date | None) -> dict[str, Any]:
+        """The kept logon pieces of days from ``start`` on, and the own logons of pieces
+        starting from the day before (:data:`~molehunt.resolve.stored.KEPT`)."""
+        pieces, own = self._segments(start)
+        if start is None:
+            return {"kept_logon_pieces": pieces, "kept_logon_own": own}
+        return {
+            "kept_logon_pieces": pieces.filter(pieces.seg_day >= ibis.literal(start)),
+            "kept_logon_own": own.filter(own.own_day >= ibis.literal(start - timedelta(days=1))),
+        }
+
+    def _segments(self, start: date | None) -> tuple[Any, Any]:
+        """:meth:`_logon_segments` worked out from the logons of two days before ``start``
+        on (default: every logon): exact for the pieces of days from ``start`` and the own
+        logons of pieces starting from the day before, since a logon counts for less
+        than a day."""
         a = self.table("events_auth")
         a = a.filter(a.time < self.end_literal())
+        if start is not None:
+            since = day_start(self, start - timedelta(days=2))
+            a = a.filter(a.time >= ibis.literal(since, type="timestamp('UTC')"))
         logons = a.filter(
             (a.activity == "logon") & a.logon_type.isin(list(INTERACTIVE_LOGON_TYPES))
         ).select(
@@ -312,10 +354,9 @@ class Resolver:
             own_key="seg_key",
             own_user="l_user",
             own_person="acct_owner",
+            own_day=self.day_of(own.p_at),
         )
-        self._cache["segments"] = pieces.cache()
-        self._cache["segments_own"] = own.cache()
-        return self._cache["segments"], self._cache["segments_own"]
+        return pieces, own
 
     def _with_logon(
         self,
@@ -409,9 +450,23 @@ class Resolver:
         Service accounts working from servers (the nightly ETL) are left out: they are
         not people and do what they always do.
         """
-        if "reads" in self._cache:
-            return self._cache["reads"]
+        if self.store is not None:
+            return self.kept("reads", lambda start: {"kept_reads": self.resolve_reads(start)})[
+                "kept_reads"
+            ]
+        if "reads" not in self._cache:
+            self._cache["reads"] = self.resolve_reads().cache()
+        return self._cache["reads"]
+
+    def resolve_reads(self, start: date | None = None) -> Any:
+        """The expression behind :meth:`reads`, for the reads of local days from
+        ``start`` (default: all) to the end of the pass's day."""
         end = self.end_literal()
+        begin = (
+            ibis.literal(day_start(self, start), type="timestamp('UTC')")
+            if start is not None
+            else None
+        )
         db = self.table("events_db")
         db = db.filter(
             (db.time < end)
@@ -443,6 +498,9 @@ class Resolver:
         )
         app = self.table("events_app")
         app = app.filter(app.time < end)
+        if begin is not None:
+            db = db.filter(db.time >= begin)
+            app = app.filter(app.time >= begin)
         app = app.select(
             event_id=app.event_id,
             time=app.time,
@@ -489,6 +547,4 @@ class Resolver:
         p = self.people().select(
             p_id="employee_id", actor_role="role", actor_department="department", actor_team="team"
         )
-        ev = ev.left_join(p, ev.actor == p.p_id).drop("p_id")
-        self._cache["reads"] = ev.cache()
-        return self._cache["reads"]
+        return ev.left_join(p, ev.actor == p.p_id).drop("p_id")

@@ -492,6 +492,27 @@ MIGRATIONS = (
 )""",
         ),
     ),
+    Migration(
+        12,
+        "who-is-who kept and extended day by day (molehunt.resolve.stored)",
+        (
+            # The kept relations' own tables (kept_reads, kept_http, kept_logon_*) are
+            # created from their expressions when first resolved.
+            """CREATE TABLE kept_state (
+  relation VARCHAR NOT NULL,
+  built_from VARCHAR NOT NULL,  -- version, zone, offset, hash of the reference rows
+  through_end TIMESTAMPTZ NOT NULL,  -- end of the last day resolved (UTC)
+  built_at TIMESTAMPTZ NOT NULL
+)""",
+            # Input events per local day and table when the relation's day was resolved.
+            """CREATE TABLE kept_days (
+  relation VARCHAR NOT NULL,
+  day DATE NOT NULL,
+  tbl VARCHAR NOT NULL,
+  events BIGINT NOT NULL
+)""",
+        ),
+    ),
 )
 
 #: Event tables, for status and for the contract tests.

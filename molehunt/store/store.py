@@ -35,9 +35,11 @@ class Store:
         path: str,
         *,
         write_lock: AbstractContextManager[Any] | None = None,
+        read_only: bool = False,
     ) -> None:
         self.con = con
         self.path = path
+        self.read_only = read_only
         self._ibis: ibis.backends.duckdb.Backend | None = None
         # Held by every transaction when set: the one writer of a multi-threaded server.
         self.write_lock = write_lock
@@ -61,7 +63,7 @@ class Store:
         con.execute("SET enable_progress_bar = false")
         con.execute(f"SET memory_limit = '{_checked_size(memory_limit)}'")
         con.execute("SET TimeZone = 'UTC'")
-        store = cls(con, where)
+        store = cls(con, where, read_only=read_only)
         if not read_only:
             store.migrate()
         return store
@@ -75,7 +77,9 @@ class Store:
         (else this store's) is held by every :meth:`transaction` of the new store."""
         cur = self.con.cursor()
         cur.execute("SET TimeZone = 'UTC'")
-        return Store(cur, self.path, write_lock=write_lock or self.write_lock)
+        return Store(
+            cur, self.path, write_lock=write_lock or self.write_lock, read_only=self.read_only
+        )
 
     def __enter__(self) -> Store:
         return self

@@ -1,0 +1,288 @@
+"""Who-is-who kept in the store and extended day by day.
+
+Resolving events to the people behind them is the costly step every detection pass
+and attribution share: cutting each host's time into the pieces where one logon
+wins (:meth:`Resolver._logon_segments`), then joining every read of client data and
+every proxy request to them (:meth:`Resolver.reads`, ``DetectContext.http``). The
+answer for an event depends only on the event, the logons at its host up to its
+time, and the reference data as it stood at the end of the pass; a piece of one
+local day depends only on logons of that day and the day before (a logon counts for
+at most :data:`~molehunt.identity.LOGON_HORIZON`, less than a day). So each of these
+relations (:data:`KEPT`) is kept in a table of the store, and a pass resolves only the
+days that are new or changed:
+
+* ``kept_state`` says, per relation, what its rows were resolved with (this module's
+  :data:`VERSION`, the time zone and its offset, a hash of every reference row it
+  reads) and the end of the last day resolved (``through_end``);
+* ``kept_days`` holds how many events of each input table every local day had when
+  the relation's rows of that day were resolved.
+
+A pass as of day D counts the input events per day up to D (one scan of their time
+columns) and resolves again from the first day whose count differs (events arrived
+late, or a new day) to D, every later day included. Everything is resolved again when
+the version, the zone or the reference rows differ, or when a reference row starts or
+stops being valid between the kept end and the pass's end (the pass would see other
+owners, hosts or roles). Event tables only grow (exactly-once ingest), so a count
+tells a changed day. A pass of a day before ``through_end`` reads the kept days up to
+it. Findings are those of a pass that resolves everything
+(``tests/detect/test_kept_relations.py`` holds them to it).
+
+Only a writable DuckDB store keeps relations; Spark, and a read-only store, resolve
+them in each pass.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time as clock
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as day_time
+from typing import TYPE_CHECKING, Any
+
+import ibis
+from ibis.backends.sql.datatypes import DuckDBType
+
+from molehunt.store import Store
+
+if TYPE_CHECKING:
+    from molehunt.resolve.relations import Resolver
+
+log = logging.getLogger(__name__)
+
+#: Bump when what a kept relation's builder computes changes: every kept relation
+#: is then resolved again whole.
+VERSION = 1
+
+#: Reference tables that decide who is who (the account owners, hosts, roles).
+WHO_IS_WHO = ("ref_hr", "ref_accounts", "ref_assets")
+
+
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """A relation kept in the store: its tables, each with the column holding a row's
+    local day and how many days before a changed day its rows must be resolved again."""
+
+    name: str
+    tables: Mapping[str, tuple[str, int]]  # table -> (day column, days back)
+    inputs: tuple[str, ...]  # event tables whose per-day counts it depends on
+    references: tuple[str, ...] = WHO_IS_WHO
+
+
+#: The kept relations, by name.
+KEPT: dict[str, Kept] = {
+    # A piece of day X starts after a logon of day X - 1 at the earliest; a person's
+    # own logon in a piece is keyed by the piece's start, which may be on the day before.
+    "logons": Kept(
+        "logons",
+        {"kept_logon_pieces": ("seg_day", 0), "kept_logon_own": ("own_day", 1)},
+        ("events_auth",),
+        ("ref_accounts",),
+    ),
+    "reads": Kept("reads", {"kept_reads": ("day", 0)}, ("events_db", "events_app", "events_auth")),
+    # Per person and day: rows and reads, with the peers' median that day.
+    "daily": Kept("daily", {"kept_daily": ("day", 0)}, ("events_db", "events_app", "events_auth")),
+    "http": Kept(
+        "http",
+        {"kept_http": ("day", 0)},
+        ("events_http", "events_auth"),
+        (*WHO_IS_WHO, "ref_web_categories", "ref_web_policy"),
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Refresh:
+    """What bringing a kept relation up to a pass's day did."""
+
+    relation: str
+    resolved_from: date | None  # first day resolved again (None: it was current)
+    whole: bool  # everything resolved again (why: ``reason``)
+    reason: str
+    rows: int  # rows resolved in this refresh
+    seconds: float
+
+
+#: Builds a kept relation's rows of the days from a start (None: every day), one
+#: expression per table, each holding exactly the rows its deletion bound removes.
+Builder = Callable[[date | None], Mapping[str, Any]]
+
+
+def kept(
+    store: Store, resolver: Resolver, spec: Kept, build: Builder
+) -> tuple[dict[str, Any], Refresh]:
+    """The relation's tables up to the resolver's day, resolving only what is new or
+    changed (module doc)."""
+    started = clock.perf_counter()
+    con = store.con
+    end = resolver.end
+    built_from = json.dumps(_built_from(store, resolver, spec), sort_keys=True)
+    state = con.execute(
+        "SELECT built_from, through_end FROM kept_state WHERE relation = ?", [spec.name]
+    ).fetchall()
+    exists = _tables_exist(store, spec)
+    counts = _day_counts(store, resolver, spec)
+    whole, reason, start = True, "nothing kept yet", None
+    if state and exists:
+        kept_end = state[0][1]
+        if state[0][0] != built_from:
+            reason = "version, time zone or reference data changed"
+        elif _reference_moves(store, spec, min(kept_end, end), max(kept_end, end)):
+            reason = "reference data changed validity between the kept day and this one"
+        else:
+            whole = False
+            start = _first_changed(store, spec, counts, resolver.as_of)
+    if not whole and start is None:
+        if end > state[0][1]:  # a later day without events: only the end moves
+            with store.transaction() as tx:
+                tx.execute(
+                    "UPDATE kept_state SET through_end = ? WHERE relation = ?", [end, spec.name]
+                )
+        took = clock.perf_counter() - started
+        return _up_to(resolver, spec), Refresh(spec.name, None, False, "current", 0, took)
+    exprs = build(None if whole else start)
+    rows = _store(store, resolver, spec, exprs, start, counts, built_from, whole)
+    took = clock.perf_counter() - started
+    why = reason if whole else "new or changed days"
+    log.info("kept %s: %s rows resolved from %s in %.1f s (%s)", spec.name, rows, start, took, why)
+    first = start if not whole else min((d for d, _, _ in counts), default=None)
+    return _up_to(resolver, spec), Refresh(spec.name, first, whole, why, rows, took)
+
+
+def day_start(resolver: Resolver, day: date) -> datetime:
+    """The UTC start of a local day, with the pass's one offset."""
+    return datetime.combine(day, day_time(), UTC) - timedelta(seconds=resolver.offset)
+
+
+def _up_to(resolver: Resolver, spec: Kept) -> dict[str, Any]:
+    out = {}
+    for name, (column, _) in spec.tables.items():
+        t = resolver.table(name)
+        out[name] = t.filter(t[column] <= ibis.literal(resolver.as_of))
+    return out
+
+
+def _tables_exist(store: Store, spec: Kept) -> bool:
+    found = store.con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' AND table_name IN "
+        f"({', '.join('?' for _ in spec.tables)})",
+        list(spec.tables),
+    ).fetchall()
+    return int(found[0][0]) == len(spec.tables)
+
+
+def _built_from(store: Store, resolver: Resolver, spec: Kept) -> dict[str, Any]:
+    sums = store.con.execute(
+        " UNION ALL ".join(
+            f"SELECT '{t}', count(*), coalesce(sum(hash(x)), 0)::VARCHAR FROM {t} x"
+            for t in spec.references
+        )
+    ).fetchall()
+    return {
+        "version": VERSION,
+        "timezone": str(resolver.zone),
+        "offset": resolver.offset,
+        "reference": {str(t): [int(n), str(h)] for t, n, h in sums},
+    }
+
+
+def _reference_moves(store: Store, spec: Kept, low: datetime, high: datetime) -> bool:
+    """Whether a reference row starts or stops being valid in (low, high]."""
+    if low == high:
+        return False
+    found = store.con.execute(
+        " UNION ALL ".join(
+            f"SELECT count(*) FROM {t} WHERE (valid_from > $low AND valid_from <= $high) "
+            "OR (valid_to > $low AND valid_to <= $high)"
+            for t in spec.references
+        ),
+        {"low": low, "high": high},
+    ).fetchall()
+    return any(int(n) for (n,) in found)
+
+
+def _day_counts(store: Store, resolver: Resolver, spec: Kept) -> list[tuple[date, str, int]]:
+    """Events per local day and input table, up to the resolver's day."""
+    shift = f"INTERVAL {int(resolver.offset)} SECOND"
+    union = " UNION ALL ".join(
+        f"SELECT CAST(time + {shift} AS DATE) AS day, '{t}' AS tbl, count(*) AS n "
+        f"FROM {t} WHERE time < $end GROUP BY ALL"
+        for t in spec.inputs
+    )
+    rows = store.con.execute(f"SELECT * FROM ({union}) ORDER BY day, tbl", {"end": resolver.end})
+    return [(d, str(t), int(n)) for d, t, n in rows.fetchall()]
+
+
+def _first_changed(
+    store: Store, spec: Kept, counts: list[tuple[date, str, int]], as_of: date
+) -> date | None:
+    kept_counts = {
+        (d, str(t)): int(n)
+        for d, t, n in store.con.execute(
+            "SELECT day, tbl, events FROM kept_days WHERE relation = ? AND day <= ?",
+            [spec.name, as_of],
+        ).fetchall()
+    }
+    now = {(d, t): n for d, t, n in counts}
+    keys = kept_counts.keys() | now.keys()
+    return min((k[0] for k in keys if kept_counts.get(k) != now.get(k)), default=None)
+
+
+def _columns(expr: Any) -> str:
+    """The DDL columns of an expression's schema."""
+    return ", ".join(
+        '"{}" {}'.format(name.replace('"', '""'), DuckDBType.to_string(dtype))
+        for name, dtype in expr.schema().items()
+    )
+
+
+def _store(
+    store: Store,
+    resolver: Resolver,
+    spec: Kept,
+    exprs: Mapping[str, Any],
+    start: date | None,
+    counts: list[tuple[date, str, int]],
+    built_from: str,
+    whole: bool,
+) -> int:
+    """Keep the rows resolved from ``start`` (every row when ``whole``), the day
+    counts and the state, in one transaction."""
+    sql = {name: ibis.to_sql(expr, dialect="duckdb") for name, expr in exprs.items()}
+    rows = 0
+    with store.transaction() as tx:
+        for name, (column, back) in spec.tables.items():
+            if whole:
+                # Typed as the expression says (DuckDB would keep a sum as HUGEINT, which
+                # reads back as a DECIMAL whose median rounds).
+                tx.execute(f"CREATE OR REPLACE TABLE {name} ({_columns(exprs[name])})")
+                tx.execute(f"INSERT INTO {name} BY NAME {sql[name]}")
+                rows += int(tx.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0])
+                continue
+            assert start is not None
+            bound = start - timedelta(days=back)
+            tx.execute(f"DELETE FROM {name} WHERE {column} >= ?", [bound])
+            tx.execute(f"INSERT INTO {name} BY NAME {sql[name]}")
+            rows += int(
+                tx.execute(f"SELECT count(*) FROM {name} WHERE {column} >= ?", [bound]).fetchall()[
+                    0
+                ][0]
+            )
+        if whole:
+            tx.execute("DELETE FROM kept_days WHERE relation = ?", [spec.name])
+            fresh = counts
+        else:
+            assert start is not None
+            tx.execute("DELETE FROM kept_days WHERE relation = ? AND day >= ?", [spec.name, start])
+            fresh = [c for c in counts if c[0] >= start]
+        if fresh:
+            tx.executemany(
+                "INSERT INTO kept_days VALUES (?, ?, ?, ?)", [(spec.name, *c) for c in fresh]
+            )
+        tx.execute("DELETE FROM kept_state WHERE relation = ?", [spec.name])
+        tx.execute(
+            "INSERT INTO kept_state VALUES (?, ?, ?, now())", [spec.name, built_from, resolver.end]
+        )
+    return rows

@@ -1,0 +1,195 @@
+"""Who-is-who kept in the store finds exactly what resolving everything finds.
+
+A simulated insurer (tiny preset) is ingested through the real path. Its findings
+with nothing kept (every pass resolves every event, as on Spark) are the truth; the
+same detectors over the kept relations must give every field of every finding the
+same: built whole, reused, extended day by day after new days and late events,
+rebuilt after a change of the reference data, and in a one-day round.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from molehunt.config import Settings
+from molehunt.detect import DetectionSettings
+from molehunt.detect.runner import DetectReport, run_detectors
+from molehunt.identity import LOGON_HORIZON
+from molehunt.ingest.runner import ingest_paths
+from molehunt.keys import create_key_file
+from molehunt.resolve.stored import KEPT
+from molehunt.simulate import params_for, simulate
+from molehunt.store import Store
+from molehunt.store.schema import EVENT_TABLES
+
+SETTINGS = DetectionSettings()
+
+
+@dataclass(frozen=True, slots=True)
+class World:
+    db: Path
+    last_day: date
+    truth: DetectReport  # nothing kept: every event resolved in the pass
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> World:
+    folder = tmp_path_factory.mktemp("kept")
+    simulate(folder / "sim", params_for("tiny", None, seed=11))
+    truth = json.loads((folder / "sim" / "truth.json").read_text(encoding="utf-8"))
+    key_file = folder / "molehunt.key"
+    create_key_file(key_file)
+    settings = Settings.load(
+        {"db": folder / "molehunt.duckdb", "key_file": key_file}, environ={}, cwd=folder
+    )
+    sim = folder / "sim"
+    with Store.open(settings.db) as store:
+        report = ingest_paths(store, settings, [sim / "reference", sim / "logs"])
+        assert report.rejected == 0
+        last = date.fromisoformat(truth["period"]["end"])
+        found = run_detectors(store, SETTINGS, last, keep_resolved=False)
+        kept = store.query("SELECT count(*) AS n FROM kept_state")[0]["n"]
+    assert kept == 0, "a pass that keeps nothing left kept relations"
+    assert not found.failures
+    assert len({f.detector for f in found.findings}) >= 5, "too little for the comparison"
+    return World(settings.db, last, found)
+
+
+def _rows(report: DetectReport, since: date | None = None) -> list[tuple[Any, ...]]:
+    return sorted(
+        (
+            f.finding_id,
+            f.detector,
+            f.day,
+            f.time,
+            f.severity,
+            f.person_id,
+            f.account,
+            f.host,
+            f.title,
+            f.event_ids,
+            f.related,
+            json.dumps(f.details, sort_keys=True, default=str),
+        )
+        for f in report.findings
+        if since is None or f.day >= since
+    )
+
+
+@pytest.fixture
+def copy(world: World, tmp_path: Path) -> Path:
+    db = tmp_path / "copy.duckdb"
+    shutil.copy(world.db, db)
+    return db
+
+
+def test_kept_relations_find_what_resolving_everything_finds(world: World, copy: Path) -> None:
+    with Store.open(copy) as store:
+        cold = run_detectors(store, SETTINGS, world.last_day)
+        state = store.query("SELECT relation FROM kept_state ORDER BY relation")
+        warm = run_detectors(store, SETTINGS, world.last_day)
+    assert {r["relation"] for r in state} == set(KEPT)
+    assert _rows(cold) == _rows(world.truth)
+    assert _rows(warm) == _rows(world.truth)
+
+
+def test_new_days_and_late_events_extend_the_kept_days(world: World, copy: Path) -> None:
+    """Three days arrive after a pass, and part of an earlier day arrives late: the next
+    pass resolves from the late day on and finds what resolving everything finds."""
+    cut = world.last_day - timedelta(days=3)
+    late = cut - timedelta(days=4)
+    with Store.open(copy) as store:
+        store.con.execute(f"ATTACH '{world.db}' AS whole (READ_ONLY)")
+        local = "CAST(time + INTERVAL 8 HOUR AS DATE)"  # the simulator's zone, Asia/Shanghai
+        held = f"{local} > DATE '{cut}' OR ({local} = DATE '{late}' AND hour(time) % 3 = 0)"
+        for table in EVENT_TABLES:
+            store.con.execute(f"DELETE FROM {table} WHERE {held}")
+        before = run_detectors(store, SETTINGS, cut)
+        assert before.findings
+        for table in EVENT_TABLES:
+            store.con.execute(f"INSERT INTO {table} SELECT * FROM whole.{table} WHERE {held}")
+        after = run_detectors(store, SETTINGS, world.last_day)
+        refreshed = store.query("SELECT relation, through_end FROM kept_state")
+        round_ = run_detectors(store, SETTINGS, world.last_day, since=world.last_day)
+    assert _rows(after) == _rows(world.truth)
+    assert _rows(round_) == _rows(world.truth, since=world.last_day)
+    assert {r["relation"] for r in refreshed} == set(KEPT)
+
+
+def test_a_reference_change_resolves_everything_again(world: World, copy: Path) -> None:
+    with Store.open(copy) as store:
+        run_detectors(store, SETTINGS, world.last_day)
+        kept_from = store.query("SELECT relation, built_from FROM kept_state ORDER BY 1")
+        # An account handed to another owner: every read through it changes hands.
+        account = store.query(
+            "SELECT account FROM ref_accounts WHERE system = 'crm-app' AND owner_employee_id "
+            "IS NOT NULL ORDER BY account LIMIT 1"
+        )[0]["account"]
+        store.con.execute(
+            "UPDATE ref_accounts SET owner_employee_id = (SELECT min(employee_id) FROM ref_hr) "
+            "WHERE account = ? AND system = 'crm-app'",
+            [account],
+        )
+        changed = run_detectors(store, SETTINGS, world.last_day)
+        now_from = store.query("SELECT relation, built_from FROM kept_state ORDER BY 1")
+        truth = run_detectors(store, SETTINGS, world.last_day, keep_resolved=False)
+    assert _rows(changed) == _rows(truth)
+    # Resolved again whole: the state names the new reference rows.
+    assert [r["built_from"] for r in now_from] != [r["built_from"] for r in kept_from]
+
+
+def test_a_logon_counts_for_less_than_a_day() -> None:
+    # The kept logon pieces of a day are worked out from two days of logons before it.
+    assert timedelta(days=1) > LOGON_HORIZON
+
+
+def test_a_logon_of_the_evening_before_resolves_a_read_after_midnight(
+    world: World, copy: Path
+) -> None:
+    """A colleague logs on to someone's workstation late in the evening; after
+    midnight, a new day, the workstation reads client data through a third person's
+    account. The new day is resolved from the kept state: the evening's logon, kept
+    from the day before, must still name the colleague."""
+    cut = world.last_day - timedelta(days=2)
+    with Store.open(copy) as store:
+        desk = store.query(
+            "SELECT hostname, ip, owner_employee_id AS owner FROM ref_assets "
+            "WHERE kind = 'workstation' AND owner_employee_id IS NOT NULL ORDER BY hostname"
+        )[0]
+        ad = store.query(
+            "SELECT account, owner_employee_id AS owner FROM ref_accounts WHERE system = 'ad' "
+            "AND kind = 'human' AND owner_employee_id <> ? ORDER BY account",
+            [desk["owner"]],
+        )
+        colleague, other = ad[0], next(a for a in ad[1:] if a["owner"] != ad[0]["owner"])
+        crm = store.query(
+            "SELECT account FROM ref_accounts WHERE system = 'crm-app' AND owner_employee_id = ?",
+            [other["owner"]],
+        )[0]["account"]
+        store.con.execute(
+            "DELETE FROM events_auth WHERE time > ?::TIMESTAMPTZ AND dst_host ILIKE ?",
+            [f"{cut} 14:00:00+00", desk["hostname"] + "%"],
+        )
+        store.con.execute(
+            "INSERT INTO events_auth (event_id, time, source_id, kind, activity, user_name, "
+            "logon_type, dst_host) VALUES ('late-logon', ?::TIMESTAMPTZ, 't', 'winlog-ndjson', "
+            "'logon', ?, 2, ?)",
+            [f"{cut} 15:30:00+00", colleague["account"], desk["hostname"]],  # 23:30 local
+        )
+        run_detectors(store, SETTINGS, cut)  # keeps the pieces of the evening
+        store.con.execute(
+            "INSERT INTO events_app (event_id, time, source_id, app, user_name, src_ip, action, "
+            "rows, detail, n_client_ids) VALUES ('after-midnight', ?::TIMESTAMPTZ, 't', 'crm', "
+            "?, ?, 'search', 40, 'search', 40)",
+            [f"{cut} 17:10:00+00", crm, desk["ip"]],  # 01:10 local, the next day
+        )
+        run_detectors(store, SETTINGS, cut + timedelta(days=1))
+        kept = store.query("SELECT actor FROM kept_reads WHERE event_id = 'after-midnight'")
+    assert kept == [{"actor": colleague["owner"]}]
