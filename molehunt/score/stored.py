@@ -128,8 +128,10 @@ class DailyScores:
         if since is not None:
             try:
                 self._build(first, since, newest, built_from, inputs)
-            except duckdb.Error:
-                return None  # read-only: not kept, scored in memory
+            except duckdb.Error as e:
+                if "read-only" not in str(e):
+                    raise
+                return None  # a read-only store: not kept, scored in memory
         self._current = (first, newest)
         return self._current
 

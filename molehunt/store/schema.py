@@ -521,7 +521,7 @@ MIGRATIONS = (
             "CREATE TABLE risk_thresholds (day DATE NOT NULL, value DOUBLE NOT NULL, how VARCHAR)",
             # The findings of each day the scores were built from (count, hash): a pass
             # that changes a day's findings has every later day scored again.
-            "CREATE TABLE risk_inputs (day DATE NOT NULL, n BIGINT NOT NULL, digest BIGINT)",
+            "CREATE TABLE risk_inputs (day DATE NOT NULL, n BIGINT NOT NULL, digest UBIGINT)",
             """CREATE TABLE risk_state (
   built_from VARCHAR NOT NULL,  -- settings, time zone, HR, first day: a change rebuilds all
   first_day DATE NOT NULL,
