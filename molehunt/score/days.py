@@ -25,10 +25,12 @@ from molehunt.identity import employment_status
 from molehunt.models import Person, PersonRisk, Reason
 from molehunt.score import (
     CHAIN_STAGES,
+    CORROBORATING,
     SAME_EVIDENCE,
+    STAGES,
+    TAKING,
     StoredFinding,
-    _corroborated,
-    chain_of,
+    _family,
     is_departing,
     stage_of,
 )
@@ -153,8 +155,8 @@ class DayScorer:
             key=key,
             detectors=detectors,
             labels=labels,
-            families=_corroborated(own),
-            chain=chain_of(own, self.settings.chain_days),
+            families=_families(own),
+            chain=_chain(own, self.settings.chain_days),
             own=own,
             own_days=sorted(f.day.toordinal() for f in own),
         )
@@ -165,7 +167,7 @@ class DayScorer:
         cut = bisect_left(epoch.own_days, ordinal - self.settings.chain_days)
         if cut not in epoch.courses:
             recent = [f for f in epoch.own if (day - f.day).days <= self.settings.chain_days]
-            chain = chain_of(recent, self.settings.chain_days)
+            chain = _chain(recent, self.settings.chain_days)
             epoch.courses[cut] = bool(chain) and (
                 chain[0].startswith("critical:")
                 or len({f.day for f in recent if stage_of(f) in CHAIN_STAGES}) > 1
@@ -244,3 +246,54 @@ def _text(scored: list[tuple[StoredFinding, float]], max_events: int) -> ReasonT
         max(f.time for f, _ in scored),
         tuple(events[:max_events]),
     )
+
+
+def _chain(findings: list[StoredFinding], chain_days: int) -> tuple[str, ...]:
+    """:func:`~molehunt.score.chain_of`, in time linear in the days: it depends only on
+    the distinct (day, stage, detector) steps, and keeps the first window (by day)
+    holding the most stages, so only each distinct day's window is looked at."""
+    critical = sorted({f.detector for f in findings if stage_of(f) == "critical"})
+    if critical:
+        return tuple(f"critical: {d}" for d in critical)
+    steps = {(f.day.toordinal(), st, f.detector) for f in findings if (st := stage_of(f))}
+    steps = {x for x in steps if x[1] in CHAIN_STAGES}
+    stages = {st for _, st, _ in steps}
+    if len(stages) < 2 or not stages & TAKING:
+        return ()
+    ordered = sorted(steps)
+    days = [x for x, _, _ in ordered]
+    best: set[tuple[str, str]] = set()
+    count = 0
+    for day in sorted(set(days)):
+        window = ordered[bisect_left(days, day) : bisect_right(days, day + chain_days)]
+        taken = [x for x, st, _ in window if st in TAKING]
+        if not taken:
+            continue
+        near = {(st, d) for x, st, d in window if st != "exfiltration" or x >= taken[0]}
+        n = len({st for st, _ in near})
+        if n > count:
+            best, count = near, n
+    if count < 2:
+        return ()
+    order = {st: i for i, st in enumerate(STAGES)}
+    return tuple(f"{st}: {d}" for st, d in sorted(best, key=lambda x: (order[x[0]], x[1])))
+
+
+def _families(findings: list[StoredFinding]) -> tuple[str, ...]:
+    """:func:`~molehunt.score._corroborated` in linear time: the first mark (hosts and
+    marks in the same order) whose families within a day are the most."""
+    by_host: dict[str, dict[int, set[str]]] = {}
+    marks: list[tuple[str, int]] = []
+    for f in findings:
+        family = _family(f.detector)
+        if f.host and family in CORROBORATING and f.details.get("corroborates", True):
+            by_host.setdefault(f.host, {}).setdefault(f.day.toordinal(), set()).add(family)
+            marks.append((f.host, f.day.toordinal()))
+    best: set[str] = set()
+    order = {host: i for i, host in enumerate(by_host)}
+    for host, day in sorted(marks, key=lambda m: order[m[0]]):
+        fams = by_host[host]
+        near = fams.get(day - 1, set()) | fams[day] | fams.get(day + 1, set())
+        if len(near) > len(best):
+            best = near
+    return tuple(sorted(best))
