@@ -303,3 +303,32 @@ def test_random_findings_score_the_same_as_day_by_day(
     first = BASE
     assert RiskRanker(store, s, ZONE).history(last, include_all=True) == reference(store, s, last)
     assert stored_thresholds(store, s, first, last) == thresholds(store, s, first, last)
+
+
+@settings(max_examples=200, deadline=None)
+@given(found=findings(), chain_days=st.integers(0, 6))
+def test_the_linear_chain_and_corroboration_are_the_reference_ones(
+    found: list[Finding], chain_days: int
+) -> None:
+    from molehunt.score import StoredFinding, _corroborated, chain_of
+    from molehunt.score.days import _chain, _families
+
+    stored = [
+        StoredFinding(
+            f.finding_id,
+            f.detector,
+            f.time,
+            f.day,
+            f.severity,
+            f.person_id,
+            f.related,
+            f.account,
+            f.host,
+            f.title,
+            f.event_ids,
+            f.details,
+        )
+        for f in sorted(found, key=lambda f: (f.time, f.finding_id))
+    ]
+    assert _chain(stored, chain_days) == chain_of(stored, chain_days)
+    assert _families(stored) == _corroborated(stored)
