@@ -78,9 +78,13 @@ def test_history_on_the_scenario_is_the_day_by_day_ranking(s: DetectionSettings)
         store, s, END, top=2, all=False
     )
     assert stored_thresholds(store, s, first, END) == thresholds(store, s, first, END)
-    # The one-day ranking reads the stored day, the same as ranking it alone.
+    # The one-day ranking reads the stored day, the same as ranking it alone (its rows
+    # too: times in UTC).
     found = load_findings(store, END)
     day = END - timedelta(days=9)
+    assert RiskRanker(store, s, ZONE).rank_rows(day, include_all=True) == RiskRanker(
+        store, s, ZONE
+    ).rank_rows(day, include_all=True, findings=found)
     assert RiskRanker(store, s, ZONE).ranking(day, include_all=True) == RiskRanker(
         store, s, ZONE
     ).ranking(day, include_all=True, findings=found)

@@ -18,7 +18,7 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 from typing import TYPE_CHECKING, Any
 
 import duckdb
@@ -246,7 +246,10 @@ class DailyScores:
             ).fetchall()
         finally:
             con.unregister("wanted_texts")
-        return {(p, d, s): (summary, a, b, tuple(ev)) for p, d, s, summary, a, b, ev in found}
+        return {
+            (p, d, s): (summary, a.astimezone(UTC), b.astimezone(UTC), tuple(ev))
+            for p, d, s, summary, a, b, ev in found
+        }
 
 
 _DAY_COLUMNS = (
