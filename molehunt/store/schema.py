@@ -513,6 +513,45 @@ MIGRATIONS = (
 )""",
         ),
     ),
+    Migration(
+        13,
+        "each day's scored people, kept until the findings, HR or settings change",
+        (
+            # One row per person and day with a finding up to it (molehunt.score.stored);
+            # reasons: [[detector, score, day its text holds from (ordinal)]], highest
+            # first, the text in risk_reasons.
+            """CREATE TABLE risk_days (
+  day DATE NOT NULL,
+  person_id VARCHAR NOT NULL,
+  score DOUBLE NOT NULL,
+  flagged BOOLEAN NOT NULL,
+  departing BOOLEAN NOT NULL,
+  corroborated VARCHAR[] NOT NULL,
+  chain VARCHAR[] NOT NULL,
+  reasons JSON NOT NULL
+)""",
+            """CREATE TABLE risk_reasons (
+  person_id VARCHAR NOT NULL,
+  detector VARCHAR NOT NULL,
+  since INTEGER NOT NULL,       -- day ordinal from which the text holds
+  summary VARCHAR NOT NULL,
+  first_seen TIMESTAMPTZ NOT NULL,
+  last_seen TIMESTAMPTZ NOT NULL,
+  events VARCHAR[] NOT NULL
+)""",
+            "CREATE TABLE risk_thresholds (day DATE NOT NULL, value DOUBLE NOT NULL, how VARCHAR)",
+            # The findings of each day the scores were built from (count, hash): a pass
+            # that changes a day's findings has every later day scored again.
+            "CREATE TABLE risk_inputs (day DATE NOT NULL, n BIGINT NOT NULL, digest UBIGINT)",
+            """CREATE TABLE risk_state (
+  built_from VARCHAR NOT NULL,  -- settings, time zone, HR, first day: a change rebuilds all
+  first_day DATE NOT NULL,
+  last_day DATE NOT NULL,
+  built_at TIMESTAMPTZ NOT NULL,
+  seconds DOUBLE NOT NULL
+)""",
+        ),
+    ),
 )
 
 #: Event tables, for status and for the contract tests.

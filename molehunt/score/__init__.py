@@ -44,16 +44,19 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from molehunt.detect import DETECTORS
 from molehunt.detect.settings import DetectionSettings
-from molehunt.identity import person_from_versions
+from molehunt.identity import employment_status, person_from_versions
 from molehunt.models import Person, PersonRisk, RankRow, Reason
 from molehunt.store import Store
 from molehunt.store.schema import EVENT_TABLES
 from molehunt.times import DEFAULT_TIMEZONE
+
+if TYPE_CHECKING:
+    from molehunt.score.stored import DailyScores
 
 #: Source families that corroborate each other when they meet on one host.
 CORROBORATING = ("db", "file", "web")
@@ -288,6 +291,22 @@ class RiskRanker:
         self._hr: dict[str, list[dict[str, Any]]] | None = None
         self._scores: dict[date, list[PersonRisk]] = {}
         self._thresholds: dict[date, Threshold] = {}
+        self._dates: dict[str, Person] | None = None
+        self._stored: DailyScores | None = None
+
+    def person(self, person_id: str, day: date) -> Person | None:
+        """The person as HR had them at the end of ``day``."""
+        return self._person(person_id, day)
+
+    def hr_people(self) -> dict[str, Person]:
+        """Everyone HR knows, with their dates (from the latest knowledge, whatever
+        the day: what status and leaving are worked out from)."""
+        if self._dates is None:
+            at = datetime.now(UTC)
+            self._dates = {
+                p: person_from_versions(p, v, at, self.zone) for p, v in self._versions().items()
+            }
+        return self._dates
 
     def _person(self, person_id: str, day: date) -> Person | None:
         key = (person_id, day)
@@ -328,8 +347,9 @@ class RiskRanker:
         """People employed (or on notice) at the end of ``day``."""
         return sum(
             1
-            for p in self._versions()
-            if (who := self._person(p, day)) is not None and who.status in ("employed", "on_notice")
+            for who in self.hr_people().values()
+            if employment_status(day, who.hire_date, who.notice_date, who.termination_date)
+            in ("employed", "on_notice")
         )
 
     def threshold(self, as_of: date, findings: list[StoredFinding] | None = None) -> Threshold:
@@ -342,6 +362,11 @@ class RiskRanker:
             return Threshold(s.alert_threshold, f"fixed: alert_threshold = {s.alert_threshold}")
         if as_of in self._thresholds:
             return self._thresholds[as_of]
+        if findings is None and (stored := self._daily(as_of)) is not None:
+            kept = stored.threshold(as_of)
+            if kept is not None:
+                self._thresholds[as_of] = kept
+                return kept
         found = findings if findings is not None else load_findings(self.store, as_of)
         first = self.first_day() or as_of
         days = [
@@ -353,6 +378,13 @@ class RiskRanker:
             (p.score for d in days for p in self.scores(d, found) if p.score >= s.alert_threshold),
             reverse=True,
         )
+        return self.budgeted(as_of, days, above)
+
+    def budgeted(self, as_of: date, days: list[date], above: list[float]) -> Threshold:
+        """The threshold of ``as_of`` under the alert budget, from the trailing ``days``
+        and their scores at or above ``alert_threshold`` (``above``, highest first)."""
+        s = self.settings
+        assert s.alert_budget is not None
         staff_days = sum(self.staff(d) for d in days)
         allowed = int(s.alert_budget * staff_days / 1000)
         value = s.alert_threshold
@@ -381,6 +413,8 @@ class RiskRanker:
         """The ranking of ``as_of``: rank, the person as HR had them that day, score,
         the chain that lets the person reach the threshold, and the reasons behind the
         score (times in UTC)."""
+        if findings is None and (stored := self._daily(as_of)) is not None:
+            return stored.days(as_of, as_of, top, include_all).get(as_of, [])
         found = findings if findings is not None else load_findings(self.store, as_of)
         scored = self.scores(as_of, found)
         threshold = self.threshold(as_of, found).value
@@ -444,22 +478,63 @@ class RiskRanker:
     def history(
         self, until: date, *, top: int | None = None, include_all: bool = False
     ) -> list[dict[str, Any]]:
-        """The ranking of every day from the first day with data up to ``until``."""
+        """The ranking of every day from the first day with data up to ``until``, read
+        from the stored daily scores (brought up to date first, see
+        :mod:`molehunt.score.stored`)."""
         first = self.first_day()
-        if first is None:
+        if first is None or until < first:
             return []
-        found = load_findings(self.store, until)
+        stored = self._daily(until)
+        if stored is not None:
+            days = stored.days(first, until, top, include_all)
+        else:
+            days = self.computed_history(first, until, top, include_all)
         out = []
         day = first
         while day <= until:
-            out.append(
-                {
-                    "date": day.isoformat(),
-                    "ranking": self.ranking(day, top=top, include_all=include_all, findings=found),
-                }
-            )
+            rows = days.get(day, [])
+            out.append({"date": day.isoformat(), "ranking": [self.row_json(r) for r in rows]})
             day += timedelta(days=1)
         return out
+
+    def computed_history(
+        self, first: date, until: date, top: int | None, include_all: bool
+    ) -> dict[date, list[RankRow]]:
+        """:meth:`history`'s days scored in memory (not kept), as fast and the same."""
+        from molehunt.score.days import DayScorer, reason
+        from molehunt.score.stored import walk
+
+        scorer = DayScorer(load_findings(self.store, until), self.settings, self.hr_people())
+        out: dict[date, list[RankRow]] = {}
+        for scored in walk(self, scorer, first, until, first):
+            at = scored.threshold.value
+            shown = [p for p in scored.scores if include_all or p.score >= at][:top]
+            out[scored.day] = [
+                RankRow(
+                    rank=i,
+                    person_id=p.person_id,
+                    name=who.name if (who := self._person(p.person_id, scored.day)) else None,
+                    department=who.department if who else None,
+                    role=who.role if who else None,
+                    score=p.score,
+                    flagged=p.score >= at,
+                    chain=p.chain,
+                    reasons=tuple(
+                        reason(d, part, scorer.text(p.person_id, d)) for d, part, _ in p.parts
+                    ),
+                )
+                for i, p in enumerate(shown, 1)
+            ]
+        return out
+
+    def _daily(self, last: date) -> DailyScores | None:
+        """The stored daily scores when they hold ``last`` once brought up to date."""
+        from molehunt.score.stored import DailyScores
+
+        if self._stored is None:
+            self._stored = DailyScores(self)
+        held = self._stored.covered()
+        return self._stored if held is not None and held[0] <= last <= held[1] else None
 
     def first_day(self) -> date | None:
         return self._day_bound("min")

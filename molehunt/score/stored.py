@@ -1,0 +1,307 @@
+"""Each day's scored people, kept in the store (``risk_days``) so that a history of
+months is read in a second instead of scored again.
+
+The table is built from the findings, HR and the scoring settings; ``risk_state``
+says from what (settings, time zone, HR's versions, the first day with data) and
+``risk_inputs`` holds each day's findings as a count and a hash. Before it is read,
+both are compared with the store: a change of settings, zone, HR or first day has
+every day scored again; a change of the findings of some days (a detection pass
+over the days from its ``since``) has that day and every later one scored again (a
+day's scores depend on every earlier day), the days before kept; new days of data
+are added. A stale table is never served: when it cannot be brought up to date (a
+read-only store) the days are scored in memory, as fast and exactly the same.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, timedelta
+from typing import TYPE_CHECKING, Any
+
+import duckdb
+import pyarrow as pa
+
+from molehunt.models import RankRow
+from molehunt.score.days import DayScore, DayScorer, ReasonText, reason
+
+if TYPE_CHECKING:
+    from molehunt.score import RiskRanker, Threshold
+
+#: What a day's findings are hashed over: everything the score reads of them.
+_DIGEST = (
+    "SELECT day, count(*) AS n, bit_xor(hash(finding_id, detector, time, severity, "
+    "person_id, host, title, details, event_ids)) AS digest FROM findings"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredDay:
+    """One day of a run: its threshold and everyone scored, highest first."""
+
+    day: date
+    threshold: Threshold
+    scores: list[DayScore]
+
+
+def walk(
+    ranker: RiskRanker, scorer: DayScorer, first: date, last: date, emit: date
+) -> Iterator[ScoredDay]:
+    """Score the days ``first`` to ``last`` and yield those from ``emit`` on, each with
+    its threshold (the trailing days before ``emit`` are scored when an alert budget
+    needs them)."""
+    s = ranker.settings
+    bound = ranker.first_day() or first
+    day = max(first, emit)
+    if s.alert_budget is not None:
+        day = max(first, bound, emit - timedelta(days=s.budget_days))
+    above: dict[date, list[float]] = {}
+    while day <= last:
+        scores = scorer.day(day)
+        above[day] = [p.score for p in scores if p.score >= s.alert_threshold]
+        above.pop(day - timedelta(days=s.budget_days + 1), None)
+        if day >= emit:
+            if s.alert_budget is None:
+                threshold = ranker.threshold(day)
+            else:
+                days = [
+                    day - timedelta(days=i)
+                    for i in range(1, s.budget_days + 1)
+                    if day - timedelta(days=i) >= bound
+                ]
+                marks = sorted((x for d in days for x in above.get(d, ())), reverse=True)
+                threshold = ranker.budgeted(day, days, marks)
+            yield ScoredDay(day, threshold, scores)
+        day += timedelta(days=1)
+
+
+class DailyScores:
+    """The stored daily scores of one ranker's store, settings and zone."""
+
+    def __init__(self, ranker: RiskRanker) -> None:
+        self.ranker = ranker
+        self.store = ranker.store
+        self._current: tuple[date, date] | None = None
+
+    def _built_from(self) -> str:
+        r = self.ranker
+        hr = self.store.query("SELECT count(*) AS n, bit_xor(hash(r)) AS h FROM ref_hr r")[0]
+        first = r.first_day()
+        return json.dumps(
+            {
+                "settings": r.settings.model_dump(mode="json"),
+                "zone": str(r.zone),
+                "hr": [hr["n"], hr["h"]],
+                "first": first.isoformat() if first else None,
+            },
+            sort_keys=True,
+        )
+
+    def _inputs(self) -> dict[date, tuple[int, int | None]]:
+        rows = self.store.query(f"{_DIGEST} GROUP BY day")
+        return {r["day"]: (int(r["n"]), r["digest"]) for r in rows}
+
+    def covered(self) -> tuple[date, date] | None:
+        """The days the table holds (the first to the newest with data or findings),
+        once brought up to date (building what is missing or stale); None when there is
+        no data or the store cannot be written (the caller scores in memory)."""
+        if self._current is not None:
+            return self._current
+        first = self.ranker.first_day()
+        if first is None:
+            return None
+        newest = self.ranker.last_day() or first
+        built_from, inputs = self._built_from(), self._inputs()
+        if inputs:
+            newest = max(newest, max(inputs))
+        state = self.store.query("SELECT * FROM risk_state")
+        since: date | None = first
+        if state and state[0]["built_from"] == built_from:
+            old = self.store.query("SELECT day, n, digest FROM risk_inputs")
+            stored = {r["day"]: (int(r["n"]), r["digest"]) for r in old}
+            changed = [d for d in stored.keys() | inputs.keys() if stored.get(d) != inputs.get(d)]
+            held = state[0]["last_day"]
+            since = min([*changed, held + timedelta(days=1)])
+            since = None if since > newest else max(since, first)
+        if since is not None:
+            try:
+                self._build(first, since, newest, built_from, inputs)
+            except duckdb.Error as e:
+                if "read-only" not in str(e):
+                    raise
+                return None  # a read-only store: not kept, scored in memory
+        self._current = (first, newest)
+        return self._current
+
+    def _build(
+        self,
+        first: date,
+        since: date,
+        last: date,
+        built_from: str,
+        inputs: dict[date, tuple[int, int | None]],
+    ) -> None:
+        from molehunt.score import load_findings
+
+        clock = time.perf_counter()
+        found = load_findings(self.store, last)
+        rows: dict[str, list[Any]] = {k: [] for k in _DAY_COLUMNS}
+        thresholds: list[tuple[date, float, str]] = []
+        scorer = DayScorer(found, self.ranker.settings, self.ranker.hr_people())
+        for scored in walk(self.ranker, scorer, first, last, since):
+            thresholds.append((scored.day, scored.threshold.value, scored.threshold.how))
+            _add_rows(rows, scored)
+        texts = _texts(scorer)
+        with self.store.transaction() as con:
+            full = since <= first
+            con.execute("DELETE FROM risk_days WHERE day >= ?", [since])
+            con.execute("DELETE FROM risk_thresholds WHERE day >= ?", [since])
+            con.execute("DELETE FROM risk_reasons WHERE ? OR since >= ?", [full, since.toordinal()])
+            con.register("new_days", _day_table(rows))
+            con.execute("INSERT INTO risk_days BY NAME SELECT * FROM new_days")
+            con.unregister("new_days")
+            con.register("new_texts", texts)
+            con.execute(
+                "INSERT INTO risk_reasons BY NAME SELECT * FROM new_texts n WHERE NOT EXISTS "
+                "(SELECT 1 FROM risk_reasons r WHERE r.person_id = n.person_id "
+                "AND r.detector = n.detector AND r.since = n.since)"
+            )
+            con.unregister("new_texts")
+            if thresholds:
+                con.executemany("INSERT INTO risk_thresholds VALUES (?, ?, ?)", thresholds)
+            con.execute("DELETE FROM risk_inputs")
+            if inputs:
+                con.executemany(
+                    "INSERT INTO risk_inputs VALUES (?, ?, ?)",
+                    [(d, n, h) for d, (n, h) in inputs.items()],
+                )
+            con.execute("DELETE FROM risk_state")
+            con.execute(
+                "INSERT INTO risk_state VALUES (?, ?, ?, now(), ?)",
+                [built_from, first, last, time.perf_counter() - clock],
+            )
+
+    def threshold(self, day: date) -> Threshold | None:
+        from molehunt.score import Threshold
+
+        rows = self.store.query("SELECT value, how FROM risk_thresholds WHERE day = ?", [day])
+        return Threshold(rows[0]["value"], rows[0]["how"]) if rows else None
+
+    def days(
+        self, first: date, last: date, top: int | None, include_all: bool
+    ) -> dict[date, list[RankRow]]:
+        """The stored rankings of the days ``first`` to ``last``, as
+        :meth:`RiskRanker.rank_rows` gives them."""
+        rows = self.store.query(
+            "SELECT day, person_id, score, flagged, chain, reasons FROM risk_days "
+            "WHERE day BETWEEN $first AND $last AND (flagged OR $all) "
+            "QUALIFY $top IS NULL OR row_number() OVER "
+            "(PARTITION BY day ORDER BY score DESC, person_id) <= $top",
+            {"first": first, "last": last, "all": include_all, "top": top},
+        )
+        texts = self._texts_of(rows)
+        out: dict[date, list[RankRow]] = {}
+        for r in sorted(rows, key=lambda r: (r["day"], -r["score"], r["person_id"])):
+            day, pid = r["day"], r["person_id"]
+            ranked = out.setdefault(day, [])
+            who = self.ranker.person(pid, day)
+            reasons = tuple(
+                reason(det, part, texts[pid, det, since])
+                for det, part, since in json.loads(r["reasons"])
+            )
+            ranked.append(
+                RankRow(
+                    rank=len(ranked) + 1,
+                    person_id=pid,
+                    name=who.name if who else None,
+                    department=who.department if who else None,
+                    role=who.role if who else None,
+                    score=r["score"],
+                    flagged=r["flagged"],
+                    chain=tuple(r["chain"]),
+                    reasons=reasons,
+                )
+            )
+        return out
+
+    def _texts_of(self, rows: list[dict[str, Any]]) -> dict[tuple[str, str, int], ReasonText]:
+        keys = {(r["person_id"], d, s) for r in rows for d, _, s in json.loads(r["reasons"])}
+        if not keys:
+            return {}
+        wanted = pa.table(
+            {
+                "person_id": [k[0] for k in keys],
+                "detector": [k[1] for k in keys],
+                "since": pa.array([k[2] for k in keys], pa.int32()),
+            }
+        )
+        con = self.store.con
+        con.register("wanted_texts", wanted)
+        try:
+            found = con.execute(
+                "SELECT r.* FROM risk_reasons r JOIN wanted_texts w "
+                "USING (person_id, detector, since)"
+            ).fetchall()
+        finally:
+            con.unregister("wanted_texts")
+        return {
+            (p, d, s): (summary, a.astimezone(UTC), b.astimezone(UTC), tuple(ev))
+            for p, d, s, summary, a, b, ev in found
+        }
+
+
+_DAY_COLUMNS = (
+    "day",
+    "person_id",
+    "score",
+    "flagged",
+    "departing",
+    "corroborated",
+    "chain",
+    "reasons",
+)
+
+
+def _add_rows(rows: dict[str, list[Any]], scored: ScoredDay) -> None:
+    at = scored.threshold.value
+    for p in scored.scores:
+        rows["day"].append(scored.day)
+        rows["person_id"].append(p.person_id)
+        rows["score"].append(p.score)
+        rows["flagged"].append(p.score >= at)
+        rows["departing"].append(p.departing)
+        rows["corroborated"].append(list(p.corroborated))
+        rows["chain"].append(list(p.chain))
+        rows["reasons"].append(json.dumps([list(x) for x in p.parts]))
+
+
+def _day_table(rows: dict[str, list[Any]]) -> pa.Table:
+    words = pa.list_(pa.string())
+    types = {"corroborated": words, "chain": words, "day": pa.date32(), "reasons": pa.string()}
+    return pa.table({k: pa.array(v, types.get(k)) for k, v in rows.items()})
+
+
+def _texts(scorer: DayScorer) -> pa.Table:
+    cols: dict[str, list[Any]] = {
+        k: [] for k in ("person_id", "detector", "since", "summary", "first_seen", "last_seen")
+    }
+    events: list[list[str]] = []
+    for pid, det, day, (summary, first, last, cited) in scorer.versions:
+        cols["person_id"].append(pid)
+        cols["detector"].append(det)
+        cols["since"].append(day)
+        cols["summary"].append(summary)
+        cols["first_seen"].append(first)
+        cols["last_seen"].append(last)
+        events.append(list(cited))
+    return pa.table(
+        {
+            **cols,
+            "since": pa.array(cols["since"], pa.int32()),
+            "first_seen": pa.array(cols["first_seen"], pa.timestamp("us", tz="UTC")),
+            "last_seen": pa.array(cols["last_seen"], pa.timestamp("us", tz="UTC")),
+            "events": pa.array(events, pa.list_(pa.string())),
+        }
+    )
