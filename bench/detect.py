@@ -215,7 +215,9 @@ def main() -> None:
         started = time.perf_counter()
         report = run_detectors(store, settings, as_of, keep_resolved=False)
         detect = time.perf_counter() - started
-        same = sorted(f.finding_id for f in report.findings if f.day == as_of) == kept.round_ids
+        full_day = {f.finding_id for f in report.findings if f.day == as_of}
+        only_round, only_full = set(kept.round_ids) - full_day, full_day - set(kept.round_ids)
+        same = not only_round and not only_full
         started = time.perf_counter()
         run_detectors(store, settings, as_of)
         warm = time.perf_counter() - started
@@ -244,7 +246,11 @@ def main() -> None:
     print(f"{'first pass keeping who-is-who':<38}{kept.cold:>10.3f}{kept.cold / scan:>10.1f}")
     print(f"{'one-day round (kept, new day)':<38}{kept.round:>10.3f}{kept.round / scan:>10.1f}")
     print(f"{'full pass (kept, nothing new)':<38}{warm:>10.3f}{warm / scan:>10.1f}")
-    verdict = "identical to" if same else "DIFFERENT FROM"
+    verdict = (
+        "identical to"
+        if same
+        else f"DIFFERENT ({len(only_round)} only in the round, {len(only_full)} only in) from"
+    )
     print(
         f"one-day round: {kept.round / detect:.2f} of a full pass (ceiling 10 s: "
         f"{kept.round:.1f} s); its findings {verdict} the full pass's of that day"

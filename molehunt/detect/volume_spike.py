@@ -57,6 +57,7 @@ class VolumeSpikeDetector(QueryDetector):
         d = d.filter(
             (d.rows >= s.spike_min_rows) & (d.rows > d.peer_median.fill_null(0) * s.peer_ratio)
         )
+        d = ctx.of_pass(d)  # a day's finding needs its own row and the trailing baseline
         base = self_baseline(ctx, ctx.daily_reads(), keys=d)
         d = d.left_join(base, [d.actor == base.s_actor, d.day == base.s_day])
         med = d.med.fill_null(0)

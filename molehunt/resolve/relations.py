@@ -61,6 +61,8 @@ class Resolver:
         self.store = store
         self.refreshes: dict[str, Refresh] = {}
         self._kept: dict[str, dict[str, Any]] = {}
+        # Input events per local day, per table, counted once per pass (stored.py).
+        self.day_counts: dict[str, list[tuple[date, int]]] = {}
         self.settings = settings
         self.as_of = as_of
         self.since = since

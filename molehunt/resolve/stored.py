@@ -204,15 +204,18 @@ def _reference_moves(store: Store, spec: Kept, low: datetime, high: datetime) ->
 
 
 def _day_counts(store: Store, resolver: Resolver, spec: Kept) -> list[tuple[date, str, int]]:
-    """Events per local day and input table, up to the resolver's day."""
+    """Events per local day and input table, up to the resolver's day (each table
+    counted once per pass: relations share inputs)."""
     shift = f"INTERVAL {int(resolver.offset)} SECOND"
-    union = " UNION ALL ".join(
-        f"SELECT CAST(time + {shift} AS DATE) AS day, '{t}' AS tbl, count(*) AS n "
-        f"FROM {t} WHERE time < $end GROUP BY ALL"
-        for t in spec.inputs
-    )
-    rows = store.con.execute(f"SELECT * FROM ({union}) ORDER BY day, tbl", {"end": resolver.end})
-    return [(d, str(t), int(n)) for d, t, n in rows.fetchall()]
+    for table in spec.inputs:
+        if table not in resolver.day_counts:
+            found = store.con.execute(
+                f"SELECT CAST(time + {shift} AS DATE) AS day, count(*) FROM {table} "
+                "WHERE time < ? GROUP BY ALL",
+                [resolver.end],
+            ).fetchall()
+            resolver.day_counts[table] = [(d, int(n)) for d, n in found]
+    return sorted((d, t, n) for t in spec.inputs for d, n in resolver.day_counts[t])
 
 
 def _first_changed(
