@@ -217,7 +217,7 @@ def main() -> None:
         detect = time.perf_counter() - started
         full_day = {f.finding_id for f in report.findings if f.day == as_of}
         only_round, only_full = set(kept.round_ids) - full_day, full_day - set(kept.round_ids)
-        same = not only_round and not only_full
+        round_same = not only_round and not only_full
         started = time.perf_counter()
         run_detectors(store, settings, as_of)
         warm = time.perf_counter() - started
@@ -248,7 +248,7 @@ def main() -> None:
     print(f"{'full pass (kept, nothing new)':<38}{warm:>10.3f}{warm / scan:>10.1f}")
     verdict = (
         "identical to"
-        if same
+        if round_same
         else f"DIFFERENT ({len(only_round)} only in the round, {len(only_full)} only in) from"
     )
     print(
