@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, ClassVar, Protocol
 
 import ibis
@@ -237,6 +237,11 @@ class DetectContext(Resolver):
         against the role's other members (see :mod:`molehunt.detect.surprise`)."""
         if self._read_peers is None:
             d = self.daily_reads()
+            if self.since is not None:
+                # Findings of the pass's days judge that day or the day before against
+                # the trailing window: older days are never looked at.
+                oldest = self.since - timedelta(days=self.settings.baseline_days + 1)
+                d = d.filter(d.day >= ibis.literal(oldest))
             rows = self.collect(d.select("actor", "role", "day", "rows"))
             self._read_peers = PeerDays(
                 [(r["actor"], r["role"], r["day"], r["rows"] or 0) for r in rows],

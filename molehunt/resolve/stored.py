@@ -261,7 +261,11 @@ def _store(
                 # Typed as the expression says (DuckDB would keep a sum as HUGEINT, which
                 # reads back as a DECIMAL whose median rounds).
                 tx.execute(f"CREATE OR REPLACE TABLE {name} ({_columns(exprs[name])})")
-                tx.execute(f"INSERT INTO {name} BY NAME {sql[name]}")
+                # In day order: a pass of the last days then skips the rest by the
+                # column's min/max per row group (later days are appended in order).
+                tx.execute(
+                    f"INSERT INTO {name} BY NAME SELECT * FROM ({sql[name]}) ORDER BY {column}"
+                )
                 rows += int(tx.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0])
                 continue
             assert start is not None
