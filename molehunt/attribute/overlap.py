@@ -58,6 +58,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import ibis
 import pyarrow as pa
 
 from molehunt.attribute.groups import GROUP_SEEDS, MAX_GROUP, GroupSearch, _temp_strings
@@ -171,14 +172,12 @@ class ReadOverlapAttributor:
                 "actor",
                 "command",
             )
-            table = ctx.backend.to_pyarrow(cols)
-        con.register("_attr_reads_arrow", table)
-        con.execute(
-            """CREATE OR REPLACE TEMP TABLE _attr_reads AS
-               SELECT *, coalesce(actor, '~' || system || ':' || account) AS who
-               FROM _attr_reads_arrow"""
-        )
-        con.unregister("_attr_reads_arrow")
+            # Straight from the store's kept reads (or this pass's), never through Python.
+            con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE _attr_reads AS
+                    SELECT *, coalesce(actor, '~' || system || ':' || account) AS who
+                    FROM ({ibis.to_sql(cols, dialect="duckdb")})"""
+            )
         db = con.execute(
             """SELECT e.event_id, e.statement, e.parameters,
                       CASE WHEN e.bulk_unknown OR e.rows_source = 'unknown' THEN NULL
