@@ -1,5 +1,6 @@
-"""What the store holds: counts, sources with checkpoints, quarantine, schema, and the
-last detection pass (with the detectors that failed in it)."""
+"""What the store holds: counts, sources with checkpoints, quarantine, schema, the
+last detection pass (with the detectors that failed in it) and how far who-is-who is
+kept."""
 
 from __future__ import annotations
 
@@ -46,4 +47,21 @@ def status(store: Store) -> dict[str, Any]:
         "quarantine": quarantine,
         "quarantined": sum(q["count"] for q in quarantine),
         "last_detection": last_run(store),
+        "kept": kept_relations(store),
     }
+
+
+def kept_relations(store: Store) -> list[dict[str, Any]]:
+    """Who-is-who kept in the store (:mod:`molehunt.resolve.stored`): each relation,
+    the end of the last day resolved (UTC) and when it was last brought up to date."""
+    if not store.query("SELECT 1 FROM duckdb_tables() WHERE table_name = 'kept_state'"):
+        return []  # a read-only store of an older schema
+    rows = store.query("SELECT relation, through_end, built_at FROM kept_state ORDER BY relation")
+    return [
+        {
+            "relation": r["relation"],
+            "through_end": r["through_end"].isoformat(),
+            "built_at": r["built_at"].isoformat(),
+        }
+        for r in rows
+    ]

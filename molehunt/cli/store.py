@@ -219,6 +219,11 @@ def status(ctx: typer.Context, fmt: FormatOption = Format.table) -> None:
     for q in data["quarantine"]:
         quarantine.add_row(q["kind"], q["reason"], str(q["count"]))
     out.print(quarantine)
+    kept = data.get("kept") or []
+    if kept:
+        through = min(k["through_end"] for k in kept)
+        names = ", ".join(k["relation"] for k in kept)
+        out.print(f"who-is-who kept in the store through {through} UTC ({names})")
     run = data["last_detection"]
     if run is None:
         out.print("no detection pass yet")

@@ -26,6 +26,7 @@ from molehunt.ingest.runner import ingest_paths
 from molehunt.keys import create_key_file
 from molehunt.resolve.stored import KEPT
 from molehunt.simulate import params_for, simulate
+from molehunt.status import status
 from molehunt.store import Store
 from molehunt.store.schema import EVENT_TABLES
 
@@ -93,9 +94,11 @@ def copy(world: World, tmp_path: Path) -> Path:
 def test_kept_relations_find_what_resolving_everything_finds(world: World, copy: Path) -> None:
     with Store.open(copy) as store:
         cold = run_detectors(store, SETTINGS, world.last_day)
-        state = store.query("SELECT relation FROM kept_state ORDER BY relation")
+        kept = status(store)["kept"]
         warm = run_detectors(store, SETTINGS, world.last_day)
-    assert {r["relation"] for r in state} == set(KEPT)
+    # `molehunt status` says how far each relation is kept: the end of the last day.
+    assert {k["relation"] for k in kept} == set(KEPT)
+    assert {k["through_end"][:10] for k in kept} == {world.last_day.isoformat()}
     assert _rows(cold) == _rows(world.truth)
     assert _rows(warm) == _rows(world.truth)
 
