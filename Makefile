@@ -34,8 +34,11 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy
 
+# Two pytest-xdist workers, each taking whole test files (module fixtures are built once),
+# the slowest files first (tests/conftest.py); `make unit WORKERS=0` runs in one process.
+WORKERS ?= 2
 unit: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadfile --no-loadscope-reorder)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -39,6 +39,34 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
     return CliRunner()
 
 
+#: Test files that take a minute or more, longest first. Under pytest-xdist (``make test``
+#: runs two workers, each taking whole files) they start before the rest, so that no
+#: worker is left running one of them alone at the end while the other idles.
+SLOW_FILES = (
+    "tests/detect/test_spark.py",
+    "tests/ingest/test_runner_pool.py",
+    "tests/ingest/test_lake.py",
+    "tests/attribute/test_overlap.py",
+    "tests/ingest/test_squid_cut.py",
+    "tests/ingest/test_runner.py",
+    "tests/web/test_browser.py",
+    "tests/test_serve_reads.py",
+    "tests/web/test_security.py",
+    "tests/ingest/test_squid_native.py",
+    "tests/web/test_openapi_fuzz.py",
+    "tests/ingest/test_pgaudit.py",
+    "tests/ingest/test_squid.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist, put the :data:`SLOW_FILES` first (in that order); the rest keep theirs."""
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    rank = {name: n for n, name in enumerate(SLOW_FILES)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))
+
+
 _EXIT: list[int] = []
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import stat
@@ -32,6 +33,7 @@ from molehunt.investigate.local import (
     remove_endpoint,
     write_endpoint,
 )
+from molehunt.keys import create_key_file
 from molehunt.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,14 +66,35 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def served(settings: Settings, store: Store, tmp_path: Path) -> Served:
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """The store the tests here serve, ingested and detected once; each test gets a copy."""
+    folder = tmp_path_factory.mktemp("serve-reads")
+    key_file = folder / "molehunt.key"
+    create_key_file(key_file)
+    settings = Settings.load(
+        {"db": folder / "molehunt.duckdb", "key_file": key_file}, environ={}, cwd=folder
+    )
     w = World()
     w.routine(date(2026, 4, 20), 20, people=("E001", "E002", "E003"))
     borrowed_day(w, date(2026, 5, 6), "E001")
-    w.ingest(store, settings, tmp_path / "in")
-    write_findings(store, run_detectors(store, settings.detection, date.fromisoformat(AS_OF)))
-    store.close()
+    with Store.open(settings.db) as store:
+        w.ingest(store, settings, folder / "in")
+        write_findings(store, run_detectors(store, settings.detection, date.fromisoformat(AS_OF)))
+    return settings
+
+
+@pytest.fixture
+def served(built: Settings, tmp_path: Path) -> Served:
+    """A copy of the :func:`built` store (with the files beside it: its audit chain's
+    key, and the key file) of this test's own."""
+    for made in (*built.db.parent.glob(built.db.name + "*"), built.key_file):
+        shutil.copy(made, tmp_path / made.name)
+    settings = Settings.load(
+        {"db": tmp_path / built.db.name, "key_file": tmp_path / built.key_file.name},
+        environ={},
+        cwd=tmp_path,
+    )
     base = ["--db", str(settings.db), "--key-file", str(settings.key_file)]
     return Served(settings, base, _free_port())
 
