@@ -520,7 +520,8 @@ class RiskRanker:
                     flagged=p.score >= at,
                     chain=p.chain,
                     reasons=tuple(
-                        reason(d, part, scorer.text(p.person_id, d)) for d, part, _ in p.parts
+                        reason(d, part, scorer.text(p.person_id, d, since))
+                        for d, part, since in p.parts
                     ),
                 )
                 for i, p in enumerate(shown, 1)
