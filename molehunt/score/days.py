@@ -65,7 +65,9 @@ def _seqsum(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
     of them (an invalid value is 0.0: adding it changes nothing)."""
     if _PLAIN_SUM:
         start = np.zeros((1, values.shape[1]))
-        return np.cumsum(np.concatenate([start, np.where(valid, values, 0.0)]), axis=0)[-1]
+        running = np.cumsum(np.concatenate([start, np.where(valid, values, 0.0)]), axis=0)
+        last: np.ndarray = running[-1]
+        return last
     cols = zip(values.T.tolist(), valid.T.tolist(), strict=True)
     return np.array([sum(v for v, ok in zip(c, m, strict=True) if ok) for c, m in cols])
 
