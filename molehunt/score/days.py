@@ -14,9 +14,11 @@ from a table of the decay of each age in days.
 
 from __future__ import annotations
 
+import gc
 from bisect import bisect_left, bisect_right, insort
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -58,6 +60,20 @@ class DayScore:
 #: Whether ``sum`` adds floats one after another (Python before 3.12); later versions
 #: compensate, and the sums below then ask ``sum`` itself, column by column.
 _PLAIN_SUM = sum([1.0, 1e100, 1.0, -1e100]) == 0.0
+
+
+@contextmanager
+def quiet_gc() -> Iterator[None]:
+    """No cyclic garbage collection meanwhile: scoring months makes millions of small
+    objects, none in a cycle, and the collector would walk them all again and again
+    (a third of the time)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def _seqsum(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -444,7 +460,10 @@ class DayScorer:
             run.labels.append(labels)
             run.families.append(own.families)
             run.chains.append(own.chain)
-            run.courses.extend(self._course(state, own, d) for d in range(lo, hi))
+            if own.chain:
+                run.courses.extend(self._course(state, own, d) for d in range(lo, hi))
+            else:
+                run.courses.extend([False] * (hi - lo))
             if ordered:
                 run.orders.append(self._order(its, labels, lo, g))
         return run
@@ -510,9 +529,8 @@ class DayScorer:
         return own
 
     def _course(self, state: _Person, own: _Own, day: int) -> bool:
-        """``_recent_course`` of the own findings in force on ``day`` (ordinal)."""
-        if not own.chain:
-            return False
+        """``_recent_course`` of the own findings in force on ``day`` (ordinal), when
+        they hold a chain."""
         chain_days = self.settings.chain_days
         cut = bisect_left(own.days, (day - chain_days, -1))
         if cut not in own.courses:

@@ -26,7 +26,7 @@ import duckdb
 import pyarrow as pa
 
 from molehunt.models import RankRow
-from molehunt.score.days import DayScore, DayScorer, ReasonText, reason
+from molehunt.score.days import DayScore, DayScorer, ReasonText, quiet_gc, reason
 
 if TYPE_CHECKING:
     from molehunt.score import RiskRanker, Threshold
@@ -149,20 +149,22 @@ class DailyScores:
         from molehunt.score import load_findings
 
         clock = time.perf_counter()
-        found = load_findings(self.store, last)
         rows: dict[str, list[Any]] = {k: [] for k in _DAY_COLUMNS}
         thresholds: list[tuple[date, float, str]] = []
-        scorer = DayScorer(found, self.ranker.settings, self.ranker.hr_people())
-        for scored in walk(self.ranker, scorer, first, last, since):
-            thresholds.append((scored.day, scored.threshold.value, scored.threshold.how))
-            _add_rows(rows, scored)
-        texts = _texts(scorer)
+        with quiet_gc():
+            found = load_findings(self.store, last)
+            scorer = DayScorer(found, self.ranker.settings, self.ranker.hr_people())
+            for scored in walk(self.ranker, scorer, first, last, since):
+                thresholds.append((scored.day, scored.threshold.value, scored.threshold.how))
+                _add_rows(rows, scored)
+            texts = _texts(scorer)
+            table = _day_table(rows)
         with self.store.transaction() as con:
             full = since <= first
             con.execute("DELETE FROM risk_days WHERE day >= ?", [since])
             con.execute("DELETE FROM risk_thresholds WHERE day >= ?", [since])
             con.execute("DELETE FROM risk_reasons WHERE ? OR since >= ?", [full, since.toordinal()])
-            con.register("new_days", _day_table(rows))
+            con.register("new_days", table)
             con.execute("INSERT INTO risk_days BY NAME SELECT * FROM new_days")
             con.unregister("new_days")
             con.register("new_texts", texts)
