@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import NamedTuple
 
 import numpy as np
 
@@ -43,8 +44,7 @@ from molehunt.score import (
 ReasonText = tuple[str, datetime, datetime, tuple[str, ...]]
 
 
-@dataclass(frozen=True, slots=True)
-class DayScore:
+class DayScore(NamedTuple):
     """A person's score on one day, compact: each reason's score with the day from
     which its text (:data:`ReasonText`) holds (see :meth:`DayScorer.text`)."""
 
@@ -346,6 +346,7 @@ class DayScorer:
         values = {d: p.tolist() for d, p in parts.items()}
         shown = {d: p.tolist() for d, p in present.items()}
         only = next(iter(parts)) if len(parts) == 1 else None
+        columns = [(d, values[d], shown[d]) for d in values]
         for t, k in enumerate(run.stretch):
             if not on[t]:
                 continue
@@ -353,9 +354,14 @@ class DayScorer:
             if only is not None:
                 held: tuple[tuple[str, float, int], ...] = ((only, values[only][t], labels[only]),)
             else:
-                some = [(d, v[t], labels[d]) for d, v in values.items() if shown[d][t]]
-                some.sort(key=lambda x: (-x[1], x[0]))
-                held = tuple(some)
+                some = [(d, v[t], labels[d]) for d, v, on_days in columns if on_days[t]]
+                if len(some) == 2:
+                    x, y = some
+                    ahead = y[1] > x[1] or (y[1] == x[1] and y[0] < x[0])
+                    held = (y, x) if ahead else (x, y)
+                else:
+                    some.sort(key=lambda x: (-x[1], x[0]))
+                    held = tuple(some)
             out[s0 - a + t].append(
                 DayScore(pid, round(scores[t], 4), away[t], run.families[k], run.chains[k], held)
             )

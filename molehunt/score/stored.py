@@ -286,6 +286,9 @@ def _add_rows(rows: dict[str, list[Any]], scored: ScoredDay) -> None:
 def _parts_json(parts: tuple[tuple[str, float, int], ...]) -> str:
     """``json.dumps`` of a day's reasons (detector, score, day its text holds from),
     the same text, written directly (half a million of them in a build)."""
+    if len(parts) == 1:
+        ((d, v, since),) = parts
+        return f"[[{_quoted(d)}, {v!r}, {since}]]"
     return "[" + ", ".join(f"[{_quoted(d)}, {v!r}, {since}]" for d, v, since in parts) + "]"
 
 
@@ -301,24 +304,17 @@ def _day_table(rows: dict[str, list[Any]]) -> pa.Table:
 
 
 def _texts(scorer: DayScorer) -> pa.Table:
-    cols: dict[str, list[Any]] = {
-        k: [] for k in ("person_id", "detector", "since", "summary", "first_seen", "last_seen")
-    }
-    events: list[list[str]] = []
-    for pid, det, day, (summary, first, last, cited) in scorer.versions:
-        cols["person_id"].append(pid)
-        cols["detector"].append(det)
-        cols["since"].append(day)
-        cols["summary"].append(summary)
-        cols["first_seen"].append(first)
-        cols["last_seen"].append(last)
-        events.append(list(cited))
+    versions = scorer.versions
+    said = [v[3] for v in versions]
+    when = pa.timestamp("us", tz="UTC")
     return pa.table(
         {
-            **cols,
-            "since": pa.array(cols["since"], pa.int32()),
-            "first_seen": pa.array(cols["first_seen"], pa.timestamp("us", tz="UTC")),
-            "last_seen": pa.array(cols["last_seen"], pa.timestamp("us", tz="UTC")),
-            "events": pa.array(events, pa.list_(pa.string())),
+            "person_id": pa.array([v[0] for v in versions], pa.string()),
+            "detector": pa.array([v[1] for v in versions], pa.string()),
+            "since": pa.array([v[2] for v in versions], pa.int32()),
+            "summary": pa.array([t[0] for t in said], pa.string()),
+            "first_seen": pa.array([t[1] for t in said], when),
+            "last_seen": pa.array([t[2] for t in said], when),
+            "events": pa.array([t[3] for t in said], pa.list_(pa.string())),
         }
     )
