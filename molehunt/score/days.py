@@ -3,13 +3,20 @@ gives them one day at a time.
 
 ``score_people`` is the definition: for a day D it walks every finding up to D. A
 history of 180 days over 130,000 findings asked it 180 times (minutes). Here the
-findings are grouped by person once; a person's chain, corroboration and the static
-part of each reason (summary, first and last seen, events) depend only on which of
-their findings are in force, so they are worked out again only on the days that set
-changes (a new finding, or the person leaving, which drops the shares of findings
-that merely name them). What changes every day is the decay: each contribution is
-formed as ``score_people`` forms it (same operands, same order, so the same floats),
-from a table of the decay of each age in days.
+findings are grouped by person once and each person is scored over the whole run of
+days at once:
+
+- the decayed contributions of a detector's findings form a matrix (a finding per
+  row, a day per column) made with numpy from the same operands in the same order as
+  ``score_people`` (``weight * severity / 100``, times the decay of the age, times the
+  share), so the same floats; maxima are exact whatever the order, and sums are added
+  row after row as ``sum`` adds a list (groups of detectors in the order
+  ``score_people`` meets them wherever that can matter);
+- a person's chain, corroboration and the static part of each reason (summary, first
+  and last seen, events) depend only on which of their findings are in force: they
+  change only on the days that set changes (a new finding, or the person leaving,
+  which drops the shares of findings that merely name them), and are kept up as
+  findings arrive (:mod:`molehunt.score.kept`) rather than worked out again.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import NamedTuple
 
 import numpy as np
@@ -30,18 +37,15 @@ from molehunt.identity import employment_status
 from molehunt.models import Person, Reason
 from molehunt.score import (
     CHAIN_STAGES,
-    CORROBORATING,
     SAME_EVIDENCE,
-    STAGES,
-    TAKING,
     StoredFinding,
-    _family,
     is_departing,
     stage_of,
 )
-
-#: The static part of a reason: summary, first seen, last seen, events cited.
-ReasonText = tuple[str, datetime, datetime, tuple[str, ...]]
+from molehunt.score.kept import ReasonText as ReasonText
+from molehunt.score.kept import _chain as _chain
+from molehunt.score.kept import _families as _families
+from molehunt.score.kept import _families_of, _mark, _Own, _own_chain, _Text
 
 
 class DayScore(NamedTuple):
@@ -119,61 +123,6 @@ class _Items:
     named_own: bool
     stages: list[str]  # each finding's stage
     marks: list[tuple[str, int, str] | None]  # (host, ordinal, family) of a corroborating one
-
-
-@dataclass(slots=True)
-class _Text:
-    """A reason's text as findings of its detector arrive (rebuilt when some leave)."""
-
-    key: tuple[int, bool]
-    upto: int  # ordinal of the day the text was made for
-    n: int = 0
-    latest: tuple[datetime, str, str] | None = None  # time, finding id, title
-    first: datetime | None = None
-    last: datetime | None = None
-    events: set[str] = field(default_factory=set)
-    top: list[str] = field(default_factory=list)  # the smallest ``max_event_ids`` events
-
-    def add(self, f: StoredFinding, max_events: int) -> None:
-        self.n += 1
-        if self.latest is None or (f.time, f.finding_id) > self.latest[:2]:
-            self.latest = (f.time, f.finding_id, f.title)
-        self.first = f.time if self.first is None else min(self.first, f.time)
-        self.last = f.time if self.last is None else max(self.last, f.time)
-        for e in f.event_ids:
-            if e in self.events:
-                continue
-            self.events.add(e)
-            if len(self.top) < max_events:
-                insort(self.top, e)
-            elif e < self.top[-1]:
-                insort(self.top, e)
-                self.top.pop()
-
-    def text(self) -> ReasonText:
-        assert self.latest is not None
-        assert self.first is not None
-        assert self.last is not None
-        more = f" (+{self.n - 1} more)" if self.n > 1 else ""
-        return (self.latest[2] + more, self.first, self.last, tuple(self.top))
-
-
-@dataclass(slots=True)
-class _Own:
-    """What a person's own findings in force give (corroboration, chain), kept up as
-    they arrive and worked out again only when that can change."""
-
-    key: tuple[int, bool]
-    upto: int
-    active: list[int] = field(default_factory=list)  # finding indices
-    critical: set[str] = field(default_factory=set)
-    steps: set[tuple[int, str, str]] = field(default_factory=set)
-    stages: set[str] = field(default_factory=set)
-    seen: set[str] = field(default_factory=set)  # corroborating families met at all
-    families: tuple[str, ...] = ()
-    chain: tuple[str, ...] = ()
-    courses: dict[int, bool] = field(default_factory=dict)
-    days: list[tuple[int, int]] = field(default_factory=list)  # (ordinal, index) sorted
 
 
 @dataclass(slots=True)
@@ -510,6 +459,7 @@ class DayScorer:
         else:
             own, start = _Own(key, lo), 0
         before = (len(own.critical), len(own.steps), len(own.seen))
+        fresh: list[int] = []
         for i in its.own_order[start : key[0]]:
             f, _, named = state.items[i]
             if named and g:
@@ -517,9 +467,18 @@ class DayScorer:
             stage = its.stages[i]
             if stage == "critical":
                 own.critical.add(f.detector)
-            elif stage in CHAIN_STAGES:
-                own.steps.add((its.days[i], stage, f.detector))
+            elif (
+                stage in CHAIN_STAGES
+                and (step := (its.days[i], stage, f.detector)) not in own.steps
+            ):
+                own.steps.add(step)
                 own.stages.add(stage)
+                at = bisect_right(own.ordered, step)
+                own.ordered.insert(at, step)
+                own.step_days.insert(at, step[0])
+                if step[0] not in own.starts:
+                    insort(own.starts, step[0])
+                fresh.append(step[0])
             mark = its.marks[i]
             if mark is not None:
                 own.seen.add(mark[2])
@@ -528,7 +487,7 @@ class DayScorer:
         own.key, own.upto = key, lo
         own.courses.clear()
         if not grow or before[:2] != (len(own.critical), len(own.steps)):
-            own.chain = _chain_of(own.critical, own.steps, own.stages, self.settings.chain_days)
+            own.chain = _own_chain(own, fresh, self.settings.chain_days)
         if not grow or before[2] != len(own.seen) or own.families != tuple(sorted(own.seen)):
             marks = [its.marks[i] for i in sorted(own.active)]
             own.families = _families_of([m for m in marks if m is not None])
@@ -565,84 +524,3 @@ class DayScorer:
 def reason(detector: str, score: float, text: ReasonText) -> Reason:
     summary, first, last, events = text
     return Reason(detector, summary, first, last, events, score)
-
-
-def _text(scored: list[tuple[StoredFinding, float]], max_events: int) -> ReasonText:
-    """A reason's summary, first and last seen and events, as ``score_people`` words them."""
-    latest = max(scored, key=lambda x: (x[0].time, x[0].finding_id))[0]
-    events = sorted({e for f, _ in scored for e in f.event_ids})
-    more = f" (+{len(scored) - 1} more)" if len(scored) > 1 else ""
-    return (
-        latest.title + more,
-        min(f.time for f, _ in scored),
-        max(f.time for f, _ in scored),
-        tuple(events[:max_events]),
-    )
-
-
-def _chain(findings: list[StoredFinding], chain_days: int) -> tuple[str, ...]:
-    """:func:`~molehunt.score.chain_of`, in time linear in the days (see :func:`_chain_of`)."""
-    critical = {f.detector for f in findings if stage_of(f) == "critical"}
-    steps = {(f.day.toordinal(), st, f.detector) for f in findings if (st := stage_of(f))}
-    steps = {x for x in steps if x[1] in CHAIN_STAGES}
-    return _chain_of(critical, steps, {st for _, st, _ in steps}, chain_days)
-
-
-def _chain_of(
-    critical: set[str], steps: set[tuple[int, str, str]], stages: set[str], chain_days: int
-) -> tuple[str, ...]:
-    """:func:`~molehunt.score.chain_of` from the critical detectors and the distinct
-    chain steps (day, stage, detector) of the findings and their stages: it keeps the
-    first window (by day) holding the most stages, so only each distinct day's window
-    is looked at."""
-    if critical:
-        return tuple(f"critical: {d}" for d in sorted(critical))
-    if len(stages) < 2 or not stages & TAKING:
-        return ()
-    ordered = sorted(steps)
-    days = [x for x, _, _ in ordered]
-    best: set[tuple[str, str]] = set()
-    count = 0
-    for day in sorted(set(days)):
-        window = ordered[bisect_left(days, day) : bisect_right(days, day + chain_days)]
-        taken = [x for x, st, _ in window if st in TAKING]
-        if not taken:
-            continue
-        near = {(st, d) for x, st, d in window if st != "exfiltration" or x >= taken[0]}
-        n = len({st for st, _ in near})
-        if n > count:
-            best, count = near, n
-    if count < 2:
-        return ()
-    order = {st: i for i, st in enumerate(STAGES)}
-    return tuple(f"{st}: {d}" for st, d in sorted(best, key=lambda x: (order[x[0]], x[1])))
-
-
-def _mark(f: StoredFinding) -> tuple[str, int, str] | None:
-    """Where a finding may corroborate others: (host, day ordinal, source family)."""
-    family = _family(f.detector)
-    if f.host and family in CORROBORATING and f.details.get("corroborates", True):
-        return (f.host, f.day.toordinal(), family)
-    return None
-
-
-def _families(findings: list[StoredFinding]) -> tuple[str, ...]:
-    """:func:`~molehunt.score._corroborated` in linear time (see :func:`_families_of`)."""
-    return _families_of([m for f in findings if (m := _mark(f)) is not None])
-
-
-def _families_of(marks: list[tuple[str, int, str]]) -> tuple[str, ...]:
-    """:func:`~molehunt.score._corroborated` from the findings' marks (in the findings'
-    order): the first mark (hosts and marks in the same order) whose families within a
-    day are the most."""
-    by_host: dict[str, dict[int, set[str]]] = {}
-    for host, day, family in marks:
-        by_host.setdefault(host, {}).setdefault(day, set()).add(family)
-    best: set[str] = set()
-    order = {host: i for i, host in enumerate(by_host)}
-    for host, day, _ in sorted(marks, key=lambda m: order[m[0]]):
-        fams = by_host[host]
-        near = fams.get(day - 1, set()) | fams[day] | fams.get(day + 1, set())
-        if len(near) > len(best):
-            best = near
-    return tuple(sorted(best))

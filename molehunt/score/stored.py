@@ -289,6 +289,9 @@ def _parts_json(parts: tuple[tuple[str, float, int], ...]) -> str:
     if len(parts) == 1:
         ((d, v, since),) = parts
         return f"[[{_quoted(d)}, {v!r}, {since}]]"
+    if len(parts) == 2:
+        (d, v, since), (e, w, held) = parts
+        return f"[[{_quoted(d)}, {v!r}, {since}], [{_quoted(e)}, {w!r}, {held}]]"
     return "[" + ", ".join(f"[{_quoted(d)}, {v!r}, {since}]" for d, v, since in parts) + "]"
 
 
