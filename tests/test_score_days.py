@@ -1,7 +1,7 @@
-"""The day-run scorer's sums: added in ``score_people``'s order wherever the order can
-change the float (three groups of detectors or more, a leaver's named findings
-dropping out), and the same through Python's own ``sum`` (what Python 3.12 on, whose
-``sum`` compensates, is given)."""
+"""The day-run scorer on what the random findings of ``test_score_history`` rarely
+reach: one person with many groups of detectors whose named findings drop out when she
+leaves (the order groups are added in changes); and every sum taken through Python's
+own ``sum`` (what Python 3.12 on, whose ``sum`` compensates, is given)."""
 
 from __future__ import annotations
 
