@@ -501,30 +501,32 @@ class RiskRanker:
         self, first: date, until: date, top: int | None, include_all: bool
     ) -> dict[date, list[RankRow]]:
         """:meth:`history`'s days scored in memory (not kept), as fast and the same."""
-        from molehunt.score.days import DayScorer, reason
+        from molehunt.score.days import DayScorer, quiet_gc, reason
         from molehunt.score.stored import walk
 
-        scorer = DayScorer(load_findings(self.store, until), self.settings, self.hr_people())
-        out: dict[date, list[RankRow]] = {}
-        for scored in walk(self, scorer, first, until, first):
-            at = scored.threshold.value
-            shown = [p for p in scored.scores if include_all or p.score >= at][:top]
-            out[scored.day] = [
-                RankRow(
-                    rank=i,
-                    person_id=p.person_id,
-                    name=who.name if (who := self._person(p.person_id, scored.day)) else None,
-                    department=who.department if who else None,
-                    role=who.role if who else None,
-                    score=p.score,
-                    flagged=p.score >= at,
-                    chain=p.chain,
-                    reasons=tuple(
-                        reason(d, part, scorer.text(p.person_id, d)) for d, part, _ in p.parts
-                    ),
-                )
-                for i, p in enumerate(shown, 1)
-            ]
+        with quiet_gc():
+            scorer = DayScorer(load_findings(self.store, until), self.settings, self.hr_people())
+            out: dict[date, list[RankRow]] = {}
+            for scored in walk(self, scorer, first, until, first):
+                at = scored.threshold.value
+                shown = [p for p in scored.scores if include_all or p.score >= at][:top]
+                out[scored.day] = [
+                    RankRow(
+                        rank=i,
+                        person_id=p.person_id,
+                        name=who.name if (who := self._person(p.person_id, scored.day)) else None,
+                        department=who.department if who else None,
+                        role=who.role if who else None,
+                        score=p.score,
+                        flagged=p.score >= at,
+                        chain=p.chain,
+                        reasons=tuple(
+                            reason(d, part, scorer.text(p.person_id, d, since))
+                            for d, part, since in p.parts
+                        ),
+                    )
+                    for i, p in enumerate(shown, 1)
+                ]
         return out
 
     def _daily(self, last: date) -> DailyScores | None:

@@ -14,6 +14,7 @@ read-only store) the days are scored in memory, as fast and exactly the same.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Iterator
@@ -25,7 +26,7 @@ import duckdb
 import pyarrow as pa
 
 from molehunt.models import RankRow
-from molehunt.score.days import DayScore, DayScorer, ReasonText, reason
+from molehunt.score.days import DayScore, DayScorer, ReasonText, quiet_gc, reason
 
 if TYPE_CHECKING:
     from molehunt.score import RiskRanker, Threshold
@@ -58,6 +59,8 @@ def walk(
     if s.alert_budget is not None:
         day = max(first, bound, emit - timedelta(days=s.budget_days))
     above: dict[date, list[float]] = {}
+    if day <= last:
+        scorer.days(day, last)  # every day at once: far faster than one by one
     while day <= last:
         scores = scorer.day(day)
         above[day] = [p.score for p in scores if p.score >= s.alert_threshold]
@@ -150,20 +153,22 @@ class DailyScores:
         from molehunt.score import load_findings
 
         clock = time.perf_counter()
-        found = load_findings(self.store, last)
         rows: dict[str, list[Any]] = {k: [] for k in _DAY_COLUMNS}
         thresholds: list[tuple[date, float, str]] = []
-        scorer = DayScorer(found, self.ranker.settings, self.ranker.hr_people())
-        for scored in walk(self.ranker, scorer, first, last, since):
-            thresholds.append((scored.day, scored.threshold.value, scored.threshold.how))
-            _add_rows(rows, scored)
-        texts = _texts(scorer)
+        with quiet_gc():
+            found = load_findings(self.store, last)
+            scorer = DayScorer(found, self.ranker.settings, self.ranker.hr_people())
+            for scored in walk(self.ranker, scorer, first, last, since):
+                thresholds.append((scored.day, scored.threshold.value, scored.threshold.how))
+                _add_rows(rows, scored)
+            texts = _texts(scorer)
+            table = _day_table(rows)
         with self.store.transaction() as con:
             full = since <= first
             con.execute("DELETE FROM risk_days WHERE day >= ?", [since])
             con.execute("DELETE FROM risk_thresholds WHERE day >= ?", [since])
             con.execute("DELETE FROM risk_reasons WHERE ? OR since >= ?", [full, since.toordinal()])
-            con.register("new_days", _day_table(rows))
+            con.register("new_days", table)
             con.execute("INSERT INTO risk_days BY NAME SELECT * FROM new_days")
             con.unregister("new_days")
             con.register("new_texts", texts)
@@ -270,15 +275,33 @@ _DAY_COLUMNS = (
 
 def _add_rows(rows: dict[str, list[Any]], scored: ScoredDay) -> None:
     at = scored.threshold.value
-    for p in scored.scores:
-        rows["day"].append(scored.day)
-        rows["person_id"].append(p.person_id)
-        rows["score"].append(p.score)
-        rows["flagged"].append(p.score >= at)
-        rows["departing"].append(p.departing)
-        rows["corroborated"].append(list(p.corroborated))
-        rows["chain"].append(list(p.chain))
-        rows["reasons"].append(json.dumps([list(x) for x in p.parts]))
+    people = scored.scores
+    scores = [p.score for p in people]
+    rows["day"].extend([scored.day] * len(people))
+    rows["person_id"].extend([p.person_id for p in people])
+    rows["score"].extend(scores)
+    rows["flagged"].extend([x >= at for x in scores])
+    rows["departing"].extend([p.departing for p in people])
+    rows["corroborated"].extend([p.corroborated for p in people])
+    rows["chain"].extend([p.chain for p in people])
+    rows["reasons"].extend([_parts_json(p.parts) for p in people])
+
+
+def _parts_json(parts: tuple[tuple[str, float, int], ...]) -> str:
+    """``json.dumps`` of a day's reasons (detector, score, day its text holds from),
+    the same text, written directly (half a million of them in a build)."""
+    if len(parts) == 1:
+        ((d, v, since),) = parts
+        return f"[[{_quoted(d)}, {v!r}, {since}]]"
+    if len(parts) == 2:
+        (d, v, since), (e, w, held) = parts
+        return f"[[{_quoted(d)}, {v!r}, {since}], [{_quoted(e)}, {w!r}, {held}]]"
+    return "[" + ", ".join(f"[{_quoted(d)}, {v!r}, {since}]" for d, v, since in parts) + "]"
+
+
+@functools.cache
+def _quoted(word: str) -> str:
+    return json.dumps(word)
 
 
 def _day_table(rows: dict[str, list[Any]]) -> pa.Table:
@@ -288,24 +311,17 @@ def _day_table(rows: dict[str, list[Any]]) -> pa.Table:
 
 
 def _texts(scorer: DayScorer) -> pa.Table:
-    cols: dict[str, list[Any]] = {
-        k: [] for k in ("person_id", "detector", "since", "summary", "first_seen", "last_seen")
-    }
-    events: list[list[str]] = []
-    for pid, det, day, (summary, first, last, cited) in scorer.versions:
-        cols["person_id"].append(pid)
-        cols["detector"].append(det)
-        cols["since"].append(day)
-        cols["summary"].append(summary)
-        cols["first_seen"].append(first)
-        cols["last_seen"].append(last)
-        events.append(list(cited))
+    versions = scorer.versions
+    said = [v[3] for v in versions]
+    when = pa.timestamp("us", tz="UTC")
     return pa.table(
         {
-            **cols,
-            "since": pa.array(cols["since"], pa.int32()),
-            "first_seen": pa.array(cols["first_seen"], pa.timestamp("us", tz="UTC")),
-            "last_seen": pa.array(cols["last_seen"], pa.timestamp("us", tz="UTC")),
-            "events": pa.array(events, pa.list_(pa.string())),
+            "person_id": pa.array([v[0] for v in versions], pa.string()),
+            "detector": pa.array([v[1] for v in versions], pa.string()),
+            "since": pa.array([v[2] for v in versions], pa.int32()),
+            "summary": pa.array([t[0] for t in said], pa.string()),
+            "first_seen": pa.array([t[1] for t in said], when),
+            "last_seen": pa.array([t[2] for t in said], when),
+            "events": pa.array([t[3] for t in said], pa.list_(pa.string())),
         }
     )
