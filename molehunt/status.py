@@ -54,7 +54,7 @@ def status(store: Store) -> dict[str, Any]:
 def kept_relations(store: Store) -> list[dict[str, Any]]:
     """Who-is-who kept in the store (:mod:`molehunt.resolve.stored`): each relation,
     the end of the last day resolved (UTC) and when it was last brought up to date."""
-    if not store.query("SELECT 1 FROM duckdb_tables() WHERE table_name = 'kept_state'"):
+    if not store.has_tables("kept_state"):
         return []  # a read-only store of an older schema
     rows = store.query("SELECT relation, through_end, built_at FROM kept_state ORDER BY relation")
     return [

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+from datetime import date
 from pathlib import Path
 
 import pytest
+
+from molehunt.config import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"
@@ -37,3 +41,26 @@ def shared_fixtures(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} absent: the shared fixtures live beside the repo only in CI/dev")
     return path
+
+
+def simulated_store(folder: Path, preset: str, seed: int) -> tuple[Settings, date]:
+    """A simulated insurer written under ``folder/sim`` and ingested through the real
+    path into ``folder/molehunt.duckdb`` (with its key file): the settings that open
+    it and the simulation's last day. Nothing may be rejected."""
+    from molehunt.ingest.runner import ingest_paths
+    from molehunt.keys import create_key_file
+    from molehunt.simulate import params_for, simulate
+    from molehunt.store import Store
+
+    sim = folder / "sim"
+    simulate(sim, params_for(preset, None, seed=seed))
+    truth = json.loads((sim / "truth.json").read_text(encoding="utf-8"))
+    key_file = folder / "molehunt.key"
+    create_key_file(key_file)
+    settings = Settings.load(
+        {"db": folder / "molehunt.duckdb", "key_file": key_file}, environ={}, cwd=folder
+    )
+    with Store.open(settings.db) as store:
+        report = ingest_paths(store, settings, [sim / "reference", sim / "logs"])
+    assert report.rejected == 0
+    return settings, date.fromisoformat(truth["period"]["end"])

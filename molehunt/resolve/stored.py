@@ -122,7 +122,7 @@ def kept(
     state = con.execute(
         "SELECT built_from, through_end FROM kept_state WHERE relation = ?", [spec.name]
     ).fetchall()
-    exists = _tables_exist(store, spec)
+    exists = store.has_tables(*spec.tables)
     counts = _day_counts(store, resolver, spec)
     whole, reason, start = True, "nothing kept yet", None
     if state and exists:
@@ -162,15 +162,6 @@ def _up_to(resolver: Resolver, spec: Kept) -> dict[str, Any]:
         t = resolver.table(name)
         out[name] = t.filter(t[column] <= ibis.literal(resolver.as_of))
     return out
-
-
-def _tables_exist(store: Store, spec: Kept) -> bool:
-    found = store.con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'main' AND table_name IN "
-        f"({', '.join('?' for _ in spec.tables)})",
-        list(spec.tables),
-    ).fetchall()
-    return int(found[0][0]) == len(spec.tables)
 
 
 def _built_from(store: Store, resolver: Resolver, spec: Kept) -> dict[str, Any]:

@@ -112,9 +112,7 @@ class DailyScores:
         no data or the store cannot be written (the caller scores in memory)."""
         if self._current is not None:
             return self._current
-        if self.store.read_only and not self.store.query(
-            "SELECT 1 FROM duckdb_tables() WHERE table_name = 'risk_state'"
-        ):
+        if self.store.read_only and not self.store.has_tables("risk_state"):
             return None  # a read-only store of an older schema: scored in memory
         first = self.ranker.first_day()
         if first is None:

@@ -160,6 +160,17 @@ class Store:
         names = [d[0] for d in cur.description or []]
         return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
+    def has_tables(self, *names: str) -> bool:
+        """Whether every named table exists (a read-only store of an older schema
+        lacks the later migrations' tables)."""
+        marks = ", ".join("?" for _ in names)
+        found = self.con.execute(
+            "SELECT count(DISTINCT table_name) FROM duckdb_tables() "
+            f"WHERE schema_name = 'main' AND table_name IN ({marks})",
+            list(names),
+        ).fetchall()
+        return int(found[0][0]) == len(set(names))
+
     def table_counts(self) -> dict[str, int]:
         names = [
             *(f"ref_{n}" for n in REFERENCE_TABLES),

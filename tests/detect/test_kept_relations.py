@@ -17,15 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from molehunt_testing import simulated_store
 
-from molehunt.config import Settings
 from molehunt.detect import DetectionSettings
 from molehunt.detect.runner import DetectReport, run_detectors
 from molehunt.identity import LOGON_HORIZON
-from molehunt.ingest.runner import ingest_paths
-from molehunt.keys import create_key_file
 from molehunt.resolve.stored import KEPT
-from molehunt.simulate import params_for, simulate
 from molehunt.status import status
 from molehunt.store import Store
 from molehunt.store.schema import EVENT_TABLES
@@ -42,19 +39,8 @@ class World:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> World:
-    folder = tmp_path_factory.mktemp("kept")
-    simulate(folder / "sim", params_for("tiny", None, seed=11))
-    truth = json.loads((folder / "sim" / "truth.json").read_text(encoding="utf-8"))
-    key_file = folder / "molehunt.key"
-    create_key_file(key_file)
-    settings = Settings.load(
-        {"db": folder / "molehunt.duckdb", "key_file": key_file}, environ={}, cwd=folder
-    )
-    sim = folder / "sim"
+    settings, last = simulated_store(tmp_path_factory.mktemp("kept"), "tiny", seed=11)
     with Store.open(settings.db) as store:
-        report = ingest_paths(store, settings, [sim / "reference", sim / "logs"])
-        assert report.rejected == 0
-        last = date.fromisoformat(truth["period"]["end"])
         found = run_detectors(store, SETTINGS, last, keep_resolved=False)
         kept = store.query("SELECT count(*) AS n FROM kept_state")[0]["n"]
     assert kept == 0, "a pass that keeps nothing left kept relations"

@@ -17,16 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from molehunt_testing import require_binary
+from molehunt_testing import require_binary, simulated_store
 from typer.testing import CliRunner
 
 from molehunt.cli import app
 from molehunt.compute.spark import EngineError
 from molehunt.config import Settings
 from molehunt.detect.engines import SparkEngine, detection_backend
-from molehunt.ingest.runner import ingest_paths
-from molehunt.keys import create_key_file
-from molehunt.simulate import params_for, simulate
 from molehunt.store import Store
 
 # Detectors the small preset (seed 3) gives work to, so the comparison covers them.
@@ -58,18 +55,8 @@ class Insurer:
 @pytest.fixture(scope="module")
 def insurer(tmp_path_factory: pytest.TempPathFactory) -> Insurer:
     folder = tmp_path_factory.mktemp("insurer")
-    simulate(folder / "sim", params_for("small", None, seed=3))
-    truth = json.loads((folder / "sim" / "truth.json").read_text(encoding="utf-8"))
-    key_file = folder / "molehunt.key"
-    create_key_file(key_file)
-    settings = Settings.load(
-        {"db": folder / "molehunt.duckdb", "key_file": key_file}, environ={}, cwd=folder
-    )
-    sim = folder / "sim"
-    with Store.open(settings.db) as store:
-        report = ingest_paths(store, settings, [sim / "reference", sim / "logs"])
-    assert report.rejected == 0
-    return Insurer(folder, settings, date.fromisoformat(truth["period"]["end"]))
+    settings, last = simulated_store(folder, "small", seed=3)
+    return Insurer(folder, settings, last)
 
 
 @pytest.fixture
