@@ -42,7 +42,8 @@ class AllowedChannelUploadDetector(QueryDetector):
     stage: ClassVar[str] = "exfiltration"
 
     def query(self, ctx: DetectContext) -> Any:
-        u = ctx.uploads()
+        # A day is judged against the trailing ``baseline_days`` (module doc).
+        u = ctx.trailing(ctx.uploads())
         u = u.filter(u.allowed | (u.method == "CONNECT"))
         return u.group_by(["actor", "day", "web_host"]).aggregate(
             bytes=u.bytes_out.sum(),
@@ -60,7 +61,7 @@ class AllowedChannelUploadDetector(QueryDetector):
         rows = ctx.collect(self.query(ctx))
         if not rows:
             return []
-        h = ctx.http()
+        h = ctx.trailing(ctx.http())
         active = h.filter(h.actor.notnull()).select("actor", "day").distinct()
         days_of: dict[str, set[date]] = defaultdict(set)
         for r in ctx.collect(active):
@@ -68,13 +69,15 @@ class AllowedChannelUploadDetector(QueryDetector):
         flagged = _surprising(rows, days_of, ctx)
         if not flagged:
             return []
-        u = ctx.uploads()
+        u = ctx.of_pass(ctx.uploads())
         u = u.filter(u.allowed | (u.method == "CONNECT"))
         actors = sorted({r["actor"] for r in flagged})
         u = u.filter(u.actor.isin(actors))
         ids = u.group_by(["actor", "day", "web_host"]).aggregate(ids=u.event_id.collect())
         self._id_of = {(r["actor"], r["day"], r["web_host"]): r["ids"] for r in ctx.collect(ids)}
-        b = ctx.bulk_reads().select(b_id="event_id", b_time="time", b_host="hostname")
+        # Bulk reads up to ``follow_hours`` before a reported day's uploads.
+        b = ctx.trailing(ctx.bulk_reads(), 1 + ctx.settings.follow_hours // 24)
+        b = b.select(b_id="event_id", b_time="time", b_host="hostname")
         hosts = sorted({r["host"] for r in flagged if r["host"]})
         reads_of: dict[str, list[tuple[Any, str]]] = defaultdict(list)
         if hosts:

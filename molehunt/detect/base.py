@@ -168,6 +168,16 @@ class DetectContext(Resolver):
             return rel
         return rel.filter(rel.day >= ibis.literal(self.since))
 
+    def trailing(self, rel: Any, days: int | None = None) -> Any:
+        """``rel`` (with a local ``day``) cut to the pass's days and the ``days``
+        (default ``baseline_days``) calendar days before them: for a detector that
+        judges a day against a trailing calendar window, so a one-day round reads one
+        window."""
+        if self.since is None:
+            return rel
+        back = self.settings.baseline_days if days is None else days
+        return rel.filter(rel.day >= ibis.literal(self.since - timedelta(days=back)))
+
     def bulk_reads(self) -> Any:
         """Reads that take client data in bulk: many rows, a COPY of unknown size, or
         enough rows outside working hours."""
@@ -266,8 +276,8 @@ class DetectContext(Resolver):
     def with_daily_ids(self, daily: Any) -> Any:
         """``daily`` (some rows of :meth:`daily_reads`) plus ``ids``: the event ids of
         each person's reads that day. Gathered for the few rows a detector reports,
-        not for every person and day."""
-        r = self.reads()
+        not for every person and day: rows of the pass's days (others get none)."""
+        r = self.of_pass(self.reads())
         r = r.filter(r.actor.notnull())
         keys = daily.select(i_actor="actor", i_day="day").distinct()
         j = r.join(keys, [r.actor == keys.i_actor, r.day == keys.i_day])

@@ -30,7 +30,8 @@ class BorrowedAccountDetector(QueryDetector):
     stage: ClassVar[str] = "critical"
 
     def query(self, ctx: DetectContext) -> Any:
-        r = ctx.reads()
+        # A day's finding reads that day and the ``sustained_window_days`` before (rows).
+        r = ctx.trailing(ctx.reads(), ctx.settings.sustained_window_days)
         r = r.filter(
             r.account_owner.notnull()
             & r.host_person.notnull()

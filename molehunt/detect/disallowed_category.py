@@ -22,7 +22,7 @@ class DisallowedCategoryDetector(QueryDetector):
     stage: ClassVar[str] = "context"
 
     def query(self, ctx: DetectContext) -> Any:
-        h = ctx.http()
+        h = ctx.of_pass(ctx.http())  # a day's finding reads that day's requests
         h = h.filter(~h.allowed & h.actor.notnull())
         return h.group_by(["actor", "day"]).aggregate(
             ids=h.event_id.collect(),

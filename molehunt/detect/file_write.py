@@ -27,8 +27,9 @@ class FileWriteDetector(QueryDetector):
         sheet = ibis.literal(False)
         for suffix in s.spreadsheet_suffixes:
             sheet = sheet | name.endswith(suffix.lower())
-        f = f.filter(sheet & f.actor.notnull())
-        b = ctx.bulk_reads().select(
+        f = ctx.of_pass(f.filter(sheet & f.actor.notnull()))
+        # Bulk reads up to ``follow_hours`` before a reported day's files.
+        b = ctx.trailing(ctx.bulk_reads(), 1 + s.follow_hours // 24).select(
             b_id="event_id",
             b_time="time",
             b_host="hostname",

@@ -57,7 +57,7 @@ class OutOfScopeDetector(QueryDetector):
         ]
         current = people.filter(people.p_role.isin(portfolio_roles or [""]))
         holders = holders.join(current, holders.h_id == current.p_id).select("h_id")
-        r = ctx.reads()
+        r = _trailing(ctx, ctx.reads())
         r = r.filter(r.actor.notnull()).select("event_id", "time", "day", "actor", "hostname")
         r = r.join(holders, r.actor == holders.h_id).drop("h_id")
         ra = ctx.table("record_access").select(ra_id="event_id", ra_client="client_id")
@@ -130,13 +130,22 @@ class OutOfScopeDetector(QueryDetector):
         )
 
 
+def _trailing(ctx: DetectContext, rel: Any) -> Any:
+    """``rel`` cut to what a pass's days are judged with: a day counts the surprising
+    days within ``sustained_window_days`` before it, each of which may add up the
+    unmatched days within that window before it, each judged against the role's days
+    of the ``baseline_days`` before it."""
+    s = ctx.settings
+    return ctx.trailing(rel, s.baseline_days + 2 * s.sustained_window_days)
+
+
 def _peer_days(ctx: DetectContext, g: Any) -> tuple[PeerDays, PeerDays]:
     """Every active person-day's count of other portfolios' clients and of separate
     reads of them (0 on days with none), to judge a day against the role's others."""
     counts = {
         (r["actor"], r["day"]): r for r in ctx.collect(g.select("actor", "day", "clients", "reads"))
     }
-    daily = ctx.collect(ctx.daily_reads().select("actor", "role", "day"))
+    daily = ctx.collect(_trailing(ctx, ctx.daily_reads()).select("actor", "role", "day"))
     window = ctx.settings.baseline_days
 
     def value(r: dict[str, Any], name: str) -> float:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import traceback
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -71,6 +72,8 @@ class DetectReport:
     #: Detectors that ran to the end, and those that failed (in registry order).
     ran: list[str] = field(default_factory=list)
     failures: list[DetectorFailure] = field(default_factory=list)
+    #: Wall seconds each detector took (shared relations charged to the first that asks).
+    seconds: dict[str, float] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -116,6 +119,7 @@ def run_detectors(
         ) as ctx,
     ):
         for name in chosen:
+            started = time.perf_counter()
             try:
                 found = DETECTORS[name]().find(ctx)
             except Exception as e:  # one detector's failure must not stop the pass
@@ -123,7 +127,9 @@ def run_detectors(
                 log.error("detector %s failed at %s: %s", name, failure.where, failure.error)
                 log.debug("detector %s failed", name, exc_info=True)
                 report.failures.append(failure)
+                report.seconds[name] = time.perf_counter() - started
                 continue
+            report.seconds[name] = time.perf_counter() - started
             report.findings.extend(found)
             report.ran.append(name)
     report.findings.sort(key=lambda f: (f.day, f.detector, f.person_id or "", f.finding_id))

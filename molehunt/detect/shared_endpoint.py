@@ -36,7 +36,8 @@ class SharedEndpointDetector(QueryDetector):
     stage: ClassVar[str] = "exfiltration"
 
     def query(self, ctx: DetectContext) -> Any:
-        u = ctx.uploads()
+        # A day is judged against the ``ring_days`` ending it.
+        u = ctx.trailing(ctx.uploads(), ctx.settings.ring_days)
         u = u.filter(
             (u.method != "CONNECT") & ~u.category.fill_null("").lower().isin(list(OWN_CATEGORIES))
         )

@@ -68,7 +68,8 @@ class SustainedExcessDetector(QueryDetector):
             & (d.days >= s.sustained_min_days)
             & (d.cum >= s.sustained_min_reads)
         )
-        return ctx.with_daily_ids(d)
+        # The windows above need every earlier day; only the pass's days are reported.
+        return ctx.with_daily_ids(ctx.of_pass(d))
 
     def to_finding(self, ctx: DetectContext, row: dict[str, Any]) -> Finding:
         s = ctx.settings

@@ -197,16 +197,61 @@ def _reference_moves(store: Store, spec: Kept, low: datetime, high: datetime) ->
 def _day_counts(store: Store, resolver: Resolver, spec: Kept) -> list[tuple[date, str, int]]:
     """Events per local day and input table, up to the resolver's day (each table
     counted once per pass: relations share inputs)."""
-    shift = f"INTERVAL {int(resolver.offset)} SECOND"
     for table in spec.inputs:
         if table not in resolver.day_counts:
+            count_days(store, table, int(resolver.offset))
             found = store.con.execute(
-                f"SELECT CAST(time + {shift} AS DATE) AS day, count(*) FROM {table} "
-                "WHERE time < ? GROUP BY ALL",
-                [resolver.end],
+                "SELECT day, events FROM event_days WHERE tbl = ? AND utc_offset = ? AND day <= ?",
+                [table, int(resolver.offset), resolver.as_of],
             ).fetchall()
             resolver.day_counts[table] = [(d, int(n)) for d, n in found]
     return sorted((d, t, n) for t in spec.inputs for d, n in resolver.day_counts[t])
+
+
+def count_days(store: Store, table: str, offset: int) -> bool:
+    """Bring ``event_days`` of ``table`` (local days cut ``offset`` seconds east of
+    UTC) up to its rows; whether anything changed.
+
+    Event tables only grow (exactly-once ingest appends, nothing deletes), so the rows
+    not yet counted are those whose rowid is at least ``rows_seen``, and DuckDB reads
+    only their row groups. A table whose rowids have a hole (rows deleted after all)
+    or fewer rows than were counted is counted again whole."""
+    con = store.con
+    rows, top = con.execute(f"SELECT count(*), max(rowid) FROM {table}").fetchall()[0]
+    rows = int(rows)
+    seen = con.execute(
+        "SELECT rows_seen FROM event_days_seen WHERE tbl = ? AND utc_offset = ?",
+        [table, offset],
+    ).fetchall()
+    appended_only = top is None or int(top) + 1 == rows
+    since = int(seen[0][0]) if seen and appended_only and int(seen[0][0]) <= rows else None
+    if since == rows:
+        return False
+    day = f"CAST(time + INTERVAL {offset} SECOND AS DATE)"
+    with store.transaction() as tx:
+        if since is None:
+            tx.execute("DELETE FROM event_days WHERE tbl = ? AND utc_offset = ?", [table, offset])
+        tx.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _new_days AS
+                SELECT {day} AS day, count(*) AS events FROM {table}
+                WHERE rowid >= ? AND rowid < ? GROUP BY ALL""",
+            [since or 0, rows],
+        )
+        tx.execute(
+            """UPDATE event_days SET events = event_days.events + n.events FROM _new_days n
+               WHERE tbl = ? AND utc_offset = ? AND event_days.day IS NOT DISTINCT FROM n.day""",
+            [table, offset],
+        )
+        tx.execute(
+            """INSERT INTO event_days SELECT ?, ?, n.day, n.events FROM _new_days n
+               WHERE NOT EXISTS (SELECT 1 FROM event_days e WHERE e.tbl = ? AND
+                     e.utc_offset = ? AND e.day IS NOT DISTINCT FROM n.day)""",
+            [table, offset, table, offset],
+        )
+        tx.execute("DROP TABLE _new_days")
+        tx.execute("DELETE FROM event_days_seen WHERE tbl = ? AND utc_offset = ?", [table, offset])
+        tx.execute("INSERT INTO event_days_seen VALUES (?, ?, ?)", [table, offset, rows])
+    return True
 
 
 def _first_changed(

@@ -552,6 +552,25 @@ MIGRATIONS = (
 )""",
         ),
     ),
+    Migration(
+        14,
+        "events per local day and table, counted from the rows appended since the last count",
+        (
+            # molehunt.resolve.stored: a pass counts only the rows appended since (the
+            # event tables only grow), not every event's time again.
+            """CREATE TABLE event_days (
+  tbl VARCHAR NOT NULL,
+  utc_offset INTEGER NOT NULL,  -- seconds east of UTC the days were cut with
+  day DATE,                     -- NULL: events without a time
+  events BIGINT NOT NULL
+)""",
+            """CREATE TABLE event_days_seen (
+  tbl VARCHAR NOT NULL,
+  utc_offset INTEGER NOT NULL,
+  rows_seen BIGINT NOT NULL     -- rows of the table counted (its rowids below this)
+)""",
+        ),
+    ),
 )
 
 #: Event tables, for status and for the contract tests.

@@ -112,6 +112,29 @@ def test_new_days_and_late_events_extend_the_kept_days(world: World, copy: Path)
     assert {r["relation"] for r in refreshed} == set(KEPT)
 
 
+def test_every_round_finds_what_resolving_everything_finds_of_its_days(
+    world: World, copy: Path
+) -> None:
+    """A round reads only its days and the windows they are judged with (each
+    detector's cut): one-day rounds of many days, and one round of several days, find
+    exactly the full pass's findings of those days (a finding of a day reads nothing
+    after it, so the full pass's are the truth)."""
+    first = min(f.day for f in world.truth.findings)
+    days = [first + timedelta(days=n) for n in range(0, (world.last_day - first).days + 1, 3)]
+    with Store.open(copy) as store:
+        run_detectors(store, SETTINGS, world.last_day)
+        rounds = {day: run_detectors(store, SETTINGS, day, since=day) for day in days}
+        week = world.last_day - timedelta(days=6)
+        several = run_detectors(store, SETTINGS, world.last_day, since=week)
+    checked = 0
+    for day, found in rounds.items():
+        truth = [r for r in _rows(world.truth) if r[2] == day]
+        assert _rows(found) == truth, day
+        checked += len(truth)
+    assert checked >= 20, "too few findings on the days compared"
+    assert _rows(several) == _rows(world.truth, since=week)
+
+
 def test_a_reference_change_resolves_everything_again(world: World, copy: Path) -> None:
     with Store.open(copy) as store:
         run_detectors(store, SETTINGS, world.last_day)
