@@ -177,11 +177,10 @@ def read_answer(ctx: typer.Context, verb: str, ask: Ask) -> Any:
         answer = remote.ask_server(found, verb, ask.model_dump(mode="json"), _os_user())
         if answer is not None:
             return answer
-    from molehunt.investigate.service import Investigation, operator
-    from molehunt.store import Store
+    from molehunt.investigate.service import operator
 
-    with Store.open(settings.db, memory_limit=settings.memory_limit) as store:
-        return READS[verb].answer(Investigation(store, settings), operator(), ask)
+    with investigation(ctx) as service:
+        return READS[verb].answer(service, operator(), ask)
 
 
 def _os_user() -> str:
