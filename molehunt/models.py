@@ -313,6 +313,8 @@ class AuditCheck:
     rows: int
     head: str
     broken_at: int | None
+    reason: str | None = None  # what is wrong at broken_at, in words
+    keyed_from: int | None = None  # the first keyed row (None: not keyed yet)
 
 
 @dataclass(frozen=True, slots=True)

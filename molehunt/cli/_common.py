@@ -1,6 +1,6 @@
 """What every verb of the ``molehunt`` command shares: the app, the consoles, the
 output format, the loaded settings, the audited service over the store, how an error
-ends a verb, time parsing, the read verbs' audit row.
+ends a verb, time parsing, the read verbs' answers.
 
 Nothing here imports DuckDB, Ibis or the detectors: ``molehunt --help`` and
 ``molehunt version`` load only Typer, Rich and pydantic; each verb imports the
@@ -163,16 +163,10 @@ def plain(value: Any) -> Any:
     return value
 
 
-def audit_row(store: Store, action: str, target: str | None, rows: int | None) -> None:
-    """One row of the investigators' audit trail (see molehunt.audit)."""
-    from molehunt.audit import record
-
-    record(store, action, target, rows)
-
-
 def read_answer(ctx: typer.Context, verb: str, ask: Ask) -> Any:
-    """A read verb's answer (JSON values, :mod:`molehunt.investigate.reads`): from the running
-    ``molehunt serve`` when it holds the store, else from the store itself."""
+    """A read verb's answer (JSON values, :mod:`molehunt.investigate.reads`): from the
+    running ``molehunt serve`` when it holds the store (its actor ``cli:<os user>``),
+    else from the audited service over the store itself, as :func:`operator`."""
     from molehunt.investigate import local as remote
     from molehunt.investigate.reads import READS
 
@@ -183,10 +177,10 @@ def read_answer(ctx: typer.Context, verb: str, ask: Ask) -> Any:
         answer = remote.ask_server(found, verb, ask.model_dump(mode="json"), _os_user())
         if answer is not None:
             return answer
-    from molehunt.store import Store
+    from molehunt.investigate.service import operator
 
-    with Store.open(settings.db, memory_limit=settings.memory_limit) as store:
-        return READS[verb].answer(store, settings, audit_row, ask)
+    with investigation(ctx) as service:
+        return READS[verb].answer(service, operator(), ask)
 
 
 def _os_user() -> str:

@@ -13,7 +13,6 @@ from molehunt.cli._common import (
     Format,
     FormatOption,
     app,
-    audit_row,
     ctx_of,
     err,
     out,
@@ -106,6 +105,7 @@ def watch(
     fmt: FormatOption = Format.table,
 ) -> None:
     """Run continuously: ingest what was appended, detect, and name newly flagged people."""
+    from molehunt.audit import record
     from molehunt.watch import Round, append_alerts
     from molehunt.watch import watch as follow
 
@@ -118,7 +118,7 @@ def watch(
                 append_alerts(alerts, r)
             if r.newly_flagged:
                 people = ",".join(p["person_id"] for p in r.newly_flagged)
-                audit_row(
+                record(
                     store, "watch", f"newly flagged on {r.as_of}: {people}", len(r.newly_flagged)
                 )
             if fmt is Format.json:

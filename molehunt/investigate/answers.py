@@ -7,11 +7,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, replace
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from molehunt.investigate.masking import masked_row
 from molehunt.models import (
     Attribution,
+    AuditCheck,
     AuditEntry,
     CaseItem,
     EventSummary,
@@ -21,6 +22,9 @@ from molehunt.models import (
     TimelineFinding,
     User,
 )
+
+if TYPE_CHECKING:
+    from molehunt.audit import Verified
 
 #: The keys of an attribution report that hold times (ISO strings in UTC).
 ATTRIBUTION_TIMES = frozenset({"first_read", "last_read", "written"})
@@ -137,6 +141,13 @@ def audit_entry(r: Mapping[str, Any]) -> AuditEntry:
         rows=r["rows"],
         prev_hash=r["prev_hash"],
         hash=r["hash"],
+    )
+
+
+def audit_check(checked: Verified) -> AuditCheck:
+    """What :func:`molehunt.audit.verify` found."""
+    return AuditCheck(
+        checked.rows, checked.head, checked.broken_at, checked.reason, checked.keyed_from
     )
 
 

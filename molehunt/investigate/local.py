@@ -5,9 +5,9 @@ endpoint file beside the store, ``<db>.serve`` (mode 0600: its process id, a
 loopback address and port, and a random token), and removes it when it stops. A read
 verb that finds a live endpoint (the process is alive and the port answers) sends its
 ask there with the token in the ``X-Molehunt-Token`` header; the server answers it
-through the same function the command line calls (:mod:`molehunt.investigate.reads`) and
-audits it with the actor ``cli:<os user>``. A stale file (process gone, or nothing
-listening) is ignored, and removed when its process is gone.
+through the same function the command line calls (:mod:`molehunt.investigate.reads`),
+which asks its audited, masked service as the actor ``cli:<os user>``. A stale file
+(process gone, or nothing listening) is ignored, and removed when its process is gone.
 """
 
 from __future__ import annotations

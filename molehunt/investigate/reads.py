@@ -3,10 +3,14 @@ server's local endpoint (:mod:`molehunt.web.local`).
 
 A verb on the command line checks its options, builds its *ask* (a small pydantic
 model, so the server can check it again), and gets its answer here: from the store
-when it can open it, else from the running ``molehunt serve``, which calls the same
-function over its own connection and audits it through its writer with the actor
-``cli:<os user>``. Answers are JSON values (what ``--format json`` prints), so the
-command prints the same table or JSON whichever way the answer came.
+when it can open it (the actor is :func:`molehunt.investigate.service.operator`, the
+operating-system user), else from the running ``molehunt serve``, which calls the
+same function with its own service and the actor ``cli:<os user>``. Each function
+asks the one audited, masked service (:class:`~molehunt.investigate.service.Investigation`)
+exactly once, so the permission check, the one audit row and the masking happen
+there, and turns its answer into JSON values (what ``--format json`` prints, times
+as the command has always printed them), so the command prints the same table or
+JSON whichever way the answer came.
 """
 
 from __future__ import annotations
@@ -14,17 +18,15 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import Any
-from zoneinfo import ZoneInfo
+from datetime import date, datetime, tzinfo
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from molehunt.config import Settings
-from molehunt.store import Store
+from molehunt.models import Actor, AuditCheck, AuditEntry, RankRow, TimelineFinding
 
-#: Writes one audit row: (store, action, target, rows).
-Auditor = Callable[[Store, str, str | None, int | None], None]
+if TYPE_CHECKING:
+    from molehunt.investigate.service import Investigation
 
 
 class Ask(BaseModel):
@@ -72,93 +74,150 @@ def as_json(data: Any) -> Any:
     return json.loads(json.dumps(data, default=str, ensure_ascii=False))
 
 
-def status(store: Store, settings: Settings, audit: Auditor, ask: StatusAsk) -> Any:
-    from molehunt.status import status as store_status
-
-    return as_json({**store_status(store), "db": ask.db})
-
-
-def who(store: Store, settings: Settings, audit: Auditor, ask: WhoAsk) -> Any:
-    from molehunt.identity import Identity
-
-    answer = Identity(store, settings.timezone).who(
-        ask.at, ip=ask.ip, account=ask.account, hostname=ask.host
-    )
-    asked = f"ip={ask.ip}" if ask.ip else f"account={ask.account}" if ask.account else None
-    asked = asked or f"host={ask.host}"
-    audit(store, "who", f"{asked} at {ask.at.isoformat()}", 1)
-    return as_json(answer)
+def status(service: Investigation, actor: Actor, ask: StatusAsk) -> Any:
+    """The store's status (audited ``status``), naming the store as the user did."""
+    return as_json({**service.status(actor), "db": ask.db})
 
 
-def accounts(store: Store, settings: Settings, audit: Auditor, ask: AccountsAsk) -> Any:
-    from molehunt.identity import Identity
-
-    if ask.orphaned:
-        rows = Identity(store, settings.timezone).orphaned_accounts(ask.at)
-    else:
-        rows = store.query("SELECT * FROM accounts ORDER BY account, system")
-    audit(store, "accounts", "orphaned" if ask.orphaned else "all", len(rows))
-    return as_json(rows)
+def who(service: Investigation, actor: Actor, ask: WhoAsk) -> Any:
+    """Who owned the account or host, and who sat at it (audited ``who``); the time
+    as it was asked."""
+    found = service.who(actor, ask.at, ip=ask.ip, account=ask.account, host=ask.host)
+    return as_json({"at": found.at.astimezone(ask.at.tzinfo).isoformat(), **found.answer})
 
 
-def risk(store: Store, settings: Settings, audit: Auditor, ask: RiskAsk) -> Any:
-    """The days ranked: one day, or (``history``) every day up to ``day``."""
-    from molehunt.score import RiskRanker
+def accounts(service: Investigation, actor: Actor, ask: AccountsAsk) -> Any:
+    """Every account, or the orphaned ones (audited ``accounts``)."""
+    return as_json(service.accounts(actor, ask.orphaned, ask.at))
 
-    ranker = RiskRanker(store, settings.detection, settings.timezone)
+
+def risk(service: Investigation, actor: Actor, ask: RiskAsk) -> Any:
+    """The days ranked: one day with its threshold, or (``history``) every day up to
+    ``day`` (audited ``risk`` ``as of <--as-of or today>``, ``history`` added)."""
+    asked = ask.asked or "today"
     if ask.history:
-        until = ask.day or ranker.last_day()
-        days = ranker.history(until, top=ask.top, include_all=ask.show_all) if until else []
-    else:
-        day = ask.day or datetime.now(ZoneInfo(settings.timezone)).date()
-        threshold = ranker.threshold(day)
-        days = [
+        days = service.ranking_history(
+            actor, ask.day, top=ask.top, include_all=ask.show_all, asked=asked
+        )
+        return as_json(days)
+    ranking = service.ranking(actor, ask.day or service.today(), ask.top, ask.show_all, asked=asked)
+    return as_json(
+        [
             {
-                "date": day.isoformat(),
-                "threshold": threshold.value,
-                "threshold_how": threshold.how,
-                "ranking": ranker.ranking(day, top=ask.top, include_all=ask.show_all),
+                "date": ranking.as_of.isoformat(),
+                "threshold": ranking.threshold,
+                "threshold_how": ranking.threshold_how,
+                "ranking": [rank_row_json(r, service.zone) for r in ranking.rows],
             }
         ]
-    shown = sum(len(d["ranking"]) for d in days)
-    target = f"as of {ask.asked or 'today'}" + (" history" if ask.history else "")
-    audit(store, "risk", target, shown)
-    return as_json(days)
+    )
 
 
-def timeline(store: Store, settings: Settings, audit: Auditor, ask: TimelineAsk) -> Any:
-    from molehunt.timeline import timeline as person_timeline
+def rank_row_json(row: RankRow, zone: tzinfo) -> dict[str, Any]:
+    """One row of a day's ranking as the command prints it, times in ``zone``."""
+    return {
+        "rank": row.rank,
+        "person_id": row.person_id,
+        "name": row.name,
+        "department": row.department,
+        "role": row.role,
+        "score": row.score,
+        "flagged": row.flagged,
+        "chain": list(row.chain),
+        "reasons": [
+            {
+                "detector": r.detector,
+                "summary": r.summary,
+                "first_seen": r.first_seen.astimezone(zone).isoformat(),
+                "last_seen": r.last_seen.astimezone(zone).isoformat(),
+                "events": list(r.events),
+            }
+            for r in row.reasons
+        ],
+    }
 
-    entries = person_timeline(store, ask.person, until=ask.until, timezone=settings.timezone)
-    audit(store, "timeline", ask.person, len(entries))
-    return as_json(entries)
+
+def timeline(service: Investigation, actor: Actor, ask: TimelineAsk) -> Any:
+    """A person's findings, oldest first, with the events they cite (audited
+    ``timeline``); times in the configured zone."""
+    found = service.timeline(actor, ask.person, until=ask.until)
+    return as_json([timeline_json(e, service.zone) for e in found])
 
 
-def audit_trail(store: Store, settings: Settings, audit: Auditor, ask: AuditAsk) -> Any:
-    from molehunt.audit import entries
-    from molehunt.audit import verify as verify_chain
+def timeline_json(e: TimelineFinding, zone: tzinfo) -> dict[str, Any]:
+    """One finding of a timeline as the command prints it, times in ``zone``."""
+    return {
+        "time": e.time.astimezone(zone).isoformat(),
+        "day": e.day.isoformat(),
+        "detector": e.detector,
+        "stage": e.stage,
+        "severity": e.severity,
+        "title": e.title,
+        "as": e.as_,
+        "person_id": e.person_id,
+        "related": list(e.related),
+        "account": e.account,
+        "host": e.host,
+        "finding_id": e.finding_id,
+        "details": e.details,
+        "events": [
+            {"event_id": ev.event_id, "missing": True}
+            if ev.missing
+            else {
+                "event_id": ev.event_id,
+                "time": ev.time.astimezone(zone).isoformat() if ev.time else None,
+                "table": ev.table,
+                "summary": ev.summary,
+            }
+            for ev in e.events
+        ],
+    }
 
-    rows = entries(store, ask.limit)
-    checked = verify_chain(store) if ask.verify else None
-    audit(store, "audit", "verify" if ask.verify else None, len(rows))
-    verified = None
-    if checked is not None:
-        verified = {
-            "rows": checked.rows,
-            "head": checked.head,
-            "broken_at": checked.broken_at,
-            "reason": checked.reason,
-            "keyed_from": checked.keyed_from,
+
+def audit_trail(service: Investigation, actor: Actor, ask: AuditAsk) -> Any:
+    """The newest rows of the trail and, with ``verify``, the chain's check: one
+    audit row ``audit`` (target ``verify`` when checked), written after both."""
+    rows, checked = service.audit_trail(actor, ask.limit, ask.verify)
+    return as_json(
+        {
+            "entries": [audit_entry_json(r) for r in rows],
+            "verified": None if checked is None else audit_check_json(checked),
         }
-    return as_json({"entries": rows, "verified": verified})
+    )
+
+
+def audit_entry_json(r: AuditEntry) -> dict[str, Any]:
+    """One row of the trail as the command prints it (its time in UTC)."""
+    return {
+        "seq": r.seq,
+        "time": r.time,
+        "actor": r.actor,
+        "action": r.action,
+        "target": r.target,
+        "rows": r.rows,
+        "prev_hash": r.prev_hash,
+        "hash": r.hash,
+    }
+
+
+def audit_check_json(checked: AuditCheck) -> dict[str, Any]:
+    """The chain's check as the command prints it."""
+    return {
+        "rows": checked.rows,
+        "head": checked.head,
+        "broken_at": checked.broken_at,
+        "reason": checked.reason,
+        "keyed_from": checked.keyed_from,
+    }
 
 
 @dataclass(frozen=True, slots=True)
 class Read:
-    """A read verb: what it is asked, and how it answers."""
+    """A read verb: what it is asked, and how it answers (through the service, as
+    the actor)."""
 
     ask: type[Ask]
-    answer: Callable[[Store, Settings, Auditor, Any], Any]
+    answer: Callable[[Investigation, Actor, Any], Any]
 
 
 #: The verbs the server's local endpoint answers for the command line (reads only:

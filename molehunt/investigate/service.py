@@ -47,6 +47,7 @@ from molehunt.identity import Identity
 from molehunt.investigate import permissions, users
 from molehunt.investigate.answers import (
     attribution,
+    audit_check,
     audit_entry,
     case_item,
     event_summary,
@@ -207,16 +208,24 @@ class Investigation(Upkeep):
         return self._ranker().threshold(day)
 
     def ranking(
-        self, actor: Actor, as_of: date | None, top: int | None = None, include_all: bool = False
+        self,
+        actor: Actor,
+        as_of: date | None,
+        top: int | None = None,
+        include_all: bool = False,
+        *,
+        asked: str | None = None,
     ) -> Ranking:
         """The ranking at the end of ``as_of`` (the last day with data by default),
-        flagged people only unless ``include_all``, names masked where free text."""
+        flagged people only unless ``include_all``, names masked where free text.
+        The audit row's target is ``as of <asked>`` (the day as the face was asked
+        it, e.g. ``today``), else ``as of <the day>``."""
         self._allow(actor, "view-ranking", f"risk as of {as_of}")
         ranker = self._ranker()
         day = as_of or ranker.last_day() or self.today()
         rows = ranker.rank_rows(day, top=top, include_all=include_all)
         threshold = ranker.threshold(day)
-        self.audit(actor.name, "risk", f"as of {day.isoformat()}", len(rows))
+        self.audit(actor.name, "risk", f"as of {asked or day.isoformat()}", len(rows))
         shown = tuple(masked_rank_row(row) for row in rows)
         return Ranking(day, threshold.value, threshold.how, shown)
 
@@ -242,6 +251,32 @@ class Investigation(Upkeep):
             self._history = {key: days}
         self.audit(actor.name, "risk", f"as of {last.isoformat()} history", len(days))
         return History(last, days)
+
+    def ranking_history(
+        self,
+        actor: Actor,
+        until: date | None,
+        *,
+        top: int | None = None,
+        include_all: bool = False,
+        asked: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """The whole ranking of every day from the first with data up to ``until``
+        (the last day with findings by default), flagged people only unless
+        ``include_all``, names and summaries masked: ``{"date", "ranking"}`` per day,
+        each row as :meth:`molehunt.score.RiskRanker.row_json` gives it (reasons'
+        times in the configured zone). One audit row ``risk`` ``as of <asked or the
+        day> history`` with the rows shown."""
+        self._allow(actor, "view-ranking", f"risk history until {until}")
+        ranker = self._ranker()
+        last = until or ranker.last_day()
+        days = ranker.history(last, top=top, include_all=include_all) if last else []
+        shown = sum(len(d["ranking"]) for d in days)
+        target = f"as of {asked or (last.isoformat() if last else 'today')} history"
+        self.audit(actor.name, "risk", target, shown)
+        found = masked(days)
+        assert isinstance(found, list)
+        return found
 
     def _data_state(self) -> tuple[Any, ...]:
         """Changes whenever findings are rewritten or anything is ingested."""
@@ -463,7 +498,21 @@ class Investigation(Upkeep):
         self._allow(actor, "verify-audit", "audit verify")
         checked = audit.verify(self.db())
         self.audit(actor.name, "audit", "verify", checked.rows)
-        return AuditCheck(checked.rows, checked.head, checked.broken_at)
+        return audit_check(checked)
+
+    def audit_trail(
+        self, actor: Actor, limit: int, verify: bool = False
+    ) -> tuple[list[AuditEntry], AuditCheck | None]:
+        """The newest ``limit`` rows, newest first, and with ``verify`` the chain
+        walked (as :meth:`audit_verify`): one audit row ``audit`` (target ``verify``
+        when checked) counting the rows shown, written after both were read."""
+        self._allow(actor, "view-audit", "audit")
+        if verify:
+            self._allow(actor, "verify-audit", "audit verify")
+        rows = audit.entries(self.db(), limit)
+        checked = audit_check(audit.verify(self.db())) if verify else None
+        self.audit(actor.name, "audit", "verify" if verify else None, len(rows))
+        return [audit_entry(r) for r in rows], checked
 
     # -- users ---------------------------------------------------------------------------------
 

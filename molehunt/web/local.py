@@ -6,9 +6,11 @@ loopback clients only (others get a 404), and only with the token ``serve`` wrot
 ``<db>.serve`` (mode 0600) in the ``X-Molehunt-Token`` header, compared in constant
 time; a wrong or missing token is a 403 with an audit row. It runs an allow-listed
 read verb through the same function the command line calls
-(:data:`molehunt.investigate.reads.READS`), audited through the server's writer with the
-actor ``cli:<os user>``, and answers ``{"answer": ...}``; the verb's own error is a
-400 ``{"detail": ...}`` that the command prints as it would have.
+(:data:`molehunt.investigate.reads.READS`), which asks the server's audited, masked
+service as the actor ``cli:<os user>`` (role ``operator``: the store's owner, who alone
+can read the token), and answers ``{"answer": ...}``; the verb's own error is a 400
+``{"detail": ...}`` that the command prints as it would have (audited once: by the
+service when it refused, else here).
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ from starlette.concurrency import run_in_threadpool
 
 from molehunt.errors import MolehuntError
 from molehunt.investigate.local import PATH, TOKEN_HEADER
+from molehunt.investigate.permissions import OPERATOR
 from molehunt.investigate.reads import READS
-from molehunt.store import Store
+from molehunt.models import Actor
 from molehunt.web.service import WebService
 
 router = APIRouter(include_in_schema=False)
@@ -93,14 +96,13 @@ async def local_cli(request: Request) -> JSONResponse:
     except ValidationError as e:
         return await _refuse(request, 400, f"invalid ask for {verb}: {e.errors()[0]['msg']}", actor)
 
-    def audit(store: Store, action: str, target: str | None, rows: int | None) -> None:
-        web.audit(actor, action, target, rows)
-
-    def answer() -> Any:
-        return read.answer(web.db(), web.settings, audit, ask)  # this thread's connection
-
+    # The store's owner (they hold the token, readable by them alone): the CLI's role.
+    who = Actor(actor, OPERATOR, None, "cli")
     try:
-        found = await run_in_threadpool(answer)
+        found = await run_in_threadpool(read.answer, web, who, ask)
     except MolehuntError as e:
+        if e.audited:  # the service wrote its refusal's row
+            request.state.audited = True
+            return JSONResponse({"detail": str(e)}, status_code=400)
         return await _refuse(request, 400, str(e), actor)
     return JSONResponse({"answer": found})

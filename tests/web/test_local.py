@@ -84,3 +84,18 @@ def test_no_token_no_endpoint(web_app: FastAPI) -> None:
     """An app that ``serve`` did not start (no endpoint file) answers nothing there."""
     with TestClient(web_app, client=("127.0.0.1", 40000)) as client:
         assert _ask(client, "", verb="risk", ask={}, user="ops").status_code == 404
+
+
+def test_a_refusal_of_the_service_is_a_400_with_one_audit_row(
+    local: TestClient, web_store: Store
+) -> None:
+    """The service checks and audits the ask (here: two of ip, account, host); the
+    endpoint adds no second row."""
+    before = len(audit.entries(web_store))
+    ask = {"at": "2026-05-06T10:00:00+08:00", "ip": "10.0.1.1", "account": "li.na"}
+    answer = _ask(local, TOKEN, verb="who", ask=ask, user="ops")
+    assert answer.status_code == 400
+    assert "exactly one of ip, account, host" in answer.json()["detail"]
+    rows = audit.entries(web_store)
+    assert len(rows) == before + 1
+    assert (rows[0]["actor"], rows[0]["action"]) == ("cli:ops", "refused")
