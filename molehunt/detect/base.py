@@ -126,6 +126,11 @@ class QueryDetector:
         return out
 
 
+#: Sysmon event tables whose events resolved to people are kept in the store
+#: (:data:`molehunt.resolve.stored.KEPT`), by the kept relation's name.
+ENDPOINT_KEPT = {"events_file": "file", "events_process": "process"}
+
+
 class DetectContext(Resolver):
     """The store as of the end of one local day, with who-is-who already joined
     (:class:`molehunt.resolve.Resolver`) and the relations detectors read."""
@@ -358,11 +363,24 @@ class DetectContext(Resolver):
     def endpoint_events(self, table: str) -> Any:
         """Sysmon file or process events with the host, its owner and the person
         (the event's user, else the person logged on, else the owner)."""
+        if self.store is not None:
+            name = ENDPOINT_KEPT[table]
+            return self.kept(
+                name, lambda start: {f"kept_{name}": self.resolve_endpoint(table, start)}
+            )[f"kept_{name}"]
         key = f"endpoint:{table}"
-        if key in self._cache:
-            return self._cache[key]
+        if key not in self._cache:
+            self._cache[key] = self.resolve_endpoint(table).cache()
+        return self._cache[key]
+
+    def resolve_endpoint(self, table: str, start: date | None = None) -> Any:
+        """The expression behind :meth:`endpoint_events`, for the events of local days
+        from ``start`` (default: all) to the end of the pass's day."""
         t = self.table(table)
         t = t.filter(t.time < self.end_literal())
+        if start is not None:
+            begin = ibis.literal(day_start(self, start), type="timestamp('UTC')")
+            t = t.filter(t.time >= begin)
         cols = ["event_id", "time", "image"]
         if table == "events_file":
             t = t.filter(t.activity == "create")
@@ -375,8 +393,7 @@ class DetectContext(Resolver):
         t = t.rename(host_kind="ho_kind", host_owner="ho_owner")
         t = self._with_person_at(t, "acct_owner")
         t = t.mutate(actor=t.acct_owner.coalesce(t.host_person), day=self.day_of(t.time))
-        self._cache[key] = t.drop("acct_owner").cache()
-        return self._cache[key]
+        return t.drop("acct_owner")
 
 
 def is_tool(col: Any, tools: Iterable[str]) -> Any:

@@ -2,8 +2,9 @@
 
 Resolving events to the people behind them is the costly step every detection pass
 and attribution share: cutting each host's time into the pieces where one logon
-wins (:meth:`Resolver._logon_segments`), then joining every read of client data and
-every proxy request to them (:meth:`Resolver.reads`, ``DetectContext.http``). The
+wins (:meth:`Resolver._logon_segments`), then joining every read of client data,
+every proxy request and every Sysmon file creation and process start to them
+(:meth:`Resolver.reads`, ``DetectContext.http``, ``DetectContext.endpoint_events``). The
 answer for an event depends only on the event, the logons at its host up to its
 time, and the reference data as it stood at the end of the pass; a piece of one
 local day depends only on logons of that day and the day before (a logon counts for
@@ -84,6 +85,9 @@ KEPT: dict[str, Kept] = {
     "reads": Kept("reads", {"kept_reads": ("day", 0)}, ("events_db", "events_app", "events_auth")),
     # Per person and day: rows and reads, with the peers' median that day.
     "daily": Kept("daily", {"kept_daily": ("day", 0)}, ("events_db", "events_app", "events_auth")),
+    # Sysmon file creations and process starts with the person behind each.
+    "file": Kept("file", {"kept_file": ("day", 0)}, ("events_file", "events_auth")),
+    "process": Kept("process", {"kept_process": ("day", 0)}, ("events_process", "events_auth")),
     "http": Kept(
         "http",
         {"kept_http": ("day", 0)},
