@@ -126,9 +126,11 @@ class SparkAttributor(ReadOverlapAttributor):
             access = access.union(spark.backend.read_parquet(replayed))
             stored = reads.join(access, "event_id").select(*STORED_COLUMNS)
             folder = spark.to_parquet(stored, tmp / "attr_reads")
+            # Counted from what was written, not by joining again.
+            written = spark.backend.read_parquet(folder)
             readers = spark.to_pyarrow(
-                stored.group_by("who").agg(
-                    actor=stored.actor.arbitrary(), read=stored.client_id.nunique()
+                written.group_by("who").agg(
+                    actor=written.actor.arbitrary(), read=written.client_id.nunique()
                 )
             )
             links = spark.to_pyarrow(_links(reads))
