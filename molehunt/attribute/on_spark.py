@@ -13,7 +13,8 @@ against the store's client master, as on DuckDB (one evaluation per distinct
 statement; the application's listed reads, most of the rows, never leave Spark).
 Spark joins every read with the clients it returned (the lake's ``record_access``
 and the replayed rows) and writes ``attr_reads`` as Parquet, which the store loads
-sorted by reader; the per-reader counts and the links come back as small tables.
+sorted by reader (counting each reader's clients as it goes); the links come back as
+a small table.
 
 What the stored reads were built from names the lake (its files, bytes and last
 change): a run on Spark rebuilds them when the lake or the store changed; any other
@@ -33,7 +34,7 @@ import ibis
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from molehunt.attribute.overlap import READ_COLUMNS, ReadOverlapAttributor
+from molehunt.attribute.overlap import READ_COLUMNS, READERS_SQL, ReadOverlapAttributor
 from molehunt.attribute.replay import MIN_CONFIDENCE, Replay
 from molehunt.compute.lake import lake_state
 from molehunt.compute.tables import SparkTables
@@ -126,13 +127,6 @@ class SparkAttributor(ReadOverlapAttributor):
             access = access.union(spark.backend.read_parquet(replayed))
             stored = reads.join(access, "event_id").select(*STORED_COLUMNS)
             folder = spark.to_parquet(stored, tmp / "attr_reads")
-            # Counted from what was written, not by joining again.
-            written = spark.backend.read_parquet(folder)
-            readers = spark.to_pyarrow(
-                written.group_by("who").agg(
-                    actor=written.actor.arbitrary(), read=written.client_id.nunique()
-                )
-            )
             links = spark.to_pyarrow(_links(reads))
         files = str(folder / "*.parquet").replace("'", "''")
 
@@ -141,9 +135,8 @@ class SparkAttributor(ReadOverlapAttributor):
                 f"""INSERT INTO attr_reads SELECT {", ".join(STORED_COLUMNS)}
                     FROM read_parquet('{files}') ORDER BY who, client_id"""
             )
-            tx.register("_attr_readers", readers)
-            tx.execute("INSERT INTO attr_readers SELECT who, actor, read FROM _attr_readers")
-            tx.unregister("_attr_readers")
+            # Counted by the scan that loads them (a second Spark job cost more here).
+            tx.execute(READERS_SQL)
             tx.register("_attr_links", links)
             tx.execute("INSERT INTO attr_links SELECT who, link FROM _attr_links")
             tx.unregister("_attr_links")

@@ -105,6 +105,9 @@ READ_COLUMNS = (
 )
 #: A logged statement's row count, unless the log does not know it.
 STATEMENT_ROWS = "CASE WHEN e.bulk_unknown OR e.rows_source = 'unknown' THEN NULL ELSE e.rows END"
+#: How many clients each reader read (``attr_readers``), from the stored reads.
+READERS_SQL = """INSERT INTO attr_readers SELECT who, any_value(actor),
+    count(DISTINCT client_id) FROM attr_reads GROUP BY who"""
 #: Version of what ``prepare`` stores: a change of it rebuilds stored reads.
 BUILD_VERSION = 1
 #: Tables the stored reads are built from (their row counts are part of ``built_from``).
@@ -232,10 +235,7 @@ class ReadOverlapAttributor:
                    LEFT JOIN _attr_confidence c USING (event_id)
                    ORDER BY r.who, a.client_id"""
             )
-            tx.execute(
-                """INSERT INTO attr_readers SELECT who, any_value(actor),
-                          count(DISTINCT client_id) FROM attr_reads GROUP BY who"""
-            )
+            tx.execute(READERS_SQL)
             tx.execute(f"INSERT INTO attr_links {LINKS_SQL.format(reads='_attr_reads')}")
             tx.unregister("_attr_confidence")
 
