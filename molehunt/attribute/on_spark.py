@@ -117,7 +117,7 @@ class SparkAttributor(ReadOverlapAttributor):
                     reads.actor, ibis.literal("~") + reads.system + ":" + reads.account
                 )
             )
-            replays, refused = self.replay(_statements(spark, reads))
+            replays, refused = self.replay(_statements(spark, reads, tmp / "statements"))
             replayed = tmp / "replayed.parquet"
             pq.write_table(_replayed_rows(replays), replayed)
             listed = spark.table("record_access")
@@ -129,12 +129,14 @@ class SparkAttributor(ReadOverlapAttributor):
             folder = spark.to_parquet(stored, tmp / "attr_reads")
             links = spark.to_pyarrow(_links(reads))
         files = str(folder / "*.parquet").replace("'", "''")
+        written = any(folder.glob("*.parquet"))  # none when nobody read a client
 
         def fill(tx: Any) -> None:
-            tx.execute(
-                f"""INSERT INTO attr_reads SELECT {", ".join(STORED_COLUMNS)}
-                    FROM read_parquet('{files}') ORDER BY who, client_id"""
-            )
+            if written:
+                tx.execute(
+                    f"""INSERT INTO attr_reads SELECT {", ".join(STORED_COLUMNS)}
+                        FROM read_parquet('{files}') ORDER BY who, client_id"""
+                )
             # Counted by the scan that loads them (a second Spark job cost more here).
             tx.execute(READERS_SQL)
             tx.register("_attr_links", links)
@@ -152,9 +154,10 @@ def _last_read(spark: SparkTables) -> datetime | None:
     return last if isinstance(last, datetime) else None
 
 
-def _statements(spark: SparkTables, reads: Any) -> list[tuple[Any, ...]]:
+def _statements(spark: SparkTables, reads: Any, folder: Path) -> list[tuple[Any, ...]]:
     """The logged statements of the database reads, with their row counts (overlap's
-    ``STATEMENT_ROWS``), collected to the driver for replay."""
+    ``STATEMENT_ROWS``), brought to the driver for replay (as Parquet: Ibis collects
+    through pandas, which costs memory and turns counts into floats)."""
     db = spark.table("events_db")
     db = db.filter(db.statement.notnull()).select(
         "event_id",
@@ -166,7 +169,9 @@ def _statements(spark: SparkTables, reads: Any) -> list[tuple[Any, ...]]:
         ),
     )
     crm = reads.filter(reads.system == "crm-db").select("event_id")
-    found = spark.to_pyarrow(db.join(crm, "event_id"))
+    found = pq.read_table(spark.to_parquet(db.join(crm, "event_id"), folder))
+    if found.num_rows == 0:
+        return []
     return list(
         zip(
             *(found[c].to_pylist() for c in ("event_id", "statement", "parameters", "rows")),

@@ -140,3 +140,19 @@ def test_reads_built_from_a_lake_are_rebuilt_on_spark_when_the_lake_changes(
     # A change of the store is seen by every engine.
     store.con.execute("INSERT INTO record_access VALUES ('e1', 'C1', 'listed')")
     assert not ReadOverlapAttributor(store).describes(built)
+
+
+@pytest.mark.usefixtures("world")  # Java checked, Spark's JVM already up
+def test_a_lake_where_nobody_read_a_client_builds_empty_reads(store: Store, tmp_path: Path) -> None:
+    (tmp_path / "lake").mkdir()
+    attributor = SparkAttributor(store, lake=tmp_path / "lake")
+    attributor.prepare()
+    assert attributor.rebuilt
+    counts = store.con.execute(
+        "SELECT (SELECT count(*) FROM attr_reads), (SELECT count(*) FROM attr_links)"
+    ).fetchall()
+    assert counts == [(0, 0)]
+    assert attributor.rank(["C000001"]) == []
+    # Current now: a second prepare builds nothing.
+    attributor.prepare()
+    assert not attributor.rebuilt
