@@ -19,6 +19,9 @@ a small table.
 What the stored reads were built from names the lake (its files, bytes and last
 change): a run on Spark rebuilds them when the lake or the store changed; any other
 attribution uses them until the store changes.
+
+Spark's outputs go to a temporary folder of the driver, which ``local[2]`` executors
+share; on a cluster it would have to be a shared filesystem, as the lake is.
 """
 
 from __future__ import annotations
