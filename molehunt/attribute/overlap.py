@@ -52,9 +52,9 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -62,7 +62,13 @@ import ibis
 import pyarrow as pa
 
 from molehunt.attribute.groups import GROUP_SEEDS, MAX_GROUP, GroupSearch, _temp_strings
-from molehunt.attribute.replay import MIN_CONFIDENCE, Replayer, replay_statements, store_replays
+from molehunt.attribute.replay import (
+    MIN_CONFIDENCE,
+    Replay,
+    Replayer,
+    replay_statements,
+    store_replays,
+)
 from molehunt.attribute.scoring import (
     NOISE,
     SIGNIFICANCE,
@@ -85,6 +91,23 @@ MAX_EVIDENCE = 10
 LINKS_SQL = """SELECT DISTINCT who, 'account ' || system || ':' || account AS link FROM {reads}
 UNION
 SELECT DISTINCT who, 'host ' || hostname FROM {reads} WHERE hostname IS NOT NULL"""
+#: Columns of a resolved read that the stored reads keep (``who`` is added).
+READ_COLUMNS = (
+    "event_id",
+    "time",
+    "system",
+    "account",
+    "hostname",
+    "account_owner",
+    "host_person",
+    "actor",
+    "command",
+)
+#: A logged statement's row count, unless the log does not know it.
+STATEMENT_ROWS = "CASE WHEN e.bulk_unknown OR e.rows_source = 'unknown' THEN NULL ELSE e.rows END"
+#: How many clients each reader read (``attr_readers``), from the stored reads.
+READERS_SQL = """INSERT INTO attr_readers SELECT who, any_value(actor),
+    count(DISTINCT client_id) FROM attr_reads GROUP BY who"""
 #: Version of what ``prepare`` stores: a change of it rebuilds stored reads.
 BUILD_VERSION = 1
 #: Tables the stored reads are built from (their row counts are part of ``built_from``).
@@ -120,9 +143,20 @@ class ReadOverlapAttributor:
             "SELECT max(time) AS t FROM (SELECT max(time) AS time FROM events_db "
             "UNION ALL SELECT max(time) FROM events_app)"
         )[0]["t"]
-        as_of = (last or datetime.now(UTC)).astimezone(ZoneInfo(self.timezone)).date()
         keep = None if self.store.read_only else self.store
-        return Resolver(self.store.ibis, self.settings, as_of, timezone=self.timezone, store=keep)
+        return Resolver(
+            self.store.ibis,
+            self.settings,
+            self.as_of(last),
+            timezone=self.timezone,
+            store=keep,
+        )
+
+    def as_of(self, last: datetime | None) -> date:
+        """The local day reads are resolved up to: that of the last read (``last``, UTC)."""
+        if last is not None and last.tzinfo is None:
+            last = last.replace(tzinfo=UTC)
+        return (last or datetime.now(UTC)).astimezone(ZoneInfo(self.timezone)).date()
 
     def built_from(self) -> str:
         """What stored reads built now would be built from (module doc)."""
@@ -145,12 +179,21 @@ class ReadOverlapAttributor:
             sort_keys=True,
         )
 
+    def describes(self, stored: str) -> bool:
+        """Whether stored reads built from ``stored`` (their ``attr_state``) still
+        describe the store. Reads built on Spark from a lake
+        (:mod:`molehunt.attribute.on_spark`) name the lake too; only a run on Spark
+        checks it, so they serve every later attribution until the store changes."""
+        found = json.loads(stored)
+        found.pop("lake", None)
+        return bool(found == json.loads(self.built_from()))
+
     def prepare(self) -> None:
         """Resolve reads to people and replay their database statements, unless the
         store already holds them for its current state (module doc)."""
         con = self.store.con
         state = con.execute("SELECT built_from FROM attr_state").fetchall()
-        self.rebuilt = not state or state[0][0] != self.built_from()
+        self.rebuilt = not state or not self.describes(str(state[0][0]))
         if self.rebuilt:
             self._build()
         self.refused = {
@@ -161,17 +204,7 @@ class ReadOverlapAttributor:
         started = time.perf_counter()
         con = self.store.con
         with self._context() as ctx:
-            cols = ctx.reads().select(
-                "event_id",
-                "time",
-                "system",
-                "account",
-                "hostname",
-                "account_owner",
-                "host_person",
-                "actor",
-                "command",
-            )
+            cols = ctx.reads().select(*READ_COLUMNS)
             # Straight from the store's kept reads (or this pass's), never through Python.
             con.execute(
                 f"""CREATE OR REPLACE TEMP TABLE _attr_reads AS
@@ -179,32 +212,20 @@ class ReadOverlapAttributor:
                     FROM ({ibis.to_sql(cols, dialect="duckdb")})"""
             )
         db = con.execute(
-            """SELECT e.event_id, e.statement, e.parameters,
-                      CASE WHEN e.bulk_unknown OR e.rows_source = 'unknown' THEN NULL
-                           ELSE e.rows END AS rows
+            f"""SELECT e.event_id, e.statement, e.parameters, {STATEMENT_ROWS} AS rows
                FROM events_db e JOIN _attr_reads r USING (event_id)
                WHERE r.system = 'crm-db' AND e.statement IS NOT NULL"""
         ).fetchall()
-        events = [(str(e), str(s), p, None if n is None else int(n)) for e, s, p, n in db]
-        replays, refused = replay_statements(self.store, events, Replayer.from_store(self.store))
-        store_replays(self.store, replays, [e[0] for e in events])
+        replays, refused = self.replay(db)
         confidence = pa.table(
             {
                 "event_id": pa.array([r.event_id for r in replays], pa.string()),
                 "confidence": pa.array([r.confidence for r in replays], pa.float64()),
             }
         )
-        why = pa.table(
-            {
-                "event_id": pa.array(list(refused), pa.string()),
-                "reason": pa.array(list(refused.values()), pa.string()),
-            }
-        )
-        with self.store.transaction() as tx:
+
+        def fill(tx: Any) -> None:
             tx.register("_attr_confidence", confidence)
-            tx.register("_attr_why", why)
-            for t in ("attr_reads", "attr_readers", "attr_links", "attr_refused", "attr_state"):
-                tx.execute(f"DELETE FROM {t}")
             tx.execute(
                 """INSERT INTO attr_reads
                    SELECT r.who, r.actor, r.event_id, r.time, r.system, r.account,
@@ -214,19 +235,44 @@ class ReadOverlapAttributor:
                    LEFT JOIN _attr_confidence c USING (event_id)
                    ORDER BY r.who, a.client_id"""
             )
-            tx.execute(
-                """INSERT INTO attr_readers SELECT who, any_value(actor),
-                          count(DISTINCT client_id) FROM attr_reads GROUP BY who"""
-            )
+            tx.execute(READERS_SQL)
             tx.execute(f"INSERT INTO attr_links {LINKS_SQL.format(reads='_attr_reads')}")
+            tx.unregister("_attr_confidence")
+
+        self.save(fill, refused, started)
+        con.execute("DROP TABLE IF EXISTS _attr_reads")
+
+    def replay(
+        self, statements: Sequence[tuple[Any, Any, Any, Any]]
+    ) -> tuple[list[Replay], dict[str, str]]:
+        """Replay ``(event_id, statement, parameters, logged rows)`` of the database reads
+        and keep the confident ones in ``record_access``: the replays and the refusals."""
+        events = [(str(e), str(s), p, None if n is None else int(n)) for e, s, p, n in statements]
+        replays, refused = replay_statements(self.store, events, Replayer.from_store(self.store))
+        store_replays(self.store, replays, [e[0] for e in events])
+        return replays, refused
+
+    def save(self, fill: Callable[[Any], None], refused: dict[str, str], started: float) -> None:
+        """Replace the stored reads in one transaction: ``fill(tx)`` inserts
+        ``attr_reads``, ``attr_readers`` and ``attr_links``; then the refusals and
+        what they were built from."""
+        why = pa.table(
+            {
+                "event_id": pa.array(list(refused), pa.string()),
+                "reason": pa.array(list(refused.values()), pa.string()),
+            }
+        )
+        with self.store.transaction() as tx:
+            for t in ("attr_reads", "attr_readers", "attr_links", "attr_refused", "attr_state"):
+                tx.execute(f"DELETE FROM {t}")
+            fill(tx)
+            tx.register("_attr_why", why)
             tx.execute("INSERT INTO attr_refused SELECT event_id, reason FROM _attr_why")
+            tx.unregister("_attr_why")
             tx.execute(
                 "INSERT INTO attr_state VALUES (?, now(), ?)",
                 [self.built_from(), time.perf_counter() - started],
             )
-            tx.unregister("_attr_confidence")
-            tx.unregister("_attr_why")
-        con.execute("DROP TABLE IF EXISTS _attr_reads")
 
     def rank(self, client_ids: Sequence[str], limit: int = 20) -> list[Suspect]:
         """Suspects for a leaked set of client ids, best first."""

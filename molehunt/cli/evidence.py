@@ -21,6 +21,7 @@ from molehunt.cli._common import (
     print_json,
     require_existing,
 )
+from molehunt.compute.spark import ComputeEngine
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -66,11 +67,28 @@ def _when(value: datetime | None) -> str:
     return "" if value is None else value.isoformat()
 
 
-def _attribute(ctx: typer.Context, path: Path, fmt: Format, *, complaints: bool) -> None:
+def _attribute(
+    ctx: typer.Context,
+    path: Path,
+    fmt: Format,
+    *,
+    complaints: bool,
+    engine: ComputeEngine = ComputeEngine.duckdb,
+    lake: Path | None = None,
+) -> None:
     from molehunt.investigate.service import operator
 
     if not path.is_file():
         raise typer.BadParameter(f"no such file: {path}")
+    if lake is not None and engine is not ComputeEngine.spark:
+        raise typer.BadParameter("a --lake is read on Spark: use --engine spark")
+    if engine is ComputeEngine.spark:
+        from molehunt.attribute.on_spark import prepare_on_spark
+
+        with ctx_of(ctx).open_store() as store:
+            rebuilt = prepare_on_spark(store, ctx_of(ctx).settings, lake)
+        if rebuilt and fmt is not Format.json:
+            err.print("stored reads built on Spark" + (f" from {lake}" if lake else ""))
     with investigation(ctx) as service:
         result = service.attribute(operator(), path, complaints=complaints)
     if fmt is Format.json:
@@ -125,10 +143,21 @@ def _attribute(ctx: typer.Context, path: Path, fmt: Format, *, complaints: bool)
 def attribute(
     ctx: typer.Context,
     path: Annotated[Path, typer.Argument(help="A leaked file (xlsx, csv, txt, docx, pdf, zip).")],
+    engine: Annotated[
+        ComputeEngine,
+        typer.Option(
+            help="Where the reads are resolved to people, once per store: the store's "
+            "DuckDB, or local Spark (needs molehunt[spark] and Java 17)."
+        ),
+    ] = ComputeEngine.duckdb,
+    lake: Annotated[
+        Path | None,
+        typer.Option(help="Read the events from this Parquet lake (with --engine spark)."),
+    ] = None,
     fmt: FormatOption = Format.table,
 ) -> None:
     """Who read the client records of a leaked file: suspects ranked by coverage."""
-    _attribute(ctx, path, fmt, complaints=False)
+    _attribute(ctx, path, fmt, complaints=False, engine=engine, lake=lake)
 
 
 @app.command()

@@ -46,6 +46,9 @@ def spark_session(master: str, memory: str, name: str) -> Any:
         .config("spark.ui.showConsoleProgress", "false")
         # The answers are small; Arrow makes bringing them back cheap.
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        # Parquet written on Spark (attribution's stored reads) holds UTC instants that
+        # DuckDB reads as TIMESTAMPTZ, not INT96 wall times.
+        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         # Local data of one store: the default 200 shuffle partitions only add overhead.
         .config("spark.sql.shuffle.partitions", "8")
     )
