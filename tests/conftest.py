@@ -44,6 +44,7 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
 #: worker is left running one of them alone at the end while the other idles.
 SLOW_FILES = (
     "tests/detect/test_spark.py",
+    "tests/attribute/test_spark.py",
     "tests/ingest/test_runner_pool.py",
     "tests/ingest/test_lake.py",
     "tests/attribute/test_overlap.py",
