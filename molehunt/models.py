@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from typing import Any
 
 # -- who ---------------------------------------------------------------------------
@@ -119,6 +119,29 @@ class RankRow:
     flagged: bool
     chain: tuple[str, ...]
     reasons: tuple[Reason, ...]
+
+    def as_json(self, zone: tzinfo) -> dict[str, Any]:
+        """The row as the command line prints it (``--format json``), times in ``zone``."""
+        return {
+            "rank": self.rank,
+            "person_id": self.person_id,
+            "name": self.name,
+            "department": self.department,
+            "role": self.role,
+            "score": self.score,
+            "flagged": self.flagged,
+            "chain": list(self.chain),
+            "reasons": [
+                {
+                    "detector": r.detector,
+                    "summary": r.summary,
+                    "first_seen": r.first_seen.astimezone(zone).isoformat(),
+                    "last_seen": r.last_seen.astimezone(zone).isoformat(),
+                    "events": list(r.events),
+                }
+                for r in self.reasons
+            ],
+        }
 
 
 @dataclass(frozen=True, slots=True)

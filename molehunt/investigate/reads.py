@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from molehunt.models import Actor, AuditCheck, AuditEntry, RankRow, TimelineFinding
+from molehunt.models import Actor, AuditCheck, AuditEntry, TimelineFinding
 
 if TYPE_CHECKING:
     from molehunt.investigate.service import Investigation
@@ -107,34 +107,10 @@ def risk(service: Investigation, actor: Actor, ask: RiskAsk) -> Any:
                 "date": ranking.as_of.isoformat(),
                 "threshold": ranking.threshold,
                 "threshold_how": ranking.threshold_how,
-                "ranking": [rank_row_json(r, service.zone) for r in ranking.rows],
+                "ranking": [r.as_json(service.zone) for r in ranking.rows],
             }
         ]
     )
-
-
-def rank_row_json(row: RankRow, zone: tzinfo) -> dict[str, Any]:
-    """One row of a day's ranking as the command prints it, times in ``zone``."""
-    return {
-        "rank": row.rank,
-        "person_id": row.person_id,
-        "name": row.name,
-        "department": row.department,
-        "role": row.role,
-        "score": row.score,
-        "flagged": row.flagged,
-        "chain": list(row.chain),
-        "reasons": [
-            {
-                "detector": r.detector,
-                "summary": r.summary,
-                "first_seen": r.first_seen.astimezone(zone).isoformat(),
-                "last_seen": r.last_seen.astimezone(zone).isoformat(),
-                "events": list(r.events),
-            }
-            for r in row.reasons
-        ],
-    }
 
 
 def timeline(service: Investigation, actor: Actor, ask: TimelineAsk) -> Any:

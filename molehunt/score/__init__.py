@@ -454,26 +454,7 @@ class RiskRanker:
 
     def row_json(self, row: RankRow) -> dict[str, Any]:
         """One :class:`~molehunt.models.RankRow` as JSON, times in the ranker's zone."""
-        return {
-            "rank": row.rank,
-            "person_id": row.person_id,
-            "name": row.name,
-            "department": row.department,
-            "role": row.role,
-            "score": row.score,
-            "flagged": row.flagged,
-            "chain": list(row.chain),
-            "reasons": [
-                {
-                    "detector": r.detector,
-                    "summary": r.summary,
-                    "first_seen": self._show(r.first_seen),
-                    "last_seen": self._show(r.last_seen),
-                    "events": list(r.events),
-                }
-                for r in row.reasons
-            ],
-        }
+        return row.as_json(self.zone)
 
     def history(
         self, until: date, *, top: int | None = None, include_all: bool = False
@@ -570,6 +551,3 @@ class RiskRanker:
                     }
                 )
         return out
-
-    def _show(self, value: datetime) -> str:
-        return value.astimezone(self.zone).isoformat()

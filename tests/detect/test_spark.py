@@ -22,8 +22,9 @@ from typer.testing import CliRunner
 
 from molehunt.cli import app
 from molehunt.compute.spark import EngineError
+from molehunt.compute.tables import SparkTables
 from molehunt.config import Settings
-from molehunt.detect.engines import SparkEngine, detection_backend
+from molehunt.detect.engines import detection_backend
 from molehunt.store import Store
 
 # Detectors the small preset (seed 3) gives work to, so the comparison covers them.
@@ -102,14 +103,14 @@ def test_detect_engine_spark_stores_exactly_the_findings_duckdb_stores(
 @pytest.mark.usefixtures("java")
 def test_spark_copies_only_the_tables_the_detectors_read(insurer: Insurer, tmp_path: Path) -> None:
     with Store.open(insurer.settings.db) as store:
-        spark = SparkEngine(store, tmp_path)
+        spark = SparkTables(store, tmp_path)
         try:
             got = spark.to_pyarrow(spark.table("ref_hr").count().as_table())
             count = store.con.execute("SELECT count(*) FROM ref_hr").fetchone()
         finally:
             spark.close()
     assert got.column(0).to_pylist() == [count[0] if count else None]
-    assert spark.exported == ("ref_hr",)
+    assert spark.copied == ("ref_hr",)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ref_hr.parquet"]
 
 
