@@ -62,13 +62,7 @@ import ibis
 import pyarrow as pa
 
 from molehunt.attribute.groups import GROUP_SEEDS, MAX_GROUP, GroupSearch, _temp_strings
-from molehunt.attribute.replay import (
-    MIN_CONFIDENCE,
-    Replay,
-    Replayer,
-    replay_statements,
-    store_replays,
-)
+from molehunt.attribute.replay import MIN_CONFIDENCE, Replay, replay_new
 from molehunt.attribute.scoring import (
     NOISE,
     SIGNIFICANCE,
@@ -246,11 +240,11 @@ class ReadOverlapAttributor:
         self, statements: Sequence[tuple[Any, Any, Any, Any]]
     ) -> tuple[list[Replay], dict[str, str]]:
         """Replay ``(event_id, statement, parameters, logged rows)`` of the database reads
-        and keep the confident ones in ``record_access``: the replays and the refusals."""
+        and keep the confident ones in ``record_access``: the replays and the refusals.
+        Statements replayed before against the same client master are not replayed
+        again (:func:`~molehunt.attribute.replay.replay_new`)."""
         events = [(str(e), str(s), p, None if n is None else int(n)) for e, s, p, n in statements]
-        replays, refused = replay_statements(self.store, events, Replayer.from_store(self.store))
-        store_replays(self.store, replays, [e[0] for e in events])
-        return replays, refused
+        return replay_new(self.store, events)
 
     def save(self, fill: Callable[[Any], None], refused: dict[str, str], started: float) -> None:
         """Replace the stored reads in one transaction: ``fill(tx)`` inserts

@@ -14,11 +14,13 @@ the agreement is the replay's confidence.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
@@ -439,7 +441,6 @@ def _lookup(
     """Replays of id lookups: the looked-up ids that are clients, in one join."""
     if not rows:
         return []
-    import pyarrow as pa
 
     table = pa.table(
         {
@@ -483,8 +484,6 @@ def store_replays(store: Store, replays: Sequence[Replay], events: Iterable[str]
     rows = [
         (r.event_id, c) for r in replays if r.confidence >= MIN_CONFIDENCE for c in r.client_ids
     ]
-    import pyarrow as pa
-
     ids = pa.table({"event_id": pa.array(sorted(set(events)), pa.string())})
     new = pa.table(
         {
@@ -505,3 +504,107 @@ def store_replays(store: Store, replays: Sequence[Replay], events: Iterable[str]
         con.unregister("_replayed_events")
         con.unregister("_replayed_rows")
     return len(rows)
+
+
+#: Bump when what a replay yields for a statement changes: everything is replayed again.
+REPLAY_VERSION = 1
+
+
+def replay_new(
+    store: Store, events: Sequence[tuple[str, str, str | None, int | None]]
+) -> tuple[list[Replay], dict[str, str]]:
+    """:func:`replay_statements` of ``events``, replaying only those not replayed
+    before against the same client master (``attr_replayed``, with
+    ``attr_replay_state``): what a statement returns depends on the statement, its
+    parameters, its logged rows and the master alone, so new events cost their own
+    replay and the rest is read back. The replays of every event (a kept one's clients
+    from ``record_access``, where only confident ones are) and the refusals."""
+    con = store.con
+    master = _master(store)
+    kept = con.execute("SELECT master FROM attr_replay_state").fetchall()
+    ids = pa.table({"event_id": pa.array([e[0] for e in events], pa.string())})
+    with store.transaction() as tx:
+        if not kept or kept[0][0] != master:
+            tx.execute("DELETE FROM attr_replayed")
+            tx.execute("DELETE FROM attr_replay_state")
+            tx.execute("INSERT INTO attr_replay_state VALUES (?)", [master])
+        tx.register("_replay_ids", ids)
+        done = {
+            str(e)
+            for (e,) in tx.execute(
+                "SELECT event_id FROM attr_replayed SEMI JOIN _replay_ids USING (event_id)"
+            ).fetchall()
+        }
+        tx.unregister("_replay_ids")
+    new = [e for e in events if e[0] not in done]
+    replays, refused = replay_statements(store, new, Replayer.from_store(store))
+    store_replays(store, replays, [e[0] for e in new])
+    rows = pa.table(
+        {
+            "event_id": pa.array([r.event_id for r in replays] + list(refused), pa.string()),
+            "confidence": pa.array(
+                [r.confidence for r in replays] + [None] * len(refused), pa.float64()
+            ),
+            "reason": pa.array([None] * len(replays) + list(refused.values()), pa.string()),
+        }
+    )
+    with store.transaction() as tx:
+        tx.register("_replay_rows", rows)
+        tx.execute("INSERT INTO attr_replayed SELECT * FROM _replay_rows")
+        tx.unregister("_replay_rows")
+    if not done:
+        return replays, refused
+    return [*replays, *_kept_replays(store, [e for e in events if e[0] in done])], {
+        **refused,
+        **_kept_refusals(store, done),
+    }
+
+
+def _master(store: Store) -> str:
+    """What a replay is made against: the client master's rows and known columns."""
+    rows = store.con.execute(
+        "SELECT (SELECT count(*) FROM clients), "
+        "(SELECT coalesce(sum(hash(c)), 0)::VARCHAR FROM clients c), "
+        "(SELECT coalesce(sum(hash(k)), 0)::VARCHAR FROM client_columns k)"
+    ).fetchall()[0]
+    return json.dumps([REPLAY_VERSION, [str(v) for v in rows]])
+
+
+def _kept_replays(
+    store: Store, events: Sequence[tuple[str, str, str | None, int | None]]
+) -> list[Replay]:
+    """The kept replays of ``events`` (replayed before), as replayed then."""
+    logged = {e[0]: e[3] for e in events}
+    ids = pa.table({"event_id": pa.array(list(logged), pa.string())})
+    con = store.con
+    con.register("_kept_ids", ids)
+    try:
+        found = con.execute(
+            """SELECT r.event_id, r.confidence,
+                      list(a.client_id ORDER BY a.client_id) FILTER (WHERE a.client_id
+                      IS NOT NULL)
+               FROM attr_replayed r SEMI JOIN _kept_ids USING (event_id)
+               LEFT JOIN record_access a ON a.event_id = r.event_id AND a.how = 'replayed'
+               WHERE r.confidence IS NOT NULL
+               GROUP BY r.event_id, r.confidence ORDER BY r.event_id"""
+        ).fetchall()
+    finally:
+        con.unregister("_kept_ids")
+    return [
+        Replay(str(e), tuple(str(c) for c in clients or ()), logged[str(e)], float(conf))
+        for e, conf, clients in found
+    ]
+
+
+def _kept_refusals(store: Store, done: set[str]) -> dict[str, str]:
+    ids = pa.table({"event_id": pa.array(sorted(done), pa.string())})
+    con = store.con
+    con.register("_kept_ids", ids)
+    try:
+        found = con.execute(
+            "SELECT event_id, reason FROM attr_replayed SEMI JOIN _kept_ids USING (event_id) "
+            "WHERE reason IS NOT NULL"
+        ).fetchall()
+    finally:
+        con.unregister("_kept_ids")
+    return {str(e): str(r) for e, r in found}

@@ -571,6 +571,22 @@ MIGRATIONS = (
 )""",
         ),
     ),
+    Migration(
+        15,
+        "each database statement's replay kept until the client master changes",
+        (
+            # molehunt.attribute.replay: one row per replayed statement (its confidence,
+            # or why it was refused); the clients a confident one returned are in
+            # record_access (how 'replayed').
+            """CREATE TABLE attr_replayed (
+  event_id VARCHAR NOT NULL,
+  confidence DOUBLE,  -- NULL: refused
+  reason VARCHAR      -- why refused
+)""",
+            # What the replays were made against (version, the master's rows and columns).
+            "CREATE TABLE attr_replay_state (master VARCHAR NOT NULL)",
+        ),
+    ),
 )
 
 #: Event tables, for status and for the contract tests.

@@ -415,3 +415,62 @@ def test_stored_reads_serve_every_file_until_the_store_changes(root: Path) -> No
     # A rebuild from scratch ranks every file the same as the stored reads did.
     store.con.execute("DELETE FROM attr_state")
     assert _ranking(sim, "departing") == before
+
+
+def _built(store: Store) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of what attribution stores, in a stable order."""
+    tables = {
+        "attr_reads": "SELECT * FROM attr_reads",
+        "attr_readers": "SELECT * FROM attr_readers",
+        "attr_links": "SELECT * FROM attr_links",
+        "attr_refused": "SELECT * FROM attr_refused",
+        "replayed": "SELECT * FROM record_access WHERE how = 'replayed'",
+    }
+    return {
+        name: sorted(store.con.execute(sql).fetchall(), key=repr) for name, sql in tables.items()
+    }
+
+
+def test_a_rebuild_replays_only_new_statements_and_equals_a_build_from_scratch(
+    root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from molehunt.attribute import replay
+
+    sim = simulated(SEEDS[2], root)
+    store = sim.store
+    ReadOverlapAttributor(store).prepare()
+    replayed: list[int] = []
+    real = replay.replay_statements
+
+    def counted(s: Store, events: Any, replayer: Any = None) -> Any:
+        replayed.append(len(events))
+        return real(s, events, replayer)
+
+    monkeypatch.setattr(replay, "replay_statements", counted)
+    # A statement logged again later (same text and parameters, a new event).
+    old = store.query(
+        "SELECT e.event_id FROM events_db e SEMI JOIN record_access a "
+        "ON a.event_id = e.event_id AND a.how = 'replayed' ORDER BY e.event_id LIMIT 1"
+    )[0]["event_id"]
+    store.con.execute(
+        "INSERT INTO events_db SELECT * REPLACE ('again-1' AS event_id, "
+        "time + INTERVAL 1 SECOND AS time) FROM events_db WHERE event_id = ?",
+        [old],
+    )
+    try:
+        fresh = ReadOverlapAttributor(store)
+        fresh.prepare()
+        assert fresh.rebuilt
+        assert replayed == [1]  # only the new statement
+        incremental = _built(store)
+        assert any(r[2] == "again-1" for r in incremental["attr_reads"])
+        # From scratch: nothing kept, every statement replayed.
+        store.con.execute("DELETE FROM attr_state")
+        store.con.execute("UPDATE attr_replay_state SET master = 'another master'")
+        ReadOverlapAttributor(store).prepare()
+        assert replayed[-1] > 1
+        assert _built(store) == incremental
+    finally:
+        store.con.execute("DELETE FROM record_access WHERE event_id = 'again-1'")
+        store.con.execute("DELETE FROM attr_replayed WHERE event_id = 'again-1'")
+        store.con.execute("DELETE FROM events_db WHERE event_id = 'again-1'")
