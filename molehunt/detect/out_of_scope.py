@@ -6,6 +6,8 @@ from collections import defaultdict
 from datetime import date, timedelta
 from typing import Any, ClassVar
 
+import ibis
+
 from molehunt.detect.base import DetectContext, Finding, QueryDetector
 from molehunt.detect.surprise import MIN_POPULATION, PeerDays
 
@@ -64,11 +66,13 @@ class OutOfScopeDetector(QueryDetector):
         j = r.join(ra, r.event_id == ra.ra_id)
         j = j.join(owners, j.ra_client == owners.c_id)
         j = j.filter(j.c_owner != j.actor)
+        # Event ids only for the days the pass reports (the others judge them).
+        reported = None if ctx.since is None else j.day >= ibis.literal(ctx.since)
         return j.group_by(["actor", "day"]).aggregate(
             clients=j.ra_client.nunique(),
             reads=j.event_id.nunique(),
             portfolios=j.c_owner.nunique(),
-            ids=j.event_id.collect(distinct=True),
+            ids=j.event_id.collect(distinct=True, where=reported),
             last=j.time.max(),
             host=j.hostname.max(),
         )
@@ -79,12 +83,16 @@ class OutOfScopeDetector(QueryDetector):
         s = ctx.settings
         if "owner_employee_id" not in ctx.table("clients").columns:
             return []
-        g = self.query(ctx)
-        peers = _peer_days(ctx, g)
-        g = g.filter(
-            (g.clients >= s.out_of_scope_min_clients) | (g.reads >= s.out_of_scope_min_reads)
-        )
-        rows = _surprising_days(ctx.collect(g), peers, s.scope_min_bits, s.sustained_window_days)
+        # One run of the join with the record-level rows: the peers' days and the
+        # candidates both come from it.
+        found = ctx.collect(self.query(ctx))
+        peers = _peer_days(ctx, found)
+        g = [
+            r
+            for r in found
+            if r["clients"] >= s.out_of_scope_min_clients or r["reads"] >= s.out_of_scope_min_reads
+        ]
+        rows = _surprising_days(g, peers, s.scope_min_bits, s.sustained_window_days)
         days: dict[str, list[date]] = defaultdict(list)
         for row in rows:
             days[row["actor"]].append(row["day"])
@@ -139,12 +147,10 @@ def _trailing(ctx: DetectContext, rel: Any) -> Any:
     return ctx.trailing(rel, s.baseline_days + 2 * s.sustained_window_days)
 
 
-def _peer_days(ctx: DetectContext, g: Any) -> tuple[PeerDays, PeerDays]:
+def _peer_days(ctx: DetectContext, found: list[dict[str, Any]]) -> tuple[PeerDays, PeerDays]:
     """Every active person-day's count of other portfolios' clients and of separate
     reads of them (0 on days with none), to judge a day against the role's others."""
-    counts = {
-        (r["actor"], r["day"]): r for r in ctx.collect(g.select("actor", "day", "clients", "reads"))
-    }
+    counts = {(r["actor"], r["day"]): r for r in found}
     daily = ctx.collect(_trailing(ctx, ctx.daily_reads()).select("actor", "role", "day"))
     window = ctx.settings.baseline_days
 
