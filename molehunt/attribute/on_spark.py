@@ -38,7 +38,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from molehunt.attribute.overlap import READ_COLUMNS, READERS_SQL, ReadOverlapAttributor
-from molehunt.attribute.replay import MIN_CONFIDENCE, Replay
+from molehunt.attribute.replay import MIN_CONFIDENCE
 from molehunt.compute.lake import lake_state
 from molehunt.compute.tables import SparkTables
 from molehunt.config import DetectionSettings, Settings, detection_settings
@@ -110,6 +110,24 @@ class SparkAttributor(ReadOverlapAttributor):
                 self.copied = spark.copied
                 spark.close()
 
+    def _replayed_rows(self, events: list[str], path: Path) -> None:
+        """Write to ``path`` the clients the confident replays of ``events`` returned
+        (``record_access`` rows with how 'replayed'), with each replay's confidence."""
+        con = self.store.con
+        con.register("_spark_events", pa.table({"event_id": pa.array(events, pa.string())}))
+        quoted = str(path).replace("'", "''")
+        try:
+            con.execute(
+                f"""COPY (SELECT a.event_id, a.client_id, a.how, p.confidence
+                          FROM record_access a JOIN attr_replayed p USING (event_id)
+                          SEMI JOIN _spark_events s USING (event_id)
+                          WHERE a.how = 'replayed' AND p.confidence >= {MIN_CONFIDENCE}
+                          ORDER BY a.event_id, a.client_id)
+                    TO '{quoted}' (FORMAT parquet)"""
+            )
+        finally:
+            con.unregister("_spark_events")
+
     def _build_on(self, spark: SparkTables, tmp: Path, started: float) -> None:
         with Resolver(
             spark, self.settings, self.as_of(_last_read(spark)), timezone=self.timezone
@@ -120,9 +138,10 @@ class SparkAttributor(ReadOverlapAttributor):
                     reads.actor, ibis.literal("~") + reads.system + ":" + reads.account
                 )
             )
-            replays, refused = self.replay(_statements(spark, reads, tmp / "statements"))
+            statements = _statements(spark, reads, tmp / "statements")
+            refused = self.replay(statements)
             replayed = tmp / "replayed.parquet"
-            pq.write_table(_replayed_rows(replays), replayed)
+            self._replayed_rows([str(s[0]) for s in statements], replayed)
             listed = spark.table("record_access")
             access = listed.filter(listed.how != "replayed").select(
                 "event_id", "client_id", "how", confidence=ibis.null("float64")
@@ -180,25 +199,6 @@ def _statements(spark: SparkTables, reads: Any, folder: Path) -> list[tuple[Any,
             *(found[c].to_pylist() for c in ("event_id", "statement", "parameters", "rows")),
             strict=True,
         )
-    )
-
-
-def _replayed_rows(replays: list[Replay]) -> pa.Table:
-    """The clients the confident replays returned (``record_access`` rows with how
-    'replayed', as ``store_replays`` keeps them), with the replay's confidence."""
-    rows = [
-        (r.event_id, c, r.confidence)
-        for r in replays
-        if r.confidence >= MIN_CONFIDENCE
-        for c in r.client_ids
-    ]
-    return pa.table(
-        {
-            "event_id": pa.array([r[0] for r in rows], pa.string()),
-            "client_id": pa.array([r[1] for r in rows], pa.string()),
-            "how": pa.array(["replayed"] * len(rows), pa.string()),
-            "confidence": pa.array([r[2] for r in rows], pa.float64()),
-        }
     )
 
 

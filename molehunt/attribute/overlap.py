@@ -62,7 +62,7 @@ import ibis
 import pyarrow as pa
 
 from molehunt.attribute.groups import GROUP_SEEDS, MAX_GROUP, GroupSearch, _temp_strings
-from molehunt.attribute.replay import MIN_CONFIDENCE, Replay, replay_new
+from molehunt.attribute.replay import MIN_CONFIDENCE, replay_new, same_master
 from molehunt.attribute.scoring import (
     NOISE,
     SIGNIFICANCE,
@@ -205,42 +205,43 @@ class ReadOverlapAttributor:
                     SELECT *, coalesce(actor, '~' || system || ':' || account) AS who
                     FROM ({ibis.to_sql(cols, dialect="duckdb")})"""
             )
+        # Only the statements not replayed before against this master leave the store.
+        same_master(self.store)
         db = con.execute(
             f"""SELECT e.event_id, e.statement, e.parameters, {STATEMENT_ROWS} AS rows
                FROM events_db e JOIN _attr_reads r USING (event_id)
-               WHERE r.system = 'crm-db' AND e.statement IS NOT NULL"""
+               WHERE r.system = 'crm-db' AND e.statement IS NOT NULL
+               AND e.event_id NOT IN (SELECT event_id FROM attr_replayed)"""
         ).fetchall()
-        replays, refused = self.replay(db)
-        confidence = pa.table(
-            {
-                "event_id": pa.array([r.event_id for r in replays], pa.string()),
-                "confidence": pa.array([r.confidence for r in replays], pa.float64()),
-            }
-        )
+        self.replay(db)
+        refused = {
+            str(e): str(why)
+            for e, why in con.execute(
+                """SELECT p.event_id, p.reason FROM attr_replayed p
+                   SEMI JOIN _attr_reads r USING (event_id) WHERE p.reason IS NOT NULL"""
+            ).fetchall()
+        }
 
         def fill(tx: Any) -> None:
-            tx.register("_attr_confidence", confidence)
             tx.execute(
                 """INSERT INTO attr_reads
                    SELECT r.who, r.actor, r.event_id, r.time, r.system, r.account,
                           r.hostname, r.account_owner, r.host_person, a.client_id, a.how,
                           CASE WHEN a.how = 'replayed' THEN c.confidence END
                    FROM _attr_reads r JOIN record_access a USING (event_id)
-                   LEFT JOIN _attr_confidence c USING (event_id)
+                   LEFT JOIN attr_replayed c USING (event_id)
                    ORDER BY r.who, a.client_id"""
             )
             tx.execute(READERS_SQL)
             tx.execute(f"INSERT INTO attr_links {LINKS_SQL.format(reads='_attr_reads')}")
-            tx.unregister("_attr_confidence")
 
         self.save(fill, refused, started)
         con.execute("DROP TABLE IF EXISTS _attr_reads")
 
-    def replay(
-        self, statements: Sequence[tuple[Any, Any, Any, Any]]
-    ) -> tuple[list[Replay], dict[str, str]]:
-        """Replay ``(event_id, statement, parameters, logged rows)`` of the database reads
-        and keep the confident ones in ``record_access``: the replays and the refusals.
+    def replay(self, statements: Sequence[tuple[Any, Any, Any, Any]]) -> dict[str, str]:
+        """Replay ``(event_id, statement, parameters, logged rows)`` of the database reads:
+        each one's confidence in ``attr_replayed``, the clients of the confident ones in
+        ``record_access``; the refusals.
         Statements replayed before against the same client master are not replayed
         again (:func:`~molehunt.attribute.replay.replay_new`)."""
         events = [(str(e), str(s), p, None if n is None else int(n)) for e, s, p, n in statements]

@@ -512,22 +512,16 @@ REPLAY_VERSION = 1
 
 def replay_new(
     store: Store, events: Sequence[tuple[str, str, str | None, int | None]]
-) -> tuple[list[Replay], dict[str, str]]:
-    """:func:`replay_statements` of ``events``, replaying only those not replayed
-    before against the same client master (``attr_replayed``, with
-    ``attr_replay_state``): what a statement returns depends on the statement, its
-    parameters, its logged rows and the master alone, so new events cost their own
-    replay and the rest is read back. The replays of every event (a kept one's clients
-    from ``record_access``, where only confident ones are) and the refusals."""
-    con = store.con
-    master = _master(store)
-    kept = con.execute("SELECT master FROM attr_replay_state").fetchall()
-    ids = pa.table({"event_id": pa.array([e[0] for e in events], pa.string())})
+) -> dict[str, str]:
+    """Replay ``events`` as :func:`replay_statements` does, only those not replayed
+    before against the same client master: what a statement returns depends on the
+    statement, its parameters, its logged rows and the master alone. Afterwards every
+    event's replay is in the store: its confidence (or why it was refused) in
+    ``attr_replayed``, the clients of a confident one in ``record_access`` (how
+    'replayed'). Returns the refusals of ``events``."""
+    same_master(store)
+    ids = pa.table({"event_id": pa.array(sorted({e[0] for e in events}), pa.string())})
     with store.transaction() as tx:
-        if not kept or kept[0][0] != master:
-            tx.execute("DELETE FROM attr_replayed")
-            tx.execute("DELETE FROM attr_replay_state")
-            tx.execute("INSERT INTO attr_replay_state VALUES (?)", [master])
         tx.register("_replay_ids", ids)
         done = {
             str(e)
@@ -536,7 +530,7 @@ def replay_new(
             ).fetchall()
         }
         tx.unregister("_replay_ids")
-    new = [e for e in events if e[0] not in done]
+    new = list({e[0]: e for e in events if e[0] not in done}.values())
     replays, refused = replay_statements(store, new, Replayer.from_store(store))
     store_replays(store, replays, [e[0] for e in new])
     rows = pa.table(
@@ -552,12 +546,26 @@ def replay_new(
         tx.register("_replay_rows", rows)
         tx.execute("INSERT INTO attr_replayed SELECT * FROM _replay_rows")
         tx.unregister("_replay_rows")
-    if not done:
-        return replays, refused
-    return [*replays, *_kept_replays(store, [e for e in events if e[0] in done])], {
-        **refused,
-        **_kept_refusals(store, done),
-    }
+        tx.register("_replay_ids", ids)
+        found = tx.execute(
+            "SELECT event_id, reason FROM attr_replayed SEMI JOIN _replay_ids USING (event_id) "
+            "WHERE reason IS NOT NULL"
+        ).fetchall()
+        tx.unregister("_replay_ids")
+    return {str(e): str(r) for e, r in found}
+
+
+def same_master(store: Store) -> None:
+    """Forget every kept replay (``attr_replayed``) when the client master is no
+    longer the one they were made against."""
+    master = _master(store)
+    kept = store.con.execute("SELECT master FROM attr_replay_state").fetchall()
+    if kept and kept[0][0] == master:
+        return
+    with store.transaction() as tx:
+        tx.execute("DELETE FROM attr_replayed")
+        tx.execute("DELETE FROM attr_replay_state")
+        tx.execute("INSERT INTO attr_replay_state VALUES (?)", [master])
 
 
 def _master(store: Store) -> str:
@@ -568,43 +576,3 @@ def _master(store: Store) -> str:
         "(SELECT coalesce(sum(hash(k)), 0)::VARCHAR FROM client_columns k)"
     ).fetchall()[0]
     return json.dumps([REPLAY_VERSION, [str(v) for v in rows]])
-
-
-def _kept_replays(
-    store: Store, events: Sequence[tuple[str, str, str | None, int | None]]
-) -> list[Replay]:
-    """The kept replays of ``events`` (replayed before), as replayed then."""
-    logged = {e[0]: e[3] for e in events}
-    ids = pa.table({"event_id": pa.array(list(logged), pa.string())})
-    con = store.con
-    con.register("_kept_ids", ids)
-    try:
-        found = con.execute(
-            """SELECT r.event_id, r.confidence,
-                      list(a.client_id ORDER BY a.client_id) FILTER (WHERE a.client_id
-                      IS NOT NULL)
-               FROM attr_replayed r SEMI JOIN _kept_ids USING (event_id)
-               LEFT JOIN record_access a ON a.event_id = r.event_id AND a.how = 'replayed'
-               WHERE r.confidence IS NOT NULL
-               GROUP BY r.event_id, r.confidence ORDER BY r.event_id"""
-        ).fetchall()
-    finally:
-        con.unregister("_kept_ids")
-    return [
-        Replay(str(e), tuple(str(c) for c in clients or ()), logged[str(e)], float(conf))
-        for e, conf, clients in found
-    ]
-
-
-def _kept_refusals(store: Store, done: set[str]) -> dict[str, str]:
-    ids = pa.table({"event_id": pa.array(sorted(done), pa.string())})
-    con = store.con
-    con.register("_kept_ids", ids)
-    try:
-        found = con.execute(
-            "SELECT event_id, reason FROM attr_replayed SEMI JOIN _kept_ids USING (event_id) "
-            "WHERE reason IS NOT NULL"
-        ).fetchall()
-    finally:
-        con.unregister("_kept_ids")
-    return {str(e): str(r) for e, r in found}
