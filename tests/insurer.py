@@ -662,3 +662,21 @@ def routine_logs(store: Store, settings: Settings, folder: Path, last: date) -> 
     world.routine(START, (last - START).days + 1)
     world.ingest(store, settings, folder)
     return [folder / name for name in LOG_FILES]
+
+
+def borrowed_store(folder: Path, as_of: date) -> Settings:
+    """A store in ``folder`` (with its key) of three people's routine from 2026-04-20
+    and E001's day on a borrowed account on 2026-05-06, ingested and detected as of
+    ``as_of`` with the findings stored: the read verbs' tests serve it."""
+    key_file = folder / "molehunt.key"
+    create_key_file(key_file)
+    settings = Settings.load(
+        {"db": folder / "molehunt.duckdb", "key_file": key_file}, environ={}, cwd=folder
+    )
+    w = World()
+    w.routine(date(2026, 4, 20), 20, people=("E001", "E002", "E003"))
+    borrowed_day(w, date(2026, 5, 6), "E001")
+    with Store.open(settings.db) as store:
+        w.ingest(store, settings, folder / "in")
+        write_findings(store, run_detectors(store, settings.detection, as_of))
+    return settings

@@ -13,14 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from insurer import World, borrowed_day
+from insurer import borrowed_store
 from typer.testing import CliRunner
 
 from molehunt.audit import actor, entries
 from molehunt.cli import app
 from molehunt.config import Settings
-from molehunt.detect.runner import run_detectors, write_findings
-from molehunt.keys import create_key_file
 from molehunt.store import Store
 
 AS_OF = "2026-05-09"
@@ -34,18 +32,8 @@ MOBILE = "13912345678"
 def built(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """A small store, detected once, with a client's ID number planted in a finding's
     title and in a cited statement, and an app login that is a client's mobile."""
-    folder = tmp_path_factory.mktemp("cli-reads")
-    key_file = folder / "molehunt.key"
-    create_key_file(key_file)
-    settings = Settings.load(
-        {"db": folder / "molehunt.duckdb", "key_file": key_file}, environ={}, cwd=folder
-    )
-    w = World()
-    w.routine(date(2026, 4, 20), 20, people=("E001", "E002", "E003"))
-    borrowed_day(w, date(2026, 5, 6), "E001")
+    settings = borrowed_store(tmp_path_factory.mktemp("cli-reads"), date.fromisoformat(AS_OF))
     with Store.open(settings.db) as store:
-        w.ingest(store, settings, folder / "in")
-        write_findings(store, run_detectors(store, settings.detection, date.fromisoformat(AS_OF)))
         con = store.con
         con.execute(
             "UPDATE findings SET title = title || ? WHERE detector = 'departed_account'",

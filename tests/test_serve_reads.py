@@ -20,11 +20,10 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from insurer import World, borrowed_day
+from insurer import borrowed_store
 
 from molehunt.audit import actor, entries
 from molehunt.config import Settings
-from molehunt.detect.runner import run_detectors, write_findings
 from molehunt.investigate.local import (
     TOKEN_HEADER,
     endpoint_file,
@@ -33,7 +32,6 @@ from molehunt.investigate.local import (
     remove_endpoint,
     write_endpoint,
 )
-from molehunt.keys import create_key_file
 from molehunt.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,19 +67,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     """The store the tests here serve, ingested and detected once; each test gets a copy."""
-    folder = tmp_path_factory.mktemp("serve-reads")
-    key_file = folder / "molehunt.key"
-    create_key_file(key_file)
-    settings = Settings.load(
-        {"db": folder / "molehunt.duckdb", "key_file": key_file}, environ={}, cwd=folder
-    )
-    w = World()
-    w.routine(date(2026, 4, 20), 20, people=("E001", "E002", "E003"))
-    borrowed_day(w, date(2026, 5, 6), "E001")
-    with Store.open(settings.db) as store:
-        w.ingest(store, settings, folder / "in")
-        write_findings(store, run_detectors(store, settings.detection, date.fromisoformat(AS_OF)))
-    return settings
+    return borrowed_store(tmp_path_factory.mktemp("serve-reads"), date.fromisoformat(AS_OF))
 
 
 @pytest.fixture

@@ -18,15 +18,15 @@ days that are new or changed:
 * ``kept_days`` holds how many events of each input table every local day had when
   the relation's rows of that day were resolved.
 
-A pass as of day D counts the input events per day up to D (one scan of their time
-columns) and resolves again from the first day whose count differs (events arrived
-late, or a new day) to D, every later day included. Everything is resolved again when
-the version, the zone or the reference rows differ, or when a reference row starts or
-stops being valid between the kept end and the pass's end (the pass would see other
-owners, hosts or roles). Event tables only grow (exactly-once ingest), so a count
-tells a changed day. A pass of a day before ``through_end`` reads the kept days up to
-it. Findings are those of a pass that resolves everything
-(``tests/detect/test_kept_relations.py`` holds them to it).
+A pass as of day D takes the input events per day up to D (``event_days``, counted from
+the rows appended since the last count: :func:`count_days`) and resolves again from the
+first day whose count differs (events arrived late, or a new day) to D, every later day
+included. Everything is resolved again when the version, the zone or the reference rows
+differ, or when a reference row starts or stops being valid between the kept end and the
+pass's end (the pass would see other owners, hosts or roles). Event tables only grow
+(exactly-once ingest), so a count tells a changed day. A pass of a day before
+``through_end`` reads the kept days up to it. Findings are those of a pass that resolves
+everything (``tests/detect/test_kept_relations.py`` holds them to it).
 
 Only a writable DuckDB store keeps relations; Spark, and a read-only store, resolve
 them in each pass.
