@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import ibis
 
 from molehunt.detect.base import DetectContext, Finding, QueryDetector
-from molehunt.detect.surprise import MIN_POPULATION, PeerDays
+from molehunt.detect.surprise import MIN_POPULATION, PeerDays, TeamLift
 
 
 class OutOfScopeDetector(QueryDetector):
@@ -24,6 +24,10 @@ class OutOfScopeDetector(QueryDetector):
     separate look-ups (``out_of_scope_min_reads``) happen on ``sustained_min_days`` of
     them, the finding shows collection, not only access beyond need (the low and slow
     way: its earlier days and this one form a chain).
+    A day's counts are judged divided by how far the person's team read above its own
+    norms that day (:class:`~molehunt.detect.surprise.TeamLift`): a campaign week makes
+    the whole team read more, and more of other portfolios' clients with it; one
+    person collecting lifts no teammate.
     Only people who own a portfolio, and whose role is one where most people do, are
     checked (an auditor or a claims handler has
     none, and reads across them by design); it needs the client master's
@@ -86,12 +90,17 @@ class OutOfScopeDetector(QueryDetector):
         # One run of the join with the record-level rows: the peers' days and the
         # candidates both come from it.
         found = ctx.collect(self.query(ctx))
-        peers = _peer_days(ctx, found)
-        g = [
-            r
-            for r in found
-            if r["clients"] >= s.out_of_scope_min_clients or r["reads"] >= s.out_of_scope_min_reads
-        ]
+        peers, lift = _peer_days(ctx, found)
+        g = []
+        for r in found:
+            # A lift is at least 1: only days over the floors as counted can be over them
+            # once divided by it.
+            if r["clients"] < s.out_of_scope_min_clients and r["reads"] < s.out_of_scope_min_reads:
+                continue
+            r["team_lift"] = lift.of(r["actor"], r["day"])
+            clients, reads = r["clients"] / r["team_lift"], r["reads"] / r["team_lift"]
+            if clients >= s.out_of_scope_min_clients or reads >= s.out_of_scope_min_reads:
+                g.append(r)
         rows = _surprising_days(g, peers, s.scope_min_bits, s.sustained_window_days)
         days: dict[str, list[date]] = defaultdict(list)
         for row in rows:
@@ -134,6 +143,7 @@ class OutOfScopeDetector(QueryDetector):
                 "events_total": len(row["ids"]),
                 "bits": round(row["bits"], 1),
                 "population": row["population"],
+                "team_lift": round(row["team_lift"], 2),
             },
         )
 
@@ -147,12 +157,28 @@ def _trailing(ctx: DetectContext, rel: Any) -> Any:
     return ctx.trailing(rel, s.baseline_days + 2 * s.sustained_window_days)
 
 
-def _peer_days(ctx: DetectContext, found: list[dict[str, Any]]) -> tuple[PeerDays, PeerDays]:
+def _peer_days(
+    ctx: DetectContext, found: list[dict[str, Any]]
+) -> tuple[tuple[PeerDays, PeerDays], TeamLift]:
     """Every active person-day's count of other portfolios' clients and of separate
-    reads of them (0 on days with none), to judge a day against the role's others."""
+    reads of them (0 on days with none), to judge a day against the role's others,
+    and the teams' lifts of those days."""
     counts = {(r["actor"], r["day"]): r for r in found}
-    daily = ctx.collect(_trailing(ctx, ctx.daily_reads()).select("actor", "role", "day"))
+    daily = ctx.collect(
+        _trailing(ctx, ctx.daily_reads()).select(
+            "actor", "role", "department", "team", "day", "reads"
+        )
+    )
     window = ctx.settings.baseline_days
+    teams = [
+        (
+            r["actor"],
+            (r["role"] or "", r["department"] or "", r["team"] or ""),
+            r["day"],
+            r["reads"],
+        )
+        for r in daily
+    ]
 
     def value(r: dict[str, Any], name: str) -> float:
         found = counts.get((r["actor"], r["day"]))
@@ -161,7 +187,7 @@ def _peer_days(ctx: DetectContext, found: list[dict[str, Any]]) -> tuple[PeerDay
     return (
         PeerDays([(r["actor"], r["role"], r["day"], value(r, "clients")) for r in daily], window),
         PeerDays([(r["actor"], r["role"], r["day"], value(r, "reads")) for r in daily], window),
-    )
+    ), TeamLift(teams, window, ctx.settings.min_history_days)
 
 
 def _surprising_days(
@@ -198,12 +224,16 @@ def _surprising_days(
 
 def _judge(row: dict[str, Any], peers: tuple[PeerDays, PeerDays]) -> None:
     """Notes in ``row`` the stronger surprise of the day's clients or separate reads of
-    other portfolios among the role's other members' days."""
-    clients = peers[0].surprise(row["actor"], row["day"], float(row["clients"]))
-    reads = peers[1].surprise(row["actor"], row["day"], float(row["reads"]))
+    other portfolios, divided by the team's lift that day, among the role's other
+    members' days."""
+    lift = row["team_lift"]
+    clients = peers[0].surprise(row["actor"], row["day"], float(row["clients"]) / lift)
+    reads = peers[1].surprise(row["actor"], row["day"], float(row["reads"]) / lift)
     top = max(clients, reads, key=lambda x: x.bits)
     row["bits"] = top.bits
     # More than any peer's day, among enough of them to say so.
     row["unmatched"] = top.reach == 0 and top.population >= MIN_POPULATION
     what = "clients" if top is clients else "separate reads"
     row["population"] = f"{what}: {top.words()}"
+    if lift > 1:
+        row["population"] += f"; counted over the team's lift that day ({lift:.1f}x their norms)"

@@ -108,3 +108,55 @@ class PeerDays:
         """The surprise of ``actor``'s own value on ``day`` (None: no value that day)."""
         value = self._own.get((actor, day))
         return None if value is None else self.surprise(actor, day, value)
+
+
+class TeamLift:
+    """How far a person's team read above its own norms on a day: the median, over the
+    person's teammates active that day (themselves left out), of their reads over
+    their own median of the ``window`` calendar days before. A campaign week lifts a
+    whole team together; one person's collecting does not lift their teammates.
+
+    A teammate with fewer than ``min_history`` active days in the window has no norm
+    yet; fewer than two teammates with one say nothing (1.0)."""
+
+    def __init__(
+        self,
+        rows: Sequence[tuple[str, tuple[str, ...], date, float]],
+        window: int,
+        min_history: int,
+    ) -> None:
+        self.window = window
+        self.min_history = min_history
+        days: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        self._members: dict[tuple[tuple[str, ...], int], list[str]] = defaultdict(list)
+        self._team: dict[str, tuple[str, ...]] = {}
+        for actor, team, day, value in rows:
+            days[actor].append((day.toordinal(), float(value)))
+            self._members[(team, day.toordinal())].append(actor)
+            self._team[actor] = team
+        self._days = {a: np.array(sorted(v)) for a, v in days.items()}
+        self._lifts: dict[tuple[str, int], float | None] = {}
+
+    def _lift(self, actor: str, ordinal: int) -> float | None:
+        key = (actor, ordinal)
+        if key not in self._lifts:
+            rows = self._days[actor]
+            lo, hi = np.searchsorted(rows[:, 0], [ordinal - self.window, ordinal])
+            if hi - lo < self.min_history or hi >= len(rows) or rows[hi, 0] != ordinal:
+                self._lifts[key] = None
+            else:
+                norm = max(float(np.median(rows[lo:hi, 1])), 1.0)
+                self._lifts[key] = float(rows[hi, 1]) / norm
+        return self._lifts[key]
+
+    def of(self, actor: str, day: date) -> float:
+        """The teammates' median lift on ``day`` (at least 1.0)."""
+        ordinal = day.toordinal()
+        team = self._team.get(actor)
+        if team is None:
+            return 1.0
+        others = [a for a in self._members.get((team, ordinal), []) if a != actor]
+        lifts = [x for x in (self._lift(a, ordinal) for a in others) if x is not None]
+        if len(lifts) < 2:
+            return 1.0
+        return max(1.0, float(np.median(lifts)))

@@ -8,7 +8,7 @@ import pytest
 from insurer import scenario
 
 from molehunt.detect.out_of_scope import _surprising_days
-from molehunt.detect.surprise import PeerDays
+from molehunt.detect.surprise import PeerDays, TeamLift
 
 QUIET = [
     ("E009", "her own short client list, every day"),
@@ -32,8 +32,8 @@ def test_reads_within_scope_are_not_flagged(person: str, case: str) -> None:
 # -- a small team or a young store: too few peer days for one day to say enough ----------
 
 
-def _row(actor: str, day: date, clients: int, reads: int) -> dict[str, object]:
-    return {"actor": actor, "day": day, "clients": clients, "reads": reads}
+def _row(actor: str, day: date, clients: int, reads: int, lift: float = 1.0) -> dict[str, object]:
+    return {"actor": actor, "day": day, "clients": clients, "reads": reads, "team_lift": lift}
 
 
 def _small_team() -> tuple[PeerDays, PeerDays]:
@@ -60,3 +60,48 @@ def test_one_day_beyond_every_peer_in_a_small_team_is_not_enough() -> None:
 def test_days_a_peer_matched_never_add() -> None:
     rows = [_row("S1", date(2026, 5, d), 2, 2) for d in range(2, 7)]
     assert _surprising_days(rows, _small_team(), 6.0, 10) == []
+
+
+def test_a_day_the_whole_team_read_more_is_counted_over_the_lift() -> None:
+    rows = [_row("S0", date(2026, 5, d), 6, 6, lift=3.0) for d in range(4, 7)]
+    assert _surprising_days(rows, _small_team(), 6.0, 10) == []
+    alone = [_row("S0", date(2026, 5, d), 6, 6) for d in range(4, 7)]
+    assert _surprising_days(alone, _small_team(), 6.0, 10)
+
+
+# -- the team's lift: a campaign week lifts the team; one collector lifts nobody -------
+
+TEAM = ("sales", "Sales", "t1")
+
+
+def _team_days(lifted: set[str], factor: float) -> TeamLift:
+    """Four team mates reading 10 a day for ten days; on the 11th, ``lifted`` read
+    ``factor`` times that."""
+    rows = [
+        (who, TEAM, date(2026, 5, d), 10.0 * (factor if d == 11 and who in lifted else 1.0))
+        for who in ("A", "B", "C", "D")
+        for d in range(1, 12)
+    ]
+    rows.append(("X", ("sales", "Sales", "t2"), date(2026, 5, 11), 10.0))
+    return TeamLift(rows, 30, 5)
+
+
+def test_a_campaign_lifts_every_member_by_their_team_mates() -> None:
+    lift = _team_days({"A", "B", "C", "D"}, 3.0)
+    assert lift.of("A", date(2026, 5, 11)) == pytest.approx(3.0)
+    assert lift.of("A", date(2026, 5, 10)) == pytest.approx(1.0)
+
+
+def test_one_person_reading_more_lifts_no_team_mate_nor_themselves() -> None:
+    lift = _team_days({"A"}, 4.0)
+    assert lift.of("A", date(2026, 5, 11)) == pytest.approx(1.0)
+    assert lift.of("B", date(2026, 5, 11)) == pytest.approx(1.0)
+    pair = _team_days({"A", "B"}, 4.0)  # two of four: the others' median stays 1
+    assert pair.of("A", date(2026, 5, 11)) == pytest.approx(1.0)
+
+
+def test_no_lift_without_two_team_mates_with_a_norm() -> None:
+    lift = _team_days({"A", "B", "C", "D"}, 3.0)
+    assert lift.of("X", date(2026, 5, 11)) == 1.0
+    young = TeamLift([(w, TEAM, date(2026, 5, 11), 30.0) for w in "ABC"], 30, 5)
+    assert young.of("A", date(2026, 5, 11)) == 1.0
