@@ -96,6 +96,8 @@ DETECTION_SETTINGS_DOC: dict[str, str] = {
     "budget is set)",
     "chain_days": "days within which findings of different stages (motive, access, collection, "
     "exfiltration) on one person form a chain",
+    "chain_memory_days": "days after a person's last chain step that their chain still lifts the "
+    "lone cap (a critical finding lifts it for good)",
     "lone_cap": "a person with neither a critical finding nor a chain scores at most this share "
     "of alert_threshold, however often the lone signal repeats",
     "alert_budget": "target people flagged per 1,000 staff-days: when set, the threshold of a day "
@@ -194,6 +196,7 @@ class DetectionSettings(BaseModel):
     corroboration_bonus: float = Field(default=0.5, ge=0)
     alert_threshold: float = Field(default=0.75, gt=0)
     chain_days: int = Field(default=7, ge=0)
+    chain_memory_days: int = Field(default=14, ge=0)
     lone_cap: float = Field(default=0.9, gt=0, lt=1)
     alert_budget: float | None = Field(default=None, gt=0)
     budget_days: int = Field(default=30, ge=1)

@@ -117,6 +117,36 @@ def test_a_recent_chain_of_weak_steps_reaches_the_threshold_and_an_old_one_fades
     assert old.score < S.alert_threshold
 
 
+def test_a_chain_lifts_the_cap_until_its_last_step_is_out_of_memory() -> None:
+    """Routine findings after an old chain (an analyst's daily extracts after one
+    chat upload) stay under the threshold once the chain's last step is older than
+    ``chain_memory_days``; a new step keeps it."""
+    steps = [
+        finding("out_of_scope", day=date(2026, 5, 2)),
+        finding("sustained_excess", day=date(2026, 5, 6)),
+    ]
+    routine = [
+        dataclasses.replace(
+            finding("bulk_read", day=date.fromordinal(DAY.toordinal() + i)),
+            finding_id=f"routine-{i}",
+            details={"stage": "context"},
+        )
+        for i in range(1, 40)
+    ]
+    last_step = DAY.toordinal()
+    remembered = date.fromordinal(last_step + S.chain_memory_days)
+    forgotten = date.fromordinal(last_step + S.chain_memory_days + 1)
+    (kept,) = score_people(steps + routine, remembered, S)
+    assert kept.chain
+    assert kept.score > S.lone_cap * S.alert_threshold
+    (capped,) = score_people(steps + routine, forgotten, S)
+    assert capped.chain == ()
+    assert capped.score == pytest.approx(S.lone_cap * S.alert_threshold)
+    again = finding("file_write", day=forgotten)
+    (renewed,) = score_people([*steps, *routine, again], forgotten, S)
+    assert renewed.chain
+
+
 def test_steps_of_one_heavy_day_count_only_what_they_score() -> None:
     one_day = [
         finding("out_of_scope", day=date(2026, 5, 5), severity=20),

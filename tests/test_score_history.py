@@ -63,8 +63,13 @@ def stored_rows(store: Store) -> int:
 
 @pytest.mark.parametrize(
     "s",
-    [DetectionSettings(), DetectionSettings(alert_budget=0.5), DetectionSettings(alert_budget=20)],
-    ids=["fixed", "tight-budget", "loose-budget"],
+    [
+        DetectionSettings(),
+        DetectionSettings(alert_budget=0.5),
+        DetectionSettings(alert_budget=20),
+        DetectionSettings(chain_memory_days=1),
+    ],
+    ids=["fixed", "tight-budget", "loose-budget", "short-memory"],
 )
 def test_history_on_the_scenario_is_the_day_by_day_ranking(s: DetectionSettings) -> None:
     store = scenario().store

@@ -30,7 +30,8 @@ name its own stage in its details (an upload to a blocked site is exfiltration, 
 visit is context). A person reaches the alert threshold only through a critical
 finding or a **chain**: findings of two different stages within ``chain_days`` of
 each other, one of them taking data (access or collection), an exfiltration step only
-on or after a taking one; a chain whose steps fall within the last ``chain_days`` on
+on or after a taking one, while the person's last chain step is within
+``chain_memory_days``; a chain whose steps fall within the last ``chain_days`` on
 more than one day scores at least the threshold.
 Everyone else scores at most ``lone_cap`` of ``alert_threshold``, however often a lone
 signal repeats. People at or above the day's threshold are flagged; with
@@ -162,6 +163,18 @@ def chain_of(findings: list[StoredFinding], chain_days: int) -> tuple[str, ...]:
     return tuple(f"{st}: {d}" for st, d in sorted(best, key=lambda x: (order[x[0]], x[1])))
 
 
+def _remembered(findings: list[StoredFinding], as_of: date, settings: DetectionSettings) -> bool:
+    """Whether a chain of these findings still lifts the lone cap on ``as_of``: a
+    critical finding, or a chain step within the last ``chain_memory_days`` (an old
+    chain does not lift the cap of the routine findings that follow it for ever)."""
+    memory = settings.chain_memory_days
+    return any(
+        stage_of(f) == "critical"
+        or (stage_of(f) in CHAIN_STAGES and (as_of - f.day).days <= memory)
+        for f in findings
+    )
+
+
 def _recent_course(findings: list[StoredFinding], as_of: date, chain_days: int) -> bool:
     """Whether the last ``chain_days`` hold a critical finding, or a chain whose steps
     fall on more than one day (a course of action, not one heavy day)."""
@@ -258,6 +271,8 @@ def score_people(
         if leaving:
             total *= settings.departing_multiplier
         chain = chain_of(own, settings.chain_days)
+        if chain and not _remembered(own, as_of, settings):
+            chain = ()
         if not chain:
             total = min(total, settings.lone_cap * settings.alert_threshold)
         elif _recent_course(own, as_of, settings.chain_days):

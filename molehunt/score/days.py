@@ -146,6 +146,7 @@ class _Run:
     chains: list[tuple[str, ...]] = field(default_factory=list)
     orders: list[tuple[str, ...]] = field(default_factory=list)  # groups, as met
     courses: list[bool] = field(default_factory=list)  # per day
+    day_chains: list[tuple[str, ...]] = field(default_factory=list)  # per day, as remembered
 
 
 class DayScorer:
@@ -287,7 +288,7 @@ class DayScorer:
         total = total * np.array(bonus)[run.stretch]
         leaving = self._leaving(pid, s0, b)
         total = np.where(leaving, total * s.departing_multiplier, total)
-        lone = np.array([not c for c in run.chains], dtype=bool)[run.stretch]
+        lone = np.array([not c for c in run.day_chains], dtype=bool)
         total = np.where(lone, np.minimum(total, s.lone_cap * s.alert_threshold), total)
         total = np.where(run.courses, np.maximum(total, s.alert_threshold), total)
         scores, away = total.tolist(), leaving.tolist()
@@ -312,7 +313,9 @@ class DayScorer:
                     some.sort(key=lambda x: (-x[1], x[0]))
                     held = tuple(some)
             out[s0 - a + t].append(
-                DayScore(pid, round(scores[t], 4), away[t], run.families[k], run.chains[k], held)
+                DayScore(
+                    pid, round(scores[t], 4), away[t], run.families[k], run.day_chains[t], held
+                )
             )
 
     def _parts(
@@ -416,8 +419,12 @@ class DayScorer:
             run.families.append(own.families)
             run.chains.append(own.chain)
             if own.chain:
-                run.courses.extend(self._course(state, own, d) for d in range(lo, hi))
+                for d in range(lo, hi):
+                    chain = self._remembered(own, d)
+                    run.day_chains.append(chain)
+                    run.courses.append(bool(chain) and self._course(state, own, d))
             else:
+                run.day_chains.extend([()] * (hi - lo))
                 run.courses.extend([False] * (hi - lo))
             if ordered:
                 run.orders.append(self._order(its, labels, lo, g))
@@ -492,6 +499,16 @@ class DayScorer:
             marks = [its.marks[i] for i in sorted(own.active)]
             own.families = _families_of([m for m in marks if m is not None])
         return own
+
+    def _remembered(self, own: _Own, day: int) -> tuple[str, ...]:
+        """The chain on ``day`` (ordinal) of the own findings in force, while it lifts
+        the lone cap (``score._remembered``): a critical finding, or the last chain
+        step within ``chain_memory_days``."""
+        if own.critical or (
+            own.step_days and own.step_days[-1] >= day - self.settings.chain_memory_days
+        ):
+            return own.chain
+        return ()
 
     def _course(self, state: _Person, own: _Own, day: int) -> bool:
         """``_recent_course`` of the own findings in force on ``day`` (ordinal), when

@@ -4,7 +4,8 @@ months is read in a second instead of scored again.
 The table is built from the findings, HR and the scoring settings; ``risk_state``
 says from what (settings, time zone, HR's versions, the first day with data) and
 ``risk_inputs`` holds each day's findings as a count and a hash. Before it is read,
-both are compared with the store: a change of settings, zone, HR or first day has
+both are compared with the store: a change of settings, zone, HR, first day or of the
+scoring rules (:data:`RULES`) has
 every day scored again; a change of the findings of some days (a detection pass
 over the days from its ``since``) has that day and every later one scored again (a
 day's scores depend on every earlier day), the days before kept; new days of data
@@ -30,6 +31,10 @@ from molehunt.score.days import DayScore, DayScorer, ReasonText, quiet_gc, reaso
 
 if TYPE_CHECKING:
     from molehunt.score import RiskRanker, Threshold
+
+#: The scoring rules' version: stored days scored by other rules (a change of the code,
+#: not of the settings) are scored again.
+RULES = 2
 
 #: What a day's findings are hashed over: everything the score reads of them.
 _DIGEST = (
@@ -94,6 +99,7 @@ class DailyScores:
         first = r.first_day()
         return json.dumps(
             {
+                "rules": RULES,
                 "settings": r.settings.model_dump(mode="json"),
                 "zone": str(r.zone),
                 "hr": [hr["n"], hr["h"]],
