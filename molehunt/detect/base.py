@@ -147,6 +147,7 @@ class DetectContext(Resolver):
     ) -> None:
         super().__init__(backend, settings, as_of, since=since, timezone=timezone, store=store)
         self._read_peers: PeerDays | None = None
+        self._reads_begin: date | None = None
 
     # -- small helpers ------------------------------------------------------------
 
@@ -258,6 +259,8 @@ class DetectContext(Resolver):
                 oldest = self.since - timedelta(days=self.settings.baseline_days + 1)
                 d = d.filter(d.day >= ibis.literal(oldest))
             rows = self.collect(d.select("actor", "role", "day", "rows"))
+            whole = self.daily_reads()
+            self._reads_begin = self.collect(whole.aggregate(first=whole.day.min()))[0]["first"]
             self._read_peers = PeerDays(
                 [(r["actor"], r["role"], r["day"], r["rows"] or 0) for r in rows],
                 self.settings.baseline_days,
@@ -268,14 +271,22 @@ class DetectContext(Resolver):
         """Details for a collection finding: how surprising the person's reading of
         ``days`` (the strongest of them) is among their role's days, and ``stage``
         "context" when it is routine there (an analyst's month-end extract): a step
-        that the peers take as their ordinary work does not make a chain."""
-        judged = [x for x in (self.read_peers().of_day(actor, d) for d in days) if x]
+        that the peers take as their ordinary work does not make a chain. So is a day
+        within ``min_history_days`` of the store's first day of reads: every role's
+        work is new then, and a young store's peers have too few days to say so."""
+        peers = self.read_peers()
+        judged = [(d, x) for d in days if (x := peers.of_day(actor, d))]
         if not judged:
             return {}
-        top = max(judged, key=lambda x: x.bits)
+        day, top = max(judged, key=lambda x: x[1].bits)
         out: dict[str, Any] = {"bits": round(top.bits, 1), "population": top.words()}
+        begin = self._reads_begin
         if top.routine(self.settings.collection_min_bits):
             out["stage"] = "context"
+        elif begin is not None and (day - begin).days < self.settings.min_history_days:
+            # The store's first days: every role's work is new, nothing has a baseline.
+            out["stage"] = "context"
+            out["population"] += f"; reads begin on {begin}: too few days before to judge"
         return out
 
     def with_daily_ids(self, daily: Any) -> Any:
