@@ -117,7 +117,7 @@ class TeamLift:
     whole team together; one person's collecting does not lift their teammates.
 
     A teammate with fewer than ``min_history`` active days in the window has no norm
-    yet; fewer than two teammates with one say nothing (1.0)."""
+    yet; with no teammate that has one, the lift is 1.0."""
 
     def __init__(
         self,
@@ -157,6 +157,6 @@ class TeamLift:
             return 1.0
         others = [a for a in self._members.get((team, ordinal), []) if a != actor]
         lifts = [x for x in (self._lift(a, ordinal) for a in others) if x is not None]
-        if len(lifts) < 2:
+        if not lifts:
             return 1.0
         return max(1.0, float(np.median(lifts)))

@@ -100,8 +100,17 @@ def test_one_person_reading_more_lifts_no_team_mate_nor_themselves() -> None:
     assert pair.of("A", date(2026, 5, 11)) == pytest.approx(1.0)
 
 
-def test_no_lift_without_two_team_mates_with_a_norm() -> None:
+def test_no_lift_without_a_team_mate_with_a_norm() -> None:
     lift = _team_days({"A", "B", "C", "D"}, 3.0)
     assert lift.of("X", date(2026, 5, 11)) == 1.0
     young = TeamLift([(w, TEAM, date(2026, 5, 11), 30.0) for w in "ABC"], 30, 5)
     assert young.of("A", date(2026, 5, 11)) == 1.0
+
+
+def test_a_team_of_two_lifts_by_the_other() -> None:
+    rows = [
+        (who, TEAM, date(2026, 5, d), 10.0 * (2.5 if d == 11 else 1.0))
+        for who in ("A", "B")
+        for d in range(1, 12)
+    ]
+    assert TeamLift(rows, 30, 5).of("A", date(2026, 5, 11)) == pytest.approx(2.5)
