@@ -139,21 +139,25 @@ def _attribute(
         out.print(files)
 
 
+EngineOption = Annotated[
+    ComputeEngine,
+    typer.Option(
+        help="Where the reads are resolved to people, once per store: the store's "
+        "DuckDB, or local Spark (needs molehunt[spark] and Java 17)."
+    ),
+]
+LakeOption = Annotated[
+    Path | None,
+    typer.Option(help="Read the events from this Parquet lake (with --engine spark)."),
+]
+
+
 @app.command()
 def attribute(
     ctx: typer.Context,
     path: Annotated[Path, typer.Argument(help="A leaked file (xlsx, csv, txt, docx, pdf, zip).")],
-    engine: Annotated[
-        ComputeEngine,
-        typer.Option(
-            help="Where the reads are resolved to people, once per store: the store's "
-            "DuckDB, or local Spark (needs molehunt[spark] and Java 17)."
-        ),
-    ] = ComputeEngine.duckdb,
-    lake: Annotated[
-        Path | None,
-        typer.Option(help="Read the events from this Parquet lake (with --engine spark)."),
-    ] = None,
+    engine: EngineOption = ComputeEngine.duckdb,
+    lake: LakeOption = None,
     fmt: FormatOption = Format.table,
 ) -> None:
     """Who read the client records of a leaked file: suspects ranked by coverage."""
@@ -164,10 +168,12 @@ def attribute(
 def complaints(
     ctx: typer.Context,
     path: Annotated[Path, typer.Argument(help="Phone numbers, ID numbers or client ids.")],
+    engine: EngineOption = ComputeEngine.duckdb,
+    lake: LakeOption = None,
     fmt: FormatOption = Format.table,
 ) -> None:
     """The common point of compromise of the clients residents complained about."""
-    _attribute(ctx, path, fmt, complaints=True)
+    _attribute(ctx, path, fmt, complaints=True, engine=engine, lake=lake)
 
 
 canary_app = typer.Typer(help="Canary records: made-up clients nobody should read.")

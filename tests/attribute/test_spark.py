@@ -102,6 +102,12 @@ def test_spark_attribution_ranks_every_leaked_file_exactly_as_duckdb(world: Worl
         assert "lake" in json.loads(state[0])
         assert built in (None, state)
         built = state
+    # A complaints list (phones, ID numbers) through the same stored reads.
+    complaint = next(path for _, path in world.leaked if "complaint" in path.name)
+    assert _run(world, world.on_spark, "complaints", str(complaint), *spark) == _run(
+        world, world.on_duckdb, "complaints", str(complaint)
+    )
+    assert _state(world.on_spark) == built
     # The stored reads themselves, row for row, with the replayed statements they hold.
     expected_rows, got_rows = _rows(world.on_duckdb), _rows(world.on_spark)
     assert got_rows == expected_rows
