@@ -150,11 +150,27 @@ def test_a_chain_lifts_the_cap_until_its_last_step_is_out_of_memory() -> None:
 def test_steps_of_one_heavy_day_count_only_what_they_score() -> None:
     one_day = [
         finding("out_of_scope", day=date(2026, 5, 5), severity=20),
-        finding("volume_spike", day=date(2026, 5, 5), severity=20),
+        finding("file_write", day=date(2026, 5, 5), severity=20),
     ]
     (person,) = score_people(one_day, DAY, S)
     assert person.chain
     assert person.score < S.alert_threshold
+
+
+def test_one_days_reading_seen_by_two_database_detectors_is_no_chain() -> None:
+    """Other portfolios' clients and a volume spike of one day are the same reads (a
+    new joiner reading through an inherited portfolio): no chain; the same steps on
+    two days, or with a step from another source the same day, are one."""
+    day = date(2026, 5, 5)
+    reads = [finding("out_of_scope", day=day), finding("volume_spike", day=day)]
+    (alone,) = score_people(reads, DAY, S)
+    assert alone.chain == ()
+    assert alone.score <= S.lone_cap * S.alert_threshold
+    later = [reads[0], finding("volume_spike", day=date(2026, 5, 6))]
+    (course,) = score_people(later, DAY, S)
+    assert course.chain == ("access: out_of_scope", "collection: volume_spike")
+    (written,) = score_people([*reads, finding("file_write", day=day)], DAY, S)
+    assert written.chain
 
 
 def test_an_upload_before_anything_was_taken_is_no_chain() -> None:

@@ -31,8 +31,9 @@ visit is context). A person reaches the alert threshold only through a critical
 finding or a **chain**: findings of two different stages within ``chain_days`` of
 each other, one of them taking data (access or collection), an exfiltration step only
 on or after a taking one, while the person's last chain step is within
-``chain_memory_days``; a chain whose steps fall within the last ``chain_days`` on
-more than one day scores at least the threshold.
+``chain_memory_days``; steps all of one day and one source are one reading seen
+twice, no chain (:func:`one_reading`); a chain whose steps fall within the last
+``chain_days`` on more than one day scores at least the threshold.
 Everyone else scores at most ``lone_cap`` of ``alert_threshold``, however often a lone
 signal repeats. People at or above the day's threshold are flagged; with
 ``alert_budget`` set, the threshold is calibrated from the trailing days (see
@@ -125,6 +126,13 @@ def _family(detector: str) -> str:
     return cls.source if cls is not None else "other"
 
 
+def one_reading(steps: list[tuple[Any, str, str]]) -> bool:
+    """Whether chain steps ``(day, stage, detector)`` are one day's reading seen twice:
+    all on one day and from one source (the other portfolios' clients and the volume of
+    one day's reads are the same reads), not corroborated steps of a course."""
+    return len({x for x, _, _ in steps}) == 1 and len({_family(d) for _, _, d in steps}) == 1
+
+
 def stage_of(finding: StoredFinding) -> str:
     """The theft stage a finding shows: its own word, else its detector's."""
     own = finding.details.get("stage")
@@ -154,7 +162,10 @@ def chain_of(findings: list[StoredFinding], chain_days: int) -> tuple[str, ...]:
         taken = [x for x, st, _ in window if st in TAKING]
         if not taken:
             continue
-        near = {(st, d) for x, st, d in window if st != "exfiltration" or x >= min(taken)}
+        held = [(x, st, d) for x, st, d in window if st != "exfiltration" or x >= min(taken)]
+        if one_reading(held):
+            continue
+        near = {(st, d) for _, st, d in held}
         if len({st for st, _ in near}) > len({st for st, _ in best}):
             best = near
     if len({st for st, _ in best}) < 2:

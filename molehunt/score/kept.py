@@ -15,6 +15,7 @@ from molehunt.score import (
     TAKING,
     StoredFinding,
     _family,
+    one_reading,
     stage_of,
 )
 
@@ -140,7 +141,10 @@ def _window(
     taken = [x for x, st, _ in window if st in TAKING]
     if not taken:
         return None
-    near = {(st, d) for x, st, d in window if st != "exfiltration" or x >= taken[0]}
+    held = [(x, st, d) for x, st, d in window if st != "exfiltration" or x >= taken[0]]
+    if one_reading(held):
+        return None
+    near = {(st, d) for _, st, d in held}
     return len({st for st, _ in near}), near
 
 
