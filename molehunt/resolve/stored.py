@@ -70,6 +70,9 @@ class Kept:
     tables: Mapping[str, tuple[str, int]]  # table -> (day column, days back)
     inputs: tuple[str, ...]  # event tables whose per-day counts it depends on
     references: tuple[str, ...] = WHO_IS_WHO
+    #: Tables without validity read whole (the client master): a change of any row
+    #: resolves everything again.
+    masters: tuple[str, ...] = ()
 
 
 #: The kept relations, by name.
@@ -94,7 +97,19 @@ KEPT: dict[str, Kept] = {
         ("events_http", "events_auth"),
         (*WHO_IS_WHO, "ref_web_categories", "ref_web_policy"),
     ),
+    # Per person and day: the clients of other portfolios read (out_of_scope), from the
+    # reads' record-level rows (:data:`ACCESS`) and the client master's owners.
+    "scope": Kept(
+        "scope",
+        {"kept_scope": ("day", 0)},
+        ("events_db", "events_app", "events_auth", "record_access"),
+        masters=("clients",),
+    ),
 }
+
+#: The record-level rows (which clients a read returned). They have no time of their
+#: own: ``event_days`` counts them by their read's local day (:func:`count_access_days`).
+ACCESS = "record_access"
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +187,7 @@ def _built_from(store: Store, resolver: Resolver, spec: Kept) -> dict[str, Any]:
     sums = store.con.execute(
         " UNION ALL ".join(
             f"SELECT '{t}', count(*), coalesce(sum(hash(x)), 0)::VARCHAR FROM {t} x"
-            for t in spec.references
+            for t in (*spec.references, *spec.masters)
         )
     ).fetchall()
     return {
@@ -203,7 +218,10 @@ def _day_counts(store: Store, resolver: Resolver, spec: Kept) -> list[tuple[date
     counted once per pass: relations share inputs)."""
     for table in spec.inputs:
         if table not in resolver.day_counts:
-            count_days(store, table, int(resolver.offset))
+            if table == ACCESS:
+                count_access_days(store, resolver)
+            else:
+                count_days(store, table, int(resolver.offset))
             found = store.con.execute(
                 "SELECT day, events FROM event_days WHERE tbl = ? AND utc_offset = ? AND day <= ?",
                 [table, int(resolver.offset), resolver.as_of],
@@ -232,13 +250,54 @@ def count_days(store: Store, table: str, offset: int) -> bool:
     if since == rows:
         return False
     day = f"CAST(time + INTERVAL {offset} SECOND AS DATE)"
+    new_days = f"""SELECT {day} AS day, count(*) AS events FROM {table}
+                   WHERE rowid >= ? AND rowid < ? GROUP BY ALL"""
+    _add_days(store, table, offset, since, rows, new_days)
+    return True
+
+
+def count_access_days(store: Store, resolver: Resolver) -> bool:
+    """Bring ``event_days`` of the record-level rows (:data:`ACCESS`) up to its rows, by
+    the local day of each row's read (the kept reads, brought up to the resolver's day
+    first); whether anything changed.
+
+    A day's number is a digest of its rows (each adds 1 plus 20 bits of its hash), so
+    that rows replaced by others (attribution replaces a statement's replayed clients)
+    change it too. Rows are appended (ingest, attribution) and only those not yet
+    counted are read, as :func:`count_days` does; after a deletion every row is counted
+    again. Rows whose read is not kept yet (a later day than any pass so far) count for
+    no day: their day is resolved whole when a pass first reaches it."""
+    resolver.reads()
+    con = store.con
+    offset = int(resolver.offset)
+    rows, top = con.execute(f"SELECT count(*), max(rowid) FROM {ACCESS}").fetchall()[0]
+    rows = int(rows)
+    seen = con.execute(
+        "SELECT rows_seen FROM event_days_seen WHERE tbl = ? AND utc_offset = ?",
+        [ACCESS, offset],
+    ).fetchall()
+    appended_only = top is None or int(top) + 1 == rows
+    since = int(seen[0][0]) if seen and appended_only and int(seen[0][0]) <= rows else None
+    if since == rows:
+        return False
+    new_days = f"""SELECT r.day, sum(1 + hash(a.event_id, a.client_id) % 1048576) AS events
+                   FROM (SELECT event_id, client_id FROM {ACCESS} WHERE rowid >= ? AND rowid < ?) a
+                   JOIN kept_reads r ON r.event_id = a.event_id GROUP BY ALL"""
+    _add_days(store, ACCESS, offset, since, rows, new_days)
+    return True
+
+
+def _add_days(
+    store: Store, table: str, offset: int, since: int | None, rows: int, new_days: str
+) -> None:
+    """Add the per-day numbers of ``table``'s rows from rowid ``since`` (None: every
+    row, replacing what was counted) to ``rows`` (``new_days``: a query of (day, events)
+    taking the two rowids) to ``event_days``, and note the rows seen."""
     with store.transaction() as tx:
         if since is None:
             tx.execute("DELETE FROM event_days WHERE tbl = ? AND utc_offset = ?", [table, offset])
         tx.execute(
-            f"""CREATE OR REPLACE TEMP TABLE _new_days AS
-                SELECT {day} AS day, count(*) AS events FROM {table}
-                WHERE rowid >= ? AND rowid < ? GROUP BY ALL""",
+            f"CREATE OR REPLACE TEMP TABLE _new_days AS {new_days}",
             [since or 0, rows],
         )
         tx.execute(
@@ -255,7 +314,6 @@ def count_days(store: Store, table: str, offset: int) -> bool:
         tx.execute("DROP TABLE _new_days")
         tx.execute("DELETE FROM event_days_seen WHERE tbl = ? AND utc_offset = ?", [table, offset])
         tx.execute("INSERT INTO event_days_seen VALUES (?, ?, ?)", [table, offset, rows])
-    return True
 
 
 def _first_changed(
