@@ -61,7 +61,8 @@ class OutOfScopeDetector(QueryDetector):
             r = r.filter(r.actor.notnull()).select("event_id", "time", "day", "actor", "hostname")
             r = r.join(holders, r.actor == holders.h_id).drop("h_id")
             reported = None if ctx.since is None else r.day >= ibis.literal(ctx.since)
-            return _other_portfolios(ctx, r, reported)
+            ra = ctx.table("record_access").select(ra_id="event_id", ra_client="client_id")
+            return _other_portfolios(ctx, r, ra, reported)
         # Kept in the store for every person and day (counts of a day never change
         # unless its reads, their record-level rows or the master do).
         k = ctx.kept("scope", lambda start: {"kept_scope": _scope_days(ctx, start)})["kept_scope"]
@@ -144,11 +145,11 @@ def _owners(ctx: DetectContext) -> Any:
     )
 
 
-def _other_portfolios(ctx: DetectContext, r: Any, reported: Any = None) -> Any:
-    """Per person and day of the reads ``r`` (event_id, time, day, actor, hostname):
-    the clients of other portfolios read, the separate reads, the portfolios, the
-    event ids (of rows where ``reported``, default all), the last read and a host."""
-    ra = ctx.table("record_access").select(ra_id="event_id", ra_client="client_id")
+def _other_portfolios(ctx: DetectContext, r: Any, ra: Any, reported: Any = None) -> Any:
+    """Per person and day of the reads ``r`` (event_id, time, day, actor, hostname),
+    from the clients each returned (``ra``: ra_id, ra_client): the clients of other
+    portfolios read, the separate reads, the portfolios, the event ids (of rows where
+    ``reported``, default all), the last read and a host."""
     owners = _owners(ctx)
     j = r.join(ra, r.event_id == ra.ra_id)
     j = j.join(owners, j.ra_client == owners.c_id)
@@ -168,9 +169,16 @@ def _scope_days(ctx: DetectContext, start: date | None) -> Any:
     from ``start`` (None: all), each from that day's reads alone."""
     r = ctx.reads()
     r = r.filter(r.actor.notnull())
+    # The record-level rows with their read's day (kept beside the relation's day
+    # counts: :func:`molehunt.resolve.stored.count_access_days`): a day's rows are read
+    # from its row groups alone, not from every row.
+    ra = ctx.table("access_days")
+    ra = ra.filter(ra.day <= ibis.literal(ctx.as_of))
     if start is not None:
         r = r.filter(r.day >= ibis.literal(start))
-    return _other_portfolios(ctx, r.select("event_id", "time", "day", "actor", "hostname"))
+        ra = ra.filter(ra.day >= ibis.literal(start))
+    ra = ra.select(ra_id="event_id", ra_client="client_id")
+    return _other_portfolios(ctx, r.select("event_id", "time", "day", "actor", "hostname"), ra)
 
 
 def _trailing(ctx: DetectContext, rel: Any) -> Any:

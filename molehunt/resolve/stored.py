@@ -219,7 +219,7 @@ def _day_counts(store: Store, resolver: Resolver, spec: Kept) -> list[tuple[date
     for table in spec.inputs:
         if table not in resolver.day_counts:
             if table == ACCESS:
-                count_access_days(store, resolver)
+                count_access_days(store, int(resolver.offset))
             else:
                 count_days(store, table, int(resolver.offset))
             found = store.con.execute(
@@ -252,24 +252,23 @@ def count_days(store: Store, table: str, offset: int) -> bool:
     day = f"CAST(time + INTERVAL {offset} SECOND AS DATE)"
     new_days = f"""SELECT {day} AS day, count(*) AS events FROM {table}
                    WHERE rowid >= ? AND rowid < ? GROUP BY ALL"""
-    _add_days(store, table, offset, since, rows, new_days)
+    with store.transaction() as tx:
+        _add_days(tx, table, offset, since or 0, rows, new_days)
     return True
 
 
-def count_access_days(store: Store, resolver: Resolver) -> bool:
-    """Bring ``event_days`` of the record-level rows (:data:`ACCESS`) up to its rows, by
-    the local day of each row's read (the kept reads, brought up to the resolver's day
-    first); whether anything changed.
+def count_access_days(store: Store, offset: int) -> bool:
+    """Bring ``access_days`` (each record-level row with its read's local day, days cut
+    ``offset`` seconds east of UTC) and its per-day numbers in ``event_days`` up to the
+    rows of :data:`ACCESS`; whether anything changed.
 
     A day's number is a digest of its rows (each adds 1 plus 20 bits of its hash), so
     that rows replaced by others (attribution replaces a statement's replayed clients)
     change it too. Rows are appended (ingest, attribution) and only those not yet
-    counted are read, as :func:`count_days` does; after a deletion every row is counted
-    again. Rows whose read is not kept yet (a later day than any pass so far) count for
-    no day: their day is resolved whole when a pass first reaches it."""
-    resolver.reads()
+    counted are read, as :func:`count_days` does; after a deletion, or with another
+    offset, every row is counted again. A row whose read is not stored (yet) is kept
+    without a day and looked for again in each pass until it is."""
     con = store.con
-    offset = int(resolver.offset)
     rows, top = con.execute(f"SELECT count(*), max(rowid) FROM {ACCESS}").fetchall()[0]
     rows = int(rows)
     seen = con.execute(
@@ -278,42 +277,62 @@ def count_access_days(store: Store, resolver: Resolver) -> bool:
     ).fetchall()
     appended_only = top is None or int(top) + 1 == rows
     since = int(seen[0][0]) if seen and appended_only and int(seen[0][0]) <= rows else None
-    if since == rows:
+    waiting = con.execute("SELECT count(*) FROM access_days WHERE day IS NULL").fetchall()[0][0]
+    if since == rows and not waiting:
         return False
-    new_days = f"""SELECT r.day, sum(1 + hash(a.event_id, a.client_id) % 1048576) AS events
-                   FROM (SELECT event_id, client_id FROM {ACCESS} WHERE rowid >= ? AND rowid < ?) a
-                   JOIN kept_reads r ON r.event_id = a.event_id GROUP BY ALL"""
-    _add_days(store, ACCESS, offset, since, rows, new_days)
+    day = f"CAST(e.time + INTERVAL {offset} SECOND AS DATE)"
+    with store.transaction() as tx:
+        if since is None:
+            tx.execute("DELETE FROM access_days")
+            tx.execute("DELETE FROM event_days WHERE tbl = ?", [ACCESS])
+            tx.execute("DELETE FROM event_days_seen WHERE tbl = ?", [ACCESS])
+        # The new rows and those still waiting for their read, with its day (the
+        # reads are the database's statements and the application's look-ups).
+        tx.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _new_access AS
+                SELECT {day} AS day, a.event_id, a.client_id
+                FROM (SELECT event_id, client_id FROM {ACCESS} WHERE rowid >= ? AND rowid < ?
+                      UNION ALL SELECT event_id, client_id FROM access_days
+                      WHERE day IS NULL) a
+                LEFT JOIN (SELECT event_id, time FROM events_app
+                           UNION ALL SELECT event_id, time FROM events_db) e
+                ON e.event_id = a.event_id""",
+            [since or 0, rows],
+        )
+        if waiting:
+            tx.execute("DELETE FROM access_days WHERE day IS NULL")
+        # In day order: a day's rows are then read from few row groups.
+        tx.execute("INSERT INTO access_days SELECT * FROM _new_access ORDER BY day")
+        new_days = """SELECT day, sum(1 + hash(event_id, client_id) % 1048576) AS events
+                      FROM _new_access WHERE day IS NOT NULL GROUP BY ALL"""
+        _add_days(tx, ACCESS, offset, 0 if since is None else since, rows, new_days)
+        tx.execute("DROP TABLE _new_access")
     return True
 
 
-def _add_days(
-    store: Store, table: str, offset: int, since: int | None, rows: int, new_days: str
-) -> None:
-    """Add the per-day numbers of ``table``'s rows from rowid ``since`` (None: every
-    row, replacing what was counted) to ``rows`` (``new_days``: a query of (day, events)
-    taking the two rowids) to ``event_days``, and note the rows seen."""
-    with store.transaction() as tx:
-        if since is None:
-            tx.execute("DELETE FROM event_days WHERE tbl = ? AND utc_offset = ?", [table, offset])
-        tx.execute(
-            f"CREATE OR REPLACE TEMP TABLE _new_days AS {new_days}",
-            [since or 0, rows],
-        )
-        tx.execute(
-            """UPDATE event_days SET events = event_days.events + n.events FROM _new_days n
-               WHERE tbl = ? AND utc_offset = ? AND event_days.day IS NOT DISTINCT FROM n.day""",
-            [table, offset],
-        )
-        tx.execute(
-            """INSERT INTO event_days SELECT ?, ?, n.day, n.events FROM _new_days n
-               WHERE NOT EXISTS (SELECT 1 FROM event_days e WHERE e.tbl = ? AND
-                     e.utc_offset = ? AND e.day IS NOT DISTINCT FROM n.day)""",
-            [table, offset, table, offset],
-        )
-        tx.execute("DROP TABLE _new_days")
-        tx.execute("DELETE FROM event_days_seen WHERE tbl = ? AND utc_offset = ?", [table, offset])
-        tx.execute("INSERT INTO event_days_seen VALUES (?, ?, ?)", [table, offset, rows])
+def _add_days(tx: Any, table: str, offset: int, since: int, rows: int, new_days: str) -> None:
+    """Add the per-day numbers ``new_days`` (a query of (day, events), taking the rowids
+    ``since`` and ``rows`` when it has parameters) of ``table``'s rows to ``event_days``
+    (replacing what was counted when ``since`` is 0), and note the rows seen, in the
+    transaction ``tx``."""
+    if since == 0:
+        tx.execute("DELETE FROM event_days WHERE tbl = ? AND utc_offset = ?", [table, offset])
+    params = [since, rows] if "?" in new_days else []
+    tx.execute(f"CREATE OR REPLACE TEMP TABLE _new_days AS {new_days}", params)
+    tx.execute(
+        """UPDATE event_days SET events = event_days.events + n.events FROM _new_days n
+           WHERE tbl = ? AND utc_offset = ? AND event_days.day IS NOT DISTINCT FROM n.day""",
+        [table, offset],
+    )
+    tx.execute(
+        """INSERT INTO event_days SELECT ?, ?, n.day, n.events FROM _new_days n
+           WHERE NOT EXISTS (SELECT 1 FROM event_days e WHERE e.tbl = ? AND
+                 e.utc_offset = ? AND e.day IS NOT DISTINCT FROM n.day)""",
+        [table, offset, table, offset],
+    )
+    tx.execute("DROP TABLE _new_days")
+    tx.execute("DELETE FROM event_days_seen WHERE tbl = ? AND utc_offset = ?", [table, offset])
+    tx.execute("INSERT INTO event_days_seen VALUES (?, ?, ?)", [table, offset, rows])
 
 
 def _first_changed(

@@ -107,4 +107,19 @@ DERIVED: tuple[Migration, ...] = (
             "CREATE TABLE attr_replay_state (master VARCHAR NOT NULL)",
         ),
     ),
+    Migration(
+        16,
+        "each record-level row with its read's local day, kept as the rows arrive",
+        (
+            # molehunt.resolve.stored.count_access_days: a kept relation that reads the
+            # record-level rows of a day (out_of_scope's) reads them here, in day order,
+            # not from every row of record_access. Days are cut with the offset of
+            # event_days_seen's 'record_access' row.
+            """CREATE TABLE access_days (
+  day DATE,                     -- NULL: the read is not stored yet (looked for again)
+  event_id VARCHAR NOT NULL,
+  client_id VARCHAR NOT NULL
+)""",
+        ),
+    ),
 )
