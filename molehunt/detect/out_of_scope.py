@@ -71,9 +71,7 @@ class OutOfScopeDetector(QueryDetector):
         if ctx.since is None:
             return k
         return k.mutate(
-            ids=ibis.cases(
-                (k.day >= ibis.literal(ctx.since), k.ids), else_=ibis.null(k.ids.type())
-            )
+            ids=ibis.cases((k.day >= ibis.literal(ctx.since), k.ids), else_=ibis.null(k.ids.type()))
         )
 
     def rows(self, ctx: DetectContext) -> list[dict[str, Any]]:
