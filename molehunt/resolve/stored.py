@@ -263,29 +263,33 @@ def count_access_days(store: Store, offset: int) -> bool:
     rows of :data:`ACCESS`; whether anything changed.
 
     A day's number is a digest of its rows (each adds 1 plus 20 bits of its hash), so
-    that rows replaced by others (attribution replaces a statement's replayed clients)
-    change it too. Rows are appended (ingest, attribution) and only those not yet
-    counted are read, as :func:`count_days` does; after a deletion, or with another
-    offset, every row is counted again. A row whose read is not stored (yet) is kept
-    without a day and looked for again in each pass until it is."""
+    that rows replaced by others change it too. Rows are appended (ingest, attribution)
+    and only those not yet counted are read: those from the next rowid after the last
+    count (``access_days_seen``), as long as the rows below it are as many as were
+    counted. Fewer (rows deleted), another offset, or attribution replacing replays
+    (:func:`forget_access_days`) count every row again. A row whose read is not stored
+    (yet) is kept without a day and looked for again in each pass until it is."""
     con = store.con
     rows, top = con.execute(f"SELECT count(*), max(rowid) FROM {ACCESS}").fetchall()[0]
-    rows = int(rows)
+    rows, end = int(rows), 0 if top is None else int(top) + 1
     seen = con.execute(
-        "SELECT rows_seen FROM event_days_seen WHERE tbl = ? AND utc_offset = ?",
-        [ACCESS, offset],
+        "SELECT next_rowid, rows_counted FROM access_days_seen WHERE utc_offset = ?", [offset]
     ).fetchall()
-    appended_only = top is None or int(top) + 1 == rows
-    since = int(seen[0][0]) if seen and appended_only and int(seen[0][0]) <= rows else None
+    since = None
+    if seen:
+        after = con.execute(
+            f"SELECT count(*) FROM {ACCESS} WHERE rowid >= ?", [int(seen[0][0])]
+        ).fetchall()[0][0]
+        if rows - int(after) == int(seen[0][1]):
+            since = int(seen[0][0])
     waiting = con.execute("SELECT count(*) FROM access_days WHERE day IS NULL").fetchall()[0][0]
-    if since == rows and not waiting:
+    if since is not None and since >= end and not waiting:
         return False
     day = f"CAST(e.time + INTERVAL {offset} SECOND AS DATE)"
     with store.transaction() as tx:
         if since is None:
             tx.execute("DELETE FROM access_days")
             tx.execute("DELETE FROM event_days WHERE tbl = ?", [ACCESS])
-            tx.execute("DELETE FROM event_days_seen WHERE tbl = ?", [ACCESS])
         # The new rows and those still waiting for their read, with its day (the
         # reads are the database's statements and the application's look-ups).
         tx.execute(
@@ -297,28 +301,44 @@ def count_access_days(store: Store, offset: int) -> bool:
                 LEFT JOIN (SELECT event_id, time FROM events_app
                            UNION ALL SELECT event_id, time FROM events_db) e
                 ON e.event_id = a.event_id""",
-            [since or 0, rows],
+            [since or 0, end],
         )
         if waiting:
             tx.execute("DELETE FROM access_days WHERE day IS NULL")
         # In day order: a day's rows are then read from few row groups.
         tx.execute("INSERT INTO access_days SELECT * FROM _new_access ORDER BY day")
-        new_days = """SELECT day, sum(1 + hash(event_id, client_id) % 1048576) AS events
-                      FROM _new_access WHERE day IS NOT NULL GROUP BY ALL"""
-        _add_days(tx, ACCESS, offset, 0 if since is None else since, rows, new_days)
+        tx.execute(
+            """CREATE OR REPLACE TEMP TABLE _new_days AS
+               SELECT day, sum(1 + hash(event_id, client_id) % 1048576) AS events
+               FROM _new_access WHERE day IS NOT NULL GROUP BY ALL"""
+        )
+        _merge_days(tx, ACCESS, offset)
         tx.execute("DROP TABLE _new_access")
+        tx.execute("DELETE FROM access_days_seen")
+        tx.execute("INSERT INTO access_days_seen VALUES (?, ?, ?)", [offset, end, rows])
     return True
 
 
+def forget_access_days(con: Any) -> None:
+    """Have the next pass count every record-level row again (:func:`count_access_days`):
+    for a writer that replaces rows (DuckDB may reuse the rowids of deleted rows)."""
+    con.execute("DELETE FROM access_days_seen")
+
+
 def _add_days(tx: Any, table: str, offset: int, since: int, rows: int, new_days: str) -> None:
-    """Add the per-day numbers ``new_days`` (a query of (day, events), taking the rowids
-    ``since`` and ``rows`` when it has parameters) of ``table``'s rows to ``event_days``
-    (replacing what was counted when ``since`` is 0), and note the rows seen, in the
-    transaction ``tx``."""
+    """Add the per-day counts ``new_days`` (a query of (day, events) of the rows from
+    rowid ``since`` to ``rows``) of ``table`` to ``event_days`` (replacing what was
+    counted when ``since`` is 0) and note the rows seen, in the transaction ``tx``."""
     if since == 0:
         tx.execute("DELETE FROM event_days WHERE tbl = ? AND utc_offset = ?", [table, offset])
-    params = [since, rows] if "?" in new_days else []
-    tx.execute(f"CREATE OR REPLACE TEMP TABLE _new_days AS {new_days}", params)
+    tx.execute(f"CREATE OR REPLACE TEMP TABLE _new_days AS {new_days}", [since, rows])
+    _merge_days(tx, table, offset)
+    tx.execute("DELETE FROM event_days_seen WHERE tbl = ? AND utc_offset = ?", [table, offset])
+    tx.execute("INSERT INTO event_days_seen VALUES (?, ?, ?)", [table, offset, rows])
+
+
+def _merge_days(tx: Any, table: str, offset: int) -> None:
+    """Add the numbers of ``_new_days`` (day, events) to ``event_days`` of ``table``."""
     tx.execute(
         """UPDATE event_days SET events = event_days.events + n.events FROM _new_days n
            WHERE tbl = ? AND utc_offset = ? AND event_days.day IS NOT DISTINCT FROM n.day""",
@@ -331,8 +351,6 @@ def _add_days(tx: Any, table: str, offset: int, since: int, rows: int, new_days:
         [table, offset, table, offset],
     )
     tx.execute("DROP TABLE _new_days")
-    tx.execute("DELETE FROM event_days_seen WHERE tbl = ? AND utc_offset = ?", [table, offset])
-    tx.execute("INSERT INTO event_days_seen VALUES (?, ?, ?)", [table, offset, rows])
 
 
 def _first_changed(
