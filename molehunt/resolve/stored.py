@@ -28,6 +28,13 @@ pass's end (the pass would see other owners, hosts or roles). Event tables only 
 ``through_end`` reads the kept days up to it. Findings are those of a pass that resolves
 everything (``tests/detect/test_kept_relations.py`` holds them to it).
 
+The record-level rows (which clients a read returned, ``record_access``) have no time
+of their own, so ``access_days`` keeps each with its read's local day, extended from the
+rows appended since the last count (:func:`count_access_days`); their per-day digests
+in ``event_days`` tell a relation that reads them (``scope``: out_of_scope's clients of
+other portfolios per person and day) which days changed, and a round reads one day of
+them instead of every row.
+
 Only a writable DuckDB store keeps relations; Spark, and a read-only store, resolve
 them in each pass.
 """
