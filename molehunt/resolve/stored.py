@@ -226,7 +226,9 @@ def _day_counts(store: Store, resolver: Resolver, spec: Kept) -> list[tuple[date
     for table in spec.inputs:
         if table not in resolver.day_counts:
             if table == ACCESS:
-                count_access_days(store, int(resolver.offset))
+                # New record-level rows mostly come with the pass's last days' reads.
+                recent = day_start(resolver, resolver.as_of - timedelta(days=2))
+                count_access_days(store, int(resolver.offset), recent)
             else:
                 count_days(store, table, int(resolver.offset))
             found = store.con.execute(
@@ -264,7 +266,7 @@ def count_days(store: Store, table: str, offset: int) -> bool:
     return True
 
 
-def count_access_days(store: Store, offset: int) -> bool:
+def count_access_days(store: Store, offset: int, recent: datetime | None = None) -> bool:
     """Bring ``access_days`` (each record-level row with its read's local day, days cut
     ``offset`` seconds east of UTC) and its per-day numbers in ``event_days`` up to the
     rows of :data:`ACCESS`; whether anything changed.
@@ -275,7 +277,9 @@ def count_access_days(store: Store, offset: int) -> bool:
     count (``access_days_seen``), as long as the rows below it are as many as were
     counted. Fewer (rows deleted), another offset, or attribution replacing replays
     (:func:`forget_access_days`) count every row again. A row whose read is not stored
-    (yet) is kept without a day and looked for again in each pass until it is."""
+    (yet) is kept without a day and looked for again in each pass until it is. New
+    rows' reads are looked for among those from ``recent`` on first (the others only
+    for rows not found there)."""
     con = store.con
     rows, top = con.execute(f"SELECT count(*), max(rowid) FROM {ACCESS}").fetchall()[0]
     rows, end = int(rows), 0 if top is None else int(top) + 1
@@ -293,23 +297,44 @@ def count_access_days(store: Store, offset: int) -> bool:
     if since is not None and since >= end and not waiting:
         return False
     day = f"CAST(e.time + INTERVAL {offset} SECOND AS DATE)"
+    reads = (
+        "SELECT event_id, time FROM events_app{0} UNION ALL SELECT event_id, time FROM events_db{0}"
+    )
     with store.transaction() as tx:
         if since is None:
             tx.execute("DELETE FROM access_days")
             tx.execute("DELETE FROM event_days WHERE tbl = ?", [ACCESS])
-        # The new rows and those still waiting for their read, with its day (the
-        # reads are the database's statements and the application's look-ups).
+        # The new rows and those still waiting for their read.
+        tx.execute(
+            f"""CREATE OR REPLACE TEMP TABLE _rows AS
+                SELECT event_id, client_id FROM {ACCESS} WHERE rowid >= ? AND rowid < ?
+                UNION ALL SELECT event_id, client_id FROM access_days WHERE day IS NULL""",
+            [since or 0, end],
+        )
+        # Their reads (the database's statements, the application's look-ups): looked
+        # for among the recent ones first (new rows come with new events; the scan
+        # skips older ones by the time's min/max), among all of them for the rest.
+        tx.execute("CREATE OR REPLACE TEMP TABLE _reads (event_id VARCHAR, time TIMESTAMPTZ)")
+        if since is not None and recent is not None:
+            latest = reads.format(" WHERE time >= $recent")
+            tx.execute(
+                f"""INSERT INTO _reads SELECT event_id, time FROM ({latest})
+                    WHERE event_id IN (SELECT event_id FROM _rows)""",
+                {"recent": recent},
+            )
+        rest = "SELECT event_id FROM _rows WHERE event_id NOT IN (SELECT event_id FROM _reads)"
+        if tx.execute(f"SELECT count(*) FROM ({rest})").fetchall()[0][0]:
+            tx.execute(
+                f"""INSERT INTO _reads SELECT event_id, time FROM ({reads.format("")})
+                    WHERE event_id IN ({rest})"""
+            )
         tx.execute(
             f"""CREATE OR REPLACE TEMP TABLE _new_access AS
                 SELECT {day} AS day, a.event_id, a.client_id
-                FROM (SELECT event_id, client_id FROM {ACCESS} WHERE rowid >= ? AND rowid < ?
-                      UNION ALL SELECT event_id, client_id FROM access_days
-                      WHERE day IS NULL) a
-                LEFT JOIN (SELECT event_id, time FROM events_app
-                           UNION ALL SELECT event_id, time FROM events_db) e
-                ON e.event_id = a.event_id""",
-            [since or 0, end],
+                FROM _rows a LEFT JOIN _reads e ON e.event_id = a.event_id"""
         )
+        tx.execute("DROP TABLE _rows")
+        tx.execute("DROP TABLE _reads")
         if waiting:
             tx.execute("DELETE FROM access_days WHERE day IS NULL")
         # In day order: a day's rows are then read from few row groups.
