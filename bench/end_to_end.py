@@ -43,7 +43,14 @@ from molehunt.store import Store
 from molehunt.store.schema import EVENT_TABLES
 
 #: State tables that ``--store`` empties, so every pass starts as cold as after ingest.
-FRESH = ("kept_state", "event_days_seen", "risk_state", "attr_state", "attr_replay_state")
+FRESH = (
+    "kept_state",
+    "event_days_seen",
+    "access_days_seen",
+    "risk_state",
+    "attr_state",
+    "attr_replay_state",
+)
 #: The issue's ceilings, seconds.
 CEILINGS = {"ingest": 120.0, "full pass": 120.0, "round": 10.0, "history": 5.0}
 

@@ -25,6 +25,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
+from molehunt.resolve.stored import forget_access_days
 from molehunt.store import Store
 
 #: Replayed reads below this confidence are not stored in ``record_access``.
@@ -494,10 +495,12 @@ def store_replays(store: Store, replays: Sequence[Replay], events: Iterable[str]
     with store.transaction() as con:
         con.register("_replayed_events", ids)
         con.register("_replayed_rows", new)
-        con.execute(
+        replaced = con.execute(
             "DELETE FROM record_access WHERE how = 'replayed' "
             "AND event_id IN (SELECT event_id FROM _replayed_events)"
-        )
+        ).fetchall()
+        if replaced and int(replaced[0][0]):
+            forget_access_days(con)  # rowids of deleted rows may be reused
         con.execute(
             "INSERT INTO record_access SELECT event_id, client_id, 'replayed' FROM _replayed_rows"
         )

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 import ibis
 
 from molehunt.detect.base import DetectContext, Finding, QueryDetector
+from molehunt.resolve.stored import day_start
 
 
 class DepartedAccountDetector(QueryDetector):
@@ -43,6 +44,11 @@ class DepartedAccountDetector(QueryDetector):
             & a.activity.isin(["logon", "connect"])
             & a.user_name.notnull()
         )
+        if ctx.since is not None:
+            # Only the pass's days are reported (``of_pass`` below): their logons alone
+            # are resolved, and the scan skips the rest by the time's min/max.
+            begin = ibis.literal(day_start(ctx, ctx.since), type="timestamp('UTC')")
+            a = a.filter(a.time >= begin)
         a = a.select(
             event_id=a.event_id,
             time=a.time,

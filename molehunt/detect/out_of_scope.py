@@ -42,16 +42,13 @@ class OutOfScopeDetector(QueryDetector):
 
     def query(self, ctx: DetectContext) -> Any:
         """Per person and day: the clients of other portfolios read, and the separate
-        reads of them (the client master must name owners)."""
-        clients = ctx.table("clients")
-        owners = clients.select(c_id="client_id", c_owner="owner_employee_id").filter(
-            lambda t: t.c_owner.notnull() & (t.c_owner != "")
-        )
-        holders = owners.select(h_id="c_owner").distinct()
+        reads of them (the client master must name owners); the event ids only for the
+        days the pass reports (the others judge them)."""
+        people = ctx.people().select(p_id="employee_id", p_role="role")
+        holders = _owners(ctx).select(h_id="c_owner").distinct()
         # Portfolios belong to a role (sales): someone transferred out of it keeps their
         # old clients in the master for a while, but reads across portfolios by the
         # new role's design (customer service).
-        people = ctx.people().select(p_id="employee_id", p_role="role")
         roles = people.left_join(holders, people.p_id == holders.h_id)
         roles = roles.group_by("p_role").aggregate(
             members=roles.p_id.count(), holding=roles.h_id.count()
@@ -63,22 +60,22 @@ class OutOfScopeDetector(QueryDetector):
         ]
         current = people.filter(people.p_role.isin(portfolio_roles or [""]))
         holders = holders.join(current, holders.h_id == current.p_id).select("h_id")
-        r = _trailing(ctx, ctx.reads())
-        r = r.filter(r.actor.notnull()).select("event_id", "time", "day", "actor", "hostname")
-        r = r.join(holders, r.actor == holders.h_id).drop("h_id")
-        ra = ctx.table("record_access").select(ra_id="event_id", ra_client="client_id")
-        j = r.join(ra, r.event_id == ra.ra_id)
-        j = j.join(owners, j.ra_client == owners.c_id)
-        j = j.filter(j.c_owner != j.actor)
-        # Event ids only for the days the pass reports (the others judge them).
-        reported = None if ctx.since is None else j.day >= ibis.literal(ctx.since)
-        return j.group_by(["actor", "day"]).aggregate(
-            clients=j.ra_client.nunique(),
-            reads=j.event_id.nunique(),
-            portfolios=j.c_owner.nunique(),
-            ids=j.event_id.collect(distinct=True, where=reported),
-            last=j.time.max(),
-            host=j.hostname.max(),
+        if ctx.store is None:
+            r = _trailing(ctx, ctx.reads())
+            r = r.filter(r.actor.notnull()).select("event_id", "time", "day", "actor", "hostname")
+            r = r.join(holders, r.actor == holders.h_id).drop("h_id")
+            reported = None if ctx.since is None else r.day >= ibis.literal(ctx.since)
+            ra = ctx.table("record_access").select(ra_id="event_id", ra_client="client_id")
+            return _other_portfolios(ctx, r, ra, reported)
+        # Kept in the store for every person and day (counts of a day never change
+        # unless its reads, their record-level rows or the master do).
+        k = ctx.kept("scope", lambda start: {"kept_scope": _scope_days(ctx, start)})["kept_scope"]
+        k = _trailing(ctx, k)
+        k = k.join(holders, k.actor == holders.h_id).drop("h_id")
+        if ctx.since is None:
+            return k
+        return k.mutate(
+            ids=ibis.cases((k.day >= ibis.literal(ctx.since), k.ids), else_=ibis.null(k.ids.type()))
         )
 
     def rows(self, ctx: DetectContext) -> list[dict[str, Any]]:
@@ -146,6 +143,50 @@ class OutOfScopeDetector(QueryDetector):
                 "team_lift": round(row["team_lift"], 2),
             },
         )
+
+
+def _owners(ctx: DetectContext) -> Any:
+    """The client master's owners: (c_id, c_owner) of clients that name one."""
+    clients = ctx.table("clients")
+    return clients.select(c_id="client_id", c_owner="owner_employee_id").filter(
+        lambda t: t.c_owner.notnull() & (t.c_owner != "")
+    )
+
+
+def _other_portfolios(ctx: DetectContext, r: Any, ra: Any, reported: Any = None) -> Any:
+    """Per person and day of the reads ``r`` (event_id, time, day, actor, hostname),
+    from the clients each returned (``ra``: ra_id, ra_client): the clients of other
+    portfolios read, the separate reads, the portfolios, the event ids (of rows where
+    ``reported``, default all), the last read and a host."""
+    owners = _owners(ctx)
+    j = r.join(ra, r.event_id == ra.ra_id)
+    j = j.join(owners, j.ra_client == owners.c_id)
+    j = j.filter(j.c_owner != j.actor)
+    return j.group_by(["actor", "day"]).aggregate(
+        clients=j.ra_client.nunique(),
+        reads=j.event_id.nunique(),
+        portfolios=j.c_owner.nunique(),
+        ids=j.event_id.collect(distinct=True, where=reported),
+        last=j.time.max(),
+        host=j.hostname.max(),
+    )
+
+
+def _scope_days(ctx: DetectContext, start: date | None) -> Any:
+    """The kept relation behind :meth:`OutOfScopeDetector.query`: every person's days
+    from ``start`` (None: all), each from that day's reads alone."""
+    r = ctx.reads()
+    r = r.filter(r.actor.notnull())
+    # The record-level rows with their read's day (kept beside the relation's day
+    # counts: :func:`molehunt.resolve.stored.count_access_days`): a day's rows are read
+    # from its row groups alone, not from every row.
+    ra = ctx.table("access_days")
+    ra = ra.filter(ra.day <= ibis.literal(ctx.as_of))
+    if start is not None:
+        r = r.filter(r.day >= ibis.literal(start))
+        ra = ra.filter(ra.day >= ibis.literal(start))
+    ra = ra.select(ra_id="event_id", ra_client="client_id")
+    return _other_portfolios(ctx, r.select("event_id", "time", "day", "actor", "hostname"), ra)
 
 
 def _trailing(ctx: DetectContext, rel: Any) -> Any:

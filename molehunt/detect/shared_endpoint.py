@@ -73,7 +73,7 @@ class SharedEndpointDetector(QueryDetector):
         self,
         ctx: DetectContext,
         r: dict[str, Any],
-        people: set[str],
+        people: frozenset[str],
         bits: float,
         endpoints: int,
         reach: int,
@@ -125,10 +125,18 @@ class _Rings:
         self.ids_of = {(r["actor"], r["endpoint"], r["day"]): r["ids"] for r in rows}
         self._shared: dict[date, list[int]] = {}
         self._everyone: dict[date, int] = {}
+        self._uploaders: dict[tuple[str, date], frozenset[str]] = {}
 
-    def uploaders(self, endpoint: str, day: date) -> set[str]:
-        days = self.people_on[endpoint]
-        return {a for d, who in days.items() if day - self.span <= d <= day for a in who}
+    def uploaders(self, endpoint: str, day: date) -> frozenset[str]:
+        # Once per endpoint and day: every uploader of a busy endpoint asks the same.
+        key = (endpoint, day)
+        if key not in self._uploaders:
+            days = self.people_on[endpoint]
+            low = day - self.span
+            self._uploaders[key] = frozenset(
+                a for d, who in days.items() if low <= d <= day for a in who
+            )
+        return self._uploaders[key]
 
     def uploaders_anywhere(self, day: date) -> int:
         if day not in self._everyone:
@@ -146,9 +154,10 @@ class _Rings:
     def sharing(self, day: date) -> list[int]:
         """How many uploaders each endpoint had in the window ending ``day``, sorted."""
         if day not in self._shared:
+            low = day - self.span
             self._shared[day] = sorted(
                 len(self.uploaders(e, day))
                 for e, days in self.people_on.items()
-                if any(day - self.span <= d <= day for d in days)
+                if any(low <= d <= day for d in days)
             )
         return self._shared[day]

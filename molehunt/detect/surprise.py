@@ -56,6 +56,36 @@ class Surprise:
         )
 
 
+class _Days:
+    """One population's person-days, to count those of a trailing window at least a
+    value, leaving one person out: the window's values sorted once per day asked (a
+    binary search then), the person's own days taken off."""
+
+    def __init__(self, items: list[tuple[str, int, float]]) -> None:
+        self.days = np.array([d for _a, d, _v in items], dtype=np.int64)
+        self.values = np.array([v for _a, _d, v in items], dtype=np.float64)
+        self.own: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        for a, d, v in items:
+            self.own[a].append((d, v))
+        self._windows: dict[tuple[int, int], tuple[np.ndarray, int]] = {}
+
+    def judge(self, actor: str, start: int, end: int, value: float) -> tuple[int, int]:
+        """(reach, population): the days in [start, end] of people other than
+        ``actor``, and those of them whose value is at least ``value``."""
+        if (start, end) not in self._windows:
+            inside = self.values[(self.days >= start) & (self.days <= end)]
+            # NaN is never at least a value: left out of the sorted values, counted in
+            # the population.
+            self._windows[start, end] = (np.sort(inside[~np.isnan(inside)]), len(inside))
+        ordered, population = self._windows[start, end]
+        reach = len(ordered) - int(np.searchsorted(ordered, value, side="left"))
+        for d, v in self.own.get(actor, ()):
+            if start <= d <= end:
+                population -= 1
+                reach -= v >= value
+        return int(reach), population
+
+
 class PeerDays:
     """Every person's daily value with their role, to judge one person-day against
     the other members' days of the trailing ``window`` (the day itself included: a
@@ -69,28 +99,15 @@ class PeerDays:
             item = (actor, day.toordinal(), float(value))
             by_role[role or ""].append(item)
             everyone.append(item)
-        self._groups = {role: self._arrays(items) for role, items in by_role.items()}
-        self._all = self._arrays(everyone)
+        self._groups = {role: _Days(items) for role, items in by_role.items()}
+        self._all = _Days(everyone)
         self._role_of = {actor: role or "" for actor, role, _d, _v in rows}
         self._own = {(actor, day): float(value) for actor, _r, day, value in rows}
 
-    @staticmethod
-    def _arrays(items: list[tuple[str, int, float]]) -> tuple[np.ndarray, ...]:
-        actors = np.array([a for a, _d, _v in items], dtype=object)
-        days = np.array([d for _a, d, _v in items], dtype=np.int64)
-        values = np.array([v for _a, _d, v in items], dtype=np.float64)
-        return actors, days, values
-
-    def _judge(
-        self, arrays: tuple[np.ndarray, ...], actor: str, day: date, value: float
-    ) -> tuple[int, int]:
-        actors, days, values = arrays
+    def _judge(self, days: _Days, actor: str, day: date, value: float) -> tuple[int, int]:
         end = day.toordinal()
         start = (day - timedelta(days=self.window)).toordinal()
-        mask = (days >= start) & (days <= end) & (actors != actor)
-        population = int(mask.sum())
-        reach = int((values[mask] >= value).sum())
-        return reach, population
+        return days.judge(actor, start, end, value)
 
     def surprise(self, actor: str, day: date, value: float) -> Surprise:
         role = self._role_of.get(actor, "")

@@ -67,7 +67,9 @@ class UnusualClientDetector(QueryDetector):
         start = ev.day.min() + ibis.interval(days=s.min_history_days)
         daily = daily.filter((daily.used == 1) & (daily.before == 0) & (daily.day >= start))
         daily = daily.rename(d_who="who", d_day="day")
-        hits = ev.filter(ev.tool & ~ev.actor_role.fill_null("").isin(list(s.tool_roles)))
+        # The windows above need every earlier day; only the pass's days are reported.
+        hits = ctx.of_pass(ev)
+        hits = hits.filter(hits.tool & ~hits.actor_role.fill_null("").isin(list(s.tool_roles)))
         hits = hits.join(daily, [hits.who == daily.d_who, hits.day == daily.d_day])
         return hits.group_by(["who", "actor", "day"]).aggregate(
             ids=hits.event_id.collect(),
@@ -108,6 +110,8 @@ class _ToolPeers:
         self.window = ctx.settings.baseline_days
         self.used: dict[str, list[date]] = defaultdict(list)
         for ev in events:
+            # A pass's days are judged against the window before them alone.
+            ev = ctx.trailing(ev)
             ev = ev.filter(ev.tool & ev.actor.notnull())
             for row in ctx.collect(ev.select("actor", "day").distinct()):
                 self.used[row["actor"]].append(row["day"])

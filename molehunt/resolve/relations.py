@@ -25,6 +25,8 @@ from molehunt.store import Store
 from molehunt.times import DEFAULT_TIMEZONE
 
 _EPOCH = datetime(1900, 1, 1, tzinfo=UTC)
+#: The zone ``to_pylist`` gives UTC times.
+_UTC_ZONE = ZoneInfo("UTC")
 
 
 def _null_string() -> Any:
@@ -40,6 +42,24 @@ def short_host(col: Any) -> Any:
 def plain_user(col: Any) -> Any:
     """``CORP\\liu.wei`` -> ``liu.wei`` (lower case): Windows prefixes the domain."""
     return col.lower().re_replace(r"^.*\\", "")
+
+
+def _values(column: pa.ChunkedArray[Any]) -> list[Any]:
+    """A column's Python values, as ``to_pylist`` gives them: dates and UTC times
+    through NumPy (``to_pylist`` makes them one at a time, slowly: the most of a
+    round's collecting), the rest by ``to_pylist``."""
+    kind = column.type
+    if pa.types.is_date32(kind):
+        return list(column.to_numpy(zero_copy_only=False).astype("datetime64[D]").tolist())
+    if pa.types.is_timestamp(kind) and kind.unit != "ns" and kind.tz in (None, "UTC"):
+        naive = column.cast(pa.timestamp(kind.unit)).to_numpy(zero_copy_only=False)
+        values = naive.astype("datetime64[us]").tolist()
+        if not all(v is None or isinstance(v, datetime) for v in values):
+            return list(column.to_pylist())  # beyond what a datetime holds
+        if kind.tz is None:
+            return list(values)
+        return [None if v is None else v.replace(tzinfo=_UTC_ZONE) for v in values]
+    return list(column.to_pylist())
 
 
 class Resolver:
@@ -119,17 +139,14 @@ class Resolver:
         of no known category. Detectors iterate these lists, so they get one kind.
         """
         table = self.backend.to_pyarrow(expr)
-        lists = [
-            f.name
-            for f in table.schema
-            if pa.types.is_list(f.type) or pa.types.is_large_list(f.type)
-        ]
-        rows: list[dict[str, Any]] = table.to_pylist()
-        for row in rows:
-            for name in lists:
-                if row[name] is None:
-                    row[name] = []
-        return rows
+        names = table.column_names
+        columns = []
+        for f, column in zip(table.schema, table.columns, strict=True):
+            values = _values(column)
+            if pa.types.is_list(f.type) or pa.types.is_large_list(f.type):
+                values = [[] if v is None else v for v in values]
+            columns.append(values)
+        return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
 
     def ids(self, *groups: Iterable[str | None] | None) -> tuple[str, ...]:
         """Sorted distinct event ids, at most ``max_event_ids`` (earliest first)."""

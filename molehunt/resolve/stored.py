@@ -28,6 +28,13 @@ pass's end (the pass would see other owners, hosts or roles). Event tables only 
 ``through_end`` reads the kept days up to it. Findings are those of a pass that resolves
 everything (``tests/detect/test_kept_relations.py`` holds them to it).
 
+The record-level rows (which clients a read returned, ``record_access``) have no time
+of their own, so ``access_days`` keeps each with its read's local day, extended from the
+rows appended since the last count (:func:`count_access_days`); their per-day digests
+in ``event_days`` tell a relation that reads them (``scope``: out_of_scope's clients of
+other portfolios per person and day) which days changed, and a round reads one day of
+them instead of every row.
+
 Only a writable DuckDB store keeps relations; Spark, and a read-only store, resolve
 them in each pass.
 """
@@ -70,6 +77,9 @@ class Kept:
     tables: Mapping[str, tuple[str, int]]  # table -> (day column, days back)
     inputs: tuple[str, ...]  # event tables whose per-day counts it depends on
     references: tuple[str, ...] = WHO_IS_WHO
+    #: Tables without validity read whole (the client master): a change of any row
+    #: resolves everything again.
+    masters: tuple[str, ...] = ()
 
 
 #: The kept relations, by name.
@@ -94,7 +104,19 @@ KEPT: dict[str, Kept] = {
         ("events_http", "events_auth"),
         (*WHO_IS_WHO, "ref_web_categories", "ref_web_policy"),
     ),
+    # Per person and day: the clients of other portfolios read (out_of_scope), from the
+    # reads' record-level rows (:data:`ACCESS`) and the client master's owners.
+    "scope": Kept(
+        "scope",
+        {"kept_scope": ("day", 0)},
+        ("events_db", "events_app", "events_auth", "record_access"),
+        masters=("clients",),
+    ),
 }
+
+#: The record-level rows (which clients a read returned). They have no time of their
+#: own: ``event_days`` counts them by their read's local day (:func:`count_access_days`).
+ACCESS = "record_access"
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,7 +194,7 @@ def _built_from(store: Store, resolver: Resolver, spec: Kept) -> dict[str, Any]:
     sums = store.con.execute(
         " UNION ALL ".join(
             f"SELECT '{t}', count(*), coalesce(sum(hash(x)), 0)::VARCHAR FROM {t} x"
-            for t in spec.references
+            for t in (*spec.references, *spec.masters)
         )
     ).fetchall()
     return {
@@ -203,7 +225,12 @@ def _day_counts(store: Store, resolver: Resolver, spec: Kept) -> list[tuple[date
     counted once per pass: relations share inputs)."""
     for table in spec.inputs:
         if table not in resolver.day_counts:
-            count_days(store, table, int(resolver.offset))
+            if table == ACCESS:
+                # New record-level rows mostly come with the pass's last days' reads.
+                recent = day_start(resolver, resolver.as_of - timedelta(days=2))
+                count_access_days(store, int(resolver.offset), recent)
+            else:
+                count_days(store, table, int(resolver.offset))
             found = store.con.execute(
                 "SELECT day, events FROM event_days WHERE tbl = ? AND utc_offset = ? AND day <= ?",
                 [table, int(resolver.offset), resolver.as_of],
@@ -232,30 +259,130 @@ def count_days(store: Store, table: str, offset: int) -> bool:
     if since == rows:
         return False
     day = f"CAST(time + INTERVAL {offset} SECOND AS DATE)"
+    new_days = f"""SELECT {day} AS day, count(*) AS events FROM {table}
+                   WHERE rowid >= ? AND rowid < ? GROUP BY ALL"""
+    with store.transaction() as tx:
+        _add_days(tx, table, offset, since or 0, rows, new_days)
+    return True
+
+
+def count_access_days(store: Store, offset: int, recent: datetime | None = None) -> bool:
+    """Bring ``access_days`` (each record-level row with its read's local day, days cut
+    ``offset`` seconds east of UTC) and its per-day numbers in ``event_days`` up to the
+    rows of :data:`ACCESS`; whether anything changed.
+
+    A day's number is a digest of its rows (each adds 1 plus 20 bits of its hash), so
+    that rows replaced by others change it too. Rows are appended (ingest, attribution)
+    and only those not yet counted are read: those from the next rowid after the last
+    count (``access_days_seen``), as long as the rows below it are as many as were
+    counted. Fewer (rows deleted), another offset, or attribution replacing replays
+    (:func:`forget_access_days`) count every row again. A row whose read is not stored
+    (yet) is kept without a day and looked for again in each pass until it is. New
+    rows' reads are looked for among those from ``recent`` on first (the others only
+    for rows not found there)."""
+    con = store.con
+    rows, top = con.execute(f"SELECT count(*), max(rowid) FROM {ACCESS}").fetchall()[0]
+    rows, end = int(rows), 0 if top is None else int(top) + 1
+    seen = con.execute(
+        "SELECT next_rowid, rows_counted FROM access_days_seen WHERE utc_offset = ?", [offset]
+    ).fetchall()
+    since = None
+    if seen:
+        after = con.execute(
+            f"SELECT count(*) FROM {ACCESS} WHERE rowid >= ?", [int(seen[0][0])]
+        ).fetchall()[0][0]
+        if rows - int(after) == int(seen[0][1]):
+            since = int(seen[0][0])
+    waiting = con.execute("SELECT count(*) FROM access_days WHERE day IS NULL").fetchall()[0][0]
+    if since is not None and since >= end and not waiting:
+        return False
+    day = f"CAST(e.time + INTERVAL {offset} SECOND AS DATE)"
+    reads = (
+        "SELECT event_id, time FROM events_app{0} UNION ALL SELECT event_id, time FROM events_db{0}"
+    )
     with store.transaction() as tx:
         if since is None:
-            tx.execute("DELETE FROM event_days WHERE tbl = ? AND utc_offset = ?", [table, offset])
+            tx.execute("DELETE FROM access_days")
+            tx.execute("DELETE FROM event_days WHERE tbl = ?", [ACCESS])
+        # The new rows and those still waiting for their read.
         tx.execute(
-            f"""CREATE OR REPLACE TEMP TABLE _new_days AS
-                SELECT {day} AS day, count(*) AS events FROM {table}
-                WHERE rowid >= ? AND rowid < ? GROUP BY ALL""",
-            [since or 0, rows],
+            f"""CREATE OR REPLACE TEMP TABLE _rows AS
+                SELECT event_id, client_id FROM {ACCESS} WHERE rowid >= ? AND rowid < ?
+                UNION ALL SELECT event_id, client_id FROM access_days WHERE day IS NULL""",
+            [since or 0, end],
         )
+        # Their reads (the database's statements, the application's look-ups): looked
+        # for among the recent ones first (new rows come with new events; the scan
+        # skips older ones by the time's min/max), among all of them for the rest.
+        tx.execute("CREATE OR REPLACE TEMP TABLE _reads (event_id VARCHAR, time TIMESTAMPTZ)")
+        if since is not None and recent is not None:
+            latest = reads.format(" WHERE time >= $recent")
+            tx.execute(
+                f"""INSERT INTO _reads SELECT event_id, time FROM ({latest})
+                    WHERE event_id IN (SELECT event_id FROM _rows)""",
+                {"recent": recent},
+            )
+        rest = "SELECT event_id FROM _rows WHERE event_id NOT IN (SELECT event_id FROM _reads)"
+        if tx.execute(f"SELECT count(*) FROM ({rest})").fetchall()[0][0]:
+            tx.execute(
+                f"""INSERT INTO _reads SELECT event_id, time FROM ({reads.format("")})
+                    WHERE event_id IN ({rest})"""
+            )
         tx.execute(
-            """UPDATE event_days SET events = event_days.events + n.events FROM _new_days n
-               WHERE tbl = ? AND utc_offset = ? AND event_days.day IS NOT DISTINCT FROM n.day""",
-            [table, offset],
+            f"""CREATE OR REPLACE TEMP TABLE _new_access AS
+                SELECT {day} AS day, a.event_id, a.client_id
+                FROM _rows a LEFT JOIN _reads e ON e.event_id = a.event_id"""
         )
+        tx.execute("DROP TABLE _rows")
+        tx.execute("DROP TABLE _reads")
+        if waiting:
+            tx.execute("DELETE FROM access_days WHERE day IS NULL")
+        # In day order: a day's rows are then read from few row groups.
+        tx.execute("INSERT INTO access_days SELECT * FROM _new_access ORDER BY day")
         tx.execute(
-            """INSERT INTO event_days SELECT ?, ?, n.day, n.events FROM _new_days n
-               WHERE NOT EXISTS (SELECT 1 FROM event_days e WHERE e.tbl = ? AND
-                     e.utc_offset = ? AND e.day IS NOT DISTINCT FROM n.day)""",
-            [table, offset, table, offset],
+            """CREATE OR REPLACE TEMP TABLE _new_days AS
+               SELECT day, sum(1 + hash(event_id, client_id) % 1048576) AS events
+               FROM _new_access WHERE day IS NOT NULL GROUP BY ALL"""
         )
-        tx.execute("DROP TABLE _new_days")
-        tx.execute("DELETE FROM event_days_seen WHERE tbl = ? AND utc_offset = ?", [table, offset])
-        tx.execute("INSERT INTO event_days_seen VALUES (?, ?, ?)", [table, offset, rows])
+        _merge_days(tx, ACCESS, offset)
+        tx.execute("DROP TABLE _new_access")
+        tx.execute("DELETE FROM access_days_seen")
+        tx.execute("INSERT INTO access_days_seen VALUES (?, ?, ?)", [offset, end, rows])
     return True
+
+
+def forget_access_days(con: Any) -> None:
+    """Have the next pass count every record-level row again (:func:`count_access_days`):
+    for a writer that replaces rows (DuckDB may reuse the rowids of deleted rows)."""
+    con.execute("DELETE FROM access_days_seen")
+
+
+def _add_days(tx: Any, table: str, offset: int, since: int, rows: int, new_days: str) -> None:
+    """Add the per-day counts ``new_days`` (a query of (day, events) of the rows from
+    rowid ``since`` to ``rows``) of ``table`` to ``event_days`` (replacing what was
+    counted when ``since`` is 0) and note the rows seen, in the transaction ``tx``."""
+    if since == 0:
+        tx.execute("DELETE FROM event_days WHERE tbl = ? AND utc_offset = ?", [table, offset])
+    tx.execute(f"CREATE OR REPLACE TEMP TABLE _new_days AS {new_days}", [since, rows])
+    _merge_days(tx, table, offset)
+    tx.execute("DELETE FROM event_days_seen WHERE tbl = ? AND utc_offset = ?", [table, offset])
+    tx.execute("INSERT INTO event_days_seen VALUES (?, ?, ?)", [table, offset, rows])
+
+
+def _merge_days(tx: Any, table: str, offset: int) -> None:
+    """Add the numbers of ``_new_days`` (day, events) to ``event_days`` of ``table``."""
+    tx.execute(
+        """UPDATE event_days SET events = event_days.events + n.events FROM _new_days n
+           WHERE tbl = ? AND utc_offset = ? AND event_days.day IS NOT DISTINCT FROM n.day""",
+        [table, offset],
+    )
+    tx.execute(
+        """INSERT INTO event_days SELECT ?, ?, n.day, n.events FROM _new_days n
+           WHERE NOT EXISTS (SELECT 1 FROM event_days e WHERE e.tbl = ? AND
+                 e.utc_offset = ? AND e.day IS NOT DISTINCT FROM n.day)""",
+        [table, offset, table, offset],
+    )
+    tx.execute("DROP TABLE _new_days")
 
 
 def _first_changed(

@@ -107,4 +107,26 @@ DERIVED: tuple[Migration, ...] = (
             "CREATE TABLE attr_replay_state (master VARCHAR NOT NULL)",
         ),
     ),
+    Migration(
+        16,
+        "each record-level row with its read's local day, kept as the rows arrive",
+        (
+            # molehunt.resolve.stored.count_access_days: a kept relation that reads the
+            # record-level rows of a day (out_of_scope's) reads them here, in day order,
+            # not from every row of record_access. Days are cut with the offset of
+            # access_days_seen.
+            """CREATE TABLE access_days (
+  day DATE,                     -- NULL: the read is not stored yet (looked for again)
+  event_id VARCHAR NOT NULL,
+  client_id VARCHAR NOT NULL
+)""",
+            # Where the next count starts: the rowid after the last row counted, and the
+            # rows there were then (fewer now: rows were deleted, count again whole).
+            """CREATE TABLE access_days_seen (
+  utc_offset INTEGER NOT NULL,  -- seconds east of UTC access_days' days were cut with
+  next_rowid BIGINT NOT NULL,
+  rows_counted BIGINT NOT NULL
+)""",
+        ),
+    ),
 )

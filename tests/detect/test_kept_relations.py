@@ -205,3 +205,93 @@ def test_a_logon_of_the_evening_before_resolves_a_read_after_midnight(
         run_detectors(store, SETTINGS, cut + timedelta(days=1))
         kept = store.query("SELECT actor FROM kept_reads WHERE event_id = 'after-midnight'")
     assert kept == [{"actor": colleague["owner"]}]
+
+
+def _access_days(store: Store) -> list[tuple[Any, ...]]:
+    return store.con.execute(
+        "SELECT day, event_id, client_id FROM access_days ORDER BY ALL NULLS FIRST"
+    ).fetchall()
+
+
+def _access_recounted(store: Store) -> list[tuple[Any, ...]]:
+    """Every record-level row with its read's local day, worked out from scratch."""
+    local = "CAST(e.time + INTERVAL 8 HOUR AS DATE)"  # the simulator's zone, Asia/Shanghai
+    # Rows whose read is not stored have no day.
+    return store.con.execute(
+        f"SELECT {local}, a.event_id, a.client_id FROM record_access a LEFT JOIN "
+        "(SELECT event_id, time FROM events_app UNION ALL "
+        "SELECT event_id, time FROM events_db) e USING (event_id) ORDER BY ALL NULLS FIRST"
+    ).fetchall()
+
+
+def _kept_scope(store: Store) -> list[tuple[Any, ...]]:
+    rows = store.con.execute(
+        "SELECT actor, day, clients, reads, portfolios, list_sort(ids), last, host FROM kept_scope"
+    ).fetchall()
+    return sorted(rows)
+
+
+def test_record_level_rows_kept_by_day_equal_recounting(world: World, copy: Path) -> None:
+    """The record-level rows kept with their read's day (``access_days``) and the kept
+    per-person days of other portfolios' clients (``kept_scope``) equal what working
+    them out again gives, after rows arrive for an earlier day's read (a replay), rows
+    arrive before their read, and rows are replaced (attribution replays again)."""
+    with Store.open(copy) as store:
+        run_detectors(store, SETTINGS, world.last_day)
+        assert _access_days(store) == _access_recounted(store)
+        # A read of five days before, now known to have returned 60 clients of other
+        # portfolios (an attribution replay appends them).
+        day = world.last_day - timedelta(days=5)
+        read = store.query(
+            "SELECT event_id, actor FROM kept_reads WHERE day = ? AND actor IS NOT NULL "
+            "ORDER BY event_id LIMIT 1",
+            [day],
+        )[0]
+        store.con.execute(
+            "INSERT INTO record_access SELECT ?, client_id, 'replayed' FROM clients "
+            "WHERE owner_employee_id IS NOT NULL AND owner_employee_id <> ? "
+            "ORDER BY client_id LIMIT 60",
+            [read["event_id"], read["actor"]],
+        )
+        # Rows of a look-up whose event is not stored yet.
+        store.con.execute(
+            "INSERT INTO record_access SELECT 'early-rows', client_id, 'listed' FROM clients "
+            "ORDER BY client_id DESC LIMIT 3"
+        )
+        before = _kept_scope(store)
+        grown = run_detectors(store, SETTINGS, world.last_day)
+        assert _access_days(store) == _access_recounted(store)
+        waiting = "SELECT count(*) AS n FROM access_days WHERE event_id = 'early-rows'"
+        assert store.query(waiting + " AND day IS NULL") == [{"n": 3}]
+        incremental = _kept_scope(store)
+        assert incremental != before, "the replayed clients changed no person's day"
+        store.con.execute("DELETE FROM kept_state WHERE relation = 'scope'")
+        run_detectors(store, SETTINGS, world.last_day)
+        assert incremental == _kept_scope(store)
+        truth = run_detectors(store, SETTINGS, world.last_day, keep_resolved=False)
+        assert _rows(grown) == _rows(truth)
+
+        # The look-up arrives; the replay is replaced by fewer clients (rows deleted:
+        # everything is counted again).
+        store.con.execute(
+            "INSERT INTO events_app (event_id, time, source_id, app, user_name, src_ip, "
+            "action, rows, detail, n_client_ids) SELECT 'early-rows', time, 't', 'crm', "
+            "user_name, src_ip, 'search', 3, 'search', 3 FROM events_app "
+            "WHERE CAST(time + INTERVAL 8 HOUR AS DATE) = ? ORDER BY event_id LIMIT 1",
+            [day],
+        )
+        store.con.execute(
+            "DELETE FROM record_access WHERE event_id = ? AND client_id IN (SELECT client_id "
+            "FROM record_access WHERE event_id = ? ORDER BY client_id LIMIT 30)",
+            [read["event_id"], read["event_id"]],
+        )
+        replaced = run_detectors(store, SETTINGS, world.last_day)
+        assert _access_days(store) == _access_recounted(store)
+        assert store.query(waiting + " AND day IS NULL") == [{"n": 0}]
+        assert store.query(waiting) == [{"n": 3}]
+        incremental = _kept_scope(store)
+        store.con.execute("DELETE FROM kept_state WHERE relation = 'scope'")
+        run_detectors(store, SETTINGS, world.last_day)
+        assert incremental == _kept_scope(store)
+        truth = run_detectors(store, SETTINGS, world.last_day, keep_resolved=False)
+        assert _rows(replaced) == _rows(truth)
