@@ -83,6 +83,9 @@ class SparkAttributor(ReadOverlapAttributor):
         self.memory = memory
         self.copied: tuple[str, ...] = ()  # store tables the last build copied to Spark
 
+    #: Rebuilt whole on Spark whenever the store or the lake changed.
+    extends = False
+
     def built_from(self) -> str:
         found = json.loads(super().built_from())
         if self.lake is not None:
