@@ -161,15 +161,33 @@ def day_start(day: date, offset: int) -> datetime:
 def _late_access(store: Store, top: int, start: date | None, offset: int) -> date | None:
     """The first local day of a read whose clients were appended to ``record_access``
     after row ``top`` and before ``start`` (None: none such)."""
-    before = "" if start is None else "AND e.time < ?"
-    found = store.con.execute(
-        f"""SELECT min(CAST(e.time + INTERVAL {offset} SECOND AS DATE))
-            FROM (SELECT event_id FROM record_access WHERE rowid > ?) a
-            JOIN (SELECT event_id, time FROM events_db UNION ALL
-                  SELECT event_id, time FROM events_app) e USING (event_id)
-            WHERE true {before}""",
-        [top] if start is None else [top, day_start(start, offset)],
-    ).fetchall()
+    con = store.con
+    # Usually every new row is a client of a read of the days from ``start``: those
+    # are found among the recent events alone (DuckDB skips older row groups by time).
+    recent = (
+        ""
+        if start is None
+        else """ANTI JOIN (SELECT event_id FROM events_db WHERE time >= $begin UNION ALL
+                SELECT event_id FROM events_app WHERE time >= $begin) r USING (event_id)"""
+    )
+    params: dict[str, Any] = {"top": top}
+    if start is not None:
+        params["begin"] = day_start(start, offset)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _attr_late AS SELECT DISTINCT event_id
+            FROM (SELECT event_id FROM record_access WHERE rowid > $top) a {recent}""",
+        params,
+    )
+    try:
+        if not con.execute("SELECT count(*) FROM _attr_late").fetchall()[0][0]:
+            return None
+        found = con.execute(
+            f"""SELECT min(CAST(e.time + INTERVAL {offset} SECOND AS DATE)) FROM _attr_late
+                JOIN (SELECT event_id, time FROM events_db UNION ALL
+                      SELECT event_id, time FROM events_app) e USING (event_id)"""
+        ).fetchall()
+    finally:
+        con.execute("DROP TABLE _attr_late")
     return found[0][0] if found and found[0][0] is not None else None
 
 

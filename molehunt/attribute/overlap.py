@@ -142,6 +142,7 @@ class ReadOverlapAttributor:
         self.refused: dict[str, str] = {}
         self.rebuilt = False  # whether the last ``prepare`` had to bring stored reads up to date
         self.extended_from: date | None = None  # and the first day it did so from, if not whole
+        self.steps: dict[str, float] = {}  # seconds into the last build or extension, per step
 
     def _context(self) -> Resolver:
         last = self.store.query(LAST_READ_SQL)[0]["t"]
@@ -184,6 +185,7 @@ class ReadOverlapAttributor:
         state = con.execute("SELECT built_from FROM attr_state").fetchall()
         stored = str(state[0][0]) if state else None
         self.extended_from = None
+        self.steps = {}
         self.rebuilt = stored is None or not self.describes(stored)
         if not self.rebuilt:
             pass  # current: used as they are
@@ -212,8 +214,10 @@ class ReadOverlapAttributor:
         into ``_attr_every``), replaying their statements not replayed before: the
         refusals among them, and the offset east of UTC the days are cut with."""
         con = self.store.con
+        started = time.perf_counter()
         with self._context() as ctx:
             reads = ctx.reads()
+            self.steps["who-is-who"] = time.perf_counter() - started
             if start is not None:
                 every = ibis.to_sql(reads.select(*READ_COLUMNS), dialect="duckdb")
                 con.execute(
@@ -221,6 +225,7 @@ class ReadOverlapAttributor:
                         coalesce(actor, '~' || system || ':' || account) AS who, system,
                         account, hostname FROM ({every})"""
                 )
+                self.steps["links"] = time.perf_counter() - started
                 reads = reads.filter(reads.day >= start)
             cols = reads.select(*READ_COLUMNS)
             # Straight from the store's kept reads (or this pass's), never through Python.
@@ -230,6 +235,7 @@ class ReadOverlapAttributor:
                     FROM ({ibis.to_sql(cols, dialect="duckdb")})"""
             )
             offset = ctx.offset
+        self.steps["reads"] = time.perf_counter() - started
         # Only the statements not replayed before against this master leave the store.
         same_master(self.store)
         db = con.execute(
@@ -246,6 +252,7 @@ class ReadOverlapAttributor:
                    SEMI JOIN _attr_reads r USING (event_id) WHERE p.reason IS NOT NULL"""
             ).fetchall()
         }
+        self.steps["replayed"] = time.perf_counter() - started
         return refused, offset
 
     def _build(self) -> None:
@@ -284,6 +291,8 @@ class ReadOverlapAttributor:
         self.save(fill, refused, started, whole=False)
         for temp in ("_attr_reads", "_attr_every"):
             self.store.con.execute(f"DROP TABLE IF EXISTS {temp}")
+        self.steps["stored"] = time.perf_counter() - started
+        log.info("stored reads extended from %s: %s", start, self.steps)
 
     def replay(self, statements: Sequence[tuple[Any, Any, Any, Any]]) -> dict[str, str]:
         """Replay ``(event_id, statement, parameters, logged rows)`` of the database reads:

@@ -128,6 +128,20 @@ def test_appended_days_and_late_events_extend_the_stored_reads(
         again.prepare()
         assert not again.rebuilt  # current now
         assert _from_scratch(store) == extended
+        # A client listed late for an early read (no new event): from the read's day.
+        early, day, client = store.con.execute(
+            f"""SELECT a.event_id, {LOCAL}, (SELECT max(client_id) FROM clients)
+                FROM events_app a SEMI JOIN record_access r USING (event_id)
+                ORDER BY time LIMIT 1 OFFSET 100"""
+        ).fetchall()[0]
+        assert day < late
+        store.con.execute("INSERT INTO record_access VALUES (?, ?, 'listed')", [early, client])
+        listed = ReadOverlapAttributor(store)
+        listed.prepare()
+        assert listed.extended_from == day
+        extended = _built(store)
+        assert (early, client) in {(r[2], r[9]) for r in extended["attr_reads"]}
+        assert _from_scratch(store) == extended
 
 
 @pytest.mark.parametrize("change", ["reference", "deleted"])
