@@ -69,6 +69,7 @@ import ibis
 import pyarrow as pa
 
 from molehunt.attribute import extend
+from molehunt.attribute.evidence import accounts_of, evidence_of, hosts_of, iso
 from molehunt.attribute.groups import GROUP_SEEDS, MAX_GROUP, GroupSearch, _temp_strings
 from molehunt.attribute.replay import MIN_CONFIDENCE, replay_new, same_master
 from molehunt.attribute.scoring import (
@@ -119,6 +120,9 @@ INSERT_READS_SQL = """INSERT INTO attr_reads
     FROM _attr_reads r JOIN record_access a USING (event_id)
     LEFT JOIN attr_replayed c USING (event_id)
     ORDER BY r.who, a.client_id"""
+#: Share of ``attr_reads`` that extensions appended since the last whole build above
+#: which a change rebuilds whole, sorted by reader again (module doc).
+RESORT_SHARE = 0.25
 #: When the last read happened (its local day is the last one resolved).
 LAST_READ_SQL = """SELECT max(time) AS t FROM (SELECT max(time) AS time FROM events_db
     UNION ALL SELECT max(time) FROM events_app)"""
@@ -143,6 +147,7 @@ class ReadOverlapAttributor:
         self.rebuilt = False  # whether the last ``prepare`` had to bring stored reads up to date
         self.extended_from: date | None = None  # and the first day it did so from, if not whole
         self.steps: dict[str, float] = {}  # seconds into the last build or extension, per step
+        self.unsorted = 0  # rows of ``attr_reads`` extensions appended since a whole build
 
     def _context(self) -> Resolver:
         last = self.store.query(LAST_READ_SQL)[0]["t"]
@@ -175,6 +180,7 @@ class ReadOverlapAttributor:
         checks it, so they serve every later attribution until the store changes."""
         found = json.loads(stored)
         found.pop("lake", None)
+        found.pop("unsorted", None)
         return bool(found == json.loads(self.built_from()))
 
     def prepare(self) -> None:
@@ -194,13 +200,17 @@ class ReadOverlapAttributor:
         else:
             now = self.built_from()
             found = extend.change(self.store, stored, json.loads(now))
+            self.unsorted = int(json.loads(stored).get("unsorted", 0))
+            rows = int(con.execute("SELECT count(*) FROM attr_reads").fetchall()[0][0])
+            if found.start is not None and self.unsorted > RESORT_SHARE * rows:
+                found = replace(found, whole=True, reason="stored reads mostly unsorted")
             if found.whole:
                 log.info("stored reads rebuilt whole: %s", found.reason)
                 self._build()
             elif found.start is None:
                 self.rebuilt = False
                 with self.store.transaction() as tx:
-                    tx.execute("UPDATE attr_state SET built_from = ?", [now])
+                    tx.execute("UPDATE attr_state SET built_from = ?", [self._state(now)])
             else:
                 self.extended_from = found.start
                 self._extend(found.start)
@@ -278,6 +288,11 @@ class ReadOverlapAttributor:
             tx.execute("DELETE FROM attr_reads WHERE time >= ?", [begin])
             # Appended: sorted by reader within the new part only (module doc).
             tx.execute(INSERT_READS_SQL)
+            self.unsorted += int(
+                tx.execute("SELECT count(*) FROM attr_reads WHERE time >= ?", [begin]).fetchall()[
+                    0
+                ][0]
+            )
             tx.execute("DELETE FROM attr_readers")
             tx.execute(READERS_SQL)
             tx.execute("DELETE FROM attr_links")
@@ -293,6 +308,10 @@ class ReadOverlapAttributor:
             self.store.con.execute(f"DROP TABLE IF EXISTS {temp}")
         self.steps["stored"] = time.perf_counter() - started
         log.info("stored reads extended from %s: %s", start, self.steps)
+
+    def _state(self, built_from: str) -> str:
+        """``built_from`` with the rows extensions appended since the last whole build."""
+        return json.dumps({**json.loads(built_from), "unsorted": self.unsorted}, sort_keys=True)
 
     def replay(self, statements: Sequence[tuple[Any, Any, Any, Any]]) -> dict[str, str]:
         """Replay ``(event_id, statement, parameters, logged rows)`` of the database reads:
@@ -320,6 +339,8 @@ class ReadOverlapAttributor:
                 "reason": pa.array(list(refused.values()), pa.string()),
             }
         )
+        if whole:
+            self.unsorted = 0
         built_from = self.built_from()  # counts the days first (its own transaction)
         with self.store.transaction() as tx:
             cleared = ("attr_reads", "attr_readers", "attr_links", "attr_refused")
@@ -331,7 +352,7 @@ class ReadOverlapAttributor:
             tx.unregister("_attr_why")
             tx.execute(
                 "INSERT INTO attr_state VALUES (?, now(), ?)",
-                [built_from, time.perf_counter() - started],
+                [self._state(built_from), time.perf_counter() - started],
             )
 
     def rank(self, client_ids: Sequence[str], limit: int = 20) -> list[Suspect]:
@@ -376,9 +397,9 @@ class ReadOverlapAttributor:
         for who, suspect in chosen:
             events = by_who[who]
             suspect.name = names.get(suspect.person_id) if suspect.person_id else None
-            suspect.accounts = self._accounts(events, names)
-            suspect.hosts = self._hosts(events, names)
-            suspect.evidence = [self._evidence(e) for e in events[:MAX_EVIDENCE]]
+            suspect.accounts = accounts_of(events, names)
+            suspect.hosts = hosts_of(events, names)
+            suspect.evidence = [evidence_of(e) for e in events[:MAX_EVIDENCE]]
         return [s for _who, s in chosen]
 
     def _hits(self, people: list[str]) -> dict[str, list[tuple[Any, ...]]]:
@@ -453,8 +474,8 @@ class ReadOverlapAttributor:
                         hosts=[],
                         covered=int(covered),
                         coverage=round(int(covered) / leaked, 4),
-                        first_read=_iso(first),
-                        last_read=_iso(last),
+                        first_read=iso(first),
+                        last_read=iso(last),
                         score=round(score, 2),
                         group=group,
                         bits=round(bits, 2),
@@ -500,7 +521,7 @@ class ReadOverlapAttributor:
                 "event_id": event_id,
                 "host": host,
                 "path": on_host or path,
-                "written": _iso(time),
+                "written": iso(time),
                 "covered": int(covered),
                 "coverage": round(int(covered) / len(leaked), 4),
             }
@@ -513,68 +534,6 @@ class ReadOverlapAttributor:
             "FROM ref_hr GROUP BY employee_id"
         ).fetchall()
         return {str(e): str(n) for e, n in rows if n is not None}
-
-    @staticmethod
-    def _accounts(events: list[tuple[Any, ...]], names: dict[str, str]) -> list[dict[str, Any]]:
-        """Accounts used, with their owner (named apart when it is not the person)."""
-        seen: dict[tuple[str, str], dict[str, Any]] = {}
-        clients: dict[tuple[str, str], int] = defaultdict(int)
-        for _who, _id, _t, system, account, _host, owner, person, _how, covered, _c in events:
-            k = (system, account)
-            clients[k] += int(covered)
-            if k not in seen:
-                seen[k] = {
-                    "system": system,
-                    "account": account,
-                    "owner_id": owner,
-                    "owner_name": names.get(owner) if owner else None,
-                    "owner_is_person": owner is not None and owner == person,
-                }
-        order = sorted(seen, key=lambda k: -clients[k])
-        return [{**seen[k], "covered_reads": clients[k]} for k in order]
-
-    @staticmethod
-    def _hosts(events: list[tuple[Any, ...]], names: dict[str, str]) -> list[dict[str, Any]]:
-        """Source hosts, with the person found at each (logged on, else its owner)."""
-        seen: dict[str, dict[str, Any]] = {}
-        counts: dict[str, int] = defaultdict(int)
-        for _who, _id, _t, _system, _account, host, _owner, person, _how, covered, _c in events:
-            key = host or "?"
-            counts[key] += int(covered)
-            seen.setdefault(
-                key,
-                {
-                    "host": host,
-                    "person_id": person,
-                    "person_name": names.get(person) if person else None,
-                },
-            )
-        order = sorted(seen, key=lambda k: -counts[k])
-        return [{**seen[k], "covered_reads": counts[k]} for k in order]
-
-    @staticmethod
-    def _evidence(e: tuple[Any, ...]) -> dict[str, Any]:
-        _who, event_id, t, system, account, host, _owner, _person, how, covered, confidence = e
-        out: dict[str, Any] = {
-            "event_id": event_id,
-            "time": _iso(t),
-            "system": system,
-            "account": account,
-            "host": host,
-            "how": how,
-            "covered": int(covered),
-        }
-        if confidence is not None:
-            out["confidence"] = round(float(confidence), 3)
-        return out
-
-
-def _iso(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
-    return str(value)
 
 
 __all__ = [

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from molehunt_testing import simulated_store
 
-from molehunt.attribute import ReadOverlapAttributor
+from molehunt.attribute import ReadOverlapAttributor, overlap
 from molehunt.store import EVENT_TABLES, Store
 
 #: The simulator's zone, Asia/Shanghai (the attributor's default).
@@ -142,6 +142,33 @@ def test_appended_days_and_late_events_extend_the_stored_reads(
         extended = _built(store)
         assert (early, client) in {(r[2], r[9]) for r in extended["attr_reads"]}
         assert _from_scratch(store) == extended
+
+
+def test_stored_reads_mostly_appended_are_rebuilt_whole(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Extensions append rows sorted among themselves only: once they are more than
+    RESORT_SHARE of the stored reads, the next change rebuilds them whole, sorted."""
+    held, _late = _held(world)
+    with _store_without(world, tmp_path, held) as store:
+        ReadOverlapAttributor(store).prepare()
+        _append_held(store, held)
+        grown = ReadOverlapAttributor(store)
+        grown.prepare()
+        assert grown.extended_from is not None
+        assert grown.unsorted > 0
+        monkeypatch.setattr(
+            overlap, "RESORT_SHARE", grown.unsorted / 2 / len(_built(store)["attr_reads"])
+        )
+        store.con.execute(
+            "INSERT INTO events_app SELECT * REPLACE ('late-1' AS event_id) FROM events_app "
+            "ORDER BY time DESC LIMIT 1"
+        )
+        again = ReadOverlapAttributor(store)
+        again.prepare()
+        assert again.rebuilt
+        assert again.extended_from is None
+        assert again.unsorted == 0
 
 
 @pytest.mark.parametrize("change", ["reference", "deleted"])
