@@ -30,7 +30,15 @@ What the stored reads were built from (``attr_state.built_from``, :func:`state`)
   only records the new state.
 
 Incremental or whole, every stored table holds the same rows
-(``tests/attribute/test_extend.py`` holds them to it).
+(``tests/attribute/test_extend.py`` holds them to it). What an extension costs: the
+reads of the changed days resolved (who-is-who kept in the store extends itself from
+the same day), joined with their clients and appended; ``attr_readers`` counted again
+over every stored read (clients read are distinct per reader, which no sum of days
+gives) and ``attr_links`` over every kept read. On ``bench.attribute``'s synthetic
+store (1 M clients, 2,000 people, 40 days, 1.7 M stored reads) one appended day took
+3.4-4.9 s (1.4-2.5 s of it who-is-who, 0.4 s the readers' count), a whole rebuild
+with who-is-who and replays kept 6.0 s; the whole rebuild's join and sort grow with
+every stored read, an extension's with the changed days' only.
 """
 
 from __future__ import annotations

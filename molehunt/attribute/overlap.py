@@ -19,8 +19,10 @@ of ``attr_reads`` (the reads of the leaked clients) and, for the group search, t
 reads of the few linked people it considers: ``attr_reads`` is sorted by reader when
 built whole, so DuckDB skips the other readers' row groups. Extensions append their
 rows sorted among themselves only, so every row group they added is read for each
-linked person: the group search grows with the rows appended since the last whole
-build (EXTEND_COST).
+linked person: loading five people's reads took 0.039 s after five appended days
+(11% of the rows) against 0.028 s after a whole build (synthetic store of 1.7 M
+stored reads). Once extensions appended more than :data:`RESORT_SHARE` of the rows,
+the next change rebuilds whole, sorted again.
 
 Ranking weighs the overlap against how specific the person's reading is. A reader
 who read ``R`` of the ``N`` clients would, reading at random, hold ``k`` of the
