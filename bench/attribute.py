@@ -7,6 +7,12 @@ Last, the stored reads are built again as new events would make them, with who-i
 already kept in the store (:mod:`molehunt.resolve.stored`, as a detection pass leaves
 it): only the statements are replayed again.
 
+Then ``--extend K`` (default 3) new days arrive one at a time, each followed by an
+attribution that extends the stored reads from that day on
+(:mod:`molehunt.attribute.extend`); a further file, and the group search's load of
+a few people's reads, are timed after those extensions and after a whole rebuild
+(extensions leave the stored reads sorted by reader only within each appended part).
+
 Run: ``python -m bench.attribute [--clients N] [--people P] [--days D] [--leaked L]``
 (default 1,000,000 clients, 2,000 people, 40 working days of 20 application reads
 each, every 10th person 2 parameterised database reads a day, and a leaked file of
@@ -57,8 +63,9 @@ FROM range({people}) t(i);
 
 # Reads pick clients by a hash of (person, day, read): spread over the whole base.
 EVENTS = """
-CREATE TEMP TABLE days AS SELECT d, TIMESTAMPTZ '{start} 01:00:00+00' + d * INTERVAL 1 DAY AS t0
-  FROM range({days}) r(d);
+CREATE OR REPLACE TEMP TABLE days AS
+  SELECT d, TIMESTAMPTZ '{start} 01:00:00+00' + d * INTERVAL 1 DAY AS t0
+  FROM range({first}, {days}) r(d);
 INSERT INTO events_app SELECT 'p' || d || '-' || i || '-' || k, t0 + k * INTERVAL 10 MINUTE,
   'b', 'crm', 'u' || i, '10.1.' || (i // 250) || '.' || (i % 250), 'view', 1, 'card', 1
 FROM days, range({people}) p(i), range(20) r(k);
@@ -86,6 +93,7 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=40)
     parser.add_argument("--leaked", type=int, default=10_000)
     parser.add_argument("--store", type=Path, default=None)
+    parser.add_argument("--extend", type=int, default=3)
     args, _ = parser.parse_known_args()
     if args.store is not None:
         simulated(args.store, args.leaked)
@@ -104,6 +112,7 @@ def main() -> None:
         store = Store.open(settings.db, memory_limit="2GB")
         ingest_paths(store, settings, [folder / "ref" / "clients.csv"])
         fill = {"people": args.people, "days": args.days, "start": START, "clients": args.clients}
+        fill["first"] = 0
         store.con.execute(REFERENCE.format(**fill))
         store.con.execute(EVENTS.format(**fill))
         # The thief: person 42 opened the leaked clients' cards, 100 a read.
@@ -136,6 +145,7 @@ def main() -> None:
         )
 
         _measure(store, key, path)
+        _extensions(store, key, path, fill, args.extend)
         store.close()
 
 
@@ -239,6 +249,55 @@ def _measure(store: Store, key: bytes, path: Path) -> dict[str, Any]:
     )
     print(f"peak RSS {_rss_mb():.0f} MB")
     return result
+
+
+def _extensions(store: Store, key: bytes, path: Path, fill: dict[str, Any], days: int) -> None:
+    """Append ``days`` new days one at a time, extending the stored reads after each;
+    then a further file and a group search's reads, beside the same after a rebuild."""
+    if days <= 0:
+        return
+    rows = []
+    for n in range(days):
+        day = fill["days"] + n
+        store.con.execute(EVENTS.format(**{**fill, "first": day, "days": day + 1}))
+        t = time.perf_counter()
+        grown = ReadOverlapAttributor(store)
+        grown.prepare()
+        took = time.perf_counter() - t
+        assert grown.extended_from is not None, "an appended day rebuilt whole"
+        rows.append((f"day {day + 1} appended: stored reads extended", took))
+    size = int(store.con.execute("SELECT count(*) FROM attr_reads").fetchall()[0][0])
+    rows += _further(store, key, path, f"after {days} extensions")
+    store.con.execute("DELETE FROM attr_state")
+    t = time.perf_counter()
+    ReadOverlapAttributor(store).prepare()
+    rows.append(("stored reads rebuilt whole (who-is-who, replays kept)", time.perf_counter() - t))
+    rows += _further(store, key, path, "after the rebuild")
+    print(f"{size:,} stored reads after the extensions")
+    print(f"{'step':<58}{'seconds':>10}")
+    for label, seconds in rows:
+        print(f"{label:<58}{seconds:>10.3f}")
+
+
+#: People whose reads a group search loads in the synthetic store (it has no links).
+GROUP = ("E00042", "E00007", "E01000", "E00500", "E00999")
+
+
+def _further(store: Store, key: bytes, path: Path, when: str) -> list[tuple[str, float]]:
+    t = time.perf_counter()
+    attribute(store, key, path, attributor=ReadOverlapAttributor(store))
+    further = time.perf_counter() - t
+    t = time.perf_counter()
+    for _ in range(3):
+        store.con.execute(
+            "SELECT DISTINCT who, hash(client_id) AS h FROM attr_reads WHERE who IN "
+            f"({', '.join(repr(w) for w in GROUP)}) ORDER BY who, h"
+        ).fetchnumpy()
+    group = (time.perf_counter() - t) / 3
+    return [
+        (f"further file in all, {when}", further),
+        (f"{len(GROUP)} people's reads loaded (group search), {when}", group),
+    ]
 
 
 if __name__ == "__main__":

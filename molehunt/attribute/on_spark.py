@@ -83,6 +83,9 @@ class SparkAttributor(ReadOverlapAttributor):
         self.memory = memory
         self.copied: tuple[str, ...] = ()  # store tables the last build copied to Spark
 
+    #: Rebuilt whole on Spark whenever the store or the lake changed.
+    extends = False
+
     def built_from(self) -> str:
         found = json.loads(super().built_from())
         if self.lake is not None:
@@ -91,7 +94,9 @@ class SparkAttributor(ReadOverlapAttributor):
 
     def describes(self, stored: str) -> bool:
         """Exactly: built from this store and this lake (or from the store alone)."""
-        return bool(json.loads(stored) == json.loads(self.built_from()))
+        found = json.loads(stored)
+        found.pop("unsorted", None)
+        return bool(found == json.loads(self.built_from()))
 
     def _build(self) -> None:
         started = time.perf_counter()

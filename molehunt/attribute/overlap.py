@@ -9,12 +9,20 @@ replay of database statements found (:mod:`molehunt.attribute.replay`).
 Resolving every read to a person and replaying the statements is the costly part,
 and the same for every leaked file: it is kept in the store (``attr_reads``: one row
 per client a read returned, with who read it; ``attr_readers``, ``attr_links``,
-``attr_refused``), with what it was built from (``attr_state``: the row counts of
-the tables it reads, the ingested sources, the detection settings and time zone).
-It is rebuilt whole when that no longer describes the store (new events ingested,
-settings changed). A leaked file then costs one scan of ``attr_reads`` (the reads
-of the leaked clients) and, for the group search, the reads of the few linked
-people it considers (``attr_reads`` is sorted by reader, so DuckDB skips the rest).
+``attr_refused``), with what it was built from (``attr_state``). When the store has
+only grown by appended events since (a new day ingested, late events of a few days
+before), the rows of the reads of the local days from the first changed one are
+replaced and the readers and links counted again
+(:mod:`molehunt.attribute.extend`); any other change (settings, reference data,
+client master, rows deleted) rebuilds them whole. A leaked file then costs one scan
+of ``attr_reads`` (the reads of the leaked clients) and, for the group search, the
+reads of the few linked people it considers: ``attr_reads`` is sorted by reader when
+built whole, so DuckDB skips the other readers' row groups. Extensions append their
+rows sorted among themselves only, so every row group they added is read for each
+linked person: loading five people's reads took 0.039 s after five appended days
+(11% of the rows) against 0.028 s after a whole build (synthetic store of 1.7 M
+stored reads). Once extensions appended more than :data:`RESORT_SHARE` of the rows,
+the next change rebuilds whole, sorted again.
 
 Ranking weighs the overlap against how specific the person's reading is. A reader
 who read ``R`` of the ``N`` clients would, reading at random, hold ``k`` of the
@@ -50,6 +58,7 @@ names are re-exported here.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -61,6 +70,8 @@ from zoneinfo import ZoneInfo
 import ibis
 import pyarrow as pa
 
+from molehunt.attribute import extend
+from molehunt.attribute.evidence import accounts_of, evidence_of, hosts_of, iso
 from molehunt.attribute.groups import GROUP_SEEDS, MAX_GROUP, GroupSearch, _temp_strings
 from molehunt.attribute.replay import MIN_CONFIDENCE, replay_new, same_master
 from molehunt.attribute.scoring import (
@@ -76,7 +87,8 @@ from molehunt.attribute.scoring import (
 from molehunt.config import DetectionSettings
 from molehunt.resolve import Resolver
 from molehunt.store import Store
-from molehunt.store.schema import REFERENCE_TABLES
+
+log = logging.getLogger(__name__)
 
 #: Evidence events listed per suspect.
 MAX_EVIDENCE = 10
@@ -102,23 +114,27 @@ STATEMENT_ROWS = "CASE WHEN e.bulk_unknown OR e.rows_source = 'unknown' THEN NUL
 #: How many clients each reader read (``attr_readers``), from the stored reads.
 READERS_SQL = """INSERT INTO attr_readers SELECT who, any_value(actor),
     count(DISTINCT client_id) FROM attr_reads GROUP BY who"""
-#: Version of what ``prepare`` stores: a change of it rebuilds stored reads.
-BUILD_VERSION = 1
-#: Tables the stored reads are built from (their row counts are part of ``built_from``).
-BUILT_FROM_TABLES = (
-    "clients",
-    "client_columns",
-    "canaries",
-    "events_auth",
-    "events_db",
-    "events_app",
-    "events_http",
-    "record_access",
-)
+#: The stored rows of the resolved reads in ``_attr_reads``: one per client each returned.
+INSERT_READS_SQL = """INSERT INTO attr_reads
+    SELECT r.who, r.actor, r.event_id, r.time, r.system, r.account, r.hostname,
+           r.account_owner, r.host_person, a.client_id, a.how,
+           CASE WHEN a.how = 'replayed' THEN c.confidence END
+    FROM _attr_reads r JOIN record_access a USING (event_id)
+    LEFT JOIN attr_replayed c USING (event_id)
+    ORDER BY r.who, a.client_id"""
+#: Share of ``attr_reads`` that extensions appended since the last whole build above
+#: which a change rebuilds whole, sorted by reader again (module doc).
+RESORT_SHARE = 0.25
+#: When the last read happened (its local day is the last one resolved).
+LAST_READ_SQL = """SELECT max(time) AS t FROM (SELECT max(time) AS time FROM events_db
+    UNION ALL SELECT max(time) FROM events_app)"""
 
 
 class ReadOverlapAttributor:
     """Ranks people by how much of a leaked set of clients they read, and how unusually."""
+
+    #: Whether stored reads are extended after appended events (else rebuilt whole).
+    extends = True
 
     def __init__(
         self,
@@ -130,13 +146,13 @@ class ReadOverlapAttributor:
         self.settings = settings or DetectionSettings()
         self.timezone = timezone
         self.refused: dict[str, str] = {}
-        self.rebuilt = False  # whether the last ``prepare`` had to rebuild stored reads
+        self.rebuilt = False  # whether the last ``prepare`` had to bring stored reads up to date
+        self.extended_from: date | None = None  # and the first day it did so from, if not whole
+        self.steps: dict[str, float] = {}  # seconds into the last build or extension, per step
+        self.unsorted = 0  # rows of ``attr_reads`` extensions appended since a whole build
 
     def _context(self) -> Resolver:
-        last = self.store.query(
-            "SELECT max(time) AS t FROM (SELECT max(time) AS time FROM events_db "
-            "UNION ALL SELECT max(time) FROM events_app)"
-        )[0]["t"]
+        last = self.store.query(LAST_READ_SQL)[0]["t"]
         keep = None if self.store.read_only else self.store
         return Resolver(
             self.store.ibis,
@@ -153,25 +169,11 @@ class ReadOverlapAttributor:
         return (last or datetime.now(UTC)).astimezone(ZoneInfo(self.timezone)).date()
 
     def built_from(self) -> str:
-        """What stored reads built now would be built from (module doc)."""
-        con = self.store.con
-        tables = [*(f"ref_{n}" for n in REFERENCE_TABLES), *BUILT_FROM_TABLES]
-        counts = con.execute(
-            " UNION ALL ".join(f"SELECT '{t}', count(*) FROM {t}" for t in tables)
-        ).fetchall()
-        sources = con.execute(
-            'SELECT count(*), sum("offset"), sum(events), max(last_ingest) FROM sources'
-        ).fetchall()[0]
-        return json.dumps(
-            {
-                "version": BUILD_VERSION,
-                "rows": {str(t): int(n) for t, n in counts},
-                "sources": [str(v) for v in sources],
-                "settings": self.settings.model_dump(mode="json"),
-                "timezone": self.timezone,
-            },
-            sort_keys=True,
-        )
+        """What stored reads built now would be built from (:func:`extend.state`)."""
+        last = self.store.query(LAST_READ_SQL)[0]["t"]
+        pass_ = Resolver(self.store.ibis, self.settings, self.as_of(last), timezone=self.timezone)
+        found = extend.state(self.store, self.settings, self.timezone, pass_.end, pass_.offset)
+        return json.dumps(found, sort_keys=True)
 
     def describes(self, stored: str) -> bool:
         """Whether stored reads built from ``stored`` (their ``attr_state``) still
@@ -180,31 +182,72 @@ class ReadOverlapAttributor:
         checks it, so they serve every later attribution until the store changes."""
         found = json.loads(stored)
         found.pop("lake", None)
+        found.pop("unsorted", None)
         return bool(found == json.loads(self.built_from()))
 
     def prepare(self) -> None:
         """Resolve reads to people and replay their database statements, unless the
-        store already holds them for its current state (module doc)."""
+        store already holds them for its current state; after appended events, only
+        those of the days from the first changed one (module doc)."""
         con = self.store.con
         state = con.execute("SELECT built_from FROM attr_state").fetchall()
-        self.rebuilt = not state or not self.describes(str(state[0][0]))
-        if self.rebuilt:
+        stored = str(state[0][0]) if state else None
+        self.extended_from = None
+        self.steps = {}
+        self.rebuilt = stored is None or not self.describes(stored)
+        if not self.rebuilt:
+            pass  # current: used as they are
+        elif stored is None or not self.extends:
             self._build()
+        else:
+            now = self.built_from()
+            found = extend.change(self.store, stored, json.loads(now))
+            self.unsorted = int(json.loads(stored).get("unsorted", 0))
+            rows = int(con.execute("SELECT count(*) FROM attr_reads").fetchall()[0][0])
+            if found.start is not None and self.unsorted > RESORT_SHARE * rows:
+                found = replace(found, whole=True, reason="stored reads mostly unsorted")
+            if found.whole:
+                log.info("stored reads rebuilt whole: %s", found.reason)
+                self._build()
+            elif found.start is None:
+                self.rebuilt = False
+                with self.store.transaction() as tx:
+                    tx.execute("UPDATE attr_state SET built_from = ?", [self._state(now)])
+            else:
+                self.extended_from = found.start
+                self._extend(found.start)
         self.refused = {
             str(e): str(r) for e, r in con.execute("SELECT * FROM attr_refused").fetchall()
         }
 
-    def _build(self) -> None:
-        started = time.perf_counter()
+    def _resolve(self, start: date | None) -> tuple[dict[str, str], int]:
+        """Resolve the reads of the local days from ``start`` (None: every day) into
+        ``_attr_reads`` (and, for an extension, who read through what in every read
+        into ``_attr_every``), replaying their statements not replayed before: the
+        refusals among them, and the offset east of UTC the days are cut with."""
         con = self.store.con
+        started = time.perf_counter()
         with self._context() as ctx:
-            cols = ctx.reads().select(*READ_COLUMNS)
+            reads = ctx.reads()
+            self.steps["who-is-who"] = time.perf_counter() - started
+            if start is not None:
+                every = ibis.to_sql(reads.select(*READ_COLUMNS), dialect="duckdb")
+                con.execute(
+                    f"""CREATE OR REPLACE TEMP TABLE _attr_every AS SELECT DISTINCT
+                        coalesce(actor, '~' || system || ':' || account) AS who, system,
+                        account, hostname FROM ({every})"""
+                )
+                self.steps["links"] = time.perf_counter() - started
+                reads = reads.filter(reads.day >= start)
+            cols = reads.select(*READ_COLUMNS)
             # Straight from the store's kept reads (or this pass's), never through Python.
             con.execute(
                 f"""CREATE OR REPLACE TEMP TABLE _attr_reads AS
                     SELECT *, coalesce(actor, '~' || system || ':' || account) AS who
                     FROM ({ibis.to_sql(cols, dialect="duckdb")})"""
             )
+            offset = ctx.offset
+        self.steps["reads"] = time.perf_counter() - started
         # Only the statements not replayed before against this master leave the store.
         same_master(self.store)
         db = con.execute(
@@ -221,22 +264,56 @@ class ReadOverlapAttributor:
                    SEMI JOIN _attr_reads r USING (event_id) WHERE p.reason IS NOT NULL"""
             ).fetchall()
         }
+        self.steps["replayed"] = time.perf_counter() - started
+        return refused, offset
+
+    def _build(self) -> None:
+        started = time.perf_counter()
+        refused, _offset = self._resolve(None)
 
         def fill(tx: Any) -> None:
-            tx.execute(
-                """INSERT INTO attr_reads
-                   SELECT r.who, r.actor, r.event_id, r.time, r.system, r.account,
-                          r.hostname, r.account_owner, r.host_person, a.client_id, a.how,
-                          CASE WHEN a.how = 'replayed' THEN c.confidence END
-                   FROM _attr_reads r JOIN record_access a USING (event_id)
-                   LEFT JOIN attr_replayed c USING (event_id)
-                   ORDER BY r.who, a.client_id"""
-            )
+            tx.execute(INSERT_READS_SQL)
             tx.execute(READERS_SQL)
             tx.execute(f"INSERT INTO attr_links {LINKS_SQL.format(reads='_attr_reads')}")
 
         self.save(fill, refused, started)
-        con.execute("DROP TABLE IF EXISTS _attr_reads")
+        self.store.con.execute("DROP TABLE IF EXISTS _attr_reads")
+
+    def _extend(self, start: date) -> None:
+        """Bring the stored reads up to date from local day ``start`` on: its rows of
+        those days replaced, the readers and links counted again (module doc)."""
+        started = time.perf_counter()
+        refused, offset = self._resolve(start)
+        begin = extend.day_start(start, offset)
+
+        def fill(tx: Any) -> None:
+            tx.execute("DELETE FROM attr_reads WHERE time >= ?", [begin])
+            # Appended: sorted by reader within the new part only (module doc).
+            tx.execute(INSERT_READS_SQL)
+            self.unsorted += int(
+                tx.execute("SELECT count(*) FROM attr_reads WHERE time >= ?", [begin]).fetchall()[
+                    0
+                ][0]
+            )
+            tx.execute("DELETE FROM attr_readers")
+            tx.execute(READERS_SQL)
+            tx.execute("DELETE FROM attr_links")
+            tx.execute(f"INSERT INTO attr_links {LINKS_SQL.format(reads='_attr_every')}")
+            tx.execute(
+                """DELETE FROM attr_refused WHERE event_id IN
+                   (SELECT event_id FROM events_db WHERE time >= ?)""",
+                [begin],
+            )
+
+        self.save(fill, refused, started, whole=False)
+        for temp in ("_attr_reads", "_attr_every"):
+            self.store.con.execute(f"DROP TABLE IF EXISTS {temp}")
+        self.steps["stored"] = time.perf_counter() - started
+        log.info("stored reads extended from %s: %s", start, self.steps)
+
+    def _state(self, built_from: str) -> str:
+        """``built_from`` with the rows extensions appended since the last whole build."""
+        return json.dumps({**json.loads(built_from), "unsorted": self.unsorted}, sort_keys=True)
 
     def replay(self, statements: Sequence[tuple[Any, Any, Any, Any]]) -> dict[str, str]:
         """Replay ``(event_id, statement, parameters, logged rows)`` of the database reads:
@@ -247,18 +324,29 @@ class ReadOverlapAttributor:
         events = [(str(e), str(s), p, None if n is None else int(n)) for e, s, p, n in statements]
         return replay_new(self.store, events)
 
-    def save(self, fill: Callable[[Any], None], refused: dict[str, str], started: float) -> None:
-        """Replace the stored reads in one transaction: ``fill(tx)`` inserts
-        ``attr_reads``, ``attr_readers`` and ``attr_links``; then the refusals and
-        what they were built from."""
+    def save(
+        self,
+        fill: Callable[[Any], None],
+        refused: dict[str, str],
+        started: float,
+        *,
+        whole: bool = True,
+    ) -> None:
+        """Replace the stored reads in one transaction (``whole``; else ``fill`` removes
+        what it replaces): ``fill(tx)`` inserts ``attr_reads``, ``attr_readers`` and
+        ``attr_links``; then the refusals and what they were built from."""
         why = pa.table(
             {
                 "event_id": pa.array(list(refused), pa.string()),
                 "reason": pa.array(list(refused.values()), pa.string()),
             }
         )
+        if whole:
+            self.unsorted = 0
+        built_from = self.built_from()  # counts the days first (its own transaction)
         with self.store.transaction() as tx:
-            for t in ("attr_reads", "attr_readers", "attr_links", "attr_refused", "attr_state"):
+            cleared = ("attr_reads", "attr_readers", "attr_links", "attr_refused")
+            for t in (*cleared, "attr_state") if whole else ("attr_state",):
                 tx.execute(f"DELETE FROM {t}")
             fill(tx)
             tx.register("_attr_why", why)
@@ -266,7 +354,7 @@ class ReadOverlapAttributor:
             tx.unregister("_attr_why")
             tx.execute(
                 "INSERT INTO attr_state VALUES (?, now(), ?)",
-                [self.built_from(), time.perf_counter() - started],
+                [self._state(built_from), time.perf_counter() - started],
             )
 
     def rank(self, client_ids: Sequence[str], limit: int = 20) -> list[Suspect]:
@@ -311,9 +399,9 @@ class ReadOverlapAttributor:
         for who, suspect in chosen:
             events = by_who[who]
             suspect.name = names.get(suspect.person_id) if suspect.person_id else None
-            suspect.accounts = self._accounts(events, names)
-            suspect.hosts = self._hosts(events, names)
-            suspect.evidence = [self._evidence(e) for e in events[:MAX_EVIDENCE]]
+            suspect.accounts = accounts_of(events, names)
+            suspect.hosts = hosts_of(events, names)
+            suspect.evidence = [evidence_of(e) for e in events[:MAX_EVIDENCE]]
         return [s for _who, s in chosen]
 
     def _hits(self, people: list[str]) -> dict[str, list[tuple[Any, ...]]]:
@@ -388,8 +476,8 @@ class ReadOverlapAttributor:
                         hosts=[],
                         covered=int(covered),
                         coverage=round(int(covered) / leaked, 4),
-                        first_read=_iso(first),
-                        last_read=_iso(last),
+                        first_read=iso(first),
+                        last_read=iso(last),
                         score=round(score, 2),
                         group=group,
                         bits=round(bits, 2),
@@ -435,7 +523,7 @@ class ReadOverlapAttributor:
                 "event_id": event_id,
                 "host": host,
                 "path": on_host or path,
-                "written": _iso(time),
+                "written": iso(time),
                 "covered": int(covered),
                 "coverage": round(int(covered) / len(leaked), 4),
             }
@@ -448,68 +536,6 @@ class ReadOverlapAttributor:
             "FROM ref_hr GROUP BY employee_id"
         ).fetchall()
         return {str(e): str(n) for e, n in rows if n is not None}
-
-    @staticmethod
-    def _accounts(events: list[tuple[Any, ...]], names: dict[str, str]) -> list[dict[str, Any]]:
-        """Accounts used, with their owner (named apart when it is not the person)."""
-        seen: dict[tuple[str, str], dict[str, Any]] = {}
-        clients: dict[tuple[str, str], int] = defaultdict(int)
-        for _who, _id, _t, system, account, _host, owner, person, _how, covered, _c in events:
-            k = (system, account)
-            clients[k] += int(covered)
-            if k not in seen:
-                seen[k] = {
-                    "system": system,
-                    "account": account,
-                    "owner_id": owner,
-                    "owner_name": names.get(owner) if owner else None,
-                    "owner_is_person": owner is not None and owner == person,
-                }
-        order = sorted(seen, key=lambda k: -clients[k])
-        return [{**seen[k], "covered_reads": clients[k]} for k in order]
-
-    @staticmethod
-    def _hosts(events: list[tuple[Any, ...]], names: dict[str, str]) -> list[dict[str, Any]]:
-        """Source hosts, with the person found at each (logged on, else its owner)."""
-        seen: dict[str, dict[str, Any]] = {}
-        counts: dict[str, int] = defaultdict(int)
-        for _who, _id, _t, _system, _account, host, _owner, person, _how, covered, _c in events:
-            key = host or "?"
-            counts[key] += int(covered)
-            seen.setdefault(
-                key,
-                {
-                    "host": host,
-                    "person_id": person,
-                    "person_name": names.get(person) if person else None,
-                },
-            )
-        order = sorted(seen, key=lambda k: -counts[k])
-        return [{**seen[k], "covered_reads": counts[k]} for k in order]
-
-    @staticmethod
-    def _evidence(e: tuple[Any, ...]) -> dict[str, Any]:
-        _who, event_id, t, system, account, host, _owner, _person, how, covered, confidence = e
-        out: dict[str, Any] = {
-            "event_id": event_id,
-            "time": _iso(t),
-            "system": system,
-            "account": account,
-            "host": host,
-            "how": how,
-            "covered": int(covered),
-        }
-        if confidence is not None:
-            out["confidence"] = round(float(confidence), 3)
-        return out
-
-
-def _iso(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat()
-    return str(value)
 
 
 __all__ = [

@@ -561,7 +561,7 @@ def replay_new(
 def same_master(store: Store) -> None:
     """Forget every kept replay (``attr_replayed``) when the client master is no
     longer the one they were made against."""
-    master = _master(store)
+    master = master_of(store)
     kept = store.con.execute("SELECT master FROM attr_replay_state").fetchall()
     if kept and kept[0][0] == master:
         return
@@ -571,7 +571,7 @@ def same_master(store: Store) -> None:
         tx.execute("INSERT INTO attr_replay_state VALUES (?)", [master])
 
 
-def _master(store: Store) -> str:
+def master_of(store: Store) -> str:
     """What a replay is made against: the client master's rows and known columns."""
     rows = store.con.execute(
         "SELECT (SELECT count(*) FROM clients), "
