@@ -261,8 +261,10 @@ def count_days(store: Store, table: str, offset: int) -> bool:
     day = f"CAST(time + INTERVAL {offset} SECOND AS DATE)"
     new_days = f"""SELECT {day} AS day, count(*) AS events FROM {table}
                    WHERE rowid >= ? AND rowid < ? GROUP BY ALL"""
+    # Counted again whole, the rows of a table with a hole run past its row count.
+    upto = rows if since is not None or top is None else int(top) + 1
     with store.transaction() as tx:
-        _add_days(tx, table, offset, since or 0, rows, new_days)
+        _add_days(tx, table, offset, since or 0, upto, new_days)
     return True
 
 
