@@ -7,10 +7,12 @@ import os
 import shutil
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from molehunt.config import Settings
+from molehunt.store import Store
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_FIXTURES = REPO.parent / "shared" / "fixtures"
@@ -64,3 +66,18 @@ def simulated_store(folder: Path, preset: str, seed: int) -> tuple[Settings, dat
         report = ingest_paths(store, settings, [sim / "reference", sim / "logs"])
     assert report.rejected == 0
     return settings, date.fromisoformat(truth["period"]["end"])
+
+
+def stored_attribution(store: Store) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of what attribution stores (its tables and the replayed record-level
+    rows), in a stable order: to hold one way of building them to another."""
+    tables = {
+        "attr_reads": "SELECT * FROM attr_reads",
+        "attr_readers": "SELECT * FROM attr_readers",
+        "attr_links": "SELECT * FROM attr_links",
+        "attr_refused": "SELECT * FROM attr_refused",
+        "replayed": "SELECT * FROM record_access WHERE how = 'replayed'",
+    }
+    return {
+        name: sorted(store.con.execute(sql).fetchall(), key=repr) for name, sql in tables.items()
+    }

@@ -50,7 +50,7 @@ from typing import Any
 
 from molehunt.attribute.replay import master_of
 from molehunt.config import DetectionSettings
-from molehunt.resolve.stored import WHO_IS_WHO, count_days
+from molehunt.resolve.stored import WHO_IS_WHO, count_days, reference_moves
 from molehunt.store import Store
 from molehunt.store.schema import REFERENCE_TABLES
 
@@ -146,7 +146,7 @@ def change(store: Store, stored: str, now: dict[str, Any]) -> Change:
     end, end_now = datetime.fromisoformat(then["end"]), datetime.fromisoformat(now["end"])
     if end_now < end:
         return Change(True, "the last day moved back")
-    if _reference_moves(store, end, end_now):
+    if reference_moves(store, WHO_IS_WHO, end, end_now):
         return Change(True, "reference data changed validity between the stored day and today")
     days = [
         date.fromisoformat(d)
@@ -197,18 +197,3 @@ def _late_access(store: Store, top: int, start: date | None, offset: int) -> dat
     finally:
         con.execute("DROP TABLE _attr_late")
     return found[0][0] if found and found[0][0] is not None else None
-
-
-def _reference_moves(store: Store, low: datetime, high: datetime) -> bool:
-    """Whether a who-is-who reference row starts or stops being valid in (low, high]."""
-    if low == high:
-        return False
-    found = store.con.execute(
-        " UNION ALL ".join(
-            f"SELECT count(*) FROM {t} WHERE (valid_from > $low AND valid_from <= $high) "
-            "OR (valid_to > $low AND valid_to <= $high)"
-            for t in WHO_IS_WHO
-        ),
-        {"low": low, "high": high},
-    ).fetchall()
-    return any(int(n) for (n,) in found)

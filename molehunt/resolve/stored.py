@@ -44,7 +44,7 @@ from __future__ import annotations
 import json
 import logging
 import time as clock
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from datetime import time as day_time
@@ -155,7 +155,7 @@ def kept(
         kept_end = state[0][1]
         if state[0][0] != built_from:
             reason = "version, time zone or reference data changed"
-        elif _reference_moves(store, spec, min(kept_end, end), max(kept_end, end)):
+        elif reference_moves(store, spec.references, min(kept_end, end), max(kept_end, end)):
             reason = "reference data changed validity between the kept day and this one"
         else:
             whole = False
@@ -205,15 +205,16 @@ def _built_from(store: Store, resolver: Resolver, spec: Kept) -> dict[str, Any]:
     }
 
 
-def _reference_moves(store: Store, spec: Kept, low: datetime, high: datetime) -> bool:
-    """Whether a reference row starts or stops being valid in (low, high]."""
+def reference_moves(store: Store, tables: Iterable[str], low: datetime, high: datetime) -> bool:
+    """Whether a row of the reference ``tables`` starts or stops being valid in
+    (low, high]."""
     if low == high:
         return False
     found = store.con.execute(
         " UNION ALL ".join(
             f"SELECT count(*) FROM {t} WHERE (valid_from > $low AND valid_from <= $high) "
             "OR (valid_to > $low AND valid_to <= $high)"
-            for t in spec.references
+            for t in tables
         ),
         {"low": low, "high": high},
     ).fetchall()

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from molehunt_testing import simulated_store
+from molehunt_testing import simulated_store, stored_attribution
 
 from molehunt.attribute import ReadOverlapAttributor, overlap
 from molehunt.store import EVENT_TABLES, Store
@@ -81,20 +81,6 @@ def _append_held(store: Store, held: str) -> None:
     )
 
 
-def _built(store: Store) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of what attribution stores, in a stable order."""
-    tables = {
-        "attr_reads": "SELECT * FROM attr_reads",
-        "attr_readers": "SELECT * FROM attr_readers",
-        "attr_links": "SELECT * FROM attr_links",
-        "attr_refused": "SELECT * FROM attr_refused",
-        "replayed": "SELECT * FROM record_access WHERE how = 'replayed'",
-    }
-    return {
-        name: sorted(store.con.execute(sql).fetchall(), key=repr) for name, sql in tables.items()
-    }
-
-
 def _from_scratch(store: Store) -> dict[str, list[tuple[Any, ...]]]:
     """The stored reads built whole, every statement replayed again."""
     store.con.execute("DELETE FROM attr_state")
@@ -103,7 +89,7 @@ def _from_scratch(store: Store) -> dict[str, list[tuple[Any, ...]]]:
     scratch.prepare()
     assert scratch.rebuilt
     assert scratch.extended_from is None
-    return _built(store)
+    return stored_attribution(store)
 
 
 def test_appended_days_and_late_events_extend_the_stored_reads(
@@ -115,14 +101,14 @@ def test_appended_days_and_late_events_extend_the_stored_reads(
         first.prepare()
         assert first.rebuilt
         assert first.extended_from is None
-        before = _built(store)
+        before = stored_attribution(store)
         _append_held(store, held)
         grown = ReadOverlapAttributor(store)
         grown.prepare()
         # Extended from the day late events arrived for, not rebuilt whole.
         assert grown.rebuilt
         assert grown.extended_from == late
-        extended = _built(store)
+        extended = stored_attribution(store)
         assert len(extended["attr_reads"]) > len(before["attr_reads"])
         again = ReadOverlapAttributor(store)
         again.prepare()
@@ -139,7 +125,7 @@ def test_appended_days_and_late_events_extend_the_stored_reads(
         listed = ReadOverlapAttributor(store)
         listed.prepare()
         assert listed.extended_from == day
-        extended = _built(store)
+        extended = stored_attribution(store)
         assert (early, client) in {(r[2], r[9]) for r in extended["attr_reads"]}
         assert _from_scratch(store) == extended
 
@@ -158,7 +144,9 @@ def test_stored_reads_mostly_appended_are_rebuilt_whole(
         assert grown.extended_from is not None
         assert grown.unsorted > 0
         monkeypatch.setattr(
-            overlap, "RESORT_SHARE", grown.unsorted / 2 / len(_built(store)["attr_reads"])
+            overlap,
+            "RESORT_SHARE",
+            grown.unsorted / 2 / len(stored_attribution(store)["attr_reads"]),
         )
         store.con.execute(
             "INSERT INTO events_app SELECT * REPLACE ('late-1' AS event_id) FROM events_app "
@@ -195,4 +183,4 @@ def test_a_change_that_is_not_an_append_rebuilds_whole(
         changed.prepare()
         assert changed.rebuilt
         assert changed.extended_from is None
-        assert _from_scratch(store) == _built(store)
+        assert _from_scratch(store) == stored_attribution(store)

@@ -15,6 +15,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pytest
+from molehunt_testing import stored_attribution
 
 from molehunt.attribute import ReadOverlapAttributor, attribute
 from molehunt.attribute.leaked import leaked_set
@@ -417,20 +418,6 @@ def test_stored_reads_serve_every_file_until_the_store_changes(root: Path) -> No
     assert _ranking(sim, "departing") == before
 
 
-def _built(store: Store) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of what attribution stores, in a stable order."""
-    tables = {
-        "attr_reads": "SELECT * FROM attr_reads",
-        "attr_readers": "SELECT * FROM attr_readers",
-        "attr_links": "SELECT * FROM attr_links",
-        "attr_refused": "SELECT * FROM attr_refused",
-        "replayed": "SELECT * FROM record_access WHERE how = 'replayed'",
-    }
-    return {
-        name: sorted(store.con.execute(sql).fetchall(), key=repr) for name, sql in tables.items()
-    }
-
-
 def test_a_rebuild_replays_only_new_statements_and_equals_a_build_from_scratch(
     root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -462,14 +449,14 @@ def test_a_rebuild_replays_only_new_statements_and_equals_a_build_from_scratch(
         fresh.prepare()
         assert fresh.rebuilt
         assert replayed == [1]  # only the new statement
-        incremental = _built(store)
+        incremental = stored_attribution(store)
         assert any(r[2] == "again-1" for r in incremental["attr_reads"])
         # From scratch: nothing kept, every statement replayed.
         store.con.execute("DELETE FROM attr_state")
         store.con.execute("UPDATE attr_replay_state SET master = 'another master'")
         ReadOverlapAttributor(store).prepare()
         assert replayed[-1] > 1
-        assert _built(store) == incremental
+        assert stored_attribution(store) == incremental
     finally:
         store.con.execute("DELETE FROM record_access WHERE event_id = 'again-1'")
         store.con.execute("DELETE FROM attr_replayed WHERE event_id = 'again-1'")
