@@ -272,8 +272,9 @@ class DetectContext(Resolver):
         ``days`` (the strongest of them) is among their role's days, and ``stage``
         "context" when it is routine there (an analyst's month-end extract): a step
         that the peers take as their ordinary work does not make a chain. So is a day
-        within ``min_history_days`` of the store's first day of reads: every role's
-        work is new then, and a young store's peers have too few days to say so."""
+        within ``min_history_days`` of the store's first day of reads judged against all
+        staff (the role has too few days yet): a young store cannot say what the role's
+        ordinary work is."""
         peers = self.read_peers()
         judged = [(d, x) for d in days if (x := peers.of_day(actor, d))]
         if not judged:
@@ -283,10 +284,15 @@ class DetectContext(Resolver):
         begin = self._reads_begin
         if top.routine(self.settings.collection_min_bits):
             out["stage"] = "context"
-        elif begin is not None and (day - begin).days < self.settings.min_history_days:
-            # The store's first days: every role's work is new, nothing has a baseline.
+        elif (
+            top.group == "all staff"
+            and begin is not None
+            and (day - begin).days < self.settings.min_history_days
+        ):
+            # The store's first days, and a role with too few days yet to say what its
+            # work is: judged against everyone's, an analyst's ordinary extract is not.
             out["stage"] = "context"
-            out["population"] += f"; reads begin on {begin}: too few days before to judge"
+            out["population"] += f"; reads begin on {begin}: too few days of the role to judge"
         return out
 
     def with_daily_ids(self, daily: Any) -> Any:
