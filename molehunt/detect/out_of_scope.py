@@ -84,8 +84,8 @@ class OutOfScopeDetector(QueryDetector):
         s = ctx.settings
         if "owner_employee_id" not in ctx.table("clients").columns:
             return []
-        # One run of the join with the record-level rows: the peers' days and the
-        # candidates both come from it.
+        # One collect of the per-day counts: the peers' days and the candidates both
+        # come from it.
         found = ctx.collect(self.query(ctx))
         peers, lift = _peer_days(ctx, found)
         g = []

@@ -143,7 +143,6 @@ class _Run:
     bounds: list[tuple[int, int]] = field(default_factory=list)  # day offsets [lo, hi)
     labels: list[dict[str, int]] = field(default_factory=list)
     families: list[tuple[str, ...]] = field(default_factory=list)
-    chains: list[tuple[str, ...]] = field(default_factory=list)
     orders: list[tuple[str, ...]] = field(default_factory=list)  # groups, as met
     courses: list[bool] = field(default_factory=list)  # per day
     day_chains: list[tuple[str, ...]] = field(default_factory=list)  # per day, as remembered
@@ -417,7 +416,6 @@ class DayScorer:
             run.bounds.append((lo - s0, hi - s0))
             run.labels.append(labels)
             run.families.append(own.families)
-            run.chains.append(own.chain)
             if own.chain:
                 for d in range(lo, hi):
                     chain = self._remembered(own, d)

@@ -5,12 +5,12 @@ The table is built from the findings, HR and the scoring settings; ``risk_state`
 says from what (settings, time zone, HR's versions, the first day with data) and
 ``risk_inputs`` holds each day's findings as a count and a hash. Before it is read,
 both are compared with the store: a change of settings, zone, HR, first day or of the
-scoring rules (:data:`RULES`) has
-every day scored again; a change of the findings of some days (a detection pass
-over the days from its ``since``) has that day and every later one scored again (a
-day's scores depend on every earlier day), the days before kept; new days of data
-are added. A stale table is never served: when it cannot be brought up to date (a
-read-only store) the days are scored in memory, as fast and exactly the same.
+scoring rules (:data:`RULES`) has every day scored again; a change of the findings of
+some days (a detection pass over the days from its ``since``) has that day and every
+later one scored again (a day's scores depend on every earlier day), the days before
+kept; new days of data are added. A stale table is never served: when it cannot be
+brought up to date (a read-only store) the days are scored in memory, as fast and
+exactly the same.
 """
 
 from __future__ import annotations
