@@ -7,6 +7,12 @@ newest day it holds now. Days before that keep their findings, so a round costs 
 one day of detection, not the whole history. People at or above the alert threshold
 on the newest day who were not flagged at the end of the round before are reported
 as newly flagged: an investigator is told once, when it happens.
+
+Once a round's alerts are out, attribution's stored reads (every read resolved to a
+person, built by the first ``attribute`` of the store) are extended from the first
+changed day (:meth:`Watcher.keep_attribution`), so the investigator's next leaked file
+costs what a further file costs, not the extension. A store nobody attributed on
+builds none.
 """
 
 from __future__ import annotations
@@ -100,6 +106,31 @@ class Watcher:
         result.seconds = time.perf_counter() - clock
         return result
 
+    def keep_attribution(self, result: Round) -> float | None:
+        """After a round that detected (it stored events), extend attribution's stored
+        reads when attribution built them before; the seconds it took, None when there
+        was nothing to keep. A failure is logged, not raised: the stored reads then stay
+        as they were and the next ``attribute`` brings them up to date itself."""
+        if result.as_of is None or not self.store.query("SELECT 1 FROM attr_state LIMIT 1"):
+            return None
+        from molehunt.attribute import ReadOverlapAttributor
+
+        started = time.perf_counter()
+        attributor = ReadOverlapAttributor(
+            self.store, detection_settings(self.settings), self.settings.timezone
+        )
+        try:
+            attributor.prepare()
+        except Exception:  # housekeeping: the round's findings and alerts are stored
+            log.exception("watch: attribution's stored reads not brought up to date")
+            return None
+        seconds = time.perf_counter() - started
+        since = attributor.extended_from or ("every day" if attributor.rebuilt else "no day")
+        log.info(
+            "watch: attribution's stored reads brought up to date from %s (%.1f s)", since, seconds
+        )
+        return seconds
+
 
 def watch(
     store: Store,
@@ -115,7 +146,9 @@ def watch(
     watcher = Watcher(store, settings, paths)
     done = 0
     while rounds is None or done < rounds:
-        on_round(watcher.round())
+        result = watcher.round()
+        on_round(result)
+        watcher.keep_attribution(result)
         done += 1
         if rounds is None or done < rounds:
             sleep(interval)
@@ -201,6 +234,8 @@ class Follower:
                     result = watcher.round()
                 self.rounds += 1
                 self.on_round(result)
+                with self.lock:
+                    watcher.keep_attribution(result)
             except Exception:  # a server outlives one bad round; the next may succeed
                 log.exception("watch round failed")
             self._stop.wait(self.interval)

@@ -10,8 +10,10 @@ from pathlib import Path
 from insurer import append_logs, one_day, routine_logs
 from typer.testing import CliRunner
 
+from molehunt.attribute import ReadOverlapAttributor
 from molehunt.cli import app
 from molehunt.config import Settings
+from molehunt.detect.settings import detection_settings
 from molehunt.ingest.runner import IngestReport
 from molehunt.store import Store
 from molehunt.watch import Round, Watcher, alerts, watch
@@ -111,3 +113,34 @@ def test_alerts_mask_personal_data_in_their_summaries() -> None:
     assert "13912345678" not in summary
     assert summary.startswith("looked up client 139")
     assert alerts(Round(datetime(2026, 5, 6, tzinfo=UTC), IngestReport())) == []
+
+
+def test_a_round_keeps_attributions_stored_reads_current(
+    tmp_path: Path, settings: Settings, store: Store
+) -> None:
+    """Once attribution has built its stored reads, each round that stores events
+    extends them, so the next leaked file finds them current; a store nobody
+    attributed on is not given any."""
+    paths = _routine_store(tmp_path, settings, store)
+    rounds: list[Round] = []
+
+    def attributor() -> ReadOverlapAttributor:
+        return ReadOverlapAttributor(store, detection_settings(settings), settings.timezone)
+
+    append_logs(one_day(date(2026, 5, 6), "E001"), tmp_path / "in")
+    watch(store, settings, paths, interval=0, rounds=1, on_round=rounds.append)
+    assert rounds[-1].as_of == date(2026, 5, 6)
+    assert store.query("SELECT * FROM attr_state") == []  # never attributed: nothing kept
+
+    attributor().prepare()
+    assert store.query("SELECT count(*) AS n FROM attr_state")[0]["n"] == 1
+    append_logs(one_day(date(2026, 5, 7), "E002"), tmp_path / "in")
+    watch(store, settings, paths, interval=0, rounds=1, on_round=rounds.append)
+    assert rounds[-1].as_of == date(2026, 5, 7)
+    after = attributor()
+    after.prepare()
+    assert not after.rebuilt  # the round brought them up to date already
+    read = store.query(
+        "SELECT count(*) AS n FROM attr_reads WHERE time >= TIMESTAMPTZ '2026-05-07 00:00:00+08'"
+    )
+    assert read[0]["n"] > 0

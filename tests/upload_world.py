@@ -22,13 +22,15 @@ LAST = DAYS[-1]
 POPULAR = "http://im.shop.example.cn/chat/upload"
 MULTIPART = "multipart/form-data; boundary=x"
 RING = "http://im.tiny-shop.example.cn/chat/5566/upload"
+#: The company's own site (category ``internal``): an upload there stays inside.
+INTRANET = "http://crm.corp.example.cn/oa/attachments"
 
 
 def upload_world(*, shared_pairs: bool = False) -> World:
     """Everyone posts photos to one popular shop chat most days (0.3-3 MB) and to a
     private shop endpoint of their own, and one more shop chat every day (a company has
-    many); on the last day E008 uploads 40 MB, and E001
-    and E002 both post to one small shop's chat. With ``shared_pairs``, colleagues
+    many); on the last day E008 uploads 40 MB, E009 60 MB to the company's own
+    site, and E001 and E002 both post to one small shop's chat. With ``shared_pairs``, colleagues
     commonly share endpoints in pairs, so two people on one endpoint is ordinary."""
     rng = random.Random(5)
     w = World()
@@ -73,6 +75,7 @@ def upload_world(*, shared_pairs: bool = False) -> World:
         bytes_out=40_000_000,
         content_type=MULTIPART,
     )
+    w.http(at(LAST, 15, 30), ip("E009"), INTRANET, method="POST", bytes_out=60_000_000)
     for emp in ("E001", "E002"):
         w.http(
             at(LAST, 16), ip(emp), RING, method="POST", bytes_out=600_000, content_type=MULTIPART

@@ -37,6 +37,9 @@ from molehunt.resolve.stored import day_start
 from molehunt.store import Store
 from molehunt.times import DEFAULT_TIMEZONE
 
+#: Web categories of the company's own sites (the intranet, the OA portal): an upload
+#: there stays inside the company, so it is no upload out (:meth:`DetectContext.uploads`).
+OWN_CATEGORIES = ("internal", "intranet", "company", "corporate")
 #: Where a finding's evidence comes from, for corroboration across independent sources.
 SOURCE_FAMILIES = ("identity", "db", "file", "web")
 
@@ -369,12 +372,14 @@ class DetectContext(Resolver):
         return t.drop("acct_owner")
 
     def uploads(self) -> Any:
-        """Requests that carry data out: POST/PUT with a body, CONNECT tunnels."""
+        """Requests that carry data out: POST/PUT with a body, CONNECT tunnels; not to
+        the company's own sites (:data:`OWN_CATEGORIES`: the data stays inside)."""
         t = self.http()
         return t.filter(
             t.method.isin(["POST", "PUT", "CONNECT"])
             & (t.bytes_out >= self.settings.upload_request_bytes)
             & t.actor.notnull()
+            & ~t.category.fill_null("").lower().isin(list(OWN_CATEGORIES))
         )
 
     def endpoint_events(self, table: str) -> Any:

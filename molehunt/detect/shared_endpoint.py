@@ -10,9 +10,6 @@ from typing import Any, ClassVar
 from molehunt.detect.base import DetectContext, Finding, QueryDetector
 from molehunt.detect.surprise import tail_bits
 
-#: Web categories of the company's own sites (an intranet's upload form is no ring).
-OWN_CATEGORIES = ("internal", "intranet", "company", "corporate")
-
 
 class SharedEndpointDetector(QueryDetector):
     """Shared outside endpoint: a few people uploading to the same outside host and
@@ -26,7 +23,7 @@ class SharedEndpointDetector(QueryDetector):
     finding needs ``ring_min_bits``; more than ``ring_max_people`` uploaders, or more
     than ``ring_max_share`` of everyone who uploaded anywhere, is a popular service,
     not a ring. CONNECT tunnels are left out (they show the host
-    only), and so are the company's own sites (:data:`OWN_CATEGORIES`).
+    only), and the company's own sites carry no upload (:meth:`DetectContext.uploads`).
     """
 
     name: ClassVar[str] = "shared_endpoint"
@@ -38,9 +35,7 @@ class SharedEndpointDetector(QueryDetector):
     def query(self, ctx: DetectContext) -> Any:
         # A day is judged against the ``ring_days`` ending it.
         u = ctx.trailing(ctx.uploads(), ctx.settings.ring_days)
-        u = u.filter(
-            (u.method != "CONNECT") & ~u.category.fill_null("").lower().isin(list(OWN_CATEGORIES))
-        )
+        u = u.filter(u.method != "CONNECT")
         u = u.mutate(endpoint=u.web_host + u.path.fill_null(""))
         return u.group_by(["actor", "endpoint", "day"]).aggregate(
             ids=u.event_id.collect(), last=u.time.max(), host=u.hostname.max()

@@ -31,6 +31,13 @@ def test_everyday_photos_to_a_popular_shop_are_no_finding(found: list[Finding]) 
     assert [f.person_id for f in found] == ["E008"]
 
 
+def test_an_upload_to_the_companys_own_site_is_no_upload_out() -> None:
+    """E009's 60 MB to the company's own site (category ``internal``) would be the
+    largest upload of all; it never leaves the company, so no upload detector sees it."""
+    names = ("allowed_channel_upload", "shared_endpoint", "departing_person")
+    assert "E009" not in {f.person_id for f in detect(upload_world(), names)}
+
+
 def test_the_tiny_worlds_few_uploads_say_nothing_is_unusual() -> None:
     # A 5 MB tunnel among a handful of uploads cannot be told from the usual.
     assert not scenario().of("allowed_channel_upload")
