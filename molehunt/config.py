@@ -98,6 +98,8 @@ DETECTION_SETTINGS_DOC: dict[str, str] = {
     "exfiltration) on one person form a chain",
     "chain_memory_days": "days after a person's last chain step that their chain still lifts the "
     "lone cap (a critical finding lifts it for good)",
+    "send_days": "days after something was taken (access or collection) within which an upload "
+    "is a chain step sending it: 0 the same day, 1 the same or the next day",
     "lone_cap": "a person with neither a critical finding nor a chain scores at most this share "
     "of alert_threshold, however often the lone signal repeats",
     "alert_budget": "target people flagged per 1,000 staff-days: when set, the threshold of a day "
@@ -197,6 +199,7 @@ class DetectionSettings(BaseModel):
     alert_threshold: float = Field(default=0.75, gt=0)
     chain_days: int = Field(default=7, ge=0)
     chain_memory_days: int = Field(default=14, ge=0)
+    send_days: int = Field(default=1, ge=0)
     lone_cap: float = Field(default=0.9, gt=0, lt=1)
     alert_budget: float | None = Field(default=None, gt=0)
     budget_days: int = Field(default=30, ge=1)

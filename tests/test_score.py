@@ -10,6 +10,7 @@ from insurer import END, START, scenario
 
 from molehunt.detect import DetectionSettings
 from molehunt.score import RiskRanker, StoredFinding, score_people
+from molehunt.score.kept import _chain
 
 S = DetectionSettings()
 DAY = date(2026, 5, 6)
@@ -173,20 +174,26 @@ def test_one_days_reading_seen_by_two_database_detectors_is_no_chain() -> None:
     assert written.chain
 
 
-def test_an_upload_before_anything_was_taken_is_no_chain() -> None:
+def test_an_upload_is_a_step_only_soon_after_something_was_taken() -> None:
+    """An upload before anything was taken cannot have sent it; one within
+    ``send_days`` after a taking step can; one days later is another matter (an
+    auditor's expense receipts days after a review), unless send_days says so."""
     before = [
         finding("allowed_channel_upload", day=date(2026, 5, 1)),
         finding("sustained_excess", day=date(2026, 5, 6)),
     ]
     assert score_people(before, DAY, S)[0].chain == ()
-    after = [
-        finding("sustained_excess", day=date(2026, 5, 1)),
-        finding("allowed_channel_upload", day=date(2026, 5, 6)),
-    ]
-    assert score_people(after, DAY, S)[0].chain == (
-        "collection: sustained_excess",
-        "exfiltration: allowed_channel_upload",
-    )
+    chain = ("collection: sustained_excess", "exfiltration: allowed_channel_upload")
+    for gap, linked in ((0, True), (S.send_days, True), (S.send_days + 1, False), (5, False)):
+        found = [
+            finding("sustained_excess", day=date(2026, 5, 1)),
+            finding("allowed_channel_upload", day=date(2026, 5, 1 + gap)),
+        ]
+        (person,) = score_people(found, DAY, S)
+        assert person.chain == (chain if linked else ()), gap
+        assert _chain(found, S.chain_days, S.send_days) == person.chain
+    patient = DetectionSettings(send_days=5)
+    assert score_people(found, DAY, patient)[0].chain == chain
 
 
 def test_stages_too_far_apart_are_no_chain() -> None:

@@ -339,5 +339,5 @@ def test_the_linear_chain_and_corroboration_are_the_reference_ones(
         )
         for f in sorted(found, key=lambda f: (f.time, f.finding_id))
     ]
-    assert _chain(stored, chain_days) == chain_of(stored, chain_days)
+    assert _chain(stored, chain_days, 1) == chain_of(stored, chain_days, 1)
     assert _families(stored) == _corroborated(stored)

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
@@ -142,10 +143,19 @@ def stage_of(finding: StoredFinding) -> str:
     return getattr(cls, "stage", "context") if cls is not None else "context"
 
 
-def chain_of(findings: list[StoredFinding], chain_days: int) -> tuple[str, ...]:
+def sends_taken(day: int, taken: Iterable[int], send_days: int) -> bool:
+    """Whether an upload on ``day`` (an ordinal) can be sending what was taken on one
+    of the ``taken`` days: on it or within ``send_days`` after it. An upload before
+    anything was taken cannot have sent it, and one days after is another matter (an
+    auditor's expense receipts four days after a review)."""
+    return any(0 <= day - t <= send_days for t in taken)
+
+
+def chain_of(findings: list[StoredFinding], chain_days: int, send_days: int) -> tuple[str, ...]:
     """Why these (one person's own) findings may reach the threshold: the critical
     detectors, else the steps of the longest chain of different stages within
-    ``chain_days`` of one another; empty when neither."""
+    ``chain_days`` of one another, an upload among them only when it follows a taking
+    step within ``send_days`` (:func:`sends_taken`); empty when neither."""
     critical = sorted({f.detector for f in findings if stage_of(f) == "critical"})
     if critical:
         return tuple(f"critical: {d}" for d in critical)
@@ -157,12 +167,15 @@ def chain_of(findings: list[StoredFinding], chain_days: int) -> tuple[str, ...]:
         window = [(x, st, d) for x, st, d in steps if 0 <= (x - day).days <= chain_days]
         # A theft takes data: a chain holds access beyond need or collection (a
         # leaver's one large chat upload is a motive and an upload, nothing taken),
-        # and sends out only what it took before: an upload days before any taking is
-        # not part of it.
-        taken = [x for x, st, _ in window if st in TAKING]
+        # and sends out what it took: an upload is a step only soon after a taking.
+        taken = [x.toordinal() for x, st, _ in window if st in TAKING]
         if not taken:
             continue
-        held = [(x, st, d) for x, st, d in window if st != "exfiltration" or x >= min(taken)]
+        held = [
+            (x, st, d)
+            for x, st, d in window
+            if st != "exfiltration" or sends_taken(x.toordinal(), taken, send_days)
+        ]
         if one_reading(held):
             continue
         near = {(st, d) for _, st, d in held}
@@ -186,11 +199,12 @@ def _remembered(findings: list[StoredFinding], as_of: date, settings: DetectionS
     )
 
 
-def _recent_course(findings: list[StoredFinding], as_of: date, chain_days: int) -> bool:
+def _recent_course(findings: list[StoredFinding], as_of: date, settings: DetectionSettings) -> bool:
     """Whether the last ``chain_days`` hold a critical finding, or a chain whose steps
     fall on more than one day (a course of action, not one heavy day)."""
+    chain_days = settings.chain_days
     recent = [f for f in findings if (as_of - f.day).days <= chain_days]
-    chain = chain_of(recent, chain_days)
+    chain = chain_of(recent, chain_days, settings.send_days)
     if not chain:
         return False
     if chain[0].startswith("critical:"):
@@ -281,12 +295,12 @@ def score_people(
         leaving = person in (departing or set())
         if leaving:
             total *= settings.departing_multiplier
-        chain = chain_of(own, settings.chain_days)
+        chain = chain_of(own, settings.chain_days, settings.send_days)
         if chain and not _remembered(own, as_of, settings):
             chain = ()
         if not chain:
             total = min(total, settings.lone_cap * settings.alert_threshold)
-        elif _recent_course(own, as_of, settings.chain_days):
+        elif _recent_course(own, as_of, settings):
             # A recent chain over days (or a critical finding) is the alert, however
             # weak each step; steps of one day alone count what they score.
             total = max(total, settings.alert_threshold)

@@ -492,7 +492,7 @@ class DayScorer:
         own.key, own.upto = key, lo
         own.courses.clear()
         if not grow or before[:2] != (len(own.critical), len(own.steps)):
-            own.chain = _own_chain(own, fresh, self.settings.chain_days)
+            own.chain = _own_chain(own, fresh, self.settings.chain_days, self.settings.send_days)
         if not grow or before[2] != len(own.seen) or own.families != tuple(sorted(own.seen)):
             marks = [its.marks[i] for i in sorted(own.active)]
             own.families = _families_of([m for m in marks if m is not None])
@@ -515,7 +515,7 @@ class DayScorer:
         cut = bisect_left(own.days, (day - chain_days, -1))
         if cut not in own.courses:
             recent = [state.items[i][0] for _, i in own.days[cut:]]
-            chain = _chain(recent, chain_days)
+            chain = _chain(recent, chain_days, self.settings.send_days)
             own.courses[cut] = bool(chain) and (
                 chain[0].startswith("critical:")
                 or len({f.day for f in recent if stage_of(f) in CHAIN_STAGES}) > 1

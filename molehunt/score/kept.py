@@ -16,6 +16,7 @@ from molehunt.score import (
     StoredFinding,
     _family,
     one_reading,
+    sends_taken,
     stage_of,
 )
 
@@ -83,16 +84,20 @@ class _Own:
     windows: dict[int, tuple[int, set[tuple[str, str]]] | None] | None = None
 
 
-def _chain(findings: list[StoredFinding], chain_days: int) -> tuple[str, ...]:
+def _chain(findings: list[StoredFinding], chain_days: int, send_days: int) -> tuple[str, ...]:
     """:func:`~molehunt.score.chain_of`, in time linear in the days (see :func:`_chain_of`)."""
     critical = {f.detector for f in findings if stage_of(f) == "critical"}
     steps = {(f.day.toordinal(), st, f.detector) for f in findings if (st := stage_of(f))}
     steps = {x for x in steps if x[1] in CHAIN_STAGES}
-    return _chain_of(critical, steps, {st for _, st, _ in steps}, chain_days)
+    return _chain_of(critical, steps, {st for _, st, _ in steps}, chain_days, send_days)
 
 
 def _chain_of(
-    critical: set[str], steps: set[tuple[int, str, str]], stages: set[str], chain_days: int
+    critical: set[str],
+    steps: set[tuple[int, str, str]],
+    stages: set[str],
+    chain_days: int,
+    send_days: int,
 ) -> tuple[str, ...]:
     """:func:`~molehunt.score.chain_of` from the critical detectors and the distinct
     chain steps (day, stage, detector) of the findings and their stages: it keeps the
@@ -104,10 +109,11 @@ def _chain_of(
         return ()
     ordered = sorted(steps)
     days = [x for x, _, _ in ordered]
-    return _best([_window(ordered, days, day, chain_days) for day in sorted(set(days))])
+    windows = [_window(ordered, days, day, chain_days, send_days) for day in sorted(set(days))]
+    return _best(windows)
 
 
-def _own_chain(own: _Own, fresh: list[int], chain_days: int) -> tuple[str, ...]:
+def _own_chain(own: _Own, fresh: list[int], chain_days: int, send_days: int) -> tuple[str, ...]:
     """:func:`_chain_of` of the own findings in force, each start day's window kept:
     only the windows the new steps (of the days ``fresh``) fall in are looked at again."""
     if own.critical:
@@ -128,12 +134,12 @@ def _own_chain(own: _Own, fresh: list[int], chain_days: int) -> tuple[str, ...]:
             }
         )
     for day in again:
-        own.windows[day] = _window(own.ordered, own.step_days, day, chain_days)
+        own.windows[day] = _window(own.ordered, own.step_days, day, chain_days, send_days)
     return _best([own.windows[day] for day in own.starts])
 
 
 def _window(
-    ordered: list[tuple[int, str, str]], days: list[int], day: int, chain_days: int
+    ordered: list[tuple[int, str, str]], days: list[int], day: int, chain_days: int, send_days: int
 ) -> tuple[int, set[tuple[str, str]]] | None:
     """The chain steps within ``chain_days`` from ``day`` (``ordered``, sorted, on
     ``days``) as a chain holds them, and how many stages: None without a taking one."""
@@ -141,7 +147,11 @@ def _window(
     taken = [x for x, st, _ in window if st in TAKING]
     if not taken:
         return None
-    held = [(x, st, d) for x, st, d in window if st != "exfiltration" or x >= taken[0]]
+    held = [
+        (x, st, d)
+        for x, st, d in window
+        if st != "exfiltration" or sends_taken(x, taken, send_days)
+    ]
     if one_reading(held):
         return None
     near = {(st, d) for _, st, d in held}
