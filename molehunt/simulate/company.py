@@ -91,6 +91,15 @@ class Person:
     leave: float = 18.0
     db_account: str | None = None  # personal crm-db account (DBAs, analysts)
     leave_days: set[date] = field(default_factory=set)
+    today: tuple[float, float] = (8.8, 18.0)  # this working day's logon and logoff, hours
+
+    def within_day(self, start: float, end: float, margin: float = 0.2) -> tuple[float, float]:
+        """Hours ``start``-``end`` narrowed to today's logon session (:attr:`today`),
+        ending ``margin`` hours before the logoff: what a person does at their PC
+        happens while they are logged on there, not after (when an IT engineer's
+        remote session may be the only one left on the host)."""
+        lo, hi = max(start, self.today[0] + 0.2), min(end, self.today[1] - margin)
+        return (lo, hi) if lo < hi else (self.today[0] + 0.1, self.today[1] - 0.1)
 
     def employed(self, day: date) -> bool:
         if day < self.hire_date:

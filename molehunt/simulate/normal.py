@@ -106,6 +106,7 @@ def person_day(world: World, person: Person, day: date) -> None:
             person.ip = vpn_address(person, day)
         else:
             logon_type, source = 10, vpn_address(person, day)
+    person.today = (arrive, leave)
     try:
         computer = person.fqdn
         logon_id = world.logon(at(day, arrive), person, computer, logon_type, source)

@@ -182,7 +182,8 @@ class BorrowedAccountRing(Scenario):
         for p in self.people:
             if not self.active(p, day):
                 continue
-            start = work_time(world, day, 13.5, 17.0)
+            # Within the member's session: the reads, the workbook and the upload.
+            start = work_time(world, day, *p.within_day(13.5, 17.0, margin=1.5))
             rows_today: list[int] = []
             if self.tool == "crm-app":
                 # The departed person's CRM login: page after page of search results.
@@ -279,14 +280,14 @@ class DepartingEmployee(Scenario):
         rng = world.rng
         others = [b for b in range(len(BRANCHES)) if b != p.branch]
         for _ in range(rng.randint(1, 3)):
-            us = work_time(world, day, 9.5, 17.5)
+            us = work_time(world, day, *p.within_day(9.5, 17.5))
             branch = rng.choice(others)
             clients = sorted(set(world.sample(world.branch_clients[branch], rng.randint(80, 500))))
             world.crm(us - 3 * MINUTE, p.login, p.ip, "search", clients[:20], "search")
             path = export_file(world, p, us, clients, "export")
             self.exported.append((path, clients))
         if rng.random() < 0.6:
-            us = work_time(world, day, 16.0, 17.8)
+            us = work_time(world, day, *p.within_day(16.0, 17.8))
             if self.exfil.channel == "shop_review":
                 world.web(us - MINUTE, p, "pan.baidu.com", "/disk/upload")
             exfiltrate(world, p, us, rng.randint(1, 5) * MB, self.exfil)
