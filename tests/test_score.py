@@ -222,6 +222,20 @@ def test_a_motive_chains_with_taking_data_not_with_an_upload_alone() -> None:
     assert person.chain == ("motive: departing_person", "access: out_of_scope")
 
 
+def test_a_leavers_one_day_of_others_clients_counts_what_it_scores() -> None:
+    """A notice is found every day the leaver works, but it is a motive, not an act:
+    one day of reading others' clients during notice is a chain that scores what it
+    scores; reading them on a second day is a course of action, at the threshold."""
+    notice = [finding("departing_person", day=date(2026, 5, d), severity=20) for d in range(1, 8)]
+    once = [*notice, finding("out_of_scope", day=date(2026, 5, 5), severity=20)]
+    (person,) = score_people(once, DAY, S, {"P1"})
+    assert person.chain == ("motive: departing_person", "access: out_of_scope")
+    assert person.score < S.alert_threshold
+    twice = [*once, finding("out_of_scope", day=date(2026, 5, 6), severity=20)]
+    (person,) = score_people(twice, DAY, S, {"P1"})
+    assert person.score >= S.alert_threshold
+
+
 def test_a_critical_finding_needs_no_chain() -> None:
     (person,) = score_people([finding("departed_account")], DAY, S)
     assert person.chain == ("critical: departed_account",)

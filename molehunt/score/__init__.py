@@ -73,6 +73,10 @@ CHAIN_STAGES = ("motive", "access", "collection", "exfiltration")
 #: Stages that take data: every chain holds one of them.
 TAKING = frozenset({"access", "collection"})
 
+#: Stages that are something done (a motive is a state): a course of action is such
+#: steps on more than one day.
+ACTING = frozenset({"access", "collection", "exfiltration"})
+
 #: Detectors that read the same evidence: a person's score counts the stronger only.
 SAME_EVIDENCE: dict[str, str] = {"volume_spike": "volume", "sustained_excess": "volume"}
 
@@ -201,7 +205,9 @@ def _remembered(findings: list[StoredFinding], as_of: date, settings: DetectionS
 
 def _recent_course(findings: list[StoredFinding], as_of: date, settings: DetectionSettings) -> bool:
     """Whether the last ``chain_days`` hold a critical finding, or a chain whose steps
-    fall on more than one day (a course of action, not one heavy day)."""
+    of action fall on more than one day (a course of action, not one heavy day; a
+    leaver's notice, found every day, is no action: one day of reading others'
+    clients during notice counts what it scores)."""
     chain_days = settings.chain_days
     recent = [f for f in findings if (as_of - f.day).days <= chain_days]
     chain = chain_of(recent, chain_days, settings.send_days)
@@ -209,7 +215,7 @@ def _recent_course(findings: list[StoredFinding], as_of: date, settings: Detecti
         return False
     if chain[0].startswith("critical:"):
         return True
-    return len({f.day for f in recent if stage_of(f) in CHAIN_STAGES}) > 1
+    return len({f.day for f in recent if stage_of(f) in ACTING}) > 1
 
 
 def _corroborated(findings: list[StoredFinding]) -> tuple[str, ...]:

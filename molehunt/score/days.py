@@ -36,6 +36,7 @@ from molehunt.detect.settings import DetectionSettings
 from molehunt.identity import employment_status
 from molehunt.models import Person, Reason
 from molehunt.score import (
+    ACTING,
     CHAIN_STAGES,
     SAME_EVIDENCE,
     StoredFinding,
@@ -518,7 +519,7 @@ class DayScorer:
             chain = _chain(recent, chain_days, self.settings.send_days)
             own.courses[cut] = bool(chain) and (
                 chain[0].startswith("critical:")
-                or len({f.day for f in recent if stage_of(f) in CHAIN_STAGES}) > 1
+                or len({f.day for f in recent if stage_of(f) in ACTING}) > 1
             )
         return own.courses[cut]
 

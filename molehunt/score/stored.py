@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 #: The scoring rules' version: stored days scored by other rules (a change of the code,
 #: not of the settings) are scored again.
-RULES = 4
+RULES = 5
 
 #: What a day's findings are hashed over: everything the score reads of them.
 _DIGEST = (
