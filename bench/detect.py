@@ -75,7 +75,7 @@ FROM range({people} * 100) t(i);
 # 5 clients each, of the person's own portfolio of 100), 4 proxy requests; every 10th
 # person 2 database reads; every night the ETL. Person 42 borrows a departed account
 # from day 30, person 43 reads 4x from day 40, person 44 uploads to a shop chat, person
-# 45 reads colleagues' clients from day 40.
+# 45 reads 60 colleagues' clients in 12 more reads a day from day 40.
 EVENTS = """
 CREATE OR REPLACE TEMP TABLE days AS
   SELECT d, TIMESTAMPTZ '{start} 01:00:00+00' + d * INTERVAL 1 DAY AS t0
@@ -88,9 +88,10 @@ INSERT INTO events_app SELECT 'p' || d || '-' || i || '-' || k, t0 + k * INTERVA
   CASE WHEN i = 43 AND d >= 40 THEN 20 ELSE 5 END, 'x', 5
 FROM days, range({people}) p(i), range(24) r(k);
 INSERT INTO record_access SELECT 'p' || d || '-' || i || '-' || k,
-  'c' || CASE WHEN i = 45 AND d >= 40 THEN (i + 1 + j) * 100 + d % 100
-    ELSE i * 100 + (d + j) % 100 END, 'listed'
+  'c' || (i * 100 + (d + j) % 100), 'listed'
 FROM days, range({people}) p(i), range(2) r(k), range(5) c(j);
+INSERT INTO record_access SELECT 'p' || d || '-45-' || k, 'c' || ((46 + j) * 100 + (d + k) % 100),
+  'listed' FROM days, range(2, 14) r(k), range(5) c(j) WHERE d >= 40;
 INSERT INTO events_db (event_id, time, source_id, kind, db_user, src_ip, app_name, audit_class,
   command, objects, statement, rows) SELECT 'd' || d || '-' || i || '-' || k,
   t0 + k * INTERVAL 1 HOUR, 'b', 'pg-csvlog', 'u' || i, '10.1.' || (i // 250) || '.' || (i % 250),
