@@ -326,7 +326,8 @@ def test_days_without_events_of_its_own_resolve_them_when_they_arrive(
     file, reads = without.refreshes["file"], without.refreshes["reads"]
     assert (file.resolved_from, file.rows) == (cut + timedelta(days=1), 0)
     assert "none with events" in file.reason
-    assert reads.resolved_from == cut + timedelta(days=1) and reads.rows > 0
+    assert reads.resolved_from == cut + timedelta(days=1)
+    assert reads.rows > 0
     assert kept_without == [{"n": 0}]
     assert after.refreshes["file"].rows == len(created)
     assert sorted(kept) == sorted(created)
