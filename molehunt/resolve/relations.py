@@ -10,7 +10,7 @@ relations with Ibis (one expression for DuckDB and Spark; see
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Self
 from zoneinfo import ZoneInfo
@@ -199,19 +199,8 @@ class Resolver:
             ).cache()
         return self._cache["people"]
 
-    def _reference(self, key: str, build: Callable[[], Any]) -> Any:
-        """A small relation of reference data as it stood at the end of the day,
-        materialised once per pass: most relations join it, and each query that
-        embedded its window would be compiled and run with it again."""
-        if key not in self._cache:
-            self._cache[key] = build().cache()
-        return self._cache[key]
-
     def accounts(self, system: str) -> Any:
         """Accounts of one system: lower-case name -> owner, kind, disabled."""
-        return self._reference(f"accounts:{system}", lambda: self._accounts(system))
-
-    def _accounts(self, system: str) -> Any:
         t = self.ref("accounts")
         t = t.filter(t.system == system)
         w = ibis.window(group_by=t.account.lower(), order_by=[t.account, t.owner_employee_id])
@@ -225,9 +214,6 @@ class Resolver:
 
     def hosts(self) -> Any:
         """IP -> host (short, lower case), its kind and owner."""
-        return self._reference("hosts", self._hosts)
-
-    def _hosts(self) -> Any:
         t = self.ref("assets")
         w = ibis.window(group_by=t.ip, order_by=[t.hostname])
         t = t.mutate(_n=ibis.row_number().over(w)).filter(lambda x: x._n == 0)
@@ -239,10 +225,6 @@ class Resolver:
         )
 
     def host_owners(self) -> Any:
-        """Host (short, lower case) -> its kind and owner."""
-        return self._reference("host_owners", self._host_owners)
-
-    def _host_owners(self) -> Any:
         t = self.ref("assets")
         w = ibis.window(group_by=short_host(t.hostname), order_by=[t.ip])
         t = t.mutate(_n=ibis.row_number().over(w)).filter(lambda x: x._n == 0)
