@@ -2,10 +2,12 @@
 
 Run: ``python -m bench.detect [--people N] [--days D] [--no-spark]`` (default 2,000
 people, 60 days: about 2.9M application reads, 240k database statements, 480k proxy
-requests, 200k logons). Events are generated straight into the store with SQL (this
-measures detection, not ingest); a handful of insiders are planted so detectors have
-work. The same pass then runs on local Spark (``local[2]``, cold: JVM start and the
-Parquet copy of the tables included), and its findings are checked against DuckDB's.
+requests, 200k logons; a client master of 100 clients per person, with owners, and
+the clients of two reads a person-day as record-level rows). Events are generated
+straight into the store with SQL (this measures detection, not ingest); a handful of
+insiders are planted so detectors have work. The same pass then runs on local Spark
+(``local[2]``, cold: JVM start and the Parquet copy of the tables included), and its
+findings are checked against DuckDB's.
 
 ``--store PATH --as-of DAY`` measures an existing store instead (e.g. the simulator's
 large preset, ingested): ``molehunt simulate --preset large --out sim``, ``molehunt
@@ -17,7 +19,10 @@ holds every day but the last; a pass as of the day before keeps the relations (c
 then the last day arrives and a one-day round (``since`` that day) runs over the kept
 relations, beside a full pass that resolves everything as of the last day (the peer:
 what a round cost before); the round's findings must equal the full pass's of that
-day. A warm full pass (every day, nothing new to resolve) closes.
+day. The round runs ``--rounds`` times (default 3) from that same state (each but the
+last on a copy of the store file), timed on the wall clock and in CPU seconds (DuckDB's
+threads included), with the seconds of each kept relation's refresh and each detector.
+A warm full pass (every day, nothing new to resolve) closes.
 """
 
 from __future__ import annotations
