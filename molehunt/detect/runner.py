@@ -28,6 +28,7 @@ from molehunt.detect import DETECTORS, DetectContext, DetectionSettings, Finding
 from molehunt.detect.engines import detection_backend
 from molehunt.errors import MolehuntError
 from molehunt.pii.mask import mask_text
+from molehunt.resolve.stored import Refresh
 from molehunt.store import Store
 from molehunt.times import DEFAULT_TIMEZONE
 
@@ -76,6 +77,9 @@ class DetectReport:
     failures: list[DetectorFailure] = field(default_factory=list)
     #: Wall seconds each detector took (shared relations charged to the first that asks).
     seconds: dict[str, float] = field(default_factory=dict)
+    #: What bringing each kept relation up to the pass's day did (a writable DuckDB
+    #: store), in the order detectors asked for them; their seconds are in ``seconds`` too.
+    refreshes: dict[str, Refresh] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         out: dict[str, int] = {}
@@ -134,6 +138,7 @@ def run_detectors(
             report.seconds[name] = time.perf_counter() - started
             report.findings.extend(found)
             report.ran.append(name)
+        report.refreshes = dict(ctx.refreshes)
     report.findings.sort(key=lambda f: (f.day, f.detector, f.person_id or "", f.finding_id))
     return report
 

@@ -80,6 +80,10 @@ class Kept:
     #: Tables without validity read whole (the client master): a change of any row
     #: resolves everything again.
     masters: tuple[str, ...] = ()
+    #: Input tables each of whose rows of a local day makes the relation's rows of that
+    #: day (none: a day's rows may come from other days' events): when none of them has
+    #: an event on the days to resolve, those days have no rows and nothing is resolved.
+    rows_from: tuple[str, ...] = ()
 
 
 #: The kept relations, by name.
@@ -92,17 +96,38 @@ KEPT: dict[str, Kept] = {
         ("events_auth",),
         ("ref_accounts",),
     ),
-    "reads": Kept("reads", {"kept_reads": ("day", 0)}, ("events_db", "events_app", "events_auth")),
+    "reads": Kept(
+        "reads",
+        {"kept_reads": ("day", 0)},
+        ("events_db", "events_app", "events_auth"),
+        rows_from=("events_db", "events_app"),
+    ),
     # Per person and day: rows and reads, with the peers' median that day.
-    "daily": Kept("daily", {"kept_daily": ("day", 0)}, ("events_db", "events_app", "events_auth")),
+    "daily": Kept(
+        "daily",
+        {"kept_daily": ("day", 0)},
+        ("events_db", "events_app", "events_auth"),
+        rows_from=("events_db", "events_app"),
+    ),
     # Sysmon file creations and process starts with the person behind each.
-    "file": Kept("file", {"kept_file": ("day", 0)}, ("events_file", "events_auth")),
-    "process": Kept("process", {"kept_process": ("day", 0)}, ("events_process", "events_auth")),
+    "file": Kept(
+        "file",
+        {"kept_file": ("day", 0)},
+        ("events_file", "events_auth"),
+        rows_from=("events_file",),
+    ),
+    "process": Kept(
+        "process",
+        {"kept_process": ("day", 0)},
+        ("events_process", "events_auth"),
+        rows_from=("events_process",),
+    ),
     "http": Kept(
         "http",
         {"kept_http": ("day", 0)},
         ("events_http", "events_auth"),
         (*WHO_IS_WHO, "ref_web_categories", "ref_web_policy"),
+        rows_from=("events_http",),
     ),
     # Per person and day: the clients of other portfolios read (out_of_scope), from the
     # reads' record-level rows (:data:`ACCESS`) and the client master's owners.
@@ -111,6 +136,7 @@ KEPT: dict[str, Kept] = {
         {"kept_scope": ("day", 0)},
         ("events_db", "events_app", "events_auth", "record_access"),
         masters=("clients",),
+        rows_from=("record_access",),
     ),
 }
 
@@ -168,13 +194,25 @@ def kept(
                 )
         took = clock.perf_counter() - started
         return _up_to(resolver, spec), Refresh(spec.name, None, False, "current", 0, took)
-    exprs = build(None if whole else start)
+    why = reason if whole else "new or changed days"
+    if whole or _has_rows(spec, counts, start):
+        exprs = build(None if whole else start)
+    else:
+        # The days' rows are only removed (they had none unless events were deleted).
+        exprs, why = {}, "new or changed days, none with events of its own"
     rows = _store(store, resolver, spec, exprs, start, counts, built_from, whole)
     took = clock.perf_counter() - started
-    why = reason if whole else "new or changed days"
     log.info("kept %s: %s rows resolved from %s in %.1f s (%s)", spec.name, rows, start, took, why)
     first = start if not whole else min((d for d, _, _ in counts), default=None)
     return _up_to(resolver, spec), Refresh(spec.name, first, whole, why, rows, took)
+
+
+def _has_rows(spec: Kept, counts: list[tuple[date, str, int]], start: date | None) -> bool:
+    """Whether the days from ``start`` may have rows of the relation: some table its
+    rows come from (:attr:`Kept.rows_from`) has events on them, or it names none."""
+    if not spec.rows_from or start is None:
+        return True
+    return any(n and day >= start and t in spec.rows_from for day, t, n in counts)
 
 
 def day_start(resolver: Resolver, day: date) -> datetime:
@@ -433,20 +471,18 @@ def _store(
                 tx.execute(f"CREATE OR REPLACE TABLE {name} ({_columns(exprs[name])})")
                 # In day order: a pass of the last days then skips the rest by the
                 # column's min/max per row group (later days are appended in order).
-                tx.execute(
-                    f"INSERT INTO {name} BY NAME SELECT * FROM ({sql[name]}) ORDER BY {column}"
+                # (An INSERT answers with the rows it inserted.)
+                rows += int(
+                    tx.execute(
+                        f"INSERT INTO {name} BY NAME SELECT * FROM ({sql[name]}) ORDER BY {column}"
+                    ).fetchall()[0][0]
                 )
-                rows += int(tx.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0])
                 continue
             assert start is not None
             bound = start - timedelta(days=back)
             tx.execute(f"DELETE FROM {name} WHERE {column} >= ?", [bound])
-            tx.execute(f"INSERT INTO {name} BY NAME {sql[name]}")
-            rows += int(
-                tx.execute(f"SELECT count(*) FROM {name} WHERE {column} >= ?", [bound]).fetchall()[
-                    0
-                ][0]
-            )
+            if name in sql:
+                rows += int(tx.execute(f"INSERT INTO {name} BY NAME {sql[name]}").fetchall()[0][0])
         if whole:
             tx.execute("DELETE FROM kept_days WHERE relation = ?", [spec.name])
             fresh = counts

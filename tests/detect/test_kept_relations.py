@@ -295,3 +295,40 @@ def test_record_level_rows_kept_by_day_equal_recounting(world: World, copy: Path
         assert incremental == _kept_scope(store)
         truth = run_detectors(store, SETTINGS, world.last_day, keep_resolved=False)
         assert _rows(replaced) == _rows(truth)
+
+
+def test_days_without_events_of_its_own_resolve_them_when_they_arrive(
+    world: World, copy: Path
+) -> None:
+    """New days arrive with logons, reads and requests but no Sysmon file creations:
+    the kept file events resolve nothing on them (no events of their own there); when
+    the days' file creations arrive late, the next pass resolves them, and the kept rows
+    and every finding are what resolving everything gives."""
+    cut = world.last_day - timedelta(days=3)
+    local = "CAST(time + INTERVAL 8 HOUR AS DATE)"  # the simulator's zone, Asia/Shanghai
+    late = f"activity = 'create' AND {local} > DATE '{cut}'"
+    with Store.open(copy) as store:
+        store.con.execute(f"ATTACH '{world.db}' AS whole (READ_ONLY)")
+        held = store.con.execute(f"SELECT count(*) FROM events_file WHERE {late}").fetchall()
+        assert held[0][0] > 0, "no file creations on the last days to hold back"
+        store.con.execute(f"DELETE FROM events_file WHERE {local} > DATE '{cut}'")
+        run_detectors(store, SETTINGS, cut)
+        without = run_detectors(store, SETTINGS, world.last_day)
+        kept_without = store.query("SELECT count(*) AS n FROM kept_file WHERE day > ?", [cut])
+        store.con.execute(
+            f"INSERT INTO events_file SELECT * FROM whole.events_file WHERE {local} > DATE '{cut}'"
+        )
+        after = run_detectors(store, SETTINGS, world.last_day)
+        kept = store.con.execute("SELECT event_id FROM kept_file WHERE day > ?", [cut]).fetchall()
+        created = store.con.execute(
+            f"SELECT event_id FROM events_file WHERE {late} AND {local} <= ?", [world.last_day]
+        ).fetchall()
+    file, reads = without.refreshes["file"], without.refreshes["reads"]
+    assert (file.resolved_from, file.rows) == (cut + timedelta(days=1), 0)
+    assert "none with events" in file.reason
+    assert reads.resolved_from == cut + timedelta(days=1)
+    assert reads.rows > 0
+    assert kept_without == [{"n": 0}]
+    assert after.refreshes["file"].rows == len(created)
+    assert sorted(kept) == sorted(created)
+    assert _rows(after) == _rows(world.truth)
