@@ -153,6 +153,7 @@ class TeamLift:
             self._team[actor] = team
         self._days = {a: np.array(sorted(v)) for a, v in days.items()}
         self._lifts: dict[tuple[str, int], float | None] = {}
+        self._sorted: dict[tuple[tuple[str, ...], int], np.ndarray] = {}
 
     def _lift(self, actor: str, ordinal: int) -> float | None:
         key = (actor, ordinal)
@@ -166,14 +167,26 @@ class TeamLift:
                 self._lifts[key] = float(rows[hi, 1]) / norm
         return self._lifts[key]
 
+    def _team_lifts(self, team: tuple[str, ...], ordinal: int) -> np.ndarray:
+        """The lifts of a team's members with a norm on a day, sorted (once per team
+        and day: each member's median then leaves their own lift out of it)."""
+        key = (team, ordinal)
+        if key not in self._sorted:
+            members = self._members.get(key, [])
+            lifts = [x for x in (self._lift(a, ordinal) for a in members) if x is not None]
+            self._sorted[key] = np.sort(np.array(lifts, dtype=np.float64))
+        return self._sorted[key]
+
     def of(self, actor: str, day: date) -> float:
         """The teammates' median lift on ``day`` (at least 1.0)."""
         ordinal = day.toordinal()
         team = self._team.get(actor)
         if team is None:
             return 1.0
-        others = [a for a in self._members.get((team, ordinal), []) if a != actor]
-        lifts = [x for x in (self._lift(a, ordinal) for a in others) if x is not None]
-        if not lifts:
+        lifts = self._team_lifts(team, ordinal)
+        own = self._lift(actor, ordinal) if actor in self._days else None
+        if own is not None and actor in self._members.get((team, ordinal), ()):
+            lifts = np.delete(lifts, int(np.searchsorted(lifts, own)))
+        if not len(lifts):
             return 1.0
         return max(1.0, float(np.median(lifts)))

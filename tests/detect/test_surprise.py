@@ -1,5 +1,6 @@
 """PeerDays counts a window's other days the way its definition reads (a mask over
-every person-day): the sorted windows it keeps give the same reach and population."""
+every person-day): the sorted windows it keeps give the same reach and population;
+TeamLift's median of the teammates' lifts is the one its definition gives."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import date, timedelta
 
 import numpy as np
 
-from molehunt.detect.surprise import PeerDays
+from molehunt.detect.surprise import PeerDays, TeamLift
 
 
 def _by_definition(
@@ -45,3 +46,40 @@ def test_peer_days_count_what_the_definition_counts() -> None:
         assert found.reach == int((np.array(pool) >= value).sum())
         checked += 1
     assert checked == 400
+
+
+def test_team_lift_is_the_median_of_the_other_members_lifts() -> None:
+    """Each member's team lift, read from the team's lifts sorted once per day, is the
+    median its definition gives: every other member active that day with a norm (at
+    least ``min_history`` days in the window before), their value over that norm."""
+    rng = random.Random(11)
+    first = date(2026, 1, 1)
+    teams = [("sales", "S", f"M{i}") for i in range(3)]
+    people = [(f"E{i:03d}", rng.choice(teams)) for i in range(30)]
+    rows = [
+        (a, team, first + timedelta(days=d), float(rng.choice([0, 1, 2, 3, 5, 8, 13, 40])))
+        for a, team in people
+        for d in range(40)
+        if rng.random() < 0.5
+    ]
+    lift = TeamLift(rows, 10, 3)
+    values = {(a, d): v for a, _t, d, v in rows}
+
+    def norm_lift(actor: str, day: date) -> float | None:
+        before = [
+            v for (a, d), v in values.items() if a == actor and day - timedelta(10) <= d < day
+        ]
+        if (actor, day) not in values or len(before) < 3:
+            return None
+        return values[actor, day] / max(float(np.median(before)), 1.0)
+
+    checked = 0
+    for actor, team in people:
+        for d in range(0, 40, 3):
+            day = first + timedelta(days=d)
+            mates = {a for a, t, x, _v in rows if t == team and x == day and a != actor}
+            lifts = [x for a in mates if (x := norm_lift(a, day)) is not None]
+            expected = max(1.0, float(np.median(lifts))) if lifts else 1.0
+            assert lift.of(actor, day) == expected, (actor, day)
+            checked += expected > 1.0
+    assert checked > 20
