@@ -274,10 +274,12 @@ class DetectContext(Resolver):
         """Details for a collection finding: how surprising the person's reading of
         ``days`` (the strongest of them) is among their role's days, and ``stage``
         "context" when it is routine there (an analyst's month-end extract): a step
-        that the peers take as their ordinary work does not make a chain. So is a day
-        within ``min_history_days`` of the store's first day of reads judged against all
-        staff (the role has too few days yet): a young store cannot say what the role's
-        ordinary work is."""
+        that the peers take as their ordinary work does not make a chain. A day judged
+        against all staff (the role has too few days to say what its work is) is
+        context within ``min_history_days`` of the store's first day of reads (a young
+        store), and when the person's own days before it reach it routinely (an
+        analytics team of two: the analyst's extracts are their own ordinary work;
+        a day beyond all of them is not)."""
         peers = self.read_peers()
         judged = [(d, x) for d in days if (x := peers.of_day(actor, d))]
         if not judged:
@@ -287,15 +289,24 @@ class DetectContext(Resolver):
         begin = self._reads_begin
         if top.routine(self.settings.collection_min_bits):
             out["stage"] = "context"
-        elif (
-            top.group == "all staff"
-            and begin is not None
-            and (day - begin).days < self.settings.min_history_days
-        ):
-            # The store's first days, and a role with too few days yet to say what its
-            # work is: judged against everyone's, an analyst's ordinary extract is not.
-            out["stage"] = "context"
-            out["population"] += f"; reads begin on {begin}: too few days of the role to judge"
+        elif top.group == "all staff":
+            # A role with too few days to say what its work is (the store's first
+            # days, an analytics team of two): judged against everyone's, an
+            # analyst's ordinary extract is not. Their own days say it instead.
+            own = peers.own_days(actor, day)
+            if begin is not None and (day - begin).days < self.settings.min_history_days:
+                out["stage"] = "context"
+                out["population"] += f"; reads begin on {begin}: too few days of the role to judge"
+            elif (
+                own is not None
+                and own.population >= self.settings.min_history_days
+                and own.routine(self.settings.collection_min_bits)
+            ):
+                out["stage"] = "context"
+                out["population"] += (
+                    f"; too few days of the role to judge: {own.reach} of this person's "
+                    f"{own.population} days before reach it"
+                )
         return out
 
     def with_daily_ids(self, daily: Any) -> Any:

@@ -126,6 +126,18 @@ class PeerDays:
         value = self._own.get((actor, day))
         return None if value is None else self.surprise(actor, day, value)
 
+    def own_days(self, actor: str, day: date) -> Surprise | None:
+        """``actor``'s value on ``day`` judged against their own days of the trailing
+        ``window`` before it (the day itself left out); None without a value that day."""
+        value = self._own.get((actor, day))
+        if value is None:
+            return None
+        end = day.toordinal()
+        start = end - self.window
+        before = [v for d, v in self._all.own.get(actor, ()) if start <= d < end]
+        reach = sum(1 for v in before if v >= value)
+        return Surprise(tail_bits(reach, len(before)), reach, len(before), "own")
+
 
 class TeamLift:
     """How far a person's team read above its own norms on a day: the median, over the

@@ -83,3 +83,23 @@ def test_team_lift_is_the_median_of_the_other_members_lifts() -> None:
             assert lift.of(actor, day) == expected, (actor, day)
             checked += expected > 1.0
     assert checked > 20
+
+
+def test_own_days_judge_a_day_against_the_persons_days_before_it() -> None:
+    first = date(2026, 1, 1)
+    rows: list[tuple[str, str | None, date, float]] = [
+        ("A", "analyst", first + timedelta(days=d), float(v))
+        for d, v in enumerate([100, 5000, 120, 8000, 90, 7000, 20000])
+    ]
+    rows.append(("B", "analyst", first, 50.0))
+    peers = PeerDays(rows, 5)
+    day = first + timedelta(days=5)  # 7000: one of the five days before reaches it
+    own = peers.own_days("A", day)
+    assert own is not None
+    assert (own.reach, own.population, own.group) == (1, 5, "own")
+    assert own.routine(5.0)
+    top = peers.own_days("A", first + timedelta(days=6))  # 20000: beyond every day
+    assert top is not None
+    assert (top.reach, top.population) == (0, 5)
+    assert not top.routine(5.0)
+    assert peers.own_days("B", first + timedelta(days=3)) is None  # no value that day
