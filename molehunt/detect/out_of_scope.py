@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from datetime import date, timedelta
 from typing import Any, ClassVar
@@ -203,8 +204,14 @@ def _peer_days(
 ) -> tuple[tuple[PeerDays, PeerDays], TeamLift]:
     """Every active person-day's count of other portfolios' clients and of separate
     reads of them (0 on days with none), to judge a day against the role's others,
-    and the teams' lifts of those days."""
+    and the teams' lifts of those days. A day with reads through someone else's
+    account (a departed colleague's, a borrowed login) says nothing of what the role
+    reads as itself: it reaches no value (NaN), so a ring's thousands a day do not make
+    a leaver's hundreds ordinary; the day itself is still judged."""
     counts = {(r["actor"], r["day"]): r for r in found}
+    r = _trailing(ctx, ctx.reads())
+    r = r.filter(r.actor.notnull() & r.account_owner.notnull() & (r.actor != r.account_owner))
+    borrowed = {(x["actor"], x["day"]) for x in ctx.collect(r.select("actor", "day").distinct())}
     daily = ctx.collect(
         _trailing(ctx, ctx.daily_reads()).select(
             "actor", "role", "department", "team", "day", "reads"
@@ -221,14 +228,28 @@ def _peer_days(
         for r in daily
     ]
 
-    def value(r: dict[str, Any], name: str) -> float:
-        found = counts.get((r["actor"], r["day"]))
-        return float(found[name] or 0) if found else 0.0
-
     return (
-        PeerDays([(r["actor"], r["role"], r["day"], value(r, "clients")) for r in daily], window),
-        PeerDays([(r["actor"], r["role"], r["day"], value(r, "reads")) for r in daily], window),
+        PeerDays(peer_values(daily, counts, borrowed, "clients"), window),
+        PeerDays(peer_values(daily, counts, borrowed, "reads"), window),
     ), TeamLift(teams, window, ctx.settings.min_history_days)
+
+
+def peer_values(
+    daily: list[dict[str, Any]],
+    counts: dict[tuple[str, date], dict[str, Any]],
+    borrowed: set[tuple[str, date]],
+    name: str,
+) -> list[tuple[str, str | None, date, float]]:
+    """(actor, role, day, value) of every active person-day: the day's count ``name``
+    (0 without one), NaN on a day with reads through someone else's account (it
+    reaches no value: :class:`~molehunt.detect.surprise.PeerDays`)."""
+    out = []
+    for r in daily:
+        key = (r["actor"], r["day"])
+        found = counts.get(key)
+        value = math.nan if key in borrowed else float(found[name] or 0) if found else 0.0
+        out.append((r["actor"], r["role"], r["day"], value))
+    return out
 
 
 def _surprising_days(

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 from insurer import scenario
 
-from molehunt.detect.out_of_scope import _surprising_days
+from molehunt.detect.out_of_scope import _surprising_days, peer_values
 from molehunt.detect.surprise import PeerDays, TeamLift
 
 QUIET = [
@@ -67,6 +67,29 @@ def test_a_day_the_whole_team_read_more_is_counted_over_the_lift() -> None:
     assert _surprising_days(rows, _small_team(), 6.0, 10) == []
     alone = [_row("S0", date(2026, 5, d), 6, 6) for d in range(4, 7)]
     assert _surprising_days(alone, _small_team(), 6.0, 10)
+
+
+def test_days_read_through_someone_elses_account_reach_no_peer_value() -> None:
+    """A ring of four sales people reading thousands of other portfolios' clients a
+    day through a departed colleague's account must not make a leaver's hundreds
+    ordinary among sales days (tuning world 210): those days reach no value, while the
+    ring's own days are still judged by their counts."""
+    days = [date(2026, 5, d) for d in range(1, 21)]
+    daily = [{"actor": f"S{i}", "role": "sales", "day": d} for i in range(40) for d in days]
+    ring = {(f"S{i}", d) for i in range(4) for d in days}
+    counts = {k: {"clients": 4000, "reads": 20} for k in ring}
+    counts[("S9", days[-1])] = {"clients": 400, "reads": 8}
+    leaver = _row("S9", days[-1], 400, 8)
+    with_ring = PeerDays(peer_values(daily, counts, set(), "clients"), 30)
+    without = PeerDays(peer_values(daily, counts, ring, "clients"), 30)
+    assert with_ring.surprise("S9", days[-1], 400.0).reach == 80
+    assert without.surprise("S9", days[-1], 400.0).reach == 0
+    reads = PeerDays(peer_values(daily, counts, ring, "reads"), 30)
+    assert _surprising_days([leaver], (without, reads), 6.0, 10)
+    reads_with_ring = PeerDays(peer_values(daily, counts, set(), "reads"), 30)
+    assert not _surprising_days([dict(leaver)], (with_ring, reads_with_ring), 6.0, 10)
+    # The ring's own day is still judged by its count.
+    assert _surprising_days([_row("S0", days[-1], 4000, 20)], (without, reads), 6.0, 10)
 
 
 # -- the team's lift: a campaign week lifts the team; one collector lifts nobody -------
