@@ -293,12 +293,11 @@ class DetectContext(Resolver):
             # A role with too few days to say what its work is (the store's first
             # days, an analytics team of two): judged against everyone's, an
             # analyst's ordinary extract is not. Their own days say it instead.
-            own = peers.own_days(actor, day)
             if begin is not None and (day - begin).days < self.settings.min_history_days:
                 out["stage"] = "context"
                 out["population"] += f"; reads begin on {begin}: too few days of the role to judge"
             elif (
-                own is not None
+                (own := peers.own_days(actor, day)) is not None
                 and own.population >= self.settings.min_history_days
                 and own.routine(self.settings.collection_min_bits)
             ):

@@ -159,10 +159,12 @@ class TeamLift:
         days: dict[str, list[tuple[int, float]]] = defaultdict(list)
         self._members: dict[tuple[tuple[str, ...], int], list[str]] = defaultdict(list)
         self._team: dict[str, tuple[str, ...]] = {}
+        self._team_on: dict[tuple[str, int], tuple[str, ...]] = {}  # (actor, day) -> team
         for actor, team, day, value in rows:
             days[actor].append((day.toordinal(), float(value)))
             self._members[(team, day.toordinal())].append(actor)
             self._team[actor] = team
+            self._team_on[(actor, day.toordinal())] = team
         self._days = {a: np.array(sorted(v)) for a, v in days.items()}
         self._lifts: dict[tuple[str, int], float | None] = {}
         self._sorted: dict[tuple[tuple[str, ...], int], np.ndarray] = {}
@@ -196,9 +198,11 @@ class TeamLift:
         if team is None:
             return 1.0
         lifts = self._team_lifts(team, ordinal)
-        own = self._lift(actor, ordinal) if actor in self._days else None
-        if own is not None and actor in self._members.get((team, ordinal), ()):
-            lifts = np.delete(lifts, int(np.searchsorted(lifts, own)))
+        # Among that day's members: their own lift, if any, is left out.
+        if self._team_on.get((actor, ordinal)) == team:
+            own = self._lift(actor, ordinal)
+            if own is not None:
+                lifts = np.delete(lifts, int(np.searchsorted(lifts, own)))
         if not len(lifts):
             return 1.0
         return max(1.0, float(np.median(lifts)))

@@ -215,7 +215,12 @@ def _recent_course(findings: list[StoredFinding], as_of: date, settings: Detecti
         return False
     if chain[0].startswith("critical:"):
         return True
-    return len({f.day for f in recent if stage_of(f) in ACTING}) > 1
+    return acted_over_days(recent)
+
+
+def acted_over_days(findings: Iterable[StoredFinding]) -> bool:
+    """Whether the findings' action steps (:data:`ACTING`) fall on more than one day."""
+    return len({f.day for f in findings if stage_of(f) in ACTING}) > 1
 
 
 def _corroborated(findings: list[StoredFinding]) -> tuple[str, ...]:

@@ -36,10 +36,10 @@ from molehunt.detect.settings import DetectionSettings
 from molehunt.identity import employment_status
 from molehunt.models import Person, Reason
 from molehunt.score import (
-    ACTING,
     CHAIN_STAGES,
     SAME_EVIDENCE,
     StoredFinding,
+    acted_over_days,
     is_departing,
     stage_of,
 )
@@ -518,8 +518,7 @@ class DayScorer:
             recent = [state.items[i][0] for _, i in own.days[cut:]]
             chain = _chain(recent, chain_days, self.settings.send_days)
             own.courses[cut] = bool(chain) and (
-                chain[0].startswith("critical:")
-                or len({f.day for f in recent if stage_of(f) in ACTING}) > 1
+                chain[0].startswith("critical:") or acted_over_days(recent)
             )
         return own.courses[cut]
 
