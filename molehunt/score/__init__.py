@@ -211,11 +211,7 @@ def _recent_course(findings: list[StoredFinding], as_of: date, settings: Detecti
     chain_days = settings.chain_days
     recent = [f for f in findings if (as_of - f.day).days <= chain_days]
     chain = chain_of(recent, chain_days, settings.send_days)
-    if not chain:
-        return False
-    if chain[0].startswith("critical:"):
-        return True
-    return acted_over_days(recent)
+    return bool(chain) and (chain[0].startswith("critical:") or acted_over_days(recent))
 
 
 def acted_over_days(findings: Iterable[StoredFinding]) -> bool:
